@@ -1,0 +1,175 @@
+//! The static description of every action: its name, what it targets, whether it can be rolled
+//! back, and the parameters a playbook step may pass in `with:`.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// What an action acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// One user account (defaults to the detection's user).
+    User,
+    /// The whole tenant (e.g. a named location of blocked IPs).
+    Tenant,
+    /// Nothing in the directory (e.g. a notification).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Bool,
+    String,
+    Integer,
+    /// A list of strings; a single string is accepted as a one-element list.
+    StringList,
+    /// A list of IP addresses or CIDR ranges; a single one is accepted too.
+    IpList,
+}
+
+impl ParamKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamKind::Bool => "a boolean",
+            ParamKind::String => "a string",
+            ParamKind::Integer => "an integer",
+            ParamKind::StringList => "a string or a list of strings",
+            ParamKind::IpList => "an IP address, a CIDR range, or a list of them",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub required: bool,
+    /// The template used when the step does not set the parameter.
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ActionSpec {
+    pub kind: ActionKind,
+    pub target: TargetKind,
+    /// Whether the action can be undone from recorded restore data (and so may expire).
+    pub reversible: bool,
+    /// Whether the action can lock a person out or destroy data: such steps deserve approval.
+    pub disruptive: bool,
+    pub params: &'static [ParamSpec],
+    pub doc: &'static str,
+}
+
+macro_rules! param {
+    ($name:literal, $kind:ident, $doc:literal) => {
+        ParamSpec { name: $name, kind: ParamKind::$kind, required: false, default: None, doc: $doc }
+    };
+    ($name:literal, $kind:ident, required, $doc:literal) => {
+        ParamSpec { name: $name, kind: ParamKind::$kind, required: true, default: None, doc: $doc }
+    };
+    ($name:literal, $kind:ident, default = $default:literal, $doc:literal) => {
+        ParamSpec { name: $name, kind: ParamKind::$kind, required: false, default: Some($default), doc: $doc }
+    };
+}
+
+/// Every action a playbook step can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionKind {
+    RevokeSessions,
+    DisableInboxRules,
+    BlockLegacyAuth,
+    DisableAccount,
+    EnableAccount,
+    ConfirmCompromised,
+    BlockIps,
+    ResetPassword,
+    Notify,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::RevokeSessions,
+        ActionKind::DisableInboxRules,
+        ActionKind::BlockLegacyAuth,
+        ActionKind::DisableAccount,
+        ActionKind::EnableAccount,
+        ActionKind::ConfirmCompromised,
+        ActionKind::BlockIps,
+        ActionKind::ResetPassword,
+        ActionKind::Notify,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::RevokeSessions => "revoke_sessions",
+            ActionKind::DisableInboxRules => "disable_inbox_rules",
+            ActionKind::BlockLegacyAuth => "block_legacy_auth",
+            ActionKind::DisableAccount => "disable_account",
+            ActionKind::EnableAccount => "enable_account",
+            ActionKind::ConfirmCompromised => "confirm_compromised",
+            ActionKind::BlockIps => "block_ips",
+            ActionKind::ResetPassword => "reset_password",
+            ActionKind::Notify => "notify",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ActionKind> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    pub fn spec(self) -> ActionSpec {
+        use ActionKind::*;
+        let (target, reversible, disruptive, params, doc): (_, _, _, &'static [ParamSpec], _) = match self {
+            RevokeSessions => (TargetKind::User, false, false, &[], "Revoke every refresh token and session cookie of the account."),
+            DisableInboxRules => (TargetKind::User, true, false, &[
+                param!("delete", Bool, "Also delete the risky rules after keeping them as evidence (not reversible)."),
+                param!("include_move_to_folder", Bool, "Treat rules that only move mail to another folder as risky (default true)."),
+            ], "Disable the account's risky inbox rules (forwarding, redirecting, deleting, hiding mail)."),
+            BlockLegacyAuth => (TargetKind::User, true, false, &[], "Add the account to the quarantine group that a Conditional Access policy blocks legacy authentication for."),
+            DisableAccount => (TargetKind::User, true, true, &[], "Block sign-in for the account (accountEnabled = false)."),
+            EnableAccount => (TargetKind::User, false, false, &[], "Allow sign-in for the account again (accountEnabled = true)."),
+            ConfirmCompromised => (TargetKind::User, false, false, &[], "Mark the account as confirmed compromised in Entra ID Protection (user risk high)."),
+            BlockIps => (TargetKind::Tenant, true, true, &[
+                param!("ips", IpList, default = "{{ ip }}", "Addresses or CIDR ranges to block for the whole tenant."),
+                param!("location", String, default = "stanch blocked attacker IPs", "Display name of the IP named location to add the ranges to."),
+            ], "Add IP ranges to a named location that a Conditional Access policy blocks for the whole tenant."),
+            ResetPassword => (TargetKind::User, false, true, &[], "Set a random strong password and force a change at next sign-in."),
+            Notify => (TargetKind::None, false, false, &[
+                param!("message", String, required, "The text to send; templates may use detection fields."),
+                param!("channel", String, default = "default", "The configured notification channel to send to."),
+            ], "Send a message to a configured webhook channel."),
+        };
+        ActionSpec { kind: self, target, reversible, disruptive, params, doc }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for ActionKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_params_are_unique() {
+        for kind in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(kind.name()), Some(kind));
+            let spec = kind.spec();
+            let mut names: Vec<_> = spec.params.iter().map(|p| p.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), spec.params.len(), "{kind}");
+        }
+        assert_eq!(ActionKind::parse("revoke_session"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! The engine's output: a plan of concrete actions, each saying which playbook and step asked for
+//! it and why. Plans are boundary types: they are persisted, audited and printed as JSON.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::actions::ActionKind;
+use crate::intake::UserRef;
+
+/// Whether actions are carried out (`active`) or only recorded as "would have done" (`passive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Passive,
+    Active,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "passive" => Some(Mode::Passive),
+            "active" => Some(Mode::Active),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Passive => "passive",
+            Mode::Active => "active",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What must happen before an action may run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "gate", rename_all = "snake_case")]
+pub enum Gate {
+    /// Runs without a human (in active mode).
+    Automatic,
+    /// Waits for a human decision. `reasons` says why (the step asks for it, a protected account...).
+    Approval {
+        reasons: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        policy: Option<ApprovalPolicy>,
+    },
+}
+
+impl Gate {
+    pub fn needs_approval(&self) -> bool {
+        matches!(self, Gate::Approval { .. })
+    }
+}
+
+/// Who may approve a step, how many must, and what happens when nobody answers in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalPolicy {
+    pub approvers: Vec<String>,
+    pub quorum: u32,
+    pub timeout_secs: u64,
+    pub on_timeout: OnTimeout,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub escalate_to: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    Deny,
+    Escalate,
+}
+
+/// One concrete action the engine decided on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedAction {
+    /// Deterministic idempotency key: the same detection, playbook, step and target always
+    /// produce the same key, so a replay or a crash-restart can never act twice.
+    pub key: String,
+    pub playbook: String,
+    pub step: String,
+    pub action: ActionKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<UserRef>,
+    pub params: Map<String, Value>,
+    pub mode: Mode,
+    #[serde(flatten)]
+    pub gate: Gate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_after_secs: Option<u64>,
+    /// Why: the playbook's match, the step's condition, and anything that changed the gate.
+    pub reason: String,
+}
+
+/// A playbook that matched the detection, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaybookMatch {
+    pub playbook: String,
+    /// SHA-256 of the playbook file, so the audit trail proves which version decided.
+    pub digest: String,
+    pub reason: String,
+}
+
+/// A step of a matched playbook that was not planned, and why not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedStep {
+    pub playbook: String,
+    pub step: String,
+    pub reason: String,
+}
+
+/// Everything the engine decided about one detection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub detection: String,
+    /// The clock the plan was made with: the detection's own `observed_at`, so replays agree.
+    pub evaluated_at: String,
+    pub matched: Vec<PlaybookMatch>,
+    pub actions: Vec<PlannedAction>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedStep>,
+}

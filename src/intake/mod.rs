@@ -1,0 +1,12 @@
+//! Intake: detections from the outside world become canonical [`Detection`]s.
+//!
+//! Every format adapter produces the same type; a malformed input is rejected with a reason
+//! (and a line number for JSONL) and never stops the rest of the batch.
+
+mod detection;
+mod generic;
+mod jsonl;
+
+pub use detection::{Detection, Severity, UserRef};
+pub use generic::{DetectionError, parse_generic, parse_generic_value};
+pub use jsonl::{JsonlItem, JsonlReader};

@@ -1,0 +1,17 @@
+//! stanch: an autonomous, auditable response orchestrator for Microsoft 365 account compromise.
+//!
+//! The pipeline, one module per stage:
+//! `intake` (detections in) → `playbook` (compiled rules) → `engine` (pure planning) →
+//! `actions` (plan → execute → verify → rollback) → `store` + `audit` (durable, hash-chained record).
+//! `cli` is the thin edge that wires them together.
+
+pub mod actions;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod intake;
+pub mod playbook;
+pub mod run;
+pub mod store;
+pub mod util;

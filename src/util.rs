@@ -1,1 +1,91 @@
-//! placeholder
+//! Small helpers shared by several stages.
+
+use sha2::{Digest, Sha256};
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Parses a duration such as `90s`, `30m`, `24h`, `7d` or `1h30m` into seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(format!("`{text}` is not a duration: unknown unit `{c}` (use s, m, h, d or w, e.g. `30m` or `1h30m`)")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration: a number must come before `{c}`"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("`{text}` is not a duration: `{number}` has no unit (e.g. `{number}m`)"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert!(parse_duration("30").unwrap_err().contains("has no unit"));
+        assert!(parse_duration("3x").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("requires_aproval", ["approval", "requires_approval"]), Some("requires_approval"));
+        assert_eq!(did_you_mean("zzz", ["approval", "steps"]), None);
+        assert_eq!(sha256_hex(b"abc").len(), 64);
+    }
+}

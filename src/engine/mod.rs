@@ -1,8 +1,139 @@
 //! The engine: (detection, compiled playbooks, clock, what the store knows) → plan.
 //!
 //! **The engine does no I/O.** It is pure and deterministic: the same inputs always give the same
-//! plan, which is what makes replays and the playbooks' own tests trustworthy.
+//! plan, which is what makes replays and the playbooks' own tests trustworthy. Its clock is the
+//! detection's own `observed_at`, never the wall clock.
 
 mod plan;
 
+use serde_json::{Map, Value};
+
 pub use plan::{ApprovalPolicy, Gate, Mode, OnTimeout, Plan, PlannedAction, PlaybookMatch, SkippedStep};
+
+use crate::actions::TargetKind;
+use crate::intake::{Detection, UserRef, is_object_id, is_upn};
+use crate::playbook::{Param, Playbook, PlaybookSet, Step, check_param};
+use crate::util::sha256_hex;
+
+/// What the engine knows besides the detection and the playbooks.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The mode for playbooks and steps that do not set their own.
+    pub default_mode: Mode,
+    /// Forces every action passive, whatever the playbooks say (`stanch run --passive`).
+    pub force_passive: bool,
+    /// UPNs or object ids that no automatic action may touch: such actions need a human.
+    pub protected_accounts: Vec<String>,
+}
+
+impl Context {
+    fn is_protected(&self, user: &UserRef) -> Option<&str> {
+        self.protected_accounts.iter().find(|p| user.is(p)).map(String::as_str)
+    }
+}
+
+/// Decides what to do about one detection.
+pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
+    let mut plan = Plan {
+        detection: d.key(),
+        evaluated_at: d.observed_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        matched: Vec::new(),
+        actions: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for playbook in playbooks.playbooks.iter().filter(|p| p.enabled) {
+        let Some(mut why) = playbook.trigger.matches(d) else { continue };
+        if let Some(when) = &playbook.when {
+            if !when.eval(d) {
+                continue;
+            }
+            why.push_str(&format!("; when {}", when.describe()));
+        }
+        for step in &playbook.steps {
+            match plan_step(d, playbook, step, ctx, &why) {
+                Ok(action) => plan.actions.push(action),
+                Err(reason) => plan.skipped.push(SkippedStep { playbook: playbook.id.clone(), step: step.id.clone(), reason }),
+            }
+        }
+        plan.matched.push(PlaybookMatch { playbook: playbook.id.clone(), digest: playbook.digest.clone(), reason: why });
+    }
+    plan
+}
+
+fn plan_step(d: &Detection, playbook: &Playbook, step: &Step, ctx: &Context, why: &str) -> Result<PlannedAction, String> {
+    let mut reason = format!("playbook `{}` matched: {why}", playbook.id);
+    if let Some(when) = &step.when {
+        if !when.eval(d) {
+            return Err(format!("step condition {} did not hold", when.describe()));
+        }
+        reason.push_str(&format!("; step `{}` when {}", step.id, when.describe()));
+    }
+    let target = match step.action.spec().target {
+        TargetKind::User => Some(resolve_target(d, step)?),
+        TargetKind::Tenant | TargetKind::None => None,
+    };
+    let mut params = Map::new();
+    for (name, param) in &step.params {
+        let value = match param {
+            Param::Literal(value) => value.clone(),
+            Param::Template(template, kind) => {
+                let rendered = template.render(d).map_err(|e| format!("parameter `{name}`: {e}"))?;
+                check_param(&rendered, *kind).map_err(|e| format!("parameter `{name}` rendered to {rendered}: {e}"))?
+            }
+        };
+        params.insert(name.clone(), value);
+    }
+    let mode = if ctx.force_passive { Mode::Passive } else { step.mode.or(playbook.mode).unwrap_or(ctx.default_mode) };
+    let mut reasons = Vec::new();
+    if step.approval.is_some() {
+        reasons.push(format!("step `{}` requires approval", step.id));
+    }
+    if let Some(protected) = target.as_ref().and_then(|t| ctx.is_protected(t)) {
+        reasons.push(format!("`{protected}` is a protected account: never touched without a human"));
+        reason.push_str("; target is protected");
+    }
+    let gate = if reasons.is_empty() { Gate::Automatic } else { Gate::Approval { reasons, policy: step.approval.clone() } };
+    let key = idempotency_key(d, playbook, step, target.as_ref(), &params);
+    Ok(PlannedAction {
+        key,
+        playbook: playbook.id.clone(),
+        step: step.id.clone(),
+        action: step.action,
+        target,
+        params,
+        mode,
+        gate,
+        expires_after_secs: step.expires_after_secs,
+        reason,
+    })
+}
+
+fn resolve_target(d: &Detection, step: &Step) -> Result<UserRef, String> {
+    let Some(template) = &step.target else {
+        return d.user.clone().ok_or_else(|| format!("`{}` needs a target account and the detection names no user", step.action));
+    };
+    let rendered = template.render(d).map_err(|e| format!("target: {e}"))?;
+    let Value::String(text) = rendered else {
+        return Err(format!("target rendered to {rendered}, not a UPN or object id"));
+    };
+    if let Some(user) = d.user.as_ref().filter(|u| u.is(&text)) {
+        return Ok(user.clone());
+    }
+    if is_object_id(&text) {
+        Ok(UserRef { upn: None, id: Some(text) })
+    } else if is_upn(&text) {
+        Ok(UserRef { upn: Some(text), id: None })
+    } else {
+        Err(format!("target `{text}` is neither a UPN nor an Entra object id"))
+    }
+}
+
+/// The same detection, playbook, step, target and parameters always give the same key.
+fn idempotency_key(d: &Detection, playbook: &Playbook, step: &Step, target: Option<&UserRef>, params: &Map<String, Value>) -> String {
+    let material = serde_json::json!([d.source, d.id, playbook.id, step.id, target.map(UserRef::graph_id), params]);
+    sha256_hex(material.to_string().as_bytes())[..32].to_string()
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -245,7 +245,7 @@ fn parse_asn(value: &Value) -> Result<u32, DetectionError> {
     })
 }
 
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -8,5 +8,5 @@ mod generic;
 mod jsonl;
 
 pub use detection::{Detection, Severity, UserRef};
-pub use generic::{DetectionError, parse_generic, parse_generic_value};
+pub use generic::{DetectionError, json_kind as json_kind_of, is_object_id, is_upn, parse_generic, parse_generic_value, parse_ip as parse_ip_text};
 pub use jsonl::{JsonlItem, JsonlReader};

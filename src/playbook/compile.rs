@@ -1,0 +1,335 @@
+//! Raw YAML → compiled [`Playbook`], reporting every problem in the file at once.
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::condition::{self, glob_to_regex};
+use super::decode::{self, Fields, describe};
+use super::diag::Problems;
+use super::model::{Param, Pattern, Playbook, Step, Trigger};
+use super::template::Template;
+use super::yaml::{self, Node, NodeValue};
+use crate::actions::{ActionKind, ParamKind, ParamSpec, TargetKind};
+use crate::engine::Mode;
+use crate::intake::Severity;
+use crate::util::{did_you_mean, parse_duration, sha256_hex};
+
+pub const PLAYBOOK_KEYS: &[&str] = &[
+    "version", "id", "name", "description", "enabled", "mode", "match", "when", "steps", "tests",
+];
+pub const MATCH_KEYS: &[&str] = &["name", "name_regex", "source", "min_severity"];
+pub const STEP_KEYS: &[&str] = &[
+    "id", "description", "action", "target", "with", "when", "mode", "approval", "expires_after",
+];
+
+/// Compiles one playbook file. On any error the playbook is not returned: never half-loaded.
+pub fn compile(file: &str, source: &str) -> (Option<Playbook>, Problems) {
+    let mut p = Problems::default();
+    let root = match yaml::parse(source) {
+        Ok(root) => root,
+        Err(err) => {
+            p.error(err.loc, err.message);
+            return (None, p);
+        }
+    };
+    let playbook = compile_root(&mut p, &root, file, source);
+    if p.has_errors() { (None, p) } else { (playbook, p) }
+}
+
+fn compile_root(p: &mut Problems, root: &Node, file: &str, source: &str) -> Option<Playbook> {
+    let f = decode::fields(p, root, "a playbook", PLAYBOOK_KEYS)?;
+    if let Some(version) = f.require(p, "version", "the playbook") {
+        if !matches!(version.value, NodeValue::Int(1)) {
+            p.error(version.loc, format!("unsupported playbook version {}; this stanch reads `version: 1`", describe(version)));
+        }
+    }
+    let id = f.require(p, "id", "the playbook").and_then(|n| identifier(p, n, "playbook id"));
+    let name = f.get("name").and_then(|n| decode::string(p, n, "`name`")).map(str::to_string);
+    let description = f.get("description").and_then(|n| decode::string(p, n, "`description`")).map(str::to_string);
+    let enabled = f.get("enabled").map(|n| decode::boolean(p, n, "`enabled`")).unwrap_or(Some(true));
+    let mode = optional_mode(p, &f);
+    let trigger = f.require(p, "match", "the playbook").and_then(|n| compile_trigger(p, n));
+    let when = f.get("when").map(|n| condition::compile(p, n));
+    let steps = f.require(p, "steps", "the playbook").and_then(|n| compile_steps(p, n));
+    let (Some(id), Some(enabled), Some(mode), Some(trigger), Some(steps)) = (id, enabled, mode, trigger, steps) else {
+        return None;
+    };
+    let when = match when {
+        Some(None) => return None,
+        Some(Some(c)) => Some(c),
+        None => None,
+    };
+    let mut playbook = Playbook {
+        name: name.unwrap_or_else(|| id.clone()),
+        id,
+        description,
+        file: file.to_string(),
+        digest: sha256_hex(source.as_bytes()),
+        enabled: enabled,
+        mode,
+        trigger,
+        when,
+        steps,
+        tests: Vec::new(),
+    };
+    match f.get("tests") {
+        Some(node) => playbook.tests = super::compile_tests::compile_tests(p, node, &playbook)?,
+        None => p.warning(root.loc, format!("playbook `{}` has no `tests:`; add at least one detection it must act on", playbook.id)),
+    }
+    Some(playbook)
+}
+
+fn identifier(p: &mut Problems, node: &Node, what: &str) -> Option<String> {
+    let text = decode::string(p, node, &format!("the {what}"))?;
+    let valid = !text.is_empty()
+        && text.len() <= 64
+        && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid {
+        p.error(node.loc, format!("the {what} `{text}` must be 1–64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"));
+        return None;
+    }
+    Some(text.to_string())
+}
+
+/// `Some(None)` when absent, `None` when invalid.
+fn optional_mode(p: &mut Problems, f: &Fields<'_>) -> Option<Option<Mode>> {
+    let Some(node) = f.get("mode") else { return Some(None) };
+    let text = decode::string(p, node, "`mode`")?;
+    match Mode::parse(text) {
+        Some(mode) => Some(Some(mode)),
+        None => {
+            p.error(node.loc, format!("unknown mode `{text}`; expected `passive` or `active`"));
+            None
+        }
+    }
+}
+
+fn compile_trigger(p: &mut Problems, node: &Node) -> Option<Trigger> {
+    let f = decode::fields(p, node, "`match`", MATCH_KEYS)?;
+    let mut names = Vec::new();
+    let mut ok = true;
+    for (key, is_regex) in [("name", false), ("name_regex", true)] {
+        if let Some(n) = f.get(key) {
+            for (item, text) in decode::strings(p, n, &format!("`match.{key}`")) {
+                match pattern(p, item, text, is_regex) {
+                    Some(pattern) => names.push(pattern),
+                    None => ok = false,
+                }
+            }
+        }
+    }
+    if !f.has("name") && !f.has("name_regex") {
+        p.error(node.loc, "`match` needs `name` or `name_regex`; use `name: \"*\"` to match every detection");
+        ok = false;
+    }
+    let mut sources = Vec::new();
+    if let Some(n) = f.get("source") {
+        for (item, text) in decode::strings(p, n, "`match.source`") {
+            match pattern(p, item, text, false) {
+                Some(pattern) => sources.push(pattern),
+                None => ok = false,
+            }
+        }
+    }
+    let min_severity = match f.get("min_severity") {
+        None => None,
+        Some(n) => {
+            let text = decode::string(p, n, "`match.min_severity`");
+            let parsed = text.and_then(Severity::parse);
+            if parsed.is_none() {
+                p.error(n.loc, format!("`min_severity` must be one of {}, found {}", Severity::NAMES.join(", "), describe(n)));
+                ok = false;
+            }
+            parsed
+        }
+    };
+    ok.then_some(Trigger { names, sources, min_severity })
+}
+
+fn pattern(p: &mut Problems, node: &Node, text: &str, is_regex: bool) -> Option<Pattern> {
+    // Globs see Darktrace's `::` as ` / ` too, so one pattern covers the API and UI spellings.
+    let source = if is_regex { text.to_string() } else { glob_to_regex(&text.replace("::", " / ")) };
+    match Regex::new(&source) {
+        Ok(regex) => Some(Pattern { text: text.to_string(), is_regex, regex }),
+        Err(e) => {
+            let detail = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            p.error(node.loc, format!("invalid regular expression `{text}`: {detail}"));
+            None
+        }
+    }
+}
+
+fn compile_steps(p: &mut Problems, node: &Node) -> Option<Vec<Step>> {
+    let items = decode::list(p, node, "`steps`")?;
+    if items.is_empty() {
+        p.error(node.loc, "`steps` is empty; a playbook needs at least one step");
+        return None;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut steps = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match compile_step(p, item) {
+            Some(step) if seen.contains(&step.id) => {
+                p.error(item.loc, format!("duplicate step id `{}`; step ids must be unique within a playbook", step.id));
+                ok = false;
+            }
+            Some(step) => {
+                seen.push(step.id.clone());
+                steps.push(step);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(steps)
+}
+
+fn compile_step(p: &mut Problems, node: &Node) -> Option<Step> {
+    let f = decode::fields(p, node, "a step", STEP_KEYS)?;
+    let errors_before = p.error_count();
+    let id = f.require(p, "id", "a step").and_then(|n| identifier(p, n, "step id"));
+    let action = f.require(p, "action", "a step").and_then(|n| action_kind(p, n));
+    let when = f.get("when").and_then(|n| condition::compile(p, n));
+    let mode = optional_mode(p, &f).flatten();
+    let approval = f.get("approval").and_then(|n| super::compile_tests::compile_approval(p, n));
+    let (Some(id), Some(action)) = (id, action) else { return None };
+    let spec = action.spec();
+    let target = match (f.get("target"), spec.target) {
+        (None, _) => None,
+        (Some(n), TargetKind::User) => decode::string(p, n, "`target`").and_then(|text| template(p, n, text)),
+        (Some(n), _) => {
+            p.error(n.loc, format!("`{action}` acts on the {}, not on a user; remove `target`", if spec.target == TargetKind::Tenant { "whole tenant" } else { "configured channel" }));
+            None
+        }
+    };
+    let params = compile_params(p, f.get("with"), action, node);
+    let expires_after_secs = match f.get("expires_after") {
+        None => None,
+        Some(n) if !spec.reversible => {
+            p.error(n.loc, format!("`{action}` cannot be undone, so it cannot expire; remove `expires_after`"));
+            None
+        }
+        Some(n) => decode::string(p, n, "`expires_after`").and_then(|text| match parse_duration(text) {
+            Ok(secs) if secs > 0 => Some(secs),
+            Ok(_) => {
+                p.error(n.loc, "`expires_after` must be longer than zero");
+                None
+            }
+            Err(message) => {
+                p.error(n.loc, message);
+                None
+            }
+        }),
+    };
+    if spec.disruptive && approval.is_none() && !f.has("approval") {
+        p.warning(node.loc, format!("step `{id}` runs `{action}` without an `approval` block; in active mode it will act with no human in the loop"));
+    }
+    (p.error_count() == errors_before).then_some(Step {
+        id,
+        loc: node.loc,
+        action,
+        target,
+        params: params?,
+        when,
+        mode,
+        approval,
+        expires_after_secs,
+    })
+}
+
+fn action_kind(p: &mut Problems, node: &Node) -> Option<ActionKind> {
+    let text = decode::string(p, node, "`action`")?;
+    let kind = ActionKind::parse(text);
+    if kind.is_none() {
+        let names: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+        let hint = match did_you_mean(text, names.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("known actions: {}", names.join(", ")),
+        };
+        p.error(node.loc, format!("unknown action `{text}`; {hint}"));
+    }
+    kind
+}
+
+fn template(p: &mut Problems, node: &Node, text: &str) -> Option<Template> {
+    Template::compile(text).map_err(|message| p.error(node.loc, message)).ok()
+}
+
+fn compile_params(p: &mut Problems, with: Option<&Node>, action: ActionKind, step: &Node) -> Option<Vec<(String, Param)>> {
+    let spec = action.spec();
+    let names: Vec<&str> = spec.params.iter().map(|s| s.name).collect();
+    let mut params = Vec::new();
+    let mut ok = true;
+    if let Some(with) = with {
+        let what = format!("`with` of `{action}`");
+        if spec.params.is_empty() {
+            if !matches!(&with.value, NodeValue::Map(e) if e.is_empty()) {
+                p.error(with.loc, format!("`{action}` takes no parameters; remove `with`"));
+            }
+            return Some(params);
+        }
+        let f = decode::fields(p, with, &what, &names)?;
+        for param in spec.params {
+            if let Some(node) = f.get(param.name) {
+                match param_value(p, node, param) {
+                    Some(value) => params.push((param.name.to_string(), value)),
+                    None => ok = false,
+                }
+            }
+        }
+    }
+    for param in spec.params {
+        if params.iter().any(|(name, _)| name == param.name) {
+            continue;
+        }
+        if let Some(default) = param.default {
+            let compiled = Template::compile(default).expect("built-in defaults are valid templates");
+            params.push((param.name.to_string(), Param::Template(compiled, param.kind)));
+        } else if param.required {
+            p.error(with.unwrap_or(step).loc, format!("`{action}` needs the parameter `{}` in `with`: {}", param.name, param.doc));
+            ok = false;
+        }
+    }
+    ok.then_some(params)
+}
+
+fn param_value(p: &mut Problems, node: &Node, spec: &ParamSpec) -> Option<Param> {
+    if let Some(text) = node.as_str() {
+        let compiled = template(p, node, text)?;
+        if !compiled.is_literal() {
+            return Some(Param::Template(compiled, spec.kind));
+        }
+    }
+    let value = node.to_json();
+    match check_param(&value, spec.kind) {
+        Ok(value) => Some(Param::Literal(value)),
+        Err(reason) => {
+            p.error(node.loc, format!("parameter `{}` must be {}; {reason}", spec.name, spec.kind.describe()));
+            None
+        }
+    }
+}
+
+/// Checks (and normalizes) a parameter value against its kind; used at load time for literals
+/// and at plan time for rendered templates.
+pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
+    let found = || format!("found {}", crate::intake::json_kind_of(value));
+    match (kind, value) {
+        (ParamKind::Bool, Value::Bool(_)) | (ParamKind::String, Value::String(_)) => Ok(value.clone()),
+        (ParamKind::Integer, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
+        (ParamKind::StringList | ParamKind::IpList, Value::String(_)) => check_param(&Value::Array(vec![value.clone()]), kind),
+        (ParamKind::StringList, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(value.clone()),
+        (ParamKind::IpList, Value::Array(items)) => {
+            let mut nets = Vec::new();
+            for item in items {
+                let text = item.as_str().ok_or_else(|| format!("found {} in the list", crate::intake::json_kind_of(item)))?;
+                let net = condition::parse_net(text).ok_or_else(|| format!("`{text}` is not an IP address or CIDR range"))?;
+                nets.push(Value::String(net.trunc().to_string()));
+            }
+            Ok(Value::Array(nets))
+        }
+        (ParamKind::Bool, Value::String(s)) => Err(format!("found the string `{s}` (booleans are `true` or `false`)")),
+        _ => Err(found()),
+    }
+}

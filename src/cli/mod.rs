@@ -1,1 +1,128 @@
-//! placeholder
+//! The command line: thin glue over the library. `anyhow` lives here and nowhere else.
+//!
+//! Exit codes: 0 success; 1 the input or playbooks had problems (rejected detections, invalid
+//! playbooks, failing tests, a broken audit chain); 2 stanch itself could not do its job.
+
+mod audit;
+mod demo;
+mod output;
+mod playbooks;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "stanch", version, about = "Autonomous, auditable response to Microsoft 365 account compromise")]
+pub struct Cli {
+    /// Configuration file (YAML); STANCH_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://PATH or postgres://...), overriding the config.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay the attack story through the shipped playbooks in passive mode and show the result.
+    Demo,
+    /// Check playbooks and report every problem with file:line:col.
+    Validate {
+        /// Playbook files or directories (default: the configured playbooks, `playbooks/`).
+        paths: Vec<PathBuf>,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Run the `tests:` blocks of playbooks.
+    Test {
+        /// Playbook files or directories (default: the configured playbooks).
+        paths: Vec<PathBuf>,
+    },
+    /// Process a JSONL stream of detections and print what was done or would be done.
+    Run {
+        /// JSONL file of detections, or `-` for standard input.
+        #[arg(long, short, value_name = "FILE|-")]
+        input: String,
+        /// Print one JSON object per line on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Force every action passive, whatever the config and playbooks say.
+        #[arg(long)]
+        passive: bool,
+        /// Print only the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Inspect the tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the JSON Schema of the playbook format (for editors).
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names every edited, deleted or reordered record.
+    Verify {
+        /// Verify an exported JSONL file instead of the database.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Write the audit trail as JSONL.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The outcome of a command that ran to completion: did it find problems?
+pub(crate) enum Verdict {
+    Clean,
+    Problems,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("stanch: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(Verdict::Clean) => ExitCode::SUCCESS,
+        Ok(Verdict::Problems) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("stanch: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
+    let mut config = Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())?;
+    if let Some(url) = cli.database_url {
+        config.database_url = url;
+    }
+    match cli.command {
+        Command::Demo => demo::demo(&config).await,
+        Command::Validate { paths, deny_warnings } => playbooks::validate(&config, paths, deny_warnings),
+        Command::Test { paths } => playbooks::test(&config, paths),
+        Command::Schema => playbooks::schema(),
+        Command::Run { input, json, passive, quiet } => run::run(&config, &input, run::Options { json, passive, quiet }).await,
+        Command::Audit { command: AuditCommand::Verify { file } } => audit::verify(&config, file).await,
+        Command::Audit { command: AuditCommand::Export { output } } => audit::export(&config, output).await,
+    }
+}

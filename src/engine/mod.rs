@@ -5,6 +5,7 @@
 //! detection's own `observed_at`, never the wall clock.
 
 mod plan;
+pub mod testing;
 
 use serde_json::{Map, Value};
 

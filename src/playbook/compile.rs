@@ -333,3 +333,7 @@ pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
         _ => Err(found()),
     }
 }
+
+#[cfg(test)]
+#[path = "compile_errors_tests.rs"]
+mod tests;

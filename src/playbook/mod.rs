@@ -7,7 +7,7 @@
 mod compile;
 mod compile_tests;
 pub mod condition;
-mod decode;
+pub(crate) mod decode;
 pub mod diag;
 pub mod fields;
 mod load;

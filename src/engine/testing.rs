@@ -1,0 +1,150 @@
+//! Runs the `tests:` blocks that playbooks carry: each test's detection through the engine with
+//! only its own playbook loaded, compared with the expected plan.
+
+use super::{Context, Gate, PlannedAction, plan};
+use crate::playbook::{ExpectedAction, Playbook, PlaybookSet, PlaybookTest};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestOutcome {
+    pub playbook: String,
+    pub file: String,
+    pub line: u64,
+    pub name: String,
+    /// Empty when the test passed.
+    pub failures: Vec<String>,
+}
+
+impl TestOutcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+pub fn run_tests(set: &PlaybookSet) -> Vec<TestOutcome> {
+    set.playbooks
+        .iter()
+        .flat_map(|playbook| playbook.tests.iter().map(move |test| run_one(playbook, test)))
+        .collect()
+}
+
+fn run_one(playbook: &Playbook, test: &PlaybookTest) -> TestOutcome {
+    // The test sees the playbook as written, enabled or not, with a passive default.
+    let mut alone = playbook.clone();
+    alone.enabled = true;
+    let set = PlaybookSet { playbooks: vec![alone] };
+    let ctx = Context { protected_accounts: test.protected_accounts.clone(), ..Context::default() };
+    let planned = plan(&test.detection, &set, &ctx).actions;
+    TestOutcome {
+        playbook: playbook.id.clone(),
+        file: playbook.file.clone(),
+        line: test.loc.line,
+        name: test.name.clone(),
+        failures: compare(&test.expect, &planned),
+    }
+}
+
+fn compare(expected: &[ExpectedAction], planned: &[PlannedAction]) -> Vec<String> {
+    let mut failures = Vec::new();
+    let summary = |actions: &[PlannedAction]| {
+        if actions.is_empty() {
+            return "nothing".to_string();
+        }
+        actions.iter().map(|a| format!("{} ({})", a.step, a.action)).collect::<Vec<_>>().join(", ")
+    };
+    if expected.len() != planned.len() {
+        let want: Vec<&str> = expected.iter().map(|e| e.step.as_str()).collect();
+        failures.push(format!(
+            "expected {} action(s) [{}], planned {} [{}]",
+            expected.len(),
+            want.join(", "),
+            planned.len(),
+            summary(planned)
+        ));
+        return failures;
+    }
+    for (want, got) in expected.iter().zip(planned) {
+        let at = format!("action for step `{}`", want.step);
+        if want.step != got.step {
+            failures.push(format!("expected step `{}`, planned step `{}` ({})", want.step, got.step, got.action));
+            continue;
+        }
+        if let Some(action) = want.action.filter(|a| *a != got.action) {
+            failures.push(format!("{at}: expected `{action}`, planned `{}`", got.action));
+        }
+        if let Some(target) = &want.target {
+            match &got.target {
+                Some(user) if user.is(target) => {}
+                Some(user) => failures.push(format!("{at}: expected target `{target}`, planned `{user}`")),
+                None => failures.push(format!("{at}: expected target `{target}`, planned no target")),
+            }
+        }
+        for (key, value) in &want.params {
+            match got.params.get(key) {
+                Some(v) if v == value => {}
+                Some(v) => failures.push(format!("{at}: expected parameter `{key}` = {value}, planned {v}")),
+                None => failures.push(format!("{at}: expected parameter `{key}` = {value}, but it was not planned")),
+            }
+        }
+        if let Some(mode) = want.mode.filter(|m| *m != got.mode) {
+            failures.push(format!("{at}: expected mode {mode}, planned {}", got.mode));
+        }
+        if let Some(approval) = want.approval {
+            let gated = got.gate.needs_approval();
+            if approval != gated {
+                let detail = match &got.gate {
+                    Gate::Approval { reasons, .. } => format!("approval required ({})", reasons.join("; ")),
+                    Gate::Automatic => "no approval".to_string(),
+                };
+                failures.push(format!("{at}: expected approval: {approval}, planned {detail}"));
+            }
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::load_sources;
+
+    const PLAYBOOK: &str = r#"
+version: 1
+id: rule
+match: { name: "*New Email Rule" }
+steps:
+  - id: rules
+    action: disable_inbox_rules
+    with: { delete: false }
+  - id: revoke
+    action: revoke_sessions
+tests:
+  - name: acts on the rule
+    detection: { id: "1", name: "SaaS / Compliance / New Email Rule", observed_at: "2021-06-01T00:00:00Z", user: { upn: a@contoso.com } }
+    expect:
+      - { step: rules, action: disable_inbox_rules, target: a@contoso.com, params: { delete: false } }
+      - { step: revoke }
+  - name: wrong on purpose
+    detection: { id: "2", name: "SaaS / Compliance / New Email Rule", observed_at: "2021-06-01T00:00:00Z", user: { upn: a@contoso.com } }
+    protected_accounts: [a@contoso.com]
+    expect:
+      - { step: rules, target: b@contoso.com, params: { delete: true }, approval: false }
+      - { step: revoke, mode: active }
+  - name: ignores other detections
+    detection: { id: "3", name: "Something else", observed_at: "2021-06-01T00:00:00Z" }
+    expect: []
+"#;
+
+    #[test]
+    fn passing_and_failing_tests_are_told_apart_with_reasons() {
+        let set = load_sources([("rule.yaml", PLAYBOOK)]).into_set().unwrap();
+        let outcomes = run_tests(&set);
+        let passed: Vec<bool> = outcomes.iter().map(TestOutcome::passed).collect();
+        assert_eq!(passed, [true, false, true]);
+        let failures = &outcomes[1].failures;
+        assert_eq!(failures.len(), 4, "{failures:#?}");
+        assert!(failures[0].contains("expected target `b@contoso.com`, planned `a@contoso.com`"));
+        assert!(failures[1].contains("expected parameter `delete` = true, planned false"));
+        assert!(failures[2].contains("expected approval: false, planned approval required"));
+        assert!(failures[3].contains("expected mode active, planned passive"));
+    }
+}

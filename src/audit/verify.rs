@@ -51,9 +51,14 @@ pub fn verify(
     for i in 0..records.len() {
         check.record(i);
     }
+    let renumbered_last = check
+        .moved
+        .last()
+        .filter(|&&(i, _)| i + 1 == records.len())
+        .map(|&(_, sealed)| sealed);
     check.moved_runs();
     if let Some(head) = expected_head {
-        check.head(head);
+        check.head(head, renumbered_last);
     }
     let mut problems = check.problems;
     problems.sort_by_key(|problem| problem.seq);
@@ -119,43 +124,47 @@ impl<'a> Check<'a> {
         }
         self.next_seq = self.next_seq.max(record.seq + 1);
 
-        if !self.reported[i] && record.compute_hash() != record.hash {
-            self.reported[i] = true;
-            match self.sealed_seq(record) {
-                Some(sealed) => self.moved.push((i, sealed)),
-                None => {
-                    let message = format!(
-                        "record {} ({}) was edited: its hash does not match its contents",
-                        record.seq,
-                        record.label()
-                    );
-                    self.problem(record.seq, ProblemKind::Edited, message);
-                }
-            }
-        }
-
         let expected_prev = if i == 0 {
             GENESIS_HASH
         } else {
             self.records[i - 1].hash.as_str()
         };
-        if record.prev_hash == expected_prev {
-            return;
+        // The next record linking straight to our predecessor means we were slipped in between.
+        let bypassed = self
+            .records
+            .get(i + 1)
+            .is_some_and(|next| next.seq != record.seq && next.prev_hash == expected_prev);
+        if !self.reported[i] {
+            let intact = record.compute_hash() == record.hash;
+            let sealed = if intact {
+                None
+            } else {
+                self.sealed_seq(record)
+            };
+            if let Some(sealed) = sealed {
+                self.moved.push((i, sealed));
+                self.reported[i] = true;
+            } else if bypassed {
+                let message = format!(
+                    "record {} ({}) was inserted: record {} links past it to the record before",
+                    record.seq,
+                    record.label(),
+                    self.records[i + 1].seq
+                );
+                self.problem(record.seq, ProblemKind::Inserted, message);
+                self.reported[i] = true;
+            } else if !intact {
+                let message = format!(
+                    "record {} ({}) was edited: its hash does not match its contents",
+                    record.seq,
+                    record.label()
+                );
+                self.problem(record.seq, ProblemKind::Edited, message);
+                self.reported[i] = true;
+            }
         }
-        let skips_previous = i >= 1
-            && !self.reported[i - 1]
-            && (i >= 2 && record.prev_hash == self.records[i - 2].hash
-                || i == 1 && record.prev_hash == GENESIS_HASH);
-        if skips_previous {
-            let forged = &self.records[i - 1];
-            let message = format!(
-                "record {} ({}) was inserted: record {} links past it to the record before",
-                forged.seq,
-                forged.label(),
-                record.seq
-            );
-            self.problem(forged.seq, ProblemKind::Inserted, message);
-            self.reported[i - 1] = true;
+
+        if record.prev_hash == expected_prev {
             return;
         }
         if gap || self.reported[i] || (i >= 1 && self.reported[i - 1]) {
@@ -253,11 +262,16 @@ impl<'a> Check<'a> {
         }
     }
 
-    fn head(&mut self, head: &ChainHead) {
-        let last = self
+    fn head(&mut self, head: &ChainHead, renumbered_last: Option<i64>) {
+        let mut last = self
             .records
             .last()
             .map_or_else(ChainHead::genesis, ChainHead::from);
+        if let Some(sealed) = renumbered_last {
+            // A renumbering that shifted the tail is already reported; judge the head by the
+            // seq the last record was sealed with.
+            last.seq = sealed;
+        }
         if last.seq < head.seq {
             let missing = seq_range(last.seq + 1, head.seq);
             let message = format!(

@@ -1,1 +1,9 @@
-//! placeholder
+//! The audit trail: a tamper-evident, append-only, hash-chained log of everything stanch decided
+//! and did. Pure: sealing and verifying records does no I/O, so the same code checks the trail in
+//! the database and an exported JSONL copy.
+
+mod chain;
+mod verify;
+
+pub use chain::{AuditEvent, AuditRecord, ChainHead, GENESIS_HASH, seal, seal_all};
+pub use verify::{Problem, ProblemKind, VerifyReport, verify};

@@ -1,0 +1,204 @@
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::Store;
+use super::error::{StoreError, query_err};
+use super::sql::{multi_row_insert, rows_per_statement};
+use crate::audit::{self, AuditEvent, AuditRecord, ChainHead, VerifyReport};
+
+const AUDIT_COLUMNS: usize = 7;
+
+/// How many records a page of [`Store::audit_records_after`] returns when reading everything.
+const PAGE: i64 = 10_000;
+
+impl Store {
+    /// Seals `events` onto the audit chain, in order, in one transaction.
+    pub async fn append_audit(
+        &self,
+        events: &[AuditEvent],
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
+        let head = lock_head(&mut tx).await?;
+        let (records, head) = audit::seal_all(&head, events);
+        write_records(&mut tx, records.clone(), &head).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing audit records"))?;
+        Ok(records)
+    }
+
+    /// The whole trail, in seq order. Reads page by page; see [`Store::audit_records_after`] to
+    /// process a big trail without holding it all.
+    pub async fn audit_records(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.audit_records_after(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            let full = page.len() as i64 == PAGE;
+            all.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Up to `limit` records with seq greater than `after_seq`, in seq order.
+    pub async fn audit_records_after(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, kind, subject, payload, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading the audit trail"))?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// The last record's seq and hash, or `None` while the trail is empty.
+    pub async fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading the audit chain head"))?;
+        let head = head_from_row(row)?;
+        Ok((head.seq > 0).then_some(head))
+    }
+
+    /// Checks the stored trail against itself and the chain head.
+    ///
+    /// The head and the records are read in one transaction so a concurrent append cannot make
+    /// an intact trail look truncated or extended.
+    pub async fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_err("reading the audit chain head"))?;
+        let head = head_from_row(row)?;
+        let rows = sqlx::query(
+            "SELECT seq, at, kind, subject, payload, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(query_err("reading the audit trail"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("ending a read transaction"))?;
+        let records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(audit::verify(records, Some(&head)))
+    }
+}
+
+/// Takes the write lock on the chain head, then reads it. Writing before reading is what makes
+/// this safe: on PostgreSQL the row lock serializes appenders across processes and replicas, and
+/// on SQLite the write takes the database's write lock up front, so two transactions never both
+/// read and then deadlock trying to upgrade to writing.
+pub(crate) async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<ChainHead, StoreError> {
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("locking the audit chain head"))?;
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err("reading the audit chain head"))?;
+    head_from_row(row)
+}
+
+/// Inserts sealed records and moves the head to `head`. The caller holds the head lock.
+pub(crate) async fn write_records(
+    tx: &mut Transaction<'static, Any>,
+    records: Vec<AuditRecord>,
+    head: &ChainHead,
+) -> Result<(), StoreError> {
+    let any = !records.is_empty();
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<AuditRecord> = records
+            .by_ref()
+            .take(rows_per_statement(AUDIT_COLUMNS))
+            .collect();
+        let sql = multi_row_insert(
+            "INSERT INTO audit_log (seq, at, kind, subject, payload, prev_hash, hash)",
+            AUDIT_COLUMNS,
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for record in chunk {
+            query = query
+                .bind(record.seq)
+                .bind(record.at)
+                .bind(record.kind)
+                .bind(record.subject)
+                .bind(record.payload)
+                .bind(record.prev_hash)
+                .bind(record.hash);
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("writing audit records"))?;
+    }
+    if any {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(head.seq)
+            .bind(head.hash.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("moving the audit chain head"))?;
+    }
+    Ok(())
+}
+
+fn head_from_row(row: Option<AnyRow>) -> Result<ChainHead, StoreError> {
+    let row = row.ok_or_else(|| {
+        StoreError::Inconsistent("the audit_head row is missing (was it deleted?)".into())
+    })?;
+    Ok(ChainHead {
+        seq: row
+            .try_get("seq")
+            .map_err(query_err("reading the audit chain head"))?,
+        hash: row
+            .try_get("hash")
+            .map_err(query_err("reading the audit chain head"))?,
+    })
+}
+
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let get = |column: &str| -> Result<String, StoreError> {
+        row.try_get(column)
+            .map_err(query_err("reading an audit record"))
+    };
+    Ok(AuditRecord {
+        seq: row
+            .try_get("seq")
+            .map_err(query_err("reading an audit record"))?,
+        at: get("at")?,
+        kind: get("kind")?,
+        subject: get("subject")?,
+        payload: get("payload")?,
+        prev_hash: get("prev_hash")?,
+        hash: get("hash")?,
+    })
+}

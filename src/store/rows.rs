@@ -1,0 +1,147 @@
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::Store;
+use super::error::{StoreError, query_err};
+
+/// A planned (and later executed) action, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionRow {
+    pub pk: i64,
+    pub run_id: i64,
+    pub detection_pk: i64,
+    pub idempotency_key: String,
+    pub playbook: String,
+    pub step: String,
+    pub kind: String,
+    pub target_upn: Option<String>,
+    pub target_id: Option<String>,
+    pub params: Value,
+    pub mode: String,
+    pub gate: Value,
+    pub status: String,
+    pub reason: String,
+    pub expires_after_secs: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub result: Option<Value>,
+}
+
+/// A run, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub mode: String,
+    pub input: String,
+    pub summary: Option<Value>,
+}
+
+const ACTION_SELECT: &str = "SELECT pk, run_id, detection_pk, idempotency_key, playbook, step, \
+     kind, target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
+     created_at, updated_at, result FROM actions";
+
+impl Store {
+    /// Planned actions, oldest first; all of them, or one run's.
+    pub async fn actions(&self, run_id: Option<i64>) -> Result<Vec<ActionRow>, StoreError> {
+        let rows = match run_id {
+            Some(run_id) => {
+                let sql = format!("{ACTION_SELECT} WHERE run_id = $1 ORDER BY pk");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(run_id)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                let sql = format!("{ACTION_SELECT} ORDER BY pk");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(query_err("reading actions"))?;
+        rows.iter().map(action_from_row).collect()
+    }
+
+    /// How many detections were recorded; in all, or in one run.
+    pub async fn detections_count(&self, run_id: Option<i64>) -> Result<i64, StoreError> {
+        let row = match run_id {
+            Some(run_id) => {
+                sqlx::query("SELECT COUNT(*) AS n FROM detections WHERE run_id = $1")
+                    .bind(run_id)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT COUNT(*) AS n FROM detections")
+                    .fetch_one(&self.pool)
+                    .await
+            }
+        }
+        .map_err(query_err("counting detections"))?;
+        row.try_get("n").map_err(query_err("counting detections"))
+    }
+
+    pub async fn run(&self, run_id: i64) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, started_at, finished_at, mode, input, summary FROM runs WHERE id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("reading a run"))?;
+        let Some(row) = row else { return Ok(None) };
+        let what = "reading a run";
+        let summary: Option<String> = get(&row, "summary", what)?;
+        Ok(Some(RunRow {
+            id: get(&row, "id", what)?,
+            started_at: get(&row, "started_at", what)?,
+            finished_at: get(&row, "finished_at", what)?,
+            mode: get(&row, "mode", what)?,
+            input: get(&row, "input", what)?,
+            summary: summary.map(|text| parse_json(&text)),
+        }))
+    }
+}
+
+/// Stored JSON that no longer parses is shown as the text it is rather than failing the read.
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+fn get<T>(row: &AnyRow, column: &str, what: &'static str) -> Result<T, StoreError>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(query_err(what))
+}
+
+fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
+    let what = "reading an action";
+    let params: String = get(row, "params", what)?;
+    let gate: String = get(row, "gate", what)?;
+    let result: Option<String> = get(row, "result", what)?;
+    Ok(ActionRow {
+        pk: get(row, "pk", what)?,
+        run_id: get(row, "run_id", what)?,
+        detection_pk: get(row, "detection_pk", what)?,
+        idempotency_key: get(row, "idempotency_key", what)?,
+        playbook: get(row, "playbook", what)?,
+        step: get(row, "step", what)?,
+        kind: get(row, "kind", what)?,
+        target_upn: get(row, "target_upn", what)?,
+        target_id: get(row, "target_id", what)?,
+        params: parse_json(&params),
+        mode: get(row, "mode", what)?,
+        gate: parse_json(&gate),
+        status: get(row, "status", what)?,
+        reason: get(row, "reason", what)?,
+        expires_after_secs: get(row, "expires_after_secs", what)?,
+        created_at: get(row, "created_at", what)?,
+        updated_at: get(row, "updated_at", what)?,
+        result: result.map(|text| parse_json(&text)),
+    })
+}

@@ -1,0 +1,61 @@
+//! Multi-row statement building: one `INSERT ... VALUES (...),(...)` per chunk is what makes
+//! batches fast, and chunks keep each statement under the backends' bound-parameter limits.
+
+/// Under SQLite's 32,766 (and PostgreSQL's 65,535) parameters per statement.
+pub(crate) const MAX_PARAMS: usize = 32_000;
+
+/// How many rows of `columns` parameters fit in one statement.
+pub(crate) fn rows_per_statement(columns: usize) -> usize {
+    (MAX_PARAMS / columns).max(1)
+}
+
+/// `{head} VALUES ($1, $2), ($3, $4) {tail}` for `rows` rows of `columns` placeholders.
+pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7 + 8);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    if !tail.is_empty() {
+        sql.push(' ');
+        sql.push_str(tail);
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_across_rows() {
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a, b)", 2, 2, ""),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
+        );
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a)", 1, 1, "RETURNING pk"),
+            "INSERT INTO t (a) VALUES ($1) RETURNING pk"
+        );
+    }
+
+    #[test]
+    fn chunks_stay_under_sqlite_limit() {
+        assert!(rows_per_statement(18) * 18 <= 32_766);
+        assert_eq!(rows_per_statement(40_000), 1);
+    }
+}

@@ -1,0 +1,62 @@
+use chrono::{DateTime, Utc};
+use serde_json::Map;
+
+use crate::actions::ActionKind;
+use crate::engine::{Gate, Mode, Plan, PlannedAction};
+use crate::intake::{Detection, UserRef, parse_generic};
+
+pub fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2021-06-01T00:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+pub fn detection(n: usize) -> Detection {
+    parse_generic(&format!(
+        r#"{{"id":"{n}","name":"SaaS::Compromise::Login","observed_at":"2021-06-01T00:00:00Z",
+            "severity":"high","user":{{"upn":"user{n}@contoso.com"}}}}"#
+    ))
+    .unwrap()
+}
+
+/// Two actions: one automatic, one that needs approval.
+pub fn plan(detection: &Detection, mode: Mode) -> Plan {
+    let action = |step: &str, kind: ActionKind, gate: Gate| PlannedAction {
+        key: format!("{}/{step}", detection.key()),
+        playbook: "compromise".into(),
+        step: step.into(),
+        action: kind,
+        target: Some(UserRef {
+            upn: detection.user.as_ref().and_then(|u| u.upn.clone()),
+            id: None,
+        }),
+        params: Map::new(),
+        mode,
+        gate,
+        expires_after_secs: Some(3600),
+        reason: "matched SaaS / Compromise / *".into(),
+    };
+    Plan {
+        detection: detection.key(),
+        evaluated_at: "2021-06-01T00:00:00Z".into(),
+        matched: Vec::new(),
+        actions: vec![
+            action("revoke", ActionKind::RevokeSessions, Gate::Automatic),
+            action(
+                "disable",
+                ActionKind::DisableAccount,
+                Gate::Approval {
+                    reasons: vec!["step asks for approval".into()],
+                    policy: None,
+                },
+            ),
+        ],
+        skipped: Vec::new(),
+    }
+}
+
+pub fn batch(first: usize, count: usize, mode: Mode) -> (Vec<Detection>, Vec<Plan>) {
+    let detections: Vec<Detection> = (first..first + count).map(detection).collect();
+    let plans = detections.iter().map(|d| plan(d, mode)).collect();
+    (detections, plans)
+}

@@ -1,0 +1,8 @@
+//! Store tests. The shared suites in `suite` run against every backend; `sqlite` and `postgres`
+//! provide fresh databases.
+
+mod fixtures;
+mod postgres;
+mod sqlite;
+mod suite;
+mod tamper;

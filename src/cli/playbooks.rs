@@ -24,7 +24,7 @@ pub(crate) fn load(config: &Config, paths: Vec<PathBuf>, deny_warnings: bool) ->
     for diagnostic in &report.diagnostics {
         eprintln!("{}\n", report.render(diagnostic));
     }
-    let (files, errors, warnings) = (files, report.errors(), report.warnings());
+    let (files, errors, warnings) = (report.files, report.errors(), report.warnings());
     let set = if deny_warnings && warnings > 0 { None } else { report.into_set().ok() };
     Loaded { files, errors, warnings, set }
 }

@@ -5,9 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::compile::{MATCH_KEYS, PLAYBOOK_KEYS, STEP_KEYS};
-use super::compile_tests::{APPROVAL_KEYS, CHANNELS, EXPECT_KEYS, TEST_KEYS};
-use super::condition::{COMBINATORS, OPERATORS};
+use super::compile_tests::CHANNELS;
+use super::condition::OPERATORS;
 use crate::actions::{ActionKind, ParamKind};
 use crate::intake::Severity;
 
@@ -140,6 +139,9 @@ fn action_params(kind: ActionKind) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::playbook::compile::{MATCH_KEYS, PLAYBOOK_KEYS, STEP_KEYS};
+    use crate::playbook::compile_tests::{APPROVAL_KEYS, EXPECT_KEYS, TEST_KEYS};
+    use crate::playbook::condition::COMBINATORS;
 
     fn keys(schema: &Value) -> Vec<String> {
         let mut keys: Vec<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();

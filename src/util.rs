@@ -69,6 +69,16 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(total)
 }
 
+/// Seconds as the largest exact unit: `604800` → `7d`, `5400` → `90m`.
+pub fn format_duration(secs: u64) -> String {
+    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= size && secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +89,9 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(5400));
         assert_eq!(parse_duration("7d"), Ok(604_800));
         assert!(parse_duration("30").unwrap_err().contains("has no unit"));
+        assert_eq!(format_duration(604_800), "1w");
+        assert_eq!(format_duration(86_400), "1d");
+        assert_eq!(format_duration(5400), "90m");
         assert!(parse_duration("3x").unwrap_err().contains("unknown unit"));
     }
 

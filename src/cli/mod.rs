@@ -104,6 +104,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(Verdict::Clean) => ExitCode::SUCCESS,
         Ok(Verdict::Problems) => ExitCode::from(1),
+        // A closed pipe (`stanch run ... | head`) is the reader's choice, not a failure.
+        Err(err) if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("stanch: error: {err:#}");
             ExitCode::from(2)

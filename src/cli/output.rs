@@ -52,7 +52,7 @@ fn describe_action(action: &PlannedAction) -> String {
         text.push_str(&format!(" ({})", reasons.join("; ")));
     }
     if let Some(secs) = action.expires_after_secs {
-        text.push_str(&format!(", expires after {secs}s"));
+        text.push_str(&format!(", expires after {}", crate::util::format_duration(secs)));
     }
     text
 }

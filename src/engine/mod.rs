@@ -45,10 +45,8 @@ pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
     for playbook in playbooks.playbooks.iter().filter(|p| p.enabled) {
         let Some(mut why) = playbook.trigger.matches(d) else { continue };
         if let Some(when) = &playbook.when {
-            if !when.eval(d) {
-                continue;
-            }
-            why.push_str(&format!("; when {}", when.describe()));
+            let Some(held) = when.explain(d) else { continue };
+            why.push_str(&format!("; {held}"));
         }
         for step in &playbook.steps {
             match plan_step(d, playbook, step, ctx, &why) {
@@ -64,10 +62,10 @@ pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
 fn plan_step(d: &Detection, playbook: &Playbook, step: &Step, ctx: &Context, why: &str) -> Result<PlannedAction, String> {
     let mut reason = format!("playbook `{}` matched: {why}", playbook.id);
     if let Some(when) = &step.when {
-        if !when.eval(d) {
+        let Some(held) = when.explain(d) else {
             return Err(format!("step condition {} did not hold", when.describe()));
-        }
-        reason.push_str(&format!("; step `{}` when {}", step.id, when.describe()));
+        };
+        reason.push_str(&format!("; step `{}`: {held}", step.id));
     }
     let target = match step.action.spec().target {
         TargetKind::User => Some(resolve_target(d, step)?),

@@ -83,6 +83,23 @@ impl Condition {
         }
     }
 
+    /// Why the condition held on this detection: for `any`, the branch that held; `None` if it
+    /// did not hold. This is what plan reasons quote.
+    pub fn explain(&self, d: &Detection) -> Option<String> {
+        match self {
+            Condition::All(items) => {
+                let parts = items.iter().map(|c| c.explain(d)).collect::<Option<Vec<_>>>()?;
+                Some(if parts.len() == 1 { parts.into_iter().next().unwrap_or_default() } else { parts.join(" and ") })
+            }
+            Condition::Any(items) => items.iter().find_map(|c| c.explain(d)),
+            Condition::Not(_) => self.eval(d).then(|| self.describe()),
+            Condition::Test { field, text, .. } => self.eval(d).then(|| match field.get(d) {
+                Some(value) => format!("{text} (is {})", short_json(&value.to_json())),
+                None => text.clone(),
+            }),
+        }
+    }
+
     /// The condition as a one-line expression, for plan reasons.
     pub fn describe(&self) -> String {
         let join = |items: &[Condition], sep: &str| {

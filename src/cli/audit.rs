@@ -41,7 +41,7 @@ fn print_report(report: &VerifyReport, last: Option<(i64, String)>, from_export:
         return;
     }
     for problem in &report.problems {
-        println!("record {}: {}", problem.seq, problem.message);
+        println!("{}", problem.message);
     }
     println!("audit trail BROKEN: {} problem(s) in {} record(s)", report.problems.len(), report.records_checked);
 }

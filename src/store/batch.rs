@@ -133,8 +133,8 @@ impl Store {
         let mut events = Vec::with_capacity(items.len() * 2);
         let mut detections = Vec::new();
         for item in items {
-            match item {
-                &Evaluation::Accepted {
+            match *item {
+                Evaluation::Accepted {
                     line,
                     detection,
                     plan,
@@ -164,7 +164,7 @@ impl Store {
                         json!({"run_id": run_id, "plan": plan_value}),
                     ));
                 }
-                &Evaluation::Rejected {
+                Evaluation::Rejected {
                     line,
                     ref reason,
                     raw,

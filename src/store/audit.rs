@@ -1,9 +1,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::Store;
 use super::error::{StoreError, query_err};
 use super::sql::{multi_row_insert, rows_per_statement};
+use super::{Backend, Store};
 use crate::audit::{self, AuditEvent, AuditRecord, ChainHead, VerifyReport};
 
 const AUDIT_COLUMNS: usize = 7;
@@ -24,7 +24,7 @@ impl Store {
             .map_err(query_err("starting a transaction"))?;
         let head = lock_head(&mut tx).await?;
         let (records, head) = audit::seal_all(&head, events);
-        write_records(&mut tx, records.clone(), &head).await?;
+        write_records(&mut tx, self.backend, records.clone(), &head).await?;
         tx.commit()
             .await
             .map_err(query_err("committing audit records"))?;
@@ -128,6 +128,7 @@ pub(crate) async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<Chai
 /// Inserts sealed records and moves the head to `head`. The caller holds the head lock.
 pub(crate) async fn write_records(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     records: Vec<AuditRecord>,
     head: &ChainHead,
 ) -> Result<(), StoreError> {
@@ -139,6 +140,7 @@ pub(crate) async fn write_records(
             .take(rows_per_statement(AUDIT_COLUMNS))
             .collect();
         let sql = multi_row_insert(
+            backend,
             "INSERT INTO audit_log (seq, at, kind, subject, payload, prev_hash, hash)",
             AUDIT_COLUMNS,
             chunk.len(),

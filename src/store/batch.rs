@@ -4,10 +4,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 
-use super::Store;
 use super::audit::{lock_head, write_records};
 use super::error::{StoreError, json_err, query_err};
 use super::sql::{multi_row_insert, rows_per_statement};
+use super::{Backend, Store};
 use crate::audit::{self, AuditEvent};
 use crate::engine::{Gate, Mode, Plan, PlannedAction};
 use crate::intake::Detection;
@@ -77,7 +77,7 @@ impl Store {
             json!({"run_id": run_id, "mode": mode, "input": input}),
         );
         let (records, head) = audit::seal_all(&head, [&event]);
-        write_records(&mut tx, records, &head).await?;
+        write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await
             .map_err(query_err("committing a new run"))?;
@@ -111,7 +111,7 @@ impl Store {
             json!({"run_id": run_id, "summary": summary}),
         );
         let (records, head) = audit::seal_all(&head, [&event]);
-        write_records(&mut tx, records, &head).await?;
+        write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await
             .map_err(query_err("committing a finished run"))
@@ -133,8 +133,8 @@ impl Store {
         let mut events = Vec::with_capacity(items.len() * 2);
         let mut detections = Vec::new();
         for item in items {
-            match item {
-                &Evaluation::Accepted {
+            match *item {
+                Evaluation::Accepted {
                     line,
                     detection,
                     plan,
@@ -164,7 +164,7 @@ impl Store {
                         json!({"run_id": run_id, "plan": plan_value}),
                     ));
                 }
-                &Evaluation::Rejected {
+                Evaluation::Rejected {
                     line,
                     ref reason,
                     raw,
@@ -199,10 +199,25 @@ impl Store {
         let head = lock_head(&mut tx).await?;
         let (records, head) = audit::seal_all(&head, &events);
         let audit_seqs: Vec<i64> = detections.iter().map(|d| records[d.event].seq).collect();
-        let pks =
-            insert_detections(&mut tx, run_id, &received_at, &detections, &audit_seqs).await?;
-        insert_actions(&mut tx, run_id, &received_at, &detections, &pks).await?;
-        write_records(&mut tx, records, &head).await?;
+        let pks = insert_detections(
+            &mut tx,
+            self.backend,
+            run_id,
+            &received_at,
+            &detections,
+            &audit_seqs,
+        )
+        .await?;
+        insert_actions(
+            &mut tx,
+            self.backend,
+            run_id,
+            &received_at,
+            &detections,
+            &pks,
+        )
+        .await?;
+        write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await
             .map_err(query_err("committing a batch of detections"))
@@ -221,6 +236,7 @@ struct DetectionRow<'a> {
 /// Inserts the detections; returns their primary keys, in order.
 async fn insert_detections(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     run_id: i64,
     received_at: &str,
     rows: &[DetectionRow<'_>],
@@ -235,6 +251,7 @@ async fn insert_detections(
         .zip(audit_seqs.chunks(per_statement))
     {
         let sql = multi_row_insert(
+            backend,
             "INSERT INTO detections (run_id, source, detection_id, name, severity, observed_at, \
              user_upn, user_id, line, body, received_at, audit_seq)",
             DETECTION_COLUMNS,
@@ -285,6 +302,7 @@ async fn insert_detections(
 
 async fn insert_actions(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     run_id: i64,
     at: &str,
     rows: &[DetectionRow<'_>],
@@ -297,6 +315,7 @@ async fn insert_actions(
         .collect();
     for chunk in actions.chunks(rows_per_statement(ACTION_COLUMNS)) {
         let sql = multi_row_insert(
+            backend,
             "INSERT INTO actions (run_id, detection_pk, idempotency_key, playbook, step, kind, \
              target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
              created_at, updated_at, result)",
@@ -354,31 +373,4 @@ fn truncate(text: &str, limit: usize) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("héllo", 3), "hé");
-        assert_eq!(truncate("abc", 10), "abc");
-    }
-
-    #[test]
-    fn status_follows_mode_and_gate() {
-        let gated = Gate::Approval {
-            reasons: vec!["protected".into()],
-            policy: None,
-        };
-        assert_eq!(
-            action_status(Mode::Passive, &Gate::Automatic),
-            "would_execute"
-        );
-        assert_eq!(
-            action_status(Mode::Passive, &gated),
-            "would_request_approval"
-        );
-        assert_eq!(action_status(Mode::Active, &Gate::Automatic), "pending");
-        assert_eq!(action_status(Mode::Active, &gated), "awaiting_approval");
-    }
-}
+mod tests;

@@ -1,6 +1,8 @@
 //! Multi-row statement building: one `INSERT ... VALUES (...),(...)` per chunk is what makes
 //! batches fast, and chunks keep each statement under the backends' bound-parameter limits.
 
+use super::Backend;
+
 /// Under SQLite's 32,766 (and PostgreSQL's 65,535) parameters per statement.
 pub(crate) const MAX_PARAMS: usize = 32_000;
 
@@ -10,7 +12,17 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
 }
 
 /// `{head} VALUES ($1, $2), ($3, $4) {tail}` for `rows` rows of `columns` placeholders.
-pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+///
+/// SQLite gets anonymous `?` placeholders instead: sqlx looks each numbered parameter up by name,
+/// and SQLite's name lookup is a linear scan, so binding n `$n` parameters costs O(n²); for a
+/// 1,000-row statement that was most of the time spent writing a batch.
+pub(crate) fn multi_row_insert(
+    backend: Backend,
+    head: &str,
+    columns: usize,
+    rows: usize,
+    tail: &str,
+) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7 + 8);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -24,9 +36,14 @@ pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize, tail: &s
             if column > 0 {
                 sql.push(',');
             }
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    n += 1;
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -44,12 +61,12 @@ mod tests {
     #[test]
     fn placeholders_number_across_rows() {
         assert_eq!(
-            multi_row_insert("INSERT INTO t (a, b)", 2, 2, ""),
+            multi_row_insert(Backend::Postgres, "INSERT INTO t (a, b)", 2, 2, ""),
             "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
         );
         assert_eq!(
-            multi_row_insert("INSERT INTO t (a)", 1, 1, "RETURNING pk"),
-            "INSERT INTO t (a) VALUES ($1) RETURNING pk"
+            multi_row_insert(Backend::Sqlite, "INSERT INTO t (a)", 1, 1, "RETURNING pk"),
+            "INSERT INTO t (a) VALUES (?) RETURNING pk"
         );
     }
 

@@ -9,11 +9,12 @@ use std::io::BufRead;
 
 use chrono::Utc;
 use serde::Serialize;
+use tokio::task::JoinHandle;
 
 use crate::engine::{self, Context, Gate, Mode, Plan};
 use crate::intake::{Detection, JsonlReader};
 use crate::playbook::PlaybookSet;
-use crate::store::{Evaluation, Store, StoreError};
+use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
 
 /// How many detections are written per transaction.
 pub const BATCH_SIZE: usize = 512;
@@ -24,12 +25,21 @@ pub enum RunError {
     Read(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the batch writer stopped unexpectedly: {0}")]
+    Task(String),
 }
 
 /// One input line's result, handed to the caller once it is durably recorded.
 pub enum Outcome<'a> {
-    Planned { line: usize, detection: &'a Detection, plan: &'a Plan },
-    Rejected { line: usize, reason: &'a str },
+    Planned {
+        line: usize,
+        detection: &'a Detection,
+        plan: &'a Plan,
+    },
+    Rejected {
+        line: usize,
+        reason: &'a str,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,8 +57,16 @@ pub struct RunSummary {
 }
 
 enum Item {
-    Planned { line: usize, detection: Detection, plan: Plan },
-    Rejected { line: usize, reason: String, raw: String },
+    Planned {
+        line: usize,
+        detection: Detection,
+        plan: Plan,
+    },
+    Rejected {
+        line: usize,
+        reason: String,
+        raw: String,
+    },
 }
 
 /// Processes a JSONL stream; `progress` is called after each batch with the bytes consumed.
@@ -61,10 +79,20 @@ pub async fn run_jsonl<R: BufRead>(
     mut on_outcome: impl FnMut(&Outcome<'_>),
     mut progress: impl FnMut(u64, &RunSummary),
 ) -> Result<RunSummary, RunError> {
-    let run_mode = if ctx.force_passive { Mode::Passive } else { ctx.default_mode };
-    let mut summary = RunSummary { run_id: store.start_run(run_mode, input_name, Utc::now()).await?, ..RunSummary::default() };
+    let run_mode = if ctx.force_passive {
+        Mode::Passive
+    } else {
+        ctx.default_mode
+    };
+    let mut summary = RunSummary {
+        run_id: store.start_run(run_mode, input_name, Utc::now()).await?,
+        ..RunSummary::default()
+    };
     let mut reader = JsonlReader::new(input);
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH_SIZE);
+    // While one batch is being written, the next is read and planned: the write runs on its
+    // own task, so parsing and planning overlap with SQLite's work instead of waiting for it.
+    let mut in_flight: Option<(JoinHandle<Result<(), StoreError>>, Vec<Item>)> = None;
     loop {
         let next = reader.next().transpose()?;
         let finished = next.is_none();
@@ -72,47 +100,100 @@ pub async fn run_jsonl<R: BufRead>(
             batch.push(match item.result {
                 Ok(detection) => {
                     let plan = engine::plan(&detection, playbooks, ctx);
-                    Item::Planned { line: item.line, detection, plan }
+                    Item::Planned {
+                        line: item.line,
+                        detection,
+                        plan,
+                    }
                 }
-                Err(err) => Item::Rejected { line: item.line, reason: err.to_string(), raw: item.raw },
+                Err(err) => Item::Rejected {
+                    line: item.line,
+                    reason: err.to_string(),
+                    raw: item.raw,
+                },
             });
         }
         if batch.len() >= BATCH_SIZE || (finished && !batch.is_empty()) {
-            flush(store, summary.run_id, &mut batch, &mut summary, &mut on_outcome).await?;
+            let prepared = prepare(summary.run_id, &batch)?;
+            if let Some((write, items)) = in_flight.take() {
+                report(write.await, items, &mut summary, &mut on_outcome)?;
+            }
+            let store = store.clone();
+            let write = tokio::spawn(async move { store.record_prepared(prepared).await });
+            in_flight = Some((
+                write,
+                std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SIZE)),
+            ));
             progress(reader.bytes_read(), &summary);
         }
         if finished {
             break;
         }
     }
-    store.finish_run(summary.run_id, &serde_json::to_value(&summary).unwrap_or_default()).await?;
+    if let Some((write, items)) = in_flight.take() {
+        report(write.await, items, &mut summary, &mut on_outcome)?;
+    }
+    progress(reader.bytes_read(), &summary);
+    store
+        .finish_run(
+            summary.run_id,
+            &serde_json::to_value(&summary).unwrap_or_default(),
+        )
+        .await?;
     Ok(summary)
 }
 
-async fn flush(
-    store: &Store,
-    run_id: i64,
-    batch: &mut Vec<Item>,
+fn prepare(run_id: i64, items: &[Item]) -> Result<PreparedBatch, StoreError> {
+    let evaluations: Vec<Evaluation<'_>> = items
+        .iter()
+        .map(|item| match item {
+            Item::Planned {
+                line,
+                detection,
+                plan,
+            } => Evaluation::Accepted {
+                line: Some(*line),
+                detection,
+                plan,
+            },
+            Item::Rejected { line, reason, raw } => Evaluation::Rejected {
+                line: Some(*line),
+                reason: reason.clone(),
+                raw,
+            },
+        })
+        .collect();
+    PreparedBatch::new(run_id, &evaluations, Utc::now())
+}
+
+/// Reports a written batch's outcomes, now that they are durable.
+fn report(
+    written: Result<Result<(), StoreError>, tokio::task::JoinError>,
+    items: Vec<Item>,
     summary: &mut RunSummary,
     on_outcome: &mut impl FnMut(&Outcome<'_>),
 ) -> Result<(), RunError> {
-    let evaluations: Vec<Evaluation<'_>> = batch
-        .iter()
-        .map(|item| match item {
-            Item::Planned { line, detection, plan } => Evaluation::Accepted { line: Some(*line), detection, plan },
-            Item::Rejected { line, reason, raw } => Evaluation::Rejected { line: Some(*line), reason: reason.clone(), raw },
-        })
-        .collect();
-    store.record_batch(run_id, &evaluations).await?;
-    for item in batch.drain(..) {
-        match &item {
-            Item::Planned { line, detection, plan } => {
+    written.map_err(|e| RunError::Task(e.to_string()))??;
+    for item in &items {
+        match item {
+            Item::Planned {
+                line,
+                detection,
+                plan,
+            } => {
                 summary.count(plan);
-                on_outcome(&Outcome::Planned { line: *line, detection, plan });
+                on_outcome(&Outcome::Planned {
+                    line: *line,
+                    detection,
+                    plan,
+                });
             }
             Item::Rejected { line, reason, .. } => {
                 summary.rejected += 1;
-                on_outcome(&Outcome::Rejected { line: *line, reason });
+                on_outcome(&Outcome::Rejected {
+                    line: *line,
+                    reason,
+                });
             }
         }
     }

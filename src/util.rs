@@ -4,16 +4,14 @@ use sha2::{Digest, Sha256};
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    crate::audit::to_hex(&Sha256::digest(bytes))
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -55,7 +53,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             'h' => 3600,
             'd' => 86_400,
             'w' => 604_800,
-            _ => return Err(format!("`{text}` is not a duration: unknown unit `{c}` (use s, m, h, d or w, e.g. `30m` or `1h30m`)")),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a duration: unknown unit `{c}` (use s, m, h, d or w, e.g. `30m` or `1h30m`)"
+                ));
+            }
         };
         let n: u64 = number
             .parse()
@@ -64,7 +66,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         number.clear();
     }
     if !number.is_empty() {
-        return Err(format!("`{text}` is not a duration: `{number}` has no unit (e.g. `{number}m`)"));
+        return Err(format!(
+            "`{text}` is not a duration: `{number}` has no unit (e.g. `{number}m`)"
+        ));
     }
     Ok(total)
 }
@@ -97,7 +101,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("requires_aproval", ["approval", "requires_approval"]), Some("requires_approval"));
+        assert_eq!(
+            did_you_mean("requires_aproval", ["approval", "requires_approval"]),
+            Some("requires_approval")
+        );
         assert_eq!(did_you_mean("zzz", ["approval", "steps"]), None);
         assert_eq!(sha256_hex(b"abc").len(), 64);
     }

@@ -11,7 +11,9 @@ CREATE TABLE runs (
 );
 
 CREATE TABLE detections (
-    pk           BIGSERIAL PRIMARY KEY,
+    -- The seq of the detection.received audit record that holds the full detection: unique,
+    -- known before the insert (no RETURNING round trip), and the body is stored only once.
+    seq          BIGINT PRIMARY KEY,
     run_id       BIGINT NOT NULL REFERENCES runs (id),
     source       TEXT NOT NULL,
     detection_id TEXT NOT NULL,
@@ -21,18 +23,14 @@ CREATE TABLE detections (
     user_upn     TEXT,
     user_id      TEXT,
     line         BIGINT,
-    body         TEXT NOT NULL,
-    received_at  TEXT NOT NULL,
-    -- The detection.received audit record that attests to this row.
-    audit_seq    BIGINT NOT NULL
+    received_at  TEXT NOT NULL
 );
 CREATE INDEX detections_by_source_id ON detections (source, detection_id);
-CREATE INDEX detections_by_run ON detections (run_id);
 
 CREATE TABLE actions (
     pk                 BIGSERIAL PRIMARY KEY,
     run_id             BIGINT NOT NULL REFERENCES runs (id),
-    detection_pk       BIGINT NOT NULL REFERENCES detections (pk),
+    detection_seq      BIGINT NOT NULL REFERENCES detections (seq),
     -- Not unique: replaying the same input plans the same keys again.
     idempotency_key    TEXT NOT NULL,
     playbook           TEXT NOT NULL,
@@ -50,11 +48,10 @@ CREATE TABLE actions (
     updated_at         TEXT NOT NULL,
     result             TEXT
 );
-CREATE INDEX actions_by_key ON actions (idempotency_key);
-CREATE INDEX actions_by_status ON actions (status);
-CREATE INDEX actions_by_target_upn ON actions (target_upn);
-CREATE INDEX actions_by_target_id ON actions (target_id);
-CREATE INDEX actions_by_run ON actions (run_id);
+-- Idempotency and per-target lookups matter only for actions that will really run: passive
+-- history stays out of these indexes, which keeps replays of large files fast.
+CREATE INDEX actions_by_key ON actions (idempotency_key) WHERE mode = 'active';
+CREATE INDEX actions_by_target_upn ON actions (target_upn) WHERE mode = 'active';
 
 CREATE TABLE audit_log (
     seq       BIGINT PRIMARY KEY,
@@ -65,7 +62,6 @@ CREATE TABLE audit_log (
     prev_hash TEXT NOT NULL,
     hash      TEXT NOT NULL
 );
-CREATE INDEX audit_log_by_subject ON audit_log (subject);
 
 -- The chain head, one row. Writers lock it first, so appends are serialized across processes.
 CREATE TABLE audit_head (

@@ -27,9 +27,17 @@ pub struct Execution {
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error("{action} on {target}: needs a human: {reason}")]
-    NeedsHuman { action: String, target: String, reason: String },
+    NeedsHuman {
+        action: String,
+        target: String,
+        reason: String,
+    },
     #[error("{action} on {target}: {reason}")]
-    Failed { action: String, target: String, reason: String },
+    Failed {
+        action: String,
+        target: String,
+        reason: String,
+    },
     #[error("{action}: cannot run in {mode} mode with this runner")]
     WrongMode { action: String, mode: Mode },
 }
@@ -43,9 +51,17 @@ pub trait ActionRunner {
     /// Reads the current state that the action would change, as evidence.
     async fn precheck(&self, action: &PlannedAction) -> Result<Evidence, ActionError>;
     /// Performs the action, returning what it did and what would undo it.
-    async fn execute(&self, action: &PlannedAction, evidence: &Evidence) -> Result<Execution, ActionError>;
+    async fn execute(
+        &self,
+        action: &PlannedAction,
+        evidence: &Evidence,
+    ) -> Result<Execution, ActionError>;
     /// Reads the state again and confirms the action took effect.
-    async fn verify(&self, action: &PlannedAction, execution: &Execution) -> Result<(), ActionError>;
+    async fn verify(
+        &self,
+        action: &PlannedAction,
+        execution: &Execution,
+    ) -> Result<(), ActionError>;
     /// Undoes a reversible action from its restore data.
     async fn rollback(&self, action: &PlannedAction, restore: &Restore) -> Result<(), ActionError>;
 
@@ -65,12 +81,21 @@ pub struct PassiveRunner;
 
 impl ActionRunner for PassiveRunner {
     async fn precheck(&self, action: &PlannedAction) -> Result<Evidence, ActionError> {
-        Ok(Evidence(json!({ "passive": true, "note": format!("{} would read the current state first", action.action) })))
+        Ok(Evidence(
+            json!({ "passive": true, "note": format!("{} would read the current state first", action.action) }),
+        ))
     }
 
-    async fn execute(&self, action: &PlannedAction, evidence: &Evidence) -> Result<Execution, ActionError> {
+    async fn execute(
+        &self,
+        action: &PlannedAction,
+        evidence: &Evidence,
+    ) -> Result<Execution, ActionError> {
         if action.mode != Mode::Passive {
-            return Err(ActionError::WrongMode { action: action.action.to_string(), mode: action.mode });
+            return Err(ActionError::WrongMode {
+                action: action.action.to_string(),
+                mode: action.mode,
+            });
         }
         Ok(Execution {
             status: "would_execute",

@@ -63,13 +63,31 @@ pub struct ActionSpec {
 
 macro_rules! param {
     ($name:literal, $kind:ident, $doc:literal) => {
-        ParamSpec { name: $name, kind: ParamKind::$kind, required: false, default: None, doc: $doc }
+        ParamSpec {
+            name: $name,
+            kind: ParamKind::$kind,
+            required: false,
+            default: None,
+            doc: $doc,
+        }
     };
     ($name:literal, $kind:ident, required, $doc:literal) => {
-        ParamSpec { name: $name, kind: ParamKind::$kind, required: true, default: None, doc: $doc }
+        ParamSpec {
+            name: $name,
+            kind: ParamKind::$kind,
+            required: true,
+            default: None,
+            doc: $doc,
+        }
     };
     ($name:literal, $kind:ident, default = $default:literal, $doc:literal) => {
-        ParamSpec { name: $name, kind: ParamKind::$kind, required: false, default: Some($default), doc: $doc }
+        ParamSpec {
+            name: $name,
+            kind: ParamKind::$kind,
+            required: false,
+            default: Some($default),
+            doc: $doc,
+        }
     };
 }
 
@@ -120,27 +138,117 @@ impl ActionKind {
 
     pub fn spec(self) -> ActionSpec {
         use ActionKind::*;
-        let (target, reversible, disruptive, params, doc): (_, _, _, &'static [ParamSpec], _) = match self {
-            RevokeSessions => (TargetKind::User, false, false, &[], "Revoke every refresh token and session cookie of the account."),
-            DisableInboxRules => (TargetKind::User, true, false, &[
-                param!("delete", Bool, "Also delete the risky rules after keeping them as evidence (not reversible)."),
-                param!("include_move_to_folder", Bool, "Treat rules that only move mail to another folder as risky (default true)."),
-            ], "Disable the account's risky inbox rules (forwarding, redirecting, deleting, hiding mail)."),
-            BlockLegacyAuth => (TargetKind::User, true, false, &[], "Add the account to the quarantine group that a Conditional Access policy blocks legacy authentication for."),
-            DisableAccount => (TargetKind::User, true, true, &[], "Block sign-in for the account (accountEnabled = false)."),
-            EnableAccount => (TargetKind::User, false, false, &[], "Allow sign-in for the account again (accountEnabled = true)."),
-            ConfirmCompromised => (TargetKind::User, false, false, &[], "Mark the account as confirmed compromised in Entra ID Protection (user risk high)."),
-            BlockIps => (TargetKind::Tenant, true, true, &[
-                param!("ips", IpList, default = "{{ ip }}", "Addresses or CIDR ranges to block for the whole tenant."),
-                param!("location", String, default = "stanch blocked attacker IPs", "Display name of the IP named location to add the ranges to."),
-            ], "Add IP ranges to a named location that a Conditional Access policy blocks for the whole tenant."),
-            ResetPassword => (TargetKind::User, false, true, &[], "Set a random strong password and force a change at next sign-in."),
-            Notify => (TargetKind::None, false, false, &[
-                param!("message", String, required, "The text to send; templates may use detection fields."),
-                param!("channel", String, default = "default", "The configured notification channel to send to."),
-            ], "Send a message to a configured webhook channel."),
-        };
-        ActionSpec { kind: self, target, reversible, disruptive, params, doc }
+        let (target, reversible, disruptive, params, doc): (_, _, _, &'static [ParamSpec], _) =
+            match self {
+                RevokeSessions => (
+                    TargetKind::User,
+                    false,
+                    false,
+                    &[],
+                    "Revoke every refresh token and session cookie of the account.",
+                ),
+                DisableInboxRules => (
+                    TargetKind::User,
+                    true,
+                    false,
+                    &[
+                        param!(
+                            "delete",
+                            Bool,
+                            "Also delete the risky rules after keeping them as evidence (not reversible)."
+                        ),
+                        param!(
+                            "include_move_to_folder",
+                            Bool,
+                            "Treat rules that only move mail to another folder as risky (default true)."
+                        ),
+                    ],
+                    "Disable the account's risky inbox rules (forwarding, redirecting, deleting, hiding mail).",
+                ),
+                BlockLegacyAuth => (
+                    TargetKind::User,
+                    true,
+                    false,
+                    &[],
+                    "Add the account to the quarantine group that a Conditional Access policy blocks legacy authentication for.",
+                ),
+                DisableAccount => (
+                    TargetKind::User,
+                    true,
+                    true,
+                    &[],
+                    "Block sign-in for the account (accountEnabled = false).",
+                ),
+                EnableAccount => (
+                    TargetKind::User,
+                    false,
+                    false,
+                    &[],
+                    "Allow sign-in for the account again (accountEnabled = true).",
+                ),
+                ConfirmCompromised => (
+                    TargetKind::User,
+                    false,
+                    false,
+                    &[],
+                    "Mark the account as confirmed compromised in Entra ID Protection (user risk high).",
+                ),
+                BlockIps => (
+                    TargetKind::Tenant,
+                    true,
+                    true,
+                    &[
+                        param!(
+                            "ips",
+                            IpList,
+                            default = "{{ ip }}",
+                            "Addresses or CIDR ranges to block for the whole tenant."
+                        ),
+                        param!(
+                            "location",
+                            String,
+                            default = "stanch blocked attacker IPs",
+                            "Display name of the IP named location to add the ranges to."
+                        ),
+                    ],
+                    "Add IP ranges to a named location that a Conditional Access policy blocks for the whole tenant.",
+                ),
+                ResetPassword => (
+                    TargetKind::User,
+                    false,
+                    true,
+                    &[],
+                    "Set a random strong password and force a change at next sign-in.",
+                ),
+                Notify => (
+                    TargetKind::None,
+                    false,
+                    false,
+                    &[
+                        param!(
+                            "message",
+                            String,
+                            required,
+                            "The text to send; templates may use detection fields."
+                        ),
+                        param!(
+                            "channel",
+                            String,
+                            default = "default",
+                            "The configured notification channel to send to."
+                        ),
+                    ],
+                    "Send a message to a configured webhook channel.",
+                ),
+            };
+        ActionSpec {
+            kind: self,
+            target,
+            reversible,
+            disruptive,
+            params,
+            doc,
+        }
     }
 }
 

@@ -13,7 +13,8 @@ pub struct AuditEvent {
     pub kind: String,
     /// What the event is about: a detection key, a UPN, a run id.
     pub subject: String,
-    pub payload: serde_json::Value,
+    /// The payload as JSON text: serialized once, hashed and stored exactly as is.
+    pub payload: String,
 }
 
 impl AuditEvent {
@@ -21,7 +22,19 @@ impl AuditEvent {
         at: DateTime<Utc>,
         kind: impl Into<String>,
         subject: impl Into<String>,
-        payload: serde_json::Value,
+        payload: impl Serialize,
+    ) -> AuditEvent {
+        // Serializing our own payload types cannot fail: their map keys are strings.
+        let payload = serde_json::to_string(&payload).unwrap_or_else(|_| "null".to_string());
+        AuditEvent::with_json(at, kind, subject, payload)
+    }
+
+    /// An event whose payload is already JSON text (e.g. built around a pre-serialized body).
+    pub fn with_json(
+        at: DateTime<Utc>,
+        kind: impl Into<String>,
+        subject: impl Into<String>,
+        payload: String,
     ) -> AuditEvent {
         AuditEvent {
             at,
@@ -95,8 +108,7 @@ impl From<&AuditRecord> for ChainHead {
 pub fn seal(prev: &ChainHead, event: &AuditEvent) -> AuditRecord {
     let seq = prev.seq + 1;
     let at = event.at.to_rfc3339_opts(SecondsFormat::Micros, true);
-    // Serializing a `Value` cannot fail: its map keys are always strings.
-    let payload = serde_json::to_string(&event.payload).unwrap_or_default();
+    let payload = event.payload.clone();
     let hash = record_hash(seq, &at, &event.kind, &event.subject, &payload, &prev.hash);
     AuditRecord {
         seq,
@@ -139,7 +151,7 @@ fn record_hash(seq: i64, at: &str, kind: &str, subject: &str, payload: &str, pre
     to_hex(&hasher.finalize())
 }
 
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
+pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

@@ -17,33 +17,54 @@ pub(crate) async fn verify(config: &Config, file: Option<PathBuf>) -> anyhow::Re
     let (report, last) = match &file {
         Some(path) => {
             let records = read_export(path)?;
-            let last = records.iter().max_by_key(|r| r.seq).map(|r| (r.seq, r.hash.clone()));
+            let last = records
+                .iter()
+                .max_by_key(|r| r.seq)
+                .map(|r| (r.seq, r.hash.clone()));
             (verify_chain(records, None), last)
         }
         None => {
             let store = open(config).await?;
-            let report = store.verify_audit().await.context("reading the audit trail")?;
+            let report = store
+                .verify_audit()
+                .await
+                .context("reading the audit trail")?;
             let last = store.audit_head().await?.map(|h| (h.seq, h.hash));
             (report, last)
         }
     };
     print_report(&report, last, file.is_some());
-    Ok(if report.is_intact() { Verdict::Clean } else { Verdict::Problems })
+    Ok(if report.is_intact() {
+        Verdict::Clean
+    } else {
+        Verdict::Problems
+    })
 }
 
 fn print_report(report: &VerifyReport, last: Option<(i64, String)>, from_export: bool) {
     if report.is_intact() {
-        let head = last.map(|(seq, hash)| format!("; head: seq {seq}, hash {hash}")).unwrap_or_default();
-        println!("audit trail intact: {} record(s) verified{head}", report.records_checked);
+        let head = last
+            .map(|(seq, hash)| format!("; head: seq {seq}, hash {hash}"))
+            .unwrap_or_default();
+        println!(
+            "audit trail intact: {} record(s) verified{head}",
+            report.records_checked
+        );
         if from_export {
-            println!("note: an export alone cannot show that records were cut from its end; compare its head with `stanch audit verify` on the database or a head you recorded");
+            println!(
+                "note: an export alone cannot show that records were cut from its end; compare its head with `stanch audit verify` on the database or a head you recorded"
+            );
         }
         return;
     }
     for problem in &report.problems {
         println!("{}", problem.message);
     }
-    println!("audit trail BROKEN: {} problem(s) in {} record(s)", report.problems.len(), report.records_checked);
+    println!(
+        "audit trail BROKEN: {} problem(s) in {} record(s)",
+        report.problems.len(),
+        report.records_checked
+    );
 }
 
 fn read_export(path: &PathBuf) -> anyhow::Result<Vec<AuditRecord>> {
@@ -54,7 +75,8 @@ fn read_export(path: &PathBuf) -> anyhow::Result<Vec<AuditRecord>> {
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str(&line).with_context(|| format!("{}:{}: not an audit record", path.display(), index + 1))?;
+        let record = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not an audit record", path.display(), index + 1))?;
         records.push(record);
     }
     Ok(records)
@@ -63,13 +85,18 @@ fn read_export(path: &PathBuf) -> anyhow::Result<Vec<AuditRecord>> {
 pub(crate) async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     let mut out: Box<dyn Write> = match &output {
-        Some(path) => Box::new(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)),
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut after = 0;
     let mut count = 0;
     loop {
-        let page = store.audit_records_after(after, EXPORT_PAGE).await.context("reading the audit trail")?;
+        let page = store
+            .audit_records_after(after, EXPORT_PAGE)
+            .await
+            .context("reading the audit trail")?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for record in &page {
@@ -86,5 +113,7 @@ pub(crate) async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::
 }
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_url).await.with_context(|| format!("opening the database {}", config.database_url))
+    Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))
 }

@@ -17,7 +17,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "stanch", version, about = "Autonomous, auditable response to Microsoft 365 account compromise")]
+#[command(
+    name = "stanch",
+    version,
+    about = "Autonomous, auditable response to Microsoft 365 account compromise"
+)]
 pub struct Cli {
     /// Configuration file (YAML); STANCH_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -95,7 +99,11 @@ pub(crate) enum Verdict {
 pub fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("stanch: error: cannot start the async runtime: {e}");
@@ -106,7 +114,14 @@ pub fn main() -> ExitCode {
         Ok(Verdict::Clean) => ExitCode::SUCCESS,
         Ok(Verdict::Problems) => ExitCode::from(1),
         // A closed pipe (`stanch run ... | head`) is the reader's choice, not a failure.
-        Err(err) if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) => ExitCode::SUCCESS,
+        Err(err)
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("stanch: error: {err:#}");
             ExitCode::from(2)
@@ -131,11 +146,34 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
     }
     match cli.command {
         Command::Demo => demo::demo(&config).await,
-        Command::Validate { paths, deny_warnings } => playbooks::validate(&config, paths, deny_warnings),
+        Command::Validate {
+            paths,
+            deny_warnings,
+        } => playbooks::validate(&config, paths, deny_warnings),
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
-        Command::Run { input, json, passive, quiet } => run::run(&config, &input, run::Options { json, passive, quiet }).await,
-        Command::Audit { command: AuditCommand::Verify { file } } => audit::verify(&config, file).await,
-        Command::Audit { command: AuditCommand::Export { output } } => audit::export(&config, output).await,
+        Command::Run {
+            input,
+            json,
+            passive,
+            quiet,
+        } => {
+            run::run(
+                &config,
+                &input,
+                run::Options {
+                    json,
+                    passive,
+                    quiet,
+                },
+            )
+            .await
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => audit::verify(&config, file).await,
+        Command::Audit {
+            command: AuditCommand::Export { output },
+        } => audit::export(&config, output).await,
     }
 }

@@ -12,21 +12,50 @@ use crate::run::{Outcome, RunSummary};
 pub(crate) fn human(outcome: &Outcome<'_>) -> String {
     match outcome {
         Outcome::Rejected { line, reason } => format!("line {line}: rejected: {reason}\n"),
-        Outcome::Planned { line, detection, plan } => {
-            let mut facts = vec![detection.severity.map(|s| s.to_string()).unwrap_or_else(|| "no severity".into())];
+        Outcome::Planned {
+            line,
+            detection,
+            plan,
+        } => {
+            let mut facts = vec![
+                detection
+                    .severity
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "no severity".into()),
+            ];
             facts.extend(detection.user.as_ref().map(|u| u.to_string()));
             facts.extend(detection.ip.map(|ip| ip.to_string()));
-            let mut out = format!("line {line}: {} \"{}\" at {} ({})\n", plan.detection, detection.name, plan.evaluated_at, facts.join(", "));
+            let mut out = format!(
+                "line {line}: {} \"{}\" at {} ({})\n",
+                plan.detection,
+                detection.name,
+                plan.evaluated_at,
+                facts.join(", ")
+            );
             if plan.matched.is_empty() {
                 out.push_str("  no playbook matched\n");
             }
             for matched in &plan.matched {
-                out.push_str(&format!("  matched {}: {}\n", matched.playbook, matched.reason));
-                for action in plan.actions.iter().filter(|a| a.playbook == matched.playbook) {
+                out.push_str(&format!(
+                    "  matched {}: {}\n",
+                    matched.playbook, matched.reason
+                ));
+                for action in plan
+                    .actions
+                    .iter()
+                    .filter(|a| a.playbook == matched.playbook)
+                {
                     out.push_str(&format!("    {}\n", describe_action(action)));
                 }
-                for skipped in plan.skipped.iter().filter(|s| s.playbook == matched.playbook) {
-                    out.push_str(&format!("    skipped step {}: {}\n", skipped.step, skipped.reason));
+                for skipped in plan
+                    .skipped
+                    .iter()
+                    .filter(|s| s.playbook == matched.playbook)
+                {
+                    out.push_str(&format!(
+                        "    skipped step {}: {}\n",
+                        skipped.step, skipped.reason
+                    ));
                 }
             }
             out
@@ -46,13 +75,19 @@ fn describe_action(action: &PlannedAction) -> String {
         text.push_str(&format!(" on {target}"));
     }
     if !action.params.is_empty() {
-        text.push_str(&format!(" with {}", serde_json::Value::Object(action.params.clone())));
+        text.push_str(&format!(
+            " with {}",
+            serde_json::Value::Object(action.params.clone())
+        ));
     }
     if let Gate::Approval { reasons, .. } = &action.gate {
         text.push_str(&format!(" ({})", reasons.join("; ")));
     }
     if let Some(secs) = action.expires_after_secs {
-        text.push_str(&format!(", expires after {}", crate::util::format_duration(secs)));
+        text.push_str(&format!(
+            ", expires after {}",
+            crate::util::format_duration(secs)
+        ));
     }
     text
 }
@@ -60,14 +95,24 @@ fn describe_action(action: &PlannedAction) -> String {
 /// One JSON object per line: `{"type":"plan"|"rejected",...}`.
 pub(crate) fn json_line(outcome: &Outcome<'_>) -> String {
     let value = match outcome {
-        Outcome::Rejected { line, reason } => json!({"type": "rejected", "line": line, "reason": reason}),
-        Outcome::Planned { line, detection, plan } => json!({"type": "plan", "line": line, "name": detection.name, "plan": plan}),
+        Outcome::Rejected { line, reason } => {
+            json!({"type": "rejected", "line": line, "reason": reason})
+        }
+        Outcome::Planned {
+            line,
+            detection,
+            plan,
+        } => json!({"type": "plan", "line": line, "name": detection.name, "plan": plan}),
     };
     format!("{value}\n")
 }
 
 pub(crate) fn summary_text(summary: &RunSummary, database_url: &str) -> String {
-    let by_action: Vec<String> = summary.by_action.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+    let by_action: Vec<String> = summary
+        .by_action
+        .iter()
+        .map(|(k, v)| format!("{k} ×{v}"))
+        .collect();
     format!(
         "run {}: {} detection(s) accepted, {} rejected, {} matched; {} action(s) planned ({} passive, {} active, {} needing approval){}\nrecorded in {database_url}\n",
         summary.run_id,
@@ -78,7 +123,11 @@ pub(crate) fn summary_text(summary: &RunSummary, database_url: &str) -> String {
         summary.passive_actions,
         summary.active_actions,
         summary.approvals,
-        if by_action.is_empty() { String::new() } else { format!(": {}", by_action.join(", ")) },
+        if by_action.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", by_action.join(", "))
+        },
     )
 }
 
@@ -94,7 +143,12 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(wanted: bool, total: Option<u64>) -> Progress {
         let now = Instant::now();
-        Progress { enabled: wanted && std::io::stderr().is_terminal(), total, last: now, started: now }
+        Progress {
+            enabled: wanted && std::io::stderr().is_terminal(),
+            total,
+            last: now,
+            started: now,
+        }
     }
 
     pub(crate) fn update(&mut self, bytes: u64, summary: &RunSummary) {
@@ -104,8 +158,15 @@ impl Progress {
         self.last = Instant::now();
         let done = summary.detections + summary.rejected;
         let rate = done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        let share = self.total.filter(|t| *t > 0).map(|t| format!(" {:>3}%", bytes * 100 / t)).unwrap_or_default();
-        eprint!("\r\x1b[K{share} {done} detection(s), {} rejected, {} action(s), {rate:.0}/s", summary.rejected, summary.actions);
+        let share = self
+            .total
+            .filter(|t| *t > 0)
+            .map(|t| format!(" {:>3}%", bytes * 100 / t))
+            .unwrap_or_default();
+        eprint!(
+            "\r\x1b[K{share} {done} detection(s), {} rejected, {} action(s), {rate:.0}/s",
+            summary.rejected, summary.actions
+        );
         let _ = std::io::stderr().flush();
     }
 

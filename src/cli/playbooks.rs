@@ -19,31 +19,77 @@ pub(crate) struct Loaded {
 
 /// Loads the playbooks, printing every diagnostic (with its source line) to stderr.
 pub(crate) fn load(config: &Config, paths: Vec<PathBuf>, deny_warnings: bool) -> Loaded {
-    let paths = if paths.is_empty() { config.playbooks.clone() } else { paths };
+    let paths = if paths.is_empty() {
+        config.playbooks.clone()
+    } else {
+        paths
+    };
     let report = load_paths(&paths);
     for diagnostic in &report.diagnostics {
         eprintln!("{}\n", report.render(diagnostic));
     }
     let (files, errors, warnings) = (report.files, report.errors(), report.warnings());
-    let set = if deny_warnings && warnings > 0 { None } else { report.into_set().ok() };
-    Loaded { files, errors, warnings, set }
+    let set = if deny_warnings && warnings > 0 {
+        None
+    } else {
+        report.into_set().ok()
+    };
+    Loaded {
+        files,
+        errors,
+        warnings,
+        set,
+    }
 }
 
-pub(crate) fn validate(config: &Config, paths: Vec<PathBuf>, deny_warnings: bool) -> anyhow::Result<Verdict> {
-    let Loaded { files, errors, warnings, set } = load(config, paths, deny_warnings);
+pub(crate) fn validate(
+    config: &Config,
+    paths: Vec<PathBuf>,
+    deny_warnings: bool,
+) -> anyhow::Result<Verdict> {
+    let Loaded {
+        files,
+        errors,
+        warnings,
+        set,
+    } = load(config, paths, deny_warnings);
     match set {
         Some(set) => {
             for playbook in &set.playbooks {
-                let steps: Vec<String> = playbook.steps.iter().map(|s| format!("{} ({})", s.id, s.action)).collect();
-                let mode = playbook.mode.map(|m| m.to_string()).unwrap_or_else(|| format!("{} (config)", config.mode));
-                println!("ok  {:<34} {} step(s), {} test(s), mode {mode}: {}", playbook.id, playbook.steps.len(), playbook.tests.len(), steps.join(", "));
+                let steps: Vec<String> = playbook
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} ({})", s.id, s.action))
+                    .collect();
+                let mode = playbook
+                    .mode
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| format!("{} (config)", config.mode));
+                println!(
+                    "ok  {:<34} {} step(s), {} test(s), mode {mode}: {}",
+                    playbook.id,
+                    playbook.steps.len(),
+                    playbook.tests.len(),
+                    steps.join(", ")
+                );
             }
-            println!("{} playbook(s) valid in {} file(s), {warnings} warning(s)", set.playbooks.len(), files);
+            println!(
+                "{} playbook(s) valid in {} file(s), {warnings} warning(s)",
+                set.playbooks.len(),
+                files
+            );
             Ok(Verdict::Clean)
         }
         None => {
-            let denied = if errors == 0 { " (warnings denied)" } else { "" };
-            eprintln!("playbooks invalid: {errors} error(s), {warnings} warning(s) in {} file(s){denied}; nothing was loaded", files);
+            let denied = if errors == 0 {
+                " (warnings denied)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "playbooks invalid: {errors} error(s), {warnings} warning(s) in {} file(s){denied}; nothing was loaded",
+                files
+            );
             Ok(Verdict::Problems)
         }
     }
@@ -61,23 +107,39 @@ pub(crate) fn test(config: &Config, paths: Vec<PathBuf>) -> anyhow::Result<Verdi
             println!("pass  {}  {}", outcome.playbook, outcome.name);
         } else {
             failed += 1;
-            println!("FAIL  {}  {}  ({}:{})", outcome.playbook, outcome.name, outcome.file, outcome.line);
+            println!(
+                "FAIL  {}  {}  ({}:{})",
+                outcome.playbook, outcome.name, outcome.file, outcome.line
+            );
             for failure in &outcome.failures {
                 println!("        {failure}");
             }
         }
     }
-    let untested: Vec<&str> = set.playbooks.iter().filter(|p| p.tests.is_empty()).map(|p| p.id.as_str()).collect();
-    println!("{} test(s), {} passed, {failed} failed", outcomes.len(), outcomes.len() - failed);
+    let untested: Vec<&str> = set
+        .playbooks
+        .iter()
+        .filter(|p| p.tests.is_empty())
+        .map(|p| p.id.as_str())
+        .collect();
+    println!(
+        "{} test(s), {} passed, {failed} failed",
+        outcomes.len(),
+        outcomes.len() - failed
+    );
     if !untested.is_empty() {
         println!("playbooks without tests: {}", untested.join(", "));
     }
-    Ok(if failed == 0 { Verdict::Clean } else { Verdict::Problems })
+    Ok(if failed == 0 {
+        Verdict::Clean
+    } else {
+        Verdict::Problems
+    })
 }
 
 pub(crate) fn schema() -> anyhow::Result<Verdict> {
-    let text = serde_json::to_string_pretty(&playbook_schema()).context("serializing the schema")?;
+    let text =
+        serde_json::to_string_pretty(&playbook_schema()).context("serializing the schema")?;
     println!("{text}");
     Ok(Verdict::Clean)
 }
-

@@ -21,9 +21,13 @@ pub(crate) struct Options {
 
 pub(crate) async fn run(config: &Config, input: &str, options: Options) -> anyhow::Result<Verdict> {
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
-        anyhow::bail!("the playbooks have errors (listed above); fix them or run `stanch validate` to see them again");
+        anyhow::bail!(
+            "the playbooks have errors (listed above); fix them or run `stanch validate` to see them again"
+        );
     };
-    let store = Store::open(&config.database_url).await.with_context(|| format!("opening the database {}", config.database_url))?;
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
     let (reader, total): (Box<dyn BufRead>, Option<u64>) = if input == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
@@ -32,7 +36,11 @@ pub(crate) async fn run(config: &Config, input: &str, options: Options) -> anyho
         (Box::new(BufReader::with_capacity(1 << 20, file)), size)
     };
     let summary = process(config, &store, &set, reader, input, total, &options).await?;
-    Ok(if summary.rejected > 0 { Verdict::Problems } else { Verdict::Clean })
+    Ok(if summary.rejected > 0 {
+        Verdict::Problems
+    } else {
+        Verdict::Clean
+    })
 }
 
 /// Runs the stream and prints per-detection results and the summary; shared with `demo`.
@@ -65,7 +73,11 @@ pub(crate) async fn process(
             if options.quiet || write_error.is_some() {
                 return;
             }
-            let text = if options.json { output::json_line(outcome) } else { output::human(outcome) };
+            let text = if options.json {
+                output::json_line(outcome)
+            } else {
+                output::human(outcome)
+            };
             if let Err(e) = out.write_all(text.as_bytes()) {
                 write_error = Some(e);
             }
@@ -76,9 +88,17 @@ pub(crate) async fn process(
     .with_context(|| format!("processing {input_name}"))?;
     progress.finish();
     if options.json {
-        writeln!(out, "{}", serde_json::json!({"type": "summary", "summary": summary}))?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"type": "summary", "summary": summary})
+        )?;
     } else {
-        write!(out, "{}", output::summary_text(&summary, &config.database_url))?;
+        write!(
+            out,
+            "{}",
+            output::summary_text(&summary, &config.database_url)
+        )?;
     }
     out.flush()?;
     if let Some(e) = write_error {

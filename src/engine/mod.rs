@@ -9,7 +9,9 @@ pub mod testing;
 
 use serde_json::{Map, Value};
 
-pub use plan::{ApprovalPolicy, Gate, Mode, OnTimeout, Plan, PlannedAction, PlaybookMatch, SkippedStep};
+pub use plan::{
+    ApprovalPolicy, Gate, Mode, OnTimeout, Plan, PlannedAction, PlaybookMatch, SkippedStep,
+};
 
 use crate::actions::TargetKind;
 use crate::intake::{Detection, UserRef, is_object_id, is_upn};
@@ -29,7 +31,10 @@ pub struct Context {
 
 impl Context {
     fn is_protected(&self, user: &UserRef) -> Option<&str> {
-        self.protected_accounts.iter().find(|p| user.is(p)).map(String::as_str)
+        self.protected_accounts
+            .iter()
+            .find(|p| user.is(p))
+            .map(String::as_str)
     }
 }
 
@@ -37,35 +42,56 @@ impl Context {
 pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
     let mut plan = Plan {
         detection: d.key(),
-        evaluated_at: d.observed_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        evaluated_at: d
+            .observed_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         matched: Vec::new(),
         actions: Vec::new(),
         skipped: Vec::new(),
     };
     for playbook in playbooks.playbooks.iter().filter(|p| p.enabled) {
-        let Some(mut why) = playbook.trigger.matches(d) else { continue };
+        let Some(mut why) = playbook.trigger.matches(d) else {
+            continue;
+        };
         if let Some(when) = &playbook.when {
-            let Some(held) = when.explain(d) else { continue };
+            let Some(held) = when.explain(d) else {
+                continue;
+            };
             why.push_str(&format!("; {held}"));
         }
         for step in &playbook.steps {
-            match plan_step(d, playbook, step, ctx, &why) {
+            match plan_step(d, playbook, step, ctx) {
                 Ok(action) => plan.actions.push(action),
-                Err(reason) => plan.skipped.push(SkippedStep { playbook: playbook.id.clone(), step: step.id.clone(), reason }),
+                Err(reason) => plan.skipped.push(SkippedStep {
+                    playbook: playbook.id.clone(),
+                    step: step.id.clone(),
+                    reason,
+                }),
             }
         }
-        plan.matched.push(PlaybookMatch { playbook: playbook.id.clone(), digest: playbook.digest.clone(), reason: why });
+        plan.matched.push(PlaybookMatch {
+            playbook: playbook.id.clone(),
+            digest: playbook.digest.clone(),
+            reason: why,
+        });
     }
     plan
 }
 
-fn plan_step(d: &Detection, playbook: &Playbook, step: &Step, ctx: &Context, why: &str) -> Result<PlannedAction, String> {
-    let mut reason = format!("playbook `{}` matched: {why}", playbook.id);
+/// Plans one step. Its reason covers the step only: why the playbook matched is said once, in the
+/// plan's `matched` entry, rather than repeated in every action.
+fn plan_step(
+    d: &Detection,
+    playbook: &Playbook,
+    step: &Step,
+    ctx: &Context,
+) -> Result<PlannedAction, String> {
+    let mut reason = format!("step `{}` of `{}`", step.id, playbook.id);
     if let Some(when) = &step.when {
         let Some(held) = when.explain(d) else {
             return Err(format!("step condition {} did not hold", when.describe()));
         };
-        reason.push_str(&format!("; step `{}`: {held}", step.id));
+        reason.push_str(&format!(": {held}"));
     }
     let target = match step.action.spec().target {
         TargetKind::User => Some(resolve_target(d, step)?),
@@ -76,22 +102,38 @@ fn plan_step(d: &Detection, playbook: &Playbook, step: &Step, ctx: &Context, why
         let value = match param {
             Param::Literal(value) => value.clone(),
             Param::Template(template, kind) => {
-                let rendered = template.render(d).map_err(|e| format!("parameter `{name}`: {e}"))?;
-                check_param(&rendered, *kind).map_err(|e| format!("parameter `{name}` rendered to {rendered}: {e}"))?
+                let rendered = template
+                    .render(d)
+                    .map_err(|e| format!("parameter `{name}`: {e}"))?;
+                check_param(&rendered, *kind)
+                    .map_err(|e| format!("parameter `{name}` rendered to {rendered}: {e}"))?
             }
         };
         params.insert(name.clone(), value);
     }
-    let mode = if ctx.force_passive { Mode::Passive } else { step.mode.or(playbook.mode).unwrap_or(ctx.default_mode) };
+    let mode = if ctx.force_passive {
+        Mode::Passive
+    } else {
+        step.mode.or(playbook.mode).unwrap_or(ctx.default_mode)
+    };
     let mut reasons = Vec::new();
     if step.approval.is_some() {
         reasons.push(format!("step `{}` requires approval", step.id));
     }
     if let Some(protected) = target.as_ref().and_then(|t| ctx.is_protected(t)) {
-        reasons.push(format!("`{protected}` is a protected account: never touched without a human"));
+        reasons.push(format!(
+            "`{protected}` is a protected account: never touched without a human"
+        ));
         reason.push_str("; target is protected");
     }
-    let gate = if reasons.is_empty() { Gate::Automatic } else { Gate::Approval { reasons, policy: step.approval.clone() } };
+    let gate = if reasons.is_empty() {
+        Gate::Automatic
+    } else {
+        Gate::Approval {
+            reasons,
+            policy: step.approval.clone(),
+        }
+    };
     let key = idempotency_key(d, playbook, step, target.as_ref(), &params);
     Ok(PlannedAction {
         key,
@@ -109,28 +151,65 @@ fn plan_step(d: &Detection, playbook: &Playbook, step: &Step, ctx: &Context, why
 
 fn resolve_target(d: &Detection, step: &Step) -> Result<UserRef, String> {
     let Some(template) = &step.target else {
-        return d.user.clone().ok_or_else(|| format!("`{}` needs a target account and the detection names no user", step.action));
+        return d.user.clone().ok_or_else(|| {
+            format!(
+                "`{}` needs a target account and the detection names no user",
+                step.action
+            )
+        });
     };
     let rendered = template.render(d).map_err(|e| format!("target: {e}"))?;
     let Value::String(text) = rendered else {
-        return Err(format!("target rendered to {rendered}, not a UPN or object id"));
+        return Err(format!(
+            "target rendered to {rendered}, not a UPN or object id"
+        ));
     };
     if let Some(user) = d.user.as_ref().filter(|u| u.is(&text)) {
         return Ok(user.clone());
     }
     if is_object_id(&text) {
-        Ok(UserRef { upn: None, id: Some(text) })
+        Ok(UserRef {
+            upn: None,
+            id: Some(text),
+        })
     } else if is_upn(&text) {
-        Ok(UserRef { upn: Some(text), id: None })
+        Ok(UserRef {
+            upn: Some(text),
+            id: None,
+        })
     } else {
-        Err(format!("target `{text}` is neither a UPN nor an Entra object id"))
+        Err(format!(
+            "target `{text}` is neither a UPN nor an Entra object id"
+        ))
     }
 }
 
 /// The same detection, playbook, step, target and parameters always give the same key.
-fn idempotency_key(d: &Detection, playbook: &Playbook, step: &Step, target: Option<&UserRef>, params: &Map<String, Value>) -> String {
-    let material = serde_json::json!([d.source, d.id, playbook.id, step.id, target.map(UserRef::graph_id), params]);
-    sha256_hex(material.to_string().as_bytes())[..32].to_string()
+fn idempotency_key(
+    d: &Detection,
+    playbook: &Playbook,
+    step: &Step,
+    target: Option<&UserRef>,
+    params: &Map<String, Value>,
+) -> String {
+    let params = Value::Object(params.clone()).to_string();
+    let fields = [
+        d.source.as_str(),
+        &d.id,
+        &playbook.id,
+        &step.id,
+        target.map(UserRef::graph_id).unwrap_or_default(),
+        &params,
+    ];
+    // Length-prefixed, so no two different field lists can produce the same bytes.
+    let mut material = Vec::with_capacity(fields.iter().map(|f| f.len() + 8).sum());
+    for field in fields {
+        material.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        material.extend_from_slice(field.as_bytes());
+    }
+    let mut key = sha256_hex(&material);
+    key.truncate(32);
+    key
 }
 
 #[cfg(test)]

@@ -23,7 +23,12 @@ impl TestOutcome {
 pub fn run_tests(set: &PlaybookSet) -> Vec<TestOutcome> {
     set.playbooks
         .iter()
-        .flat_map(|playbook| playbook.tests.iter().map(move |test| run_one(playbook, test)))
+        .flat_map(|playbook| {
+            playbook
+                .tests
+                .iter()
+                .map(move |test| run_one(playbook, test))
+        })
         .collect()
 }
 
@@ -31,8 +36,13 @@ fn run_one(playbook: &Playbook, test: &PlaybookTest) -> TestOutcome {
     // The test sees the playbook as written, enabled or not, with a passive default.
     let mut alone = playbook.clone();
     alone.enabled = true;
-    let set = PlaybookSet { playbooks: vec![alone] };
-    let ctx = Context { protected_accounts: test.protected_accounts.clone(), ..Context::default() };
+    let set = PlaybookSet {
+        playbooks: vec![alone],
+    };
+    let ctx = Context {
+        protected_accounts: test.protected_accounts.clone(),
+        ..Context::default()
+    };
     let planned = plan(&test.detection, &set, &ctx).actions;
     TestOutcome {
         playbook: playbook.id.clone(),
@@ -49,7 +59,11 @@ fn compare(expected: &[ExpectedAction], planned: &[PlannedAction]) -> Vec<String
         if actions.is_empty() {
             return "nothing".to_string();
         }
-        actions.iter().map(|a| format!("{} ({})", a.step, a.action)).collect::<Vec<_>>().join(", ")
+        actions
+            .iter()
+            .map(|a| format!("{} ({})", a.step, a.action))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     if expected.len() != planned.len() {
         let want: Vec<&str> = expected.iter().map(|e| e.step.as_str()).collect();
@@ -65,24 +79,38 @@ fn compare(expected: &[ExpectedAction], planned: &[PlannedAction]) -> Vec<String
     for (want, got) in expected.iter().zip(planned) {
         let at = format!("action for step `{}`", want.step);
         if want.step != got.step {
-            failures.push(format!("expected step `{}`, planned step `{}` ({})", want.step, got.step, got.action));
+            failures.push(format!(
+                "expected step `{}`, planned step `{}` ({})",
+                want.step, got.step, got.action
+            ));
             continue;
         }
         if let Some(action) = want.action.filter(|a| *a != got.action) {
-            failures.push(format!("{at}: expected `{action}`, planned `{}`", got.action));
+            failures.push(format!(
+                "{at}: expected `{action}`, planned `{}`",
+                got.action
+            ));
         }
         if let Some(target) = &want.target {
             match &got.target {
                 Some(user) if user.is(target) => {}
-                Some(user) => failures.push(format!("{at}: expected target `{target}`, planned `{user}`")),
-                None => failures.push(format!("{at}: expected target `{target}`, planned no target")),
+                Some(user) => failures.push(format!(
+                    "{at}: expected target `{target}`, planned `{user}`"
+                )),
+                None => failures.push(format!(
+                    "{at}: expected target `{target}`, planned no target"
+                )),
             }
         }
         for (key, value) in &want.params {
             match got.params.get(key) {
                 Some(v) if v == value => {}
-                Some(v) => failures.push(format!("{at}: expected parameter `{key}` = {value}, planned {v}")),
-                None => failures.push(format!("{at}: expected parameter `{key}` = {value}, but it was not planned")),
+                Some(v) => failures.push(format!(
+                    "{at}: expected parameter `{key}` = {value}, planned {v}"
+                )),
+                None => failures.push(format!(
+                    "{at}: expected parameter `{key}` = {value}, but it was not planned"
+                )),
             }
         }
         if let Some(mode) = want.mode.filter(|m| *m != got.mode) {
@@ -92,10 +120,14 @@ fn compare(expected: &[ExpectedAction], planned: &[PlannedAction]) -> Vec<String
             let gated = got.gate.needs_approval();
             if approval != gated {
                 let detail = match &got.gate {
-                    Gate::Approval { reasons, .. } => format!("approval required ({})", reasons.join("; ")),
+                    Gate::Approval { reasons, .. } => {
+                        format!("approval required ({})", reasons.join("; "))
+                    }
                     Gate::Automatic => "no approval".to_string(),
                 };
-                failures.push(format!("{at}: expected approval: {approval}, planned {detail}"));
+                failures.push(format!(
+                    "{at}: expected approval: {approval}, planned {detail}"
+                ));
             }
         }
     }

@@ -41,17 +41,33 @@ fn set() -> PlaybookSet {
 fn plans_matching_steps_with_reasons_and_skips_the_rest() {
     let plan = plan(&detection(""), &set(), &Context::default());
     assert_eq!(plan.matched.len(), 1);
-    assert!(plan.matched[0].reason.contains("name matches `SaaS / Access / Suspicious Login*`"), "{}", plan.matched[0].reason);
+    assert!(
+        plan.matched[0]
+            .reason
+            .contains("name matches `SaaS / Access / Suspicious Login*`"),
+        "{}",
+        plan.matched[0].reason
+    );
     assert!(plan.matched[0].reason.contains("severity high ≥ medium"));
     let steps: Vec<&str> = plan.actions.iter().map(|a| a.step.as_str()).collect();
     assert_eq!(steps, ["block-legacy", "block-range"]);
-    assert_eq!(plan.actions[0].target.as_ref().unwrap().to_string(), "b.jones@contoso.com");
+    assert_eq!(
+        plan.actions[0].target.as_ref().unwrap().to_string(),
+        "b.jones@contoso.com"
+    );
     assert_eq!(plan.actions[0].mode, Mode::Passive);
     assert_eq!(plan.actions[0].gate, Gate::Automatic);
-    assert_eq!(plan.actions[1].params["ips"], serde_json::json!(["198.51.100.0/24"]));
+    assert_eq!(
+        plan.actions[1].params["ips"],
+        serde_json::json!(["198.51.100.0/24"])
+    );
     assert!(plan.actions[1].gate.needs_approval());
     assert_eq!(plan.skipped.len(), 1);
-    assert!(plan.skipped[0].reason.contains("severity gte \"critical\""), "{}", plan.skipped[0].reason);
+    assert!(
+        plan.skipped[0].reason.contains("severity gte \"critical\""),
+        "{}",
+        plan.skipped[0].reason
+    );
 }
 
 #[test]
@@ -61,7 +77,11 @@ fn does_not_match_outside_scope() {
     let browser = detection(r#","details":{}"#);
     let mut browser = browser;
     browser.client_app = Some("Browser".into());
-    assert!(plan(&browser, &set(), &Context::default()).actions.is_empty());
+    assert!(
+        plan(&browser, &set(), &Context::default())
+            .actions
+            .is_empty()
+    );
 }
 
 #[test]
@@ -71,22 +91,39 @@ fn modes_resolve_step_then_playbook_then_default_and_can_be_forced_passive() {
         d.severity = Some(crate::intake::Severity::Critical);
         d
     };
-    let active_default = Context { default_mode: Mode::Active, ..Context::default() };
+    let active_default = Context {
+        default_mode: Mode::Active,
+        ..Context::default()
+    };
     let plan1 = plan(&critical, &set(), &active_default);
     assert!(plan1.actions.iter().all(|a| a.mode == Mode::Active));
     let plan2 = plan(&critical, &set(), &Context::default());
     let modes: Vec<Mode> = plan2.actions.iter().map(|a| a.mode).collect();
     assert_eq!(modes, [Mode::Passive, Mode::Passive, Mode::Active]);
-    let forced = Context { force_passive: true, default_mode: Mode::Active, ..Context::default() };
-    assert!(plan(&critical, &set(), &forced).actions.iter().all(|a| a.mode == Mode::Passive));
+    let forced = Context {
+        force_passive: true,
+        default_mode: Mode::Active,
+        ..Context::default()
+    };
+    assert!(
+        plan(&critical, &set(), &forced)
+            .actions
+            .iter()
+            .all(|a| a.mode == Mode::Passive)
+    );
 }
 
 #[test]
 fn protected_accounts_always_need_a_human() {
-    let ctx = Context { protected_accounts: vec!["B.Jones@contoso.com".into()], ..Context::default() };
+    let ctx = Context {
+        protected_accounts: vec!["B.Jones@contoso.com".into()],
+        ..Context::default()
+    };
     let plan = plan(&detection(""), &set(), &ctx);
     let gate = &plan.actions[0].gate;
-    let Gate::Approval { reasons, .. } = gate else { panic!("not gated: {gate:?}") };
+    let Gate::Approval { reasons, .. } = gate else {
+        panic!("not gated: {gate:?}")
+    };
     assert!(reasons[0].contains("protected account"));
 }
 
@@ -106,5 +143,9 @@ fn a_step_without_a_target_account_is_skipped_with_the_reason() {
     let plan = plan(&d, &set(), &Context::default());
     let steps: Vec<&str> = plan.actions.iter().map(|a| a.step.as_str()).collect();
     assert_eq!(steps, ["block-range"]);
-    assert!(plan.skipped.iter().any(|s| s.reason.contains("the detection names no user")));
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.reason.contains("the detection names no user"))
+    );
 }

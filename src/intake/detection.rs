@@ -69,7 +69,10 @@ pub struct UserRef {
 impl UserRef {
     /// The identifier to address the account by in Graph: the object id when known, else the UPN.
     pub fn graph_id(&self) -> &str {
-        self.id.as_deref().or(self.upn.as_deref()).unwrap_or_default()
+        self.id
+            .as_deref()
+            .or(self.upn.as_deref())
+            .unwrap_or_default()
     }
 
     /// Whether `name` (a UPN or an object id, compared case-insensitively) names this account.
@@ -140,7 +143,10 @@ mod tests {
         assert!(Severity::Critical > Severity::High);
         assert!(Severity::Low > Severity::Informational);
         assert_eq!(Severity::parse("HIGH"), Some(Severity::High));
-        assert_eq!(Severity::parse("Informational"), Some(Severity::Informational));
+        assert_eq!(
+            Severity::parse("Informational"),
+            Some(Severity::Informational)
+        );
         assert_eq!(Severity::parse("severe"), None);
     }
 

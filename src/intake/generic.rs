@@ -115,7 +115,10 @@ pub fn parse_generic_value(value: Value) -> Result<Detection, DetectionError> {
     })
 }
 
-fn required_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<String, DetectionError> {
+fn required_string(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<String, DetectionError> {
     match optional_string(obj, field)? {
         Some(text) if !text.trim().is_empty() => Ok(text),
         Some(_) => Err(DetectionError::invalid(field, "must not be empty")),
@@ -123,7 +126,10 @@ fn required_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<
     }
 }
 
-fn optional_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>, DetectionError> {
+fn optional_string(
+    obj: &mut Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, DetectionError> {
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -139,13 +145,19 @@ fn parse_time(field: &str, value: &Value) -> Result<DateTime<Utc>, DetectionErro
     let Value::String(text) = value else {
         return Err(DetectionError::invalid(
             field,
-            format!("expected an RFC 3339 timestamp string, found {}", json_kind(value)),
+            format!(
+                "expected an RFC 3339 timestamp string, found {}",
+                json_kind(value)
+            ),
         ));
     };
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
-            DetectionError::invalid(field, format!("`{text}` is not an RFC 3339 timestamp ({e})"))
+            DetectionError::invalid(
+                field,
+                format!("`{text}` is not an RFC 3339 timestamp ({e})"),
+            )
         })
 }
 
@@ -162,7 +174,10 @@ fn parse_user(value: Value) -> Result<UserRef, DetectionError> {
         other => {
             return Err(DetectionError::invalid(
                 "user",
-                format!("expected an object with `upn` and/or `id`, found {}", json_kind(&other)),
+                format!(
+                    "expected an object with `upn` and/or `id`, found {}",
+                    json_kind(&other)
+                ),
             ));
         }
     };
@@ -170,7 +185,9 @@ fn parse_user(value: Value) -> Result<UserRef, DetectionError> {
         if !is_upn(upn) {
             return Err(DetectionError::invalid(
                 "user.upn",
-                format!("`{upn}` is not a user principal name (name@domain, no spaces, slashes or control characters)"),
+                format!(
+                    "`{upn}` is not a user principal name (name@domain, no spaces, slashes or control characters)"
+                ),
             ));
         }
     }
@@ -205,16 +222,19 @@ pub fn is_upn(text: &str) -> bool {
     };
     !local.is_empty()
         && domain.contains('.')
-        && !text.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\' | '?' | '%'))
+        && !text
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\' | '?' | '%'))
 }
 
 /// An Entra object id: a GUID in its 8-4-4-4-12 hexadecimal form.
 pub fn is_object_id(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
-            group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit())
-        })
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Parses an IP address, tolerating the `:port` and `[v6]:port` forms that audit logs write.
@@ -241,7 +261,10 @@ fn parse_asn(value: &Value) -> Result<u32, DetectionError> {
         _ => None,
     };
     parsed.ok_or_else(|| {
-        DetectionError::invalid("asn", format!("`{value}` is not an autonomous system number"))
+        DetectionError::invalid(
+            "asn",
+            format!("`{value}` is not an autonomous system number"),
+        )
     })
 }
 
@@ -276,7 +299,10 @@ mod tests {
         assert_eq!(d.country.as_deref(), Some("NG"));
         assert_eq!(d.details["rule"]["forward_to"], "drop@evil.example");
         assert_eq!(d.extra["ticket"], "INC-7");
-        assert_eq!(d.normalized_name(), "SaaS / Compromise / Unusual Login and New Email Rule");
+        assert_eq!(
+            d.normalized_name(),
+            "SaaS / Compromise / Unusual Login and New Email Rule"
+        );
         let round_trip = parse_generic_value(serde_json::to_value(&d).unwrap()).unwrap();
         assert_eq!(round_trip, d);
     }
@@ -284,9 +310,18 @@ mod tests {
     #[test]
     fn rejects_with_the_field_and_the_reason() {
         let cases = [
-            (r#"{"name":"x","observed_at":"2021-06-01T00:00:00Z"}"#, "missing required field `id`"),
-            (r#"{"id":"1","observed_at":"2021-06-01T00:00:00Z"}"#, "missing required field `name`"),
-            (r#"{"id":"1","name":"x"}"#, "missing required field `observed_at`"),
+            (
+                r#"{"name":"x","observed_at":"2021-06-01T00:00:00Z"}"#,
+                "missing required field `id`",
+            ),
+            (
+                r#"{"id":"1","observed_at":"2021-06-01T00:00:00Z"}"#,
+                "missing required field `name`",
+            ),
+            (
+                r#"{"id":"1","name":"x"}"#,
+                "missing required field `observed_at`",
+            ),
             (
                 r#"{"id":"1","name":"x","observed_at":"2025-09-18T15:14:17+0530577Z"}"#,
                 "field `observed_at`: `2025-09-18T15:14:17+0530577Z` is not an RFC 3339 timestamp",
@@ -308,15 +343,24 @@ mod tests {
         ];
         for (input, expected) in cases {
             let err = parse_generic(input).unwrap_err().to_string();
-            assert!(err.starts_with(expected), "{input}: got `{err}`, want `{expected}`");
+            assert!(
+                err.starts_with(expected),
+                "{input}: got `{err}`, want `{expected}`"
+            );
         }
     }
 
     #[test]
     fn ip_forms_from_audit_logs() {
         assert_eq!(parse_ip("1.2.3.4:63070"), Some("1.2.3.4".parse().unwrap()));
-        assert_eq!(parse_ip("[2a01:111::1]:36185"), Some("2a01:111::1".parse().unwrap()));
-        assert_eq!(parse_ip("2a01:111::1"), Some("2a01:111::1".parse().unwrap()));
+        assert_eq!(
+            parse_ip("[2a01:111::1]:36185"),
+            Some("2a01:111::1".parse().unwrap())
+        );
+        assert_eq!(
+            parse_ip("2a01:111::1"),
+            Some("2a01:111::1".parse().unwrap())
+        );
         assert_eq!(parse_ip("not-an-ip"), None);
     }
 }

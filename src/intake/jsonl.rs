@@ -25,7 +25,12 @@ pub struct JsonlReader<R> {
 
 impl<R: BufRead> JsonlReader<R> {
     pub fn new(input: R) -> Self {
-        JsonlReader { input, line: 0, bytes_read: 0, buf: String::new() }
+        JsonlReader {
+            input,
+            line: 0,
+            bytes_read: 0,
+            buf: String::new(),
+        }
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -66,8 +71,11 @@ mod tests {
     #[test]
     fn bad_lines_are_reported_by_number_and_the_rest_still_parse() {
         let input = "\n{\"id\":\"1\",\"name\":\"a\",\"observed_at\":\"2021-06-01T00:00:00Z\"}\n# comment\nnot json\n{\"id\":\"2\",\"name\":\"b\",\"observed_at\":\"2021-06-01T00:00:00Z\"}\n";
-        let items: Vec<JsonlItem> = JsonlReader::new(input.as_bytes()).map(Result::unwrap).collect();
-        let summary: Vec<(usize, bool)> = items.iter().map(|i| (i.line, i.result.is_ok())).collect();
+        let items: Vec<JsonlItem> = JsonlReader::new(input.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        let summary: Vec<(usize, bool)> =
+            items.iter().map(|i| (i.line, i.result.is_ok())).collect();
         assert_eq!(summary, vec![(2, true), (4, false), (5, true)]);
         assert_eq!(items[1].raw, "not json");
     }

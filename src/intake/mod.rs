@@ -8,5 +8,8 @@ mod generic;
 mod jsonl;
 
 pub use detection::{Detection, Severity, UserRef};
-pub use generic::{DetectionError, json_kind as json_kind_of, is_object_id, is_upn, parse_generic, parse_generic_value, parse_ip as parse_ip_text};
+pub use generic::{
+    DetectionError, is_object_id, is_upn, json_kind as json_kind_of, parse_generic,
+    parse_generic_value, parse_ip as parse_ip_text,
+};
 pub use jsonl::{JsonlItem, JsonlReader};

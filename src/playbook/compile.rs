@@ -15,11 +15,28 @@ use crate::intake::Severity;
 use crate::util::{did_you_mean, parse_duration, sha256_hex};
 
 pub const PLAYBOOK_KEYS: &[&str] = &[
-    "version", "id", "name", "description", "enabled", "mode", "match", "when", "steps", "tests",
+    "version",
+    "id",
+    "name",
+    "description",
+    "enabled",
+    "mode",
+    "match",
+    "when",
+    "steps",
+    "tests",
 ];
 pub const MATCH_KEYS: &[&str] = &["name", "name_regex", "source", "min_severity"];
 pub const STEP_KEYS: &[&str] = &[
-    "id", "description", "action", "target", "with", "when", "mode", "approval", "expires_after",
+    "id",
+    "description",
+    "action",
+    "target",
+    "with",
+    "when",
+    "mode",
+    "approval",
+    "expires_after",
 ];
 
 /// Compiles one playbook file. On any error the playbook is not returned: never half-loaded.
@@ -33,25 +50,52 @@ pub fn compile(file: &str, source: &str) -> (Option<Playbook>, Problems) {
         }
     };
     let playbook = compile_root(&mut p, &root, file, source);
-    if p.has_errors() { (None, p) } else { (playbook, p) }
+    if p.has_errors() {
+        (None, p)
+    } else {
+        (playbook, p)
+    }
 }
 
 fn compile_root(p: &mut Problems, root: &Node, file: &str, source: &str) -> Option<Playbook> {
     let f = decode::fields(p, root, "a playbook", PLAYBOOK_KEYS)?;
     if let Some(version) = f.require(p, "version", "the playbook") {
         if !matches!(version.value, NodeValue::Int(1)) {
-            p.error(version.loc, format!("unsupported playbook version {}; this stanch reads `version: 1`", describe(version)));
+            p.error(
+                version.loc,
+                format!(
+                    "unsupported playbook version {}; this stanch reads `version: 1`",
+                    describe(version)
+                ),
+            );
         }
     }
-    let id = f.require(p, "id", "the playbook").and_then(|n| identifier(p, n, "playbook id"));
-    let name = f.get("name").and_then(|n| decode::string(p, n, "`name`")).map(str::to_string);
-    let description = f.get("description").and_then(|n| decode::string(p, n, "`description`")).map(str::to_string);
-    let enabled = f.get("enabled").map(|n| decode::boolean(p, n, "`enabled`")).unwrap_or(Some(true));
+    let id = f
+        .require(p, "id", "the playbook")
+        .and_then(|n| identifier(p, n, "playbook id"));
+    let name = f
+        .get("name")
+        .and_then(|n| decode::string(p, n, "`name`"))
+        .map(str::to_string);
+    let description = f
+        .get("description")
+        .and_then(|n| decode::string(p, n, "`description`"))
+        .map(str::to_string);
+    let enabled = f
+        .get("enabled")
+        .map(|n| decode::boolean(p, n, "`enabled`"))
+        .unwrap_or(Some(true));
     let mode = optional_mode(p, &f);
-    let trigger = f.require(p, "match", "the playbook").and_then(|n| compile_trigger(p, n));
+    let trigger = f
+        .require(p, "match", "the playbook")
+        .and_then(|n| compile_trigger(p, n));
     let when = f.get("when").map(|n| condition::compile(p, n));
-    let steps = f.require(p, "steps", "the playbook").and_then(|n| compile_steps(p, n));
-    let (Some(id), Some(enabled), Some(mode), Some(trigger), Some(steps)) = (id, enabled, mode, trigger, steps) else {
+    let steps = f
+        .require(p, "steps", "the playbook")
+        .and_then(|n| compile_steps(p, n));
+    let (Some(id), Some(enabled), Some(mode), Some(trigger), Some(steps)) =
+        (id, enabled, mode, trigger, steps)
+    else {
         return None;
     };
     let when = match when {
@@ -74,7 +118,13 @@ fn compile_root(p: &mut Problems, root: &Node, file: &str, source: &str) -> Opti
     };
     match f.get("tests") {
         Some(node) => playbook.tests = super::compile_tests::compile_tests(p, node, &playbook)?,
-        None => p.warning(root.loc, format!("playbook `{}` has no `tests:`; add at least one detection it must act on", playbook.id)),
+        None => p.warning(
+            root.loc,
+            format!(
+                "playbook `{}` has no `tests:`; add at least one detection it must act on",
+                playbook.id
+            ),
+        ),
     }
     Some(playbook)
 }
@@ -84,7 +134,9 @@ fn identifier(p: &mut Problems, node: &Node, what: &str) -> Option<String> {
     let valid = !text.is_empty()
         && text.len() <= 64
         && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid {
         p.error(node.loc, format!("the {what} `{text}` must be 1–64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"));
         return None;
@@ -94,12 +146,17 @@ fn identifier(p: &mut Problems, node: &Node, what: &str) -> Option<String> {
 
 /// `Some(None)` when absent, `None` when invalid.
 fn optional_mode(p: &mut Problems, f: &Fields<'_>) -> Option<Option<Mode>> {
-    let Some(node) = f.get("mode") else { return Some(None) };
+    let Some(node) = f.get("mode") else {
+        return Some(None);
+    };
     let text = decode::string(p, node, "`mode`")?;
     match Mode::parse(text) {
         Some(mode) => Some(Some(mode)),
         None => {
-            p.error(node.loc, format!("unknown mode `{text}`; expected `passive` or `active`"));
+            p.error(
+                node.loc,
+                format!("unknown mode `{text}`; expected `passive` or `active`"),
+            );
             None
         }
     }
@@ -120,7 +177,10 @@ fn compile_trigger(p: &mut Problems, node: &Node) -> Option<Trigger> {
         }
     }
     if !f.has("name") && !f.has("name_regex") {
-        p.error(node.loc, "`match` needs `name` or `name_regex`; use `name: \"*\"` to match every detection");
+        p.error(
+            node.loc,
+            "`match` needs `name` or `name_regex`; use `name: \"*\"` to match every detection",
+        );
         ok = false;
     }
     let mut sources = Vec::new();
@@ -138,23 +198,51 @@ fn compile_trigger(p: &mut Problems, node: &Node) -> Option<Trigger> {
             let text = decode::string(p, n, "`match.min_severity`");
             let parsed = text.and_then(Severity::parse);
             if parsed.is_none() {
-                p.error(n.loc, format!("`min_severity` must be one of {}, found {}", Severity::NAMES.join(", "), describe(n)));
+                p.error(
+                    n.loc,
+                    format!(
+                        "`min_severity` must be one of {}, found {}",
+                        Severity::NAMES.join(", "),
+                        describe(n)
+                    ),
+                );
                 ok = false;
             }
             parsed
         }
     };
-    ok.then_some(Trigger { names, sources, min_severity })
+    ok.then_some(Trigger {
+        names,
+        sources,
+        min_severity,
+    })
 }
 
 fn pattern(p: &mut Problems, node: &Node, text: &str, is_regex: bool) -> Option<Pattern> {
     // Globs see Darktrace's `::` as ` / ` too, so one pattern covers the API and UI spellings.
-    let source = if is_regex { text.to_string() } else { glob_to_regex(&text.replace("::", " / ")) };
+    let source = if is_regex {
+        text.to_string()
+    } else {
+        glob_to_regex(&text.replace("::", " / "))
+    };
     match Regex::new(&source) {
-        Ok(regex) => Some(Pattern { text: text.to_string(), is_regex, regex }),
+        Ok(regex) => Some(Pattern {
+            text: text.to_string(),
+            is_regex,
+            regex,
+        }),
         Err(e) => {
-            let detail = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-            p.error(node.loc, format!("invalid regular expression `{text}`: {detail}"));
+            let detail = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            p.error(
+                node.loc,
+                format!("invalid regular expression `{text}`: {detail}"),
+            );
             None
         }
     }
@@ -163,7 +251,10 @@ fn pattern(p: &mut Problems, node: &Node, text: &str, is_regex: bool) -> Option<
 fn compile_steps(p: &mut Problems, node: &Node) -> Option<Vec<Step>> {
     let items = decode::list(p, node, "`steps`")?;
     if items.is_empty() {
-        p.error(node.loc, "`steps` is empty; a playbook needs at least one step");
+        p.error(
+            node.loc,
+            "`steps` is empty; a playbook needs at least one step",
+        );
         return None;
     }
     let mut seen: Vec<String> = Vec::new();
@@ -172,7 +263,13 @@ fn compile_steps(p: &mut Problems, node: &Node) -> Option<Vec<Step>> {
     for item in items {
         match compile_step(p, item) {
             Some(step) if seen.contains(&step.id) => {
-                p.error(item.loc, format!("duplicate step id `{}`; step ids must be unique within a playbook", step.id));
+                p.error(
+                    item.loc,
+                    format!(
+                        "duplicate step id `{}`; step ids must be unique within a playbook",
+                        step.id
+                    ),
+                );
                 ok = false;
             }
             Some(step) => {
@@ -188,18 +285,38 @@ fn compile_steps(p: &mut Problems, node: &Node) -> Option<Vec<Step>> {
 fn compile_step(p: &mut Problems, node: &Node) -> Option<Step> {
     let f = decode::fields(p, node, "a step", STEP_KEYS)?;
     let errors_before = p.error_count();
-    let id = f.require(p, "id", "a step").and_then(|n| identifier(p, n, "step id"));
-    let action = f.require(p, "action", "a step").and_then(|n| action_kind(p, n));
+    let id = f
+        .require(p, "id", "a step")
+        .and_then(|n| identifier(p, n, "step id"));
+    let action = f
+        .require(p, "action", "a step")
+        .and_then(|n| action_kind(p, n));
     let when = f.get("when").and_then(|n| condition::compile(p, n));
     let mode = optional_mode(p, &f).flatten();
-    let approval = f.get("approval").and_then(|n| super::compile_tests::compile_approval(p, n));
-    let (Some(id), Some(action)) = (id, action) else { return None };
+    let approval = f
+        .get("approval")
+        .and_then(|n| super::compile_tests::compile_approval(p, n));
+    let (Some(id), Some(action)) = (id, action) else {
+        return None;
+    };
     let spec = action.spec();
     let target = match (f.get("target"), spec.target) {
         (None, _) => None,
-        (Some(n), TargetKind::User) => decode::string(p, n, "`target`").and_then(|text| template(p, n, text)),
+        (Some(n), TargetKind::User) => {
+            decode::string(p, n, "`target`").and_then(|text| template(p, n, text))
+        }
         (Some(n), _) => {
-            p.error(n.loc, format!("`{action}` acts on the {}, not on a user; remove `target`", if spec.target == TargetKind::Tenant { "whole tenant" } else { "configured channel" }));
+            p.error(
+                n.loc,
+                format!(
+                    "`{action}` acts on the {}, not on a user; remove `target`",
+                    if spec.target == TargetKind::Tenant {
+                        "whole tenant"
+                    } else {
+                        "configured channel"
+                    }
+                ),
+            );
             None
         }
     };
@@ -207,20 +324,25 @@ fn compile_step(p: &mut Problems, node: &Node) -> Option<Step> {
     let expires_after_secs = match f.get("expires_after") {
         None => None,
         Some(n) if !spec.reversible => {
-            p.error(n.loc, format!("`{action}` cannot be undone, so it cannot expire; remove `expires_after`"));
+            p.error(
+                n.loc,
+                format!("`{action}` cannot be undone, so it cannot expire; remove `expires_after`"),
+            );
             None
         }
-        Some(n) => decode::string(p, n, "`expires_after`").and_then(|text| match parse_duration(text) {
-            Ok(secs) if secs > 0 => Some(secs),
-            Ok(_) => {
-                p.error(n.loc, "`expires_after` must be longer than zero");
-                None
-            }
-            Err(message) => {
-                p.error(n.loc, message);
-                None
-            }
-        }),
+        Some(n) => {
+            decode::string(p, n, "`expires_after`").and_then(|text| match parse_duration(text) {
+                Ok(secs) if secs > 0 => Some(secs),
+                Ok(_) => {
+                    p.error(n.loc, "`expires_after` must be longer than zero");
+                    None
+                }
+                Err(message) => {
+                    p.error(n.loc, message);
+                    None
+                }
+            })
+        }
     };
     if spec.disruptive && approval.is_none() && !f.has("approval") {
         p.warning(node.loc, format!("step `{id}` runs `{action}` without an `approval` block; in active mode it will act with no human in the loop"));
@@ -253,10 +375,17 @@ fn action_kind(p: &mut Problems, node: &Node) -> Option<ActionKind> {
 }
 
 fn template(p: &mut Problems, node: &Node, text: &str) -> Option<Template> {
-    Template::compile(text).map_err(|message| p.error(node.loc, message)).ok()
+    Template::compile(text)
+        .map_err(|message| p.error(node.loc, message))
+        .ok()
 }
 
-fn compile_params(p: &mut Problems, with: Option<&Node>, action: ActionKind, step: &Node) -> Option<Vec<(String, Param)>> {
+fn compile_params(
+    p: &mut Problems,
+    with: Option<&Node>,
+    action: ActionKind,
+    step: &Node,
+) -> Option<Vec<(String, Param)>> {
     let spec = action.spec();
     let names: Vec<&str> = spec.params.iter().map(|s| s.name).collect();
     let mut params = Vec::new();
@@ -265,7 +394,10 @@ fn compile_params(p: &mut Problems, with: Option<&Node>, action: ActionKind, ste
         let what = format!("`with` of `{action}`");
         if spec.params.is_empty() {
             if !matches!(&with.value, NodeValue::Map(e) if e.is_empty()) {
-                p.error(with.loc, format!("`{action}` takes no parameters; remove `with`"));
+                p.error(
+                    with.loc,
+                    format!("`{action}` takes no parameters; remove `with`"),
+                );
             }
             return Some(params);
         }
@@ -284,10 +416,20 @@ fn compile_params(p: &mut Problems, with: Option<&Node>, action: ActionKind, ste
             continue;
         }
         if let Some(default) = param.default {
-            let compiled = Template::compile(default).expect("built-in defaults are valid templates");
-            params.push((param.name.to_string(), Param::Template(compiled, param.kind)));
+            let compiled =
+                Template::compile(default).expect("built-in defaults are valid templates");
+            params.push((
+                param.name.to_string(),
+                Param::Template(compiled, param.kind),
+            ));
         } else if param.required {
-            p.error(with.unwrap_or(step).loc, format!("`{action}` needs the parameter `{}` in `with`: {}", param.name, param.doc));
+            p.error(
+                with.unwrap_or(step).loc,
+                format!(
+                    "`{action}` needs the parameter `{}` in `with`: {}",
+                    param.name, param.doc
+                ),
+            );
             ok = false;
         }
     }
@@ -305,7 +447,14 @@ fn param_value(p: &mut Problems, node: &Node, spec: &ParamSpec) -> Option<Param>
     match check_param(&value, spec.kind) {
         Ok(value) => Some(Param::Literal(value)),
         Err(reason) => {
-            p.error(node.loc, format!("parameter `{}` must be {}; {reason}", spec.name, spec.kind.describe()));
+            p.error(
+                node.loc,
+                format!(
+                    "parameter `{}` must be {}; {reason}",
+                    spec.name,
+                    spec.kind.describe()
+                ),
+            );
             None
         }
     }
@@ -316,20 +465,31 @@ fn param_value(p: &mut Problems, node: &Node, spec: &ParamSpec) -> Option<Param>
 pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
     let found = || format!("found {}", crate::intake::json_kind_of(value));
     match (kind, value) {
-        (ParamKind::Bool, Value::Bool(_)) | (ParamKind::String, Value::String(_)) => Ok(value.clone()),
+        (ParamKind::Bool, Value::Bool(_)) | (ParamKind::String, Value::String(_)) => {
+            Ok(value.clone())
+        }
         (ParamKind::Integer, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
-        (ParamKind::StringList | ParamKind::IpList, Value::String(_)) => check_param(&Value::Array(vec![value.clone()]), kind),
-        (ParamKind::StringList, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(value.clone()),
+        (ParamKind::StringList | ParamKind::IpList, Value::String(_)) => {
+            check_param(&Value::Array(vec![value.clone()]), kind)
+        }
+        (ParamKind::StringList, Value::Array(items)) if items.iter().all(Value::is_string) => {
+            Ok(value.clone())
+        }
         (ParamKind::IpList, Value::Array(items)) => {
             let mut nets = Vec::new();
             for item in items {
-                let text = item.as_str().ok_or_else(|| format!("found {} in the list", crate::intake::json_kind_of(item)))?;
-                let net = condition::parse_net(text).ok_or_else(|| format!("`{text}` is not an IP address or CIDR range"))?;
+                let text = item.as_str().ok_or_else(|| {
+                    format!("found {} in the list", crate::intake::json_kind_of(item))
+                })?;
+                let net = condition::parse_net(text)
+                    .ok_or_else(|| format!("`{text}` is not an IP address or CIDR range"))?;
                 nets.push(Value::String(net.trunc().to_string()));
             }
             Ok(Value::Array(nets))
         }
-        (ParamKind::Bool, Value::String(s)) => Err(format!("found the string `{s}` (booleans are `true` or `false`)")),
+        (ParamKind::Bool, Value::String(s)) => Err(format!(
+            "found the string `{s}` (booleans are `true` or `false`)"
+        )),
         _ => Err(found()),
     }
 }

@@ -23,8 +23,21 @@ use super::yaml::{Node, NodeValue};
 use crate::intake::{Detection, Severity};
 
 pub const OPERATORS: [&str; 15] = [
-    "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "matches", "glob", "contains",
-    "starts_with", "ends_with", "cidr", "exists",
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "matches",
+    "glob",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "cidr",
+    "exists",
 ];
 pub const COMBINATORS: [&str; 3] = ["all", "any", "not"];
 
@@ -33,7 +46,11 @@ pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
-    Test { field: FieldPath, op: Op, text: String },
+    Test {
+        field: FieldPath,
+        op: Op,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -88,8 +105,15 @@ impl Condition {
     pub fn explain(&self, d: &Detection) -> Option<String> {
         match self {
             Condition::All(items) => {
-                let parts = items.iter().map(|c| c.explain(d)).collect::<Option<Vec<_>>>()?;
-                Some(if parts.len() == 1 { parts.into_iter().next().unwrap_or_default() } else { parts.join(" and ") })
+                let parts = items
+                    .iter()
+                    .map(|c| c.explain(d))
+                    .collect::<Option<Vec<_>>>()?;
+                Some(if parts.len() == 1 {
+                    parts.into_iter().next().unwrap_or_default()
+                } else {
+                    parts.join(" and ")
+                })
             }
             Condition::Any(items) => items.iter().find_map(|c| c.explain(d)),
             Condition::Not(_) => self.eval(d).then(|| self.describe()),
@@ -103,7 +127,11 @@ impl Condition {
     /// The condition as a one-line expression, for plan reasons.
     pub fn describe(&self) -> String {
         let join = |items: &[Condition], sep: &str| {
-            items.iter().map(|c| c.describe()).collect::<Vec<_>>().join(sep)
+            items
+                .iter()
+                .map(|c| c.describe())
+                .collect::<Vec<_>>()
+                .join(sep)
         };
         match self {
             Condition::All(items) if items.len() == 1 => items[0].describe(),
@@ -139,9 +167,13 @@ fn test(value: &FieldValue<'_>, op: &Op) -> bool {
             Cmp::Lte => ord.is_le(),
         }),
         Op::Regex(re) => text_of(value).is_some_and(|t| re.is_match(&t)),
-        Op::Contains(Lit::Text(needle)) => text_of(value).is_some_and(|t| t.to_lowercase().contains(needle)),
+        Op::Contains(Lit::Text(needle)) => {
+            text_of(value).is_some_and(|t| t.to_lowercase().contains(needle))
+        }
         Op::Contains(_) => false,
-        Op::StartsWith(prefix) => text_of(value).is_some_and(|t| t.to_lowercase().starts_with(prefix)),
+        Op::StartsWith(prefix) => {
+            text_of(value).is_some_and(|t| t.to_lowercase().starts_with(prefix))
+        }
         Op::EndsWith(suffix) => text_of(value).is_some_and(|t| t.to_lowercase().ends_with(suffix)),
         Op::Cidr(nets) => ip_of(value).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
     }
@@ -176,7 +208,9 @@ fn equals(value: &FieldValue<'_>, lit: &Lit) -> bool {
         (FieldValue::Int(i), Lit::Num(n)) => (*i as f64) == *n,
         (FieldValue::Json(Value::Number(v)), Lit::Num(n)) => v.as_f64() == Some(*n),
         (FieldValue::Json(Value::Bool(v)), Lit::Bool(b)) => v == b,
-        (_, Lit::Text(l)) => text_of(value).is_some_and(|t| t.chars().flat_map(char::to_lowercase).eq(l.chars())),
+        (_, Lit::Text(l)) => {
+            text_of(value).is_some_and(|t| t.chars().flat_map(char::to_lowercase).eq(l.chars()))
+        }
         _ => false,
     }
 }
@@ -204,7 +238,10 @@ pub fn compile(p: &mut Problems, node: &Node) -> Option<Condition> {
     let is_test = f.has("field") || OPERATORS.iter().any(|k| f.has(k));
     match (combinators.as_slice(), is_test) {
         ([], false) => {
-            p.error(node.loc, "an empty condition: use `all`, `any`, `not`, or `field` with one operator");
+            p.error(
+                node.loc,
+                "an empty condition: use `all`, `any`, `not`, or `field` with one operator",
+            );
             None
         }
         ([_], true) | ([_, _, ..], _) => {
@@ -239,10 +276,26 @@ fn compile_test(p: &mut Problems, node: &Node, f: &decode::Fields<'_>) -> Option
             return None;
         }
     };
-    let ops: Vec<(&str, &Node)> = OPERATORS.iter().filter_map(|k| f.get(k).map(|v| (*k, v))).collect();
+    let ops: Vec<(&str, &Node)> = OPERATORS
+        .iter()
+        .filter_map(|k| f.get(k).map(|v| (*k, v)))
+        .collect();
     let [(name, arg)] = ops.as_slice() else {
-        let found = if ops.is_empty() { "none".to_string() } else { ops.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>().join(", ") };
-        p.error(node.loc, format!("a field test needs exactly one operator ({}), found {found}", OPERATORS.join(", ")));
+        let found = if ops.is_empty() {
+            "none".to_string()
+        } else {
+            ops.iter()
+                .map(|(k, _)| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        p.error(
+            node.loc,
+            format!(
+                "a field test needs exactly one operator ({}), found {found}",
+                OPERATORS.join(", ")
+            ),
+        );
         return None;
     };
     let ty = field.ty();
@@ -253,26 +306,54 @@ fn compile_test(p: &mut Problems, node: &Node, f: &decode::Fields<'_>) -> Option
 
 fn short_json(value: &Value) -> String {
     let text = value.to_string();
-    if text.chars().count() > 80 { format!("{}…", text.chars().take(79).collect::<String>()) } else { text }
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(79).collect::<String>())
+    } else {
+        text
+    }
 }
 
 fn compile_op(p: &mut Problems, ty: FieldType, field: &str, name: &str, arg: &Node) -> Option<Op> {
     let allowed = match ty {
-        FieldType::Text => &["eq", "ne", "in", "not_in", "matches", "glob", "contains", "starts_with", "ends_with", "cidr", "exists"][..],
-        FieldType::Severity | FieldType::Int | FieldType::Time => &["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"][..],
+        FieldType::Text => &[
+            "eq",
+            "ne",
+            "in",
+            "not_in",
+            "matches",
+            "glob",
+            "contains",
+            "starts_with",
+            "ends_with",
+            "cidr",
+            "exists",
+        ][..],
+        FieldType::Severity | FieldType::Int | FieldType::Time => &[
+            "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists",
+        ][..],
         FieldType::Ip => &["eq", "ne", "in", "not_in", "cidr", "exists"][..],
         FieldType::Json => &OPERATORS[..],
     };
     if !allowed.contains(&name) {
-        p.error(arg.loc, format!("operator `{name}` does not apply to `{field}`; it supports: {}", allowed.join(", ")));
+        p.error(
+            arg.loc,
+            format!(
+                "operator `{name}` does not apply to `{field}`; it supports: {}",
+                allowed.join(", ")
+            ),
+        );
         return None;
     }
     let lits = |p: &mut Problems| -> Option<Vec<Lit>> {
         let items = decode::list(p, arg, &format!("`{name}`"))?;
-        let lits: Vec<Option<Lit>> = items.iter().map(|item| literal(p, ty, field, item)).collect();
+        let lits: Vec<Option<Lit>> = items
+            .iter()
+            .map(|item| literal(p, ty, field, item))
+            .collect();
         lits.into_iter().collect()
     };
-    let lowered = |p: &mut Problems| decode::string(p, arg, &format!("`{name}`")).map(str::to_lowercase);
+    let lowered =
+        |p: &mut Problems| decode::string(p, arg, &format!("`{name}`")).map(str::to_lowercase);
     Some(match name {
         "eq" => Op::Eq(literal(p, ty, field, arg)?),
         "ne" => Op::Ne(literal(p, ty, field, arg)?),
@@ -281,10 +362,21 @@ fn compile_op(p: &mut Problems, ty: FieldType, field: &str, name: &str, arg: &No
         "gt" | "gte" | "lt" | "lte" => {
             let lit = literal(p, ty, field, arg)?;
             if matches!(lit, Lit::Text(_) | Lit::Bool(_) | Lit::Ip(_)) {
-                p.error(arg.loc, format!("`{name}` compares numbers, severities and times; {} is none of these", describe(arg)));
+                p.error(
+                    arg.loc,
+                    format!(
+                        "`{name}` compares numbers, severities and times; {} is none of these",
+                        describe(arg)
+                    ),
+                );
                 return None;
             }
-            let cmp = match name { "gt" => Cmp::Gt, "gte" => Cmp::Gte, "lt" => Cmp::Lt, _ => Cmp::Lte };
+            let cmp = match name {
+                "gt" => Cmp::Gt,
+                "gte" => Cmp::Gte,
+                "lt" => Cmp::Lt,
+                _ => Cmp::Lte,
+            };
             Op::Cmp(cmp, lit)
         }
         "matches" => {
@@ -305,15 +397,30 @@ fn compile_op(p: &mut Problems, ty: FieldType, field: &str, name: &str, arg: &No
 
 fn literal(p: &mut Problems, ty: FieldType, field: &str, node: &Node) -> Option<Lit> {
     let bad = |p: &mut Problems, want: &str| {
-        p.error(node.loc, format!("`{field}` holds {want}, so this must be one too; found {}", describe(node)));
+        p.error(
+            node.loc,
+            format!(
+                "`{field}` holds {want}, so this must be one too; found {}",
+                describe(node)
+            ),
+        );
         None
     };
     match (ty, &node.value) {
-        (FieldType::Severity, NodeValue::Str(s)) => Severity::parse(s).map(Lit::Severity).or_else(|| bad(p, &format!("a severity ({})", Severity::NAMES.join(", ")))),
+        (FieldType::Severity, NodeValue::Str(s)) => Severity::parse(s)
+            .map(Lit::Severity)
+            .or_else(|| bad(p, &format!("a severity ({})", Severity::NAMES.join(", ")))),
         (FieldType::Severity, _) => bad(p, "a severity"),
-        (FieldType::Time, NodeValue::Str(s)) => DateTime::parse_from_rfc3339(s).ok().map(|t| Lit::Time(t.to_utc())).or_else(|| bad(p, "an RFC 3339 time")),
+        (FieldType::Time, NodeValue::Str(s)) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| Lit::Time(t.to_utc()))
+            .or_else(|| bad(p, "an RFC 3339 time")),
         (FieldType::Time, _) => bad(p, "an RFC 3339 time"),
-        (FieldType::Ip, NodeValue::Str(s)) => s.parse().ok().map(Lit::Ip).or_else(|| bad(p, "an IP address")),
+        (FieldType::Ip, NodeValue::Str(s)) => s
+            .parse()
+            .ok()
+            .map(Lit::Ip)
+            .or_else(|| bad(p, "an IP address")),
         (FieldType::Ip, _) => bad(p, "an IP address"),
         (FieldType::Int, NodeValue::Int(i)) => Some(Lit::Num(*i as f64)),
         (FieldType::Int, _) => bad(p, "an integer"),
@@ -331,8 +438,17 @@ fn regex(p: &mut Problems, node: &Node, pattern: &str) -> Option<Regex> {
     match Regex::new(pattern) {
         Ok(re) => Some(re),
         Err(e) => {
-            let detail = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-            p.error(node.loc, format!("invalid regular expression `{pattern}`: {detail}"));
+            let detail = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            p.error(
+                node.loc,
+                format!("invalid regular expression `{pattern}`: {detail}"),
+            );
             None
         }
     }
@@ -355,7 +471,9 @@ fn cidrs(p: &mut Problems, node: &Node) -> Option<Vec<IpNet>> {
 
 /// Parses `a.b.c.d/n`, or a bare address as a single-host range.
 pub fn parse_net(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// Converts a glob (`*` any run, `?` one character) to an anchored, case-insensitive regex.

@@ -34,8 +34,14 @@ fn conditions_evaluate_as_documented() {
         ("{field: observed_at, lt: '2021-06-02T00:00:00Z'}", true),
         ("{field: country, starts_with: n}", true),
         ("{field: user_agent, exists: true}", false),
-        ("{all: [{field: country, eq: NG}, {not: {field: ip, cidr: [10.0.0.0/8]}}]}", true),
-        ("{any: [{field: country, eq: FR}, {field: country, eq: BE}]}", false),
+        (
+            "{all: [{field: country, eq: NG}, {not: {field: ip, cidr: [10.0.0.0/8]}}]}",
+            true,
+        ),
+        (
+            "{any: [{field: country, eq: FR}, {field: country, eq: BE}]}",
+            false,
+        ),
         ("[{field: country, eq: NG}, {field: asn, eq: 36924}]", true),
     ];
     for (source, expected) in cases {
@@ -50,23 +56,50 @@ fn conditions_evaluate_as_documented() {
 #[test]
 fn bad_conditions_are_explained() {
     let cases = [
-        ("{field: usr.upn, eq: x}", "unknown detection field `usr.upn`; did you mean `user.upn`?"),
-        ("{field: name, matches: '(unclosed'}", "invalid regular expression `(unclosed`"),
-        ("{field: ip, cidr: [300.0.0.0/8]}", "`300.0.0.0/8` is not an IP range"),
-        ("{field: severity, gte: severe}", "`severity` holds a severity"),
+        (
+            "{field: usr.upn, eq: x}",
+            "unknown detection field `usr.upn`; did you mean `user.upn`?",
+        ),
+        (
+            "{field: name, matches: '(unclosed'}",
+            "invalid regular expression `(unclosed`",
+        ),
+        (
+            "{field: ip, cidr: [300.0.0.0/8]}",
+            "`300.0.0.0/8` is not an IP range",
+        ),
+        (
+            "{field: severity, gte: severe}",
+            "`severity` holds a severity",
+        ),
         ("{field: ip, gt: 1}", "operator `gt` does not apply to `ip`"),
         ("{field: name, eq: x, ne: y}", "exactly one operator"),
-        ("{field: name, equals: x}", "unknown key `equals` in a condition"),
-        ("{all: [], field: name, eq: x}", "either one of `all`/`any`/`not` or a field test"),
+        (
+            "{field: name, equals: x}",
+            "unknown key `equals` in a condition",
+        ),
+        (
+            "{all: [], field: name, eq: x}",
+            "either one of `all`/`any`/`not` or a field test",
+        ),
         ("{}", "an empty condition"),
-        ("{field: name, glob: 'x', exists: yes}", "exactly one operator"),
-        ("{field: details.x, exists: yes}", "must be `true` or `false`, found the string `yes`"),
+        (
+            "{field: name, glob: 'x', exists: yes}",
+            "exactly one operator",
+        ),
+        (
+            "{field: details.x, exists: yes}",
+            "must be `true` or `false`, found the string `yes`",
+        ),
     ];
     for (source, expected) in cases {
         let node = yaml::parse(source).unwrap();
         let mut p = Problems::default();
         assert!(compile(&mut p, &node).is_none(), "{source} compiled");
         let messages: Vec<&str> = p.items.iter().map(|(_, _, m)| m.as_str()).collect();
-        assert!(messages.iter().any(|m| m.contains(expected)), "{source}: {messages:?}");
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{source}: {messages:?}"
+        );
     }
 }

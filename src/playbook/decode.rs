@@ -26,7 +26,10 @@ impl<'n> Fields<'n> {
     pub fn require(&self, p: &mut Problems, key: &str, what: &str) -> Option<&'n Node> {
         let found = self.get(key);
         if found.is_none() {
-            p.error(self.node.loc, format!("{what} is missing the required key `{key}`"));
+            p.error(
+                self.node.loc,
+                format!("{what} is missing the required key `{key}`"),
+            );
         }
         found
     }
@@ -34,9 +37,17 @@ impl<'n> Fields<'n> {
 
 /// Reads `node` as a mapping whose keys must come from `known`; unknown keys are reported with a
 /// suggestion when one is close.
-pub fn fields<'n>(p: &mut Problems, node: &'n Node, what: &str, known: &[&str]) -> Option<Fields<'n>> {
+pub fn fields<'n>(
+    p: &mut Problems,
+    node: &'n Node,
+    what: &str,
+    known: &[&str],
+) -> Option<Fields<'n>> {
     let NodeValue::Map(entries) = &node.value else {
-        p.error(node.loc, format!("{what} must be a mapping, found {}", node.kind()));
+        p.error(
+            node.loc,
+            format!("{what} must be a mapping, found {}", node.kind()),
+        );
         return None;
     };
     for (key, _) in entries {
@@ -57,7 +68,10 @@ pub fn string<'n>(p: &mut Problems, node: &'n Node, what: &str) -> Option<&'n st
     match &node.value {
         NodeValue::Str(s) => Some(s),
         _ => {
-            p.error(node.loc, format!("{what} must be a string, found {}", node.kind()));
+            p.error(
+                node.loc,
+                format!("{what} must be a string, found {}", node.kind()),
+            );
             None
         }
     }
@@ -67,11 +81,17 @@ pub fn boolean(p: &mut Problems, node: &Node, what: &str) -> Option<bool> {
     match &node.value {
         NodeValue::Bool(b) => Some(*b),
         NodeValue::Str(s) => {
-            p.error(node.loc, format!("{what} must be `true` or `false`, found the string `{s}`"));
+            p.error(
+                node.loc,
+                format!("{what} must be `true` or `false`, found the string `{s}`"),
+            );
             None
         }
         _ => {
-            p.error(node.loc, format!("{what} must be `true` or `false`, found {}", node.kind()));
+            p.error(
+                node.loc,
+                format!("{what} must be `true` or `false`, found {}", node.kind()),
+            );
             None
         }
     }
@@ -81,7 +101,13 @@ pub fn positive_int(p: &mut Problems, node: &Node, what: &str) -> Option<u64> {
     match &node.value {
         NodeValue::Int(i) if *i > 0 => Some(*i as u64),
         _ => {
-            p.error(node.loc, format!("{what} must be a positive integer, found {}", describe(node)));
+            p.error(
+                node.loc,
+                format!(
+                    "{what} must be a positive integer, found {}",
+                    describe(node)
+                ),
+            );
             None
         }
     }
@@ -91,7 +117,10 @@ pub fn list<'n>(p: &mut Problems, node: &'n Node, what: &str) -> Option<&'n [Nod
     match &node.value {
         NodeValue::Seq(items) => Some(items),
         _ => {
-            p.error(node.loc, format!("{what} must be a list, found {}", node.kind()));
+            p.error(
+                node.loc,
+                format!("{what} must be a list, found {}", node.kind()),
+            );
             None
         }
     }
@@ -106,7 +135,13 @@ pub fn strings<'n>(p: &mut Problems, node: &'n Node, what: &str) -> Vec<(&'n Nod
             .filter_map(|item| string(p, item, &format!("each entry of {what}")).map(|s| (item, s)))
             .collect(),
         _ => {
-            p.error(node.loc, format!("{what} must be a string or a list of strings, found {}", node.kind()));
+            p.error(
+                node.loc,
+                format!(
+                    "{what} must be a string or a list of strings, found {}",
+                    node.kind()
+                ),
+            );
             Vec::new()
         }
     }

@@ -41,7 +41,11 @@ impl fmt::Display for Diagnostic {
             Level::Error => "error",
             Level::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {level}: {}", self.file, self.loc.line, self.loc.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {level}: {}",
+            self.file, self.loc.line, self.loc.col, self.message
+        )
     }
 }
 
@@ -61,11 +65,16 @@ impl Problems {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|(_, level, _)| *level == Level::Error)
+        self.items
+            .iter()
+            .any(|(_, level, _)| *level == Level::Error)
     }
 
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|(_, level, _)| *level == Level::Error).count()
+        self.items
+            .iter()
+            .filter(|(_, level, _)| *level == Level::Error)
+            .count()
     }
 
     /// Attaches the file name, sorted by position so output reads top to bottom.
@@ -73,7 +82,12 @@ impl Problems {
         self.items.sort_by_key(|(loc, level, _)| (*loc, *level));
         self.items
             .into_iter()
-            .map(|(loc, level, message)| Diagnostic { file: file.to_string(), loc, level, message })
+            .map(|(loc, level, message)| Diagnostic {
+                file: file.to_string(),
+                loc,
+                level,
+                message,
+            })
             .collect()
     }
 }

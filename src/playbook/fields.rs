@@ -77,7 +77,10 @@ impl FieldPath {
             return Ok(path.clone());
         }
         for (prefix, make) in [
-            ("details.", FieldPath::Details as fn(Vec<String>) -> FieldPath),
+            (
+                "details.",
+                FieldPath::Details as fn(Vec<String>) -> FieldPath,
+            ),
             ("extra.", FieldPath::Extra),
         ] {
             if let Some(rest) = text.strip_prefix(prefix) {
@@ -88,7 +91,10 @@ impl FieldPath {
                 return Ok(make(parts));
             }
         }
-        let known = SIMPLE.iter().map(|(name, _)| *name).chain(["details.<path>", "extra.<path>"]);
+        let known = SIMPLE
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(["details.<path>", "extra.<path>"]);
         let hint = match did_you_mean(text, SIMPLE.iter().map(|(name, _)| *name)) {
             Some(close) => format!("did you mean `{close}`?"),
             None => format!("known fields: {}", known.collect::<Vec<_>>().join(", ")),
@@ -162,7 +168,10 @@ mod tests {
         let d = parse_generic(r#"{"id":"1","name":"x","observed_at":"2021-06-01T00:00:00Z","user":{"upn":"a@contoso.com"},"details":{"rules":[{"forward":"x@evil.example"}]},"ticket":"T-1"}"#).unwrap();
         let get = |p: &str| FieldPath::parse(p).unwrap().get(&d).map(|v| v.to_json());
         assert_eq!(get("user.upn"), Some("a@contoso.com".into()));
-        assert_eq!(get("details.rules.0.forward"), Some("x@evil.example".into()));
+        assert_eq!(
+            get("details.rules.0.forward"),
+            Some("x@evil.example".into())
+        );
         assert_eq!(get("extra.ticket"), Some("T-1".into()));
         assert_eq!(get("user.id"), None);
         assert_eq!(get("details.nope"), None);
@@ -170,7 +179,14 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_errors_with_suggestions() {
-        assert_eq!(FieldPath::parse("usr.upn").unwrap_err(), "unknown detection field `usr.upn`; did you mean `user.upn`?");
-        assert!(FieldPath::parse("details..x").unwrap_err().contains("empty path segment"));
+        assert_eq!(
+            FieldPath::parse("usr.upn").unwrap_err(),
+            "unknown detection field `usr.upn`; did you mean `user.upn`?"
+        );
+        assert!(
+            FieldPath::parse("details..x")
+                .unwrap_err()
+                .contains("empty path segment")
+        );
     }
 }

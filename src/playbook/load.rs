@@ -20,11 +20,17 @@ pub struct LoadReport {
 
 impl LoadReport {
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.level == Level::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == Level::Error)
+            .count()
     }
 
     pub fn warnings(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.level == Level::Warning).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == Level::Warning)
+            .count()
     }
 
     /// The loaded set, only if nothing at all was wrong: a bad playbook is never half-loaded,
@@ -33,7 +39,9 @@ impl LoadReport {
         if self.errors() > 0 {
             return Err(self);
         }
-        Ok(PlaybookSet { playbooks: self.playbooks })
+        Ok(PlaybookSet {
+            playbooks: self.playbooks,
+        })
     }
 
     pub fn render(&self, diagnostic: &Diagnostic) -> String {
@@ -56,7 +64,12 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadReport {
     let mut files = Vec::new();
     for path in paths {
         if let Err(message) = collect(path, &mut files) {
-            report.diagnostics.push(Diagnostic { file: path.display().to_string(), loc: Loc::default(), level: Level::Error, message });
+            report.diagnostics.push(Diagnostic {
+                file: path.display().to_string(),
+                loc: Loc::default(),
+                level: Level::Error,
+                message,
+            });
         }
     }
     files.sort();
@@ -65,7 +78,12 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadReport {
         let name = file.display().to_string();
         match std::fs::read_to_string(&file) {
             Ok(source) => add_source(&mut report, &name, source),
-            Err(e) => report.diagnostics.push(Diagnostic { file: name, loc: Loc::default(), level: Level::Error, message: format!("cannot read the file: {e}") }),
+            Err(e) => report.diagnostics.push(Diagnostic {
+                file: name,
+                loc: Loc::default(),
+                level: Level::Error,
+                message: format!("cannot read the file: {e}"),
+            }),
         }
     }
     finish(report)
@@ -93,29 +111,45 @@ fn finish(mut report: LoadReport) -> LoadReport {
     for pair in report.playbooks.windows(2) {
         if pair[0].id == pair[1].id {
             let mut p = Problems::default();
-            p.error(Loc { line: 1, col: 1 }, format!("playbook id `{}` is also used by {}; ids must be unique", pair[1].id, pair[0].file));
+            p.error(
+                Loc { line: 1, col: 1 },
+                format!(
+                    "playbook id `{}` is also used by {}; ids must be unique",
+                    pair[1].id, pair[0].file
+                ),
+            );
             report.diagnostics.extend(p.into_diagnostics(&pair[1].file));
         }
     }
     if report.files == 0 && report.errors() == 0 {
-        report.diagnostics.push(Diagnostic { file: "(playbooks)".into(), loc: Loc::default(), level: Level::Error, message: "no playbook files (*.yaml, *.yml) found".into() });
+        report.diagnostics.push(Diagnostic {
+            file: "(playbooks)".into(),
+            loc: Loc::default(),
+            level: Level::Error,
+            message: "no playbook files (*.yaml, *.yml) found".into(),
+        });
     }
     report
 }
 
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_file() {
         files.push(path.to_path_buf());
         return Ok(());
     }
-    let entries = std::fs::read_dir(path).map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+    let entries =
+        std::fs::read_dir(path).map_err(|e| format!("cannot list {}: {e}", path.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot list {}: {e}", path.display()))?;
         let child = entry.path();
         if child.is_dir() {
             collect(&child, files)?;
-        } else if child.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+        } else if child
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
             files.push(child);
         }
     }

@@ -53,7 +53,11 @@ impl Trigger {
             .find(|p| p.regex.is_match(&d.name) || p.regex.is_match(&normalized))?;
         let mut why = vec![format!(
             "name {} `{}`",
-            if name.is_regex { "matches regex" } else { "matches" },
+            if name.is_regex {
+                "matches regex"
+            } else {
+                "matches"
+            },
             name.text
         )];
         if !self.sources.is_empty() {

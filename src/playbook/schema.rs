@@ -11,7 +11,8 @@ use crate::actions::{ActionKind, ParamKind};
 use crate::intake::Severity;
 
 pub fn playbook_schema() -> Value {
-    let string_or_list = json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]});
+    let string_or_list =
+        json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]});
     let duration = json!({"type": "string", "pattern": "^([0-9]+[smhdw])+$", "examples": ["30m", "24h", "1h30m"]});
     let mode = json!({"enum": ["passive", "active"], "description": "passive records what would have been done; active acts."});
     let actions: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
@@ -90,15 +91,23 @@ pub fn playbook_schema() -> Value {
 
 fn condition_schema() -> Value {
     let mut props = Map::new();
-    props.insert("all".into(), json!({"type": "array", "items": {"$ref": "#/$defs/condition"}}));
-    props.insert("any".into(), json!({"type": "array", "items": {"$ref": "#/$defs/condition"}}));
+    props.insert(
+        "all".into(),
+        json!({"type": "array", "items": {"$ref": "#/$defs/condition"}}),
+    );
+    props.insert(
+        "any".into(),
+        json!({"type": "array", "items": {"$ref": "#/$defs/condition"}}),
+    );
     props.insert("not".into(), json!({"$ref": "#/$defs/condition"}));
     props.insert("field".into(), json!({"type": "string", "description": "id, source, name, severity, observed_at, user.upn, user.id, ip, asn, country, user_agent, client_app, details.<path>, extra.<path>"}));
     for op in OPERATORS {
         let schema = match op {
             "in" | "not_in" => json!({"type": "array"}),
             "exists" => json!({"type": "boolean"}),
-            "cidr" => json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+            "cidr" => {
+                json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+            }
             "matches" | "glob" | "starts_with" | "ends_with" => json!({"type": "string"}),
             _ => json!({}),
         };
@@ -120,13 +129,20 @@ fn action_params(kind: ActionKind) -> Value {
             ParamKind::Bool => json!({"type": "boolean"}),
             ParamKind::Integer => json!({"type": "integer"}),
             ParamKind::String => json!({"type": "string"}),
-            ParamKind::StringList | ParamKind::IpList => json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+            ParamKind::StringList | ParamKind::IpList => {
+                json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+            }
         };
         let mut schema = schema.as_object().cloned().unwrap_or_default();
         schema.insert("description".into(), Value::String(param.doc.to_string()));
         props.insert(param.name.to_string(), Value::Object(schema));
     }
-    let required: Vec<&str> = spec.params.iter().filter(|p| p.required).map(|p| p.name).collect();
+    let required: Vec<&str> = spec
+        .params
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name)
+        .collect();
     json!({
         "if": {"properties": {"action": {"const": kind.name()}}},
         "then": {
@@ -144,7 +160,12 @@ mod tests {
     use crate::playbook::condition::COMBINATORS;
 
     fn keys(schema: &Value) -> Vec<String> {
-        let mut keys: Vec<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+        let mut keys: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         keys.sort();
         keys
     }

@@ -19,7 +19,11 @@ pub struct Template {
 #[derive(Debug, Clone)]
 enum Part {
     Text(String),
-    Expr { field: FieldPath, name: String, filters: Vec<Filter> },
+    Expr {
+        field: FieldPath,
+        name: String,
+        filters: Vec<Filter>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +52,9 @@ impl Template {
             rest = &after[end + 2..];
         }
         if rest.contains("}}") {
-            return Err(format!("`}}}}` without a matching `{{{{` in template `{source}`"));
+            return Err(format!(
+                "`}}}}` without a matching `{{{{` in template `{source}`"
+            ));
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_string()));
@@ -62,18 +68,29 @@ impl Template {
     }
 
     pub fn render(&self, d: &Detection) -> Result<Value, String> {
-        if let [Part::Expr { field, name, filters }] = self.parts.as_slice() {
+        if let [
+            Part::Expr {
+                field,
+                name,
+                filters,
+            },
+        ] = self.parts.as_slice()
+        {
             return eval(d, field, name, filters);
         }
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Expr { field, name, filters } => match eval(d, field, name, filters)? {
+                Part::Expr {
+                    field,
+                    name,
+                    filters,
+                } => match eval(d, field, name, filters)? {
                     Value::String(s) => out.push_str(&s),
-                    Value::Array(items) => out.push_str(
-                        &items.iter().map(plain).collect::<Vec<_>>().join(", "),
-                    ),
+                    Value::Array(items) => {
+                        out.push_str(&items.iter().map(plain).collect::<Vec<_>>().join(", "))
+                    }
                     other => out.push_str(&plain(&other)),
                 },
             }
@@ -93,11 +110,17 @@ fn compile_expr(expr: &str) -> Result<Part, String> {
     let mut pieces = expr.split('|').map(str::trim);
     let name = pieces.next().unwrap_or_default().to_string();
     if name.is_empty() {
-        return Err("empty `{{ }}` expression; name a detection field, e.g. `{{ user.upn }}`".into());
+        return Err(
+            "empty `{{ }}` expression; name a detection field, e.g. `{{ user.upn }}`".into(),
+        );
     }
     let field = FieldPath::parse(&name)?;
     let filters = pieces.map(compile_filter).collect::<Result<Vec<_>, _>>()?;
-    Ok(Part::Expr { field, name, filters })
+    Ok(Part::Expr {
+        field,
+        name,
+        filters,
+    })
 }
 
 fn compile_filter(text: &str) -> Result<Filter, String> {
@@ -118,12 +141,18 @@ fn compile_filter(text: &str) -> Result<Filter, String> {
                 .strip_prefix('"')
                 .and_then(|a| a.strip_suffix('"'))
                 .or_else(|| arg.strip_prefix('\'').and_then(|a| a.strip_suffix('\'')))
-                .ok_or_else(|| format!("`default` takes a quoted string, e.g. default(\"unknown\"), found `{arg}`"))?;
+                .ok_or_else(|| {
+                    format!(
+                        "`default` takes a quoted string, e.g. default(\"unknown\"), found `{arg}`"
+                    )
+                })?;
             Ok(Filter::Default(unquoted.to_string()))
         }
         ("cidr", Some(arg)) => match arg.parse::<u8>() {
             Ok(bits) if bits <= 128 => Ok(Filter::Cidr(bits)),
-            _ => Err(format!("`cidr` takes a prefix length from 0 to 128, found `{arg}`")),
+            _ => Err(format!(
+                "`cidr` takes a prefix length from 0 to 128, found `{arg}`"
+            )),
         },
         _ => Err(format!("unknown filter `{text}`; filters are: {FILTERS}")),
     }
@@ -181,12 +210,24 @@ mod tests {
     fn renders_fields_filters_and_keeps_types() {
         let d = parse_generic(r#"{"id":"1","name":"x","observed_at":"2021-06-01T00:00:00Z","user":{"upn":"C.Lee@Contoso.com"},"ip":"198.51.100.23","details":{"ips":["203.0.113.9","2001:db8::1"]}}"#).unwrap();
         let render = |t: &str| Template::compile(t).unwrap().render(&d);
-        assert_eq!(render("{{ user.upn | lower }}"), Ok("c.lee@contoso.com".into()));
-        assert_eq!(render("Contain {{ user.upn }} from {{ip}}"), Ok("Contain C.Lee@Contoso.com from 198.51.100.23".into()));
+        assert_eq!(
+            render("{{ user.upn | lower }}"),
+            Ok("c.lee@contoso.com".into())
+        );
+        assert_eq!(
+            render("Contain {{ user.upn }} from {{ip}}"),
+            Ok("Contain C.Lee@Contoso.com from 198.51.100.23".into())
+        );
         assert_eq!(render("{{ ip | cidr(24) }}"), Ok("198.51.100.0/24".into()));
-        assert_eq!(render("{{ details.ips | cidr(48) }}"), Ok(serde_json::json!(["203.0.113.9/32", "2001:db8::/48"])));
+        assert_eq!(
+            render("{{ details.ips | cidr(48) }}"),
+            Ok(serde_json::json!(["203.0.113.9/32", "2001:db8::/48"]))
+        );
         assert_eq!(render("{{ user.id | default('none') }}"), Ok("none".into()));
-        assert_eq!(render("{{ user.id }}"), Err("`user.id` is not set on this detection".into()));
+        assert_eq!(
+            render("{{ user.id }}"),
+            Err("`user.id` is not set on this detection".into())
+        );
         assert!(Template::compile("plain").unwrap().is_literal());
     }
 

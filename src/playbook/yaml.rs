@@ -111,7 +111,10 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         Err(err) => {
             let loc = err
                 .location()
-                .map(|l| Loc { line: l.line(), col: l.column() })
+                .map(|l| Loc {
+                    line: l.line(),
+                    col: l.column(),
+                })
                 .unwrap_or_default();
             let message = err.to_string();
             // saphyr prefixes "error: line L column C: "; the caller prints the location itself.
@@ -140,7 +143,10 @@ enum Inner {
 }
 
 fn into_node(spanned: Spanned<Inner>) -> Node {
-    let loc = Loc { line: spanned.referenced.line(), col: spanned.referenced.column() };
+    let loc = Loc {
+        line: spanned.referenced.line(),
+        col: spanned.referenced.column(),
+    };
     let value = match spanned.value {
         Inner::Null => NodeValue::Null,
         Inner::Bool(b) => NodeValue::Bool(b),
@@ -149,7 +155,10 @@ fn into_node(spanned: Spanned<Inner>) -> Node {
         Inner::Str(s) => NodeValue::Str(s),
         Inner::Seq(items) => NodeValue::Seq(items.into_iter().map(into_node).collect()),
         Inner::Map(entries) => NodeValue::Map(
-            entries.into_iter().map(|(k, v)| (into_node(k), into_node(v))).collect(),
+            entries
+                .into_iter()
+                .map(|(k, v)| (into_node(k), into_node(v)))
+                .collect(),
         ),
     };
     Node { loc, value }
@@ -185,7 +194,9 @@ impl<'de> Visitor<'de> for InnerVisitor {
         Ok(Inner::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Inner, E> {
-        Ok(i64::try_from(v).map(Inner::Int).unwrap_or(Inner::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Inner::Int)
+            .unwrap_or(Inner::Float(v as f64)))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Inner, E> {
         Ok(Inner::Float(v))
@@ -219,11 +230,18 @@ mod tests {
 
     #[test]
     fn nodes_and_keys_carry_their_locations() {
-        let doc = parse("id: x\nsteps:\n  - action: revoke_sessions\n    with: {delete: yes}\n").unwrap();
-        let NodeValue::Map(entries) = &doc.value else { panic!("not a map") };
+        let doc =
+            parse("id: x\nsteps:\n  - action: revoke_sessions\n    with: {delete: yes}\n").unwrap();
+        let NodeValue::Map(entries) = &doc.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[1].0.loc, Loc { line: 2, col: 1 });
-        let NodeValue::Seq(steps) = &entries[1].1.value else { panic!("not a seq") };
-        let NodeValue::Map(step) = &steps[0].value else { panic!("not a map") };
+        let NodeValue::Seq(steps) = &entries[1].1.value else {
+            panic!("not a seq")
+        };
+        let NodeValue::Map(step) = &steps[0].value else {
+            panic!("not a map")
+        };
         assert_eq!(step[0].0.as_str(), Some("action"));
         assert_eq!(step[0].1.loc, Loc { line: 3, col: 13 });
         // strict booleans: `yes` stays a string

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
@@ -14,7 +12,7 @@ use crate::intake::Detection;
 
 /// Rejected input is kept in the audit trail up to this size, so one huge line cannot bloat it.
 const RAW_LIMIT: usize = 64 * 1024;
-const DETECTION_COLUMNS: usize = 12;
+const DETECTION_COLUMNS: usize = 11;
 const ACTION_COLUMNS: usize = 17;
 
 /// What the pipeline made of one input line.
@@ -125,72 +123,23 @@ impl Store {
         run_id: i64,
         items: &[Evaluation<'_>],
     ) -> Result<(), StoreError> {
-        if items.is_empty() {
+        self.record_prepared(PreparedBatch::new(run_id, items, Utc::now())?)
+            .await
+    }
+
+    /// Writes a batch prepared beforehand (see [`PreparedBatch`]): seals its audit records onto
+    /// the chain and inserts everything in one transaction.
+    pub async fn record_prepared(&self, batch: PreparedBatch) -> Result<(), StoreError> {
+        if batch.events.is_empty() {
             return Ok(());
         }
-        let now = Utc::now();
-        let received_at = timestamp(now);
-        let mut events = Vec::with_capacity(items.len() * 2);
-        let mut detections = Vec::new();
-        for item in items {
-            match *item {
-                Evaluation::Accepted {
-                    line,
-                    detection,
-                    plan,
-                } => {
-                    let body = serde_json::to_value(detection).map_err(json_err("a detection"))?;
-                    let body_text =
-                        serde_json::to_string(&body).map_err(json_err("a detection"))?;
-                    let plan_value = serde_json::to_value(plan).map_err(json_err("a plan"))?;
-                    let subject = detection.key();
-                    detections.push(DetectionRow {
-                        line,
-                        detection,
-                        plan,
-                        body_text,
-                        event: events.len(),
-                    });
-                    events.push(AuditEvent::new(
-                        now,
-                        "detection.received",
-                        subject.clone(),
-                        json!({"run_id": run_id, "line": line, "detection": body}),
-                    ));
-                    events.push(AuditEvent::new(
-                        now,
-                        "plan.decided",
-                        subject,
-                        json!({"run_id": run_id, "plan": plan_value}),
-                    ));
-                }
-                Evaluation::Rejected {
-                    line,
-                    ref reason,
-                    raw,
-                } => {
-                    let kept = truncate(raw, RAW_LIMIT);
-                    let subject = match line {
-                        Some(n) => format!("run/{run_id}/line/{n}"),
-                        None => format!("run/{run_id}"),
-                    };
-                    events.push(AuditEvent::new(
-                        now,
-                        "detection.rejected",
-                        subject,
-                        json!({
-                            "run_id": run_id,
-                            "line": line,
-                            "reason": reason,
-                            "raw": kept,
-                            "raw_bytes": raw.len(),
-                            "truncated": kept.len() < raw.len(),
-                        }),
-                    ));
-                }
-            }
-        }
-
+        let PreparedBatch {
+            run_id,
+            received_at,
+            events,
+            detections,
+            actions,
+        } = batch;
         let mut tx = self
             .pool
             .begin()
@@ -198,14 +147,15 @@ impl Store {
             .map_err(query_err("starting a transaction"))?;
         let head = lock_head(&mut tx).await?;
         let (records, head) = audit::seal_all(&head, &events);
-        let audit_seqs: Vec<i64> = detections.iter().map(|d| records[d.event].seq).collect();
-        let pks = insert_detections(
+        drop(events);
+        let detection_seqs: Vec<i64> = detections.iter().map(|d| records[d.event].seq).collect();
+        insert_detections(
             &mut tx,
             self.backend,
             run_id,
             &received_at,
-            &detections,
-            &audit_seqs,
+            detections,
+            &detection_seqs,
         )
         .await?;
         insert_actions(
@@ -213,8 +163,8 @@ impl Store {
             self.backend,
             run_id,
             &received_at,
-            &detections,
-            &pks,
+            actions,
+            &detection_seqs,
         )
         .await?;
         write_records(&mut tx, self.backend, records, &head).await?;
@@ -224,80 +174,214 @@ impl Store {
     }
 }
 
-struct DetectionRow<'a> {
-    line: Option<usize>,
-    detection: &'a Detection,
-    plan: &'a Plan,
-    body_text: String,
-    /// Index of its `detection.received` event in the batch.
-    event: usize,
+/// A batch turned into rows and audit events, ready to write. Preparing is all the CPU work of
+/// recording (serializing detections, plans and parameters); doing it before handing the batch
+/// to a writer lets it overlap with the previous batch's database work.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    run_id: i64,
+    received_at: String,
+    events: Vec<AuditEvent>,
+    detections: Vec<NewDetection>,
+    actions: Vec<NewAction>,
 }
 
-/// Inserts the detections; returns their primary keys, in order.
+#[derive(Debug)]
+struct NewDetection {
+    /// Index of its `detection.received` event in the batch; its seq becomes the row's key.
+    event: usize,
+    source: String,
+    id: String,
+    name: String,
+    severity: Option<&'static str>,
+    observed_at: String,
+    upn: Option<String>,
+    user_id: Option<String>,
+    line: Option<i64>,
+}
+
+#[derive(Debug)]
+struct NewAction {
+    /// Index of its detection in the batch.
+    detection: usize,
+    key: String,
+    playbook: String,
+    step: String,
+    kind: &'static str,
+    target_upn: Option<String>,
+    target_id: Option<String>,
+    params: String,
+    mode: &'static str,
+    gate: String,
+    status: &'static str,
+    reason: String,
+    expires_after_secs: Option<i64>,
+}
+
+impl PreparedBatch {
+    pub fn new(
+        run_id: i64,
+        items: &[Evaluation<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<PreparedBatch, StoreError> {
+        let mut batch = PreparedBatch {
+            run_id,
+            received_at: timestamp(now),
+            events: Vec::with_capacity(items.len() * 2),
+            detections: Vec::with_capacity(items.len()),
+            actions: Vec::new(),
+        };
+        for item in items {
+            match *item {
+                Evaluation::Accepted {
+                    line,
+                    detection,
+                    plan,
+                } => batch.accept(now, line, detection, plan)?,
+                Evaluation::Rejected {
+                    line,
+                    ref reason,
+                    raw,
+                } => batch.reject(now, line, reason, raw),
+            }
+        }
+        Ok(batch)
+    }
+
+    fn accept(
+        &mut self,
+        now: DateTime<Utc>,
+        line: Option<usize>,
+        d: &Detection,
+        plan: &Plan,
+    ) -> Result<(), StoreError> {
+        let run_id = self.run_id;
+        let body = serde_json::to_string(d).map_err(json_err("a detection"))?;
+        let line_json = line.map_or_else(|| "null".to_string(), |n| n.to_string());
+        // The detection is serialized once and embedded as is: the audit record is its only copy.
+        let received = format!(r#"{{"run_id":{run_id},"line":{line_json},"detection":{body}}}"#);
+        let decided =
+            serde_json::to_string(&Decided { run_id, plan }).map_err(json_err("a plan"))?;
+        let subject = d.key();
+        let index = self.detections.len();
+        let user = d.user.as_ref();
+        self.detections.push(NewDetection {
+            event: self.events.len(),
+            source: d.source.clone(),
+            id: d.id.clone(),
+            name: d.name.clone(),
+            severity: d.severity.map(|s| s.as_str()),
+            observed_at: timestamp(d.observed_at),
+            upn: user.and_then(|u| u.upn.clone()),
+            user_id: user.and_then(|u| u.id.clone()),
+            line: line.map(|n| n as i64),
+        });
+        self.events.push(AuditEvent::with_json(
+            now,
+            "detection.received",
+            subject.clone(),
+            received,
+        ));
+        self.events
+            .push(AuditEvent::with_json(now, "plan.decided", subject, decided));
+        for action in &plan.actions {
+            self.actions.push(action_row(index, action)?);
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, now: DateTime<Utc>, line: Option<usize>, reason: &str, raw: &str) {
+        let run_id = self.run_id;
+        let kept = truncate(raw, RAW_LIMIT);
+        let subject = match line {
+            Some(n) => format!("run/{run_id}/line/{n}"),
+            None => format!("run/{run_id}"),
+        };
+        let payload = json!({
+            "run_id": run_id,
+            "line": line,
+            "reason": reason,
+            "raw": kept,
+            "raw_bytes": raw.len(),
+            "truncated": kept.len() < raw.len(),
+        });
+        self.events
+            .push(AuditEvent::new(now, "detection.rejected", subject, payload));
+    }
+}
+
+/// The `plan.decided` payload, serialized straight from the plan (no intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct Decided<'a> {
+    run_id: i64,
+    plan: &'a Plan,
+}
+
+fn action_row(detection: usize, action: &PlannedAction) -> Result<NewAction, StoreError> {
+    let target = action.target.as_ref();
+    Ok(NewAction {
+        detection,
+        key: action.key.clone(),
+        playbook: action.playbook.clone(),
+        step: action.step.clone(),
+        kind: action.action.name(),
+        target_upn: target.and_then(|t| t.upn.clone()),
+        target_id: target.and_then(|t| t.id.clone()),
+        params: serde_json::to_string(&action.params).map_err(json_err("action params"))?,
+        mode: action.mode.as_str(),
+        gate: serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?,
+        status: action_status(action.mode, &action.gate),
+        reason: action.reason.clone(),
+        expires_after_secs: action
+            .expires_after_secs
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+    })
+}
+
+/// Inserts the detections, each keyed by the seq of its `detection.received` audit record.
 async fn insert_detections(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     run_id: i64,
     received_at: &str,
-    rows: &[DetectionRow<'_>],
-    audit_seqs: &[i64],
-) -> Result<Vec<i64>, StoreError> {
-    // RETURNING gives no guaranteed row order, so each row is matched back by its audit seq,
-    // which is unique.
-    let mut pk_by_seq = HashMap::with_capacity(rows.len());
-    let per_statement = rows_per_statement(DETECTION_COLUMNS);
-    for (chunk, seqs) in rows
-        .chunks(per_statement)
-        .zip(audit_seqs.chunks(per_statement))
-    {
+    rows: Vec<NewDetection>,
+    seqs: &[i64],
+) -> Result<(), StoreError> {
+    let mut rows = rows.into_iter().zip(seqs.iter().copied()).peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<(NewDetection, i64)> = rows
+            .by_ref()
+            .take(rows_per_statement(DETECTION_COLUMNS))
+            .collect();
         let sql = multi_row_insert(
             backend,
-            "INSERT INTO detections (run_id, source, detection_id, name, severity, observed_at, \
-             user_upn, user_id, line, body, received_at, audit_seq)",
+            "INSERT INTO detections (seq, run_id, source, detection_id, name, severity, observed_at, \
+             user_upn, user_id, line, received_at)",
             DETECTION_COLUMNS,
             chunk.len(),
-            "RETURNING pk, audit_seq",
+            "",
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (row, &seq) in chunk.iter().zip(seqs) {
-            let d = row.detection;
-            let user = d.user.as_ref();
+        for (row, seq) in chunk {
             query = query
+                .bind(seq)
                 .bind(run_id)
-                .bind(d.source.clone())
-                .bind(d.id.clone())
-                .bind(d.name.clone())
-                .bind(d.severity.map(|s| s.as_str()))
-                .bind(timestamp(d.observed_at))
-                .bind(user.and_then(|u| u.upn.clone()))
-                .bind(user.and_then(|u| u.id.clone()))
-                .bind(row.line.map(|n| n as i64))
-                .bind(row.body_text.clone())
-                .bind(received_at.to_string())
-                .bind(seq);
+                .bind(row.source)
+                .bind(row.id)
+                .bind(row.name)
+                .bind(row.severity)
+                .bind(row.observed_at)
+                .bind(row.upn)
+                .bind(row.user_id)
+                .bind(row.line)
+                .bind(received_at.to_string());
         }
-        let returned = query
-            .fetch_all(&mut **tx)
+        query
+            .execute(&mut **tx)
             .await
             .map_err(query_err("writing detections"))?;
-        for r in returned {
-            let pk: i64 = r.try_get("pk").map_err(query_err("writing detections"))?;
-            let seq: i64 = r
-                .try_get("audit_seq")
-                .map_err(query_err("writing detections"))?;
-            pk_by_seq.insert(seq, pk);
-        }
     }
-    audit_seqs
-        .iter()
-        .map(|seq| {
-            pk_by_seq.get(seq).copied().ok_or_else(|| {
-                StoreError::Inconsistent(format!(
-                    "no detection row came back for audit record {seq}"
-                ))
-            })
-        })
-        .collect()
+    Ok(())
 }
 
 async fn insert_actions(
@@ -305,18 +389,18 @@ async fn insert_actions(
     backend: Backend,
     run_id: i64,
     at: &str,
-    rows: &[DetectionRow<'_>],
-    pks: &[i64],
+    rows: Vec<NewAction>,
+    detection_seqs: &[i64],
 ) -> Result<(), StoreError> {
-    let actions: Vec<(i64, &PlannedAction)> = rows
-        .iter()
-        .zip(pks)
-        .flat_map(|(row, &pk)| row.plan.actions.iter().map(move |action| (pk, action)))
-        .collect();
-    for chunk in actions.chunks(rows_per_statement(ACTION_COLUMNS)) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<NewAction> = rows
+            .by_ref()
+            .take(rows_per_statement(ACTION_COLUMNS))
+            .collect();
         let sql = multi_row_insert(
             backend,
-            "INSERT INTO actions (run_id, detection_pk, idempotency_key, playbook, step, kind, \
+            "INSERT INTO actions (run_id, detection_seq, idempotency_key, playbook, step, kind, \
              target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
              created_at, updated_at, result)",
             ACTION_COLUMNS,
@@ -324,30 +408,22 @@ async fn insert_actions(
             "",
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for &(pk, action) in chunk {
-            let params =
-                serde_json::to_string(&action.params).map_err(json_err("action params"))?;
-            let gate = serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?;
-            let target = action.target.as_ref();
+        for row in chunk {
             query = query
                 .bind(run_id)
-                .bind(pk)
-                .bind(action.key.clone())
-                .bind(action.playbook.clone())
-                .bind(action.step.clone())
-                .bind(action.action.name())
-                .bind(target.and_then(|t| t.upn.clone()))
-                .bind(target.and_then(|t| t.id.clone()))
-                .bind(params)
-                .bind(action.mode.as_str())
-                .bind(gate)
-                .bind(action_status(action.mode, &action.gate))
-                .bind(action.reason.clone())
-                .bind(
-                    action
-                        .expires_after_secs
-                        .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-                )
+                .bind(detection_seqs[row.detection])
+                .bind(row.key)
+                .bind(row.playbook)
+                .bind(row.step)
+                .bind(row.kind)
+                .bind(row.target_upn)
+                .bind(row.target_id)
+                .bind(row.params)
+                .bind(row.mode)
+                .bind(row.gate)
+                .bind(row.status)
+                .bind(row.reason)
+                .bind(row.expires_after_secs)
                 .bind(at.to_string())
                 .bind(at.to_string())
                 .bind(None::<String>);

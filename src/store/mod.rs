@@ -14,7 +14,7 @@ mod sql;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{Evaluation, action_status};
+pub use batch::{Evaluation, PreparedBatch, action_status};
 pub use error::StoreError;
 pub use rows::{ActionRow, RunRow};
 

@@ -12,8 +12,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// Per-connection SQLite settings: WAL lets readers run beside the writer, NORMAL sync is durable
 /// at every checkpoint and safe against corruption, and a generous busy timeout lets concurrent
 /// writers queue on the audit head instead of failing.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;";
+const SQLITE_PRAGMAS: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
+     PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 16384;";
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `database_url`:

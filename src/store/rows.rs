@@ -11,7 +11,7 @@ use super::error::{StoreError, query_err};
 pub struct ActionRow {
     pub pk: i64,
     pub run_id: i64,
-    pub detection_pk: i64,
+    pub detection_seq: i64,
     pub idempotency_key: String,
     pub playbook: String,
     pub step: String,
@@ -40,7 +40,7 @@ pub struct RunRow {
     pub summary: Option<Value>,
 }
 
-const ACTION_SELECT: &str = "SELECT pk, run_id, detection_pk, idempotency_key, playbook, step, \
+const ACTION_SELECT: &str = "SELECT pk, run_id, detection_seq, idempotency_key, playbook, step, \
      kind, target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
      created_at, updated_at, result FROM actions";
 
@@ -127,7 +127,7 @@ fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
     Ok(ActionRow {
         pk: get(row, "pk", what)?,
         run_id: get(row, "run_id", what)?,
-        detection_pk: get(row, "detection_pk", what)?,
+        detection_seq: get(row, "detection_seq", what)?,
         idempotency_key: get(row, "idempotency_key", what)?,
         playbook: get(row, "playbook", what)?,
         step: get(row, "step", what)?,

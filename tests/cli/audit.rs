@@ -5,14 +5,23 @@ fn recorded(env: &Env) {
     assert_eq!(out.code, 0, "{out:?}");
     let verify = env.stanch(&["audit", "verify"]);
     assert_eq!(verify.code, 0, "{verify:?}");
-    assert!(verify.stdout.contains("audit trail intact: 30 record(s) verified"), "{}", verify.stdout);
+    assert!(
+        verify
+            .stdout
+            .contains("audit trail intact: 30 record(s) verified"),
+        "{}",
+        verify.stdout
+    );
 }
 
 fn tamper(env: &Env, sql: &[&str]) {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let pool = raw_sqlite(env).await;
         for statement in sql {
-            sqlx::query(statement).execute(&pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
         pool.close().await;
     });
@@ -29,7 +38,12 @@ fn broken(env: &Env) -> String {
 fn an_edited_record_is_named() {
     let env = Env::new();
     recorded(&env);
-    tamper(&env, &["UPDATE audit_log SET payload = replace(payload, 'disable_account', 'enable_account') WHERE seq = 7"]);
+    tamper(
+        &env,
+        &[
+            "UPDATE audit_log SET payload = replace(payload, 'disable_account', 'enable_account') WHERE seq = 7",
+        ],
+    );
     let out = broken(&env);
     assert!(out.contains("record 7 ") && out.contains("edited"), "{out}");
 }
@@ -47,7 +61,10 @@ fn a_deleted_record_is_named() {
 fn a_deleted_last_record_is_noticed() {
     let env = Env::new();
     recorded(&env);
-    tamper(&env, &["DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"]);
+    tamper(
+        &env,
+        &["DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"],
+    );
     let out = broken(&env);
     assert!(out.contains("record 30") || out.contains("head"), "{out}");
 }
@@ -56,13 +73,19 @@ fn a_deleted_last_record_is_noticed() {
 fn reordered_records_are_named() {
     let env = Env::new();
     recorded(&env);
-    tamper(&env, &[
-        "UPDATE audit_log SET seq = -1 WHERE seq = 5",
-        "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-        "UPDATE audit_log SET seq = 6 WHERE seq = -1",
-    ]);
+    tamper(
+        &env,
+        &[
+            "UPDATE audit_log SET seq = -1 WHERE seq = 5",
+            "UPDATE audit_log SET seq = 5 WHERE seq = 6",
+            "UPDATE audit_log SET seq = 6 WHERE seq = -1",
+        ],
+    );
     let out = broken(&env);
-    assert!(out.contains("record 5") || out.contains("record 6"), "{out}");
+    assert!(
+        out.contains("record 5") || out.contains("record 6"),
+        "{out}"
+    );
     assert!(out.contains("reordered") || out.contains("moved"), "{out}");
 }
 
@@ -73,10 +96,20 @@ fn an_export_verifies_on_its_own_and_tampering_with_it_shows() {
     let export = env.path("audit.jsonl").display().to_string();
     let out = env.stanch(&["audit", "export", "--output", &export]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 30);
+    assert_eq!(
+        std::fs::read_to_string(&export).unwrap().lines().count(),
+        30
+    );
     let ok = env.stanch(&["audit", "verify", "--file", &export]);
     assert_eq!(ok.code, 0, "{ok:?}");
-    let text = std::fs::read_to_string(&export).unwrap().replacen("would_request_approval", "would_execute", 1).replacen("\"gate\\\":\\\"approval\\\"", "\"gate\\\":\\\"automatic\\\"", 1);
+    let text = std::fs::read_to_string(&export)
+        .unwrap()
+        .replacen("would_request_approval", "would_execute", 1)
+        .replacen(
+            "\"gate\\\":\\\"approval\\\"",
+            "\"gate\\\":\\\"automatic\\\"",
+            1,
+        );
     std::fs::write(&export, text).unwrap();
     let bad = env.stanch(&["audit", "verify", "--file", &export]);
     assert_eq!(bad.code, 1, "{bad:?}");

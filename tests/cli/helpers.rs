@@ -17,7 +17,9 @@ pub struct Output {
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("temp dir") }
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -51,12 +53,21 @@ impl Env {
             .env_remove("STANCH_DATABASE_URL")
             .env_remove("STANCH_PROTECTED_ACCOUNTS")
             .env_remove("STANCH_PLAYBOOKS")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn stanch");
         if let Some(text) = stdin {
-            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write stdin");
         }
         let output = child.wait_with_output().expect("wait for stanch");
         Output {
@@ -72,7 +83,10 @@ pub fn project_root() -> &'static Path {
 }
 
 pub fn attack_story() -> String {
-    project_root().join("examples/attack-story.jsonl").display().to_string()
+    project_root()
+        .join("examples/attack-story.jsonl")
+        .display()
+        .to_string()
 }
 
 /// Opens the environment's SQLite database directly, bypassing stanch (to tamper with it).

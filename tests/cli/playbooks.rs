@@ -5,11 +5,19 @@ fn the_shipped_playbooks_validate_and_their_tests_pass() {
     let env = Env::new();
     let validate = env.stanch(&["validate", "--deny-warnings"]);
     assert_eq!(validate.code, 0, "{validate:?}");
-    assert!(validate.stdout.contains("5 playbook(s) valid"), "{}", validate.stdout);
+    assert!(
+        validate.stdout.contains("5 playbook(s) valid"),
+        "{}",
+        validate.stdout
+    );
     let test = env.stanch(&["test"]);
     assert_eq!(test.code, 0, "{test:?}");
     assert!(test.stdout.contains(" 0 failed"), "{}", test.stdout);
-    assert!(!test.stdout.contains("playbooks without tests"), "{}", test.stdout);
+    assert!(
+        !test.stdout.contains("playbooks without tests"),
+        "{}",
+        test.stdout
+    );
 }
 
 #[test]
@@ -25,36 +33,78 @@ fn three_mistakes_are_reported_with_file_line_and_column_and_nothing_loads() {
     assert_eq!(out.code, 1, "{out:?}");
     for expected in [
         format!("{file}:4:15: error: invalid regular expression `SaaS / (Compromise`"),
-        format!("{file}:7:13: error: unknown action `revoke_session`; did you mean `revoke_sessions`?"),
+        format!(
+            "{file}:7:13: error: unknown action `revoke_session`; did you mean `revoke_sessions`?"
+        ),
         format!("{file}:10:5: error: unknown key `requires_aproval` in a step"),
     ] {
-        assert!(out.stderr.contains(&expected), "missing `{expected}` in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(&expected),
+            "missing `{expected}` in:\n{}",
+            out.stderr
+        );
     }
     assert!(out.stderr.contains("3 error(s)"), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was loaded"), "{}", out.stderr);
     // The snippet points at the mistake.
-    assert!(out.stderr.contains("7 |     action: revoke_session\n  |             ^"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("7 |     action: revoke_session\n  |             ^"),
+        "{}",
+        out.stderr
+    );
 
     // A set with one bad file is refused whole: `run` does not start with half the playbooks.
-    let good = std::fs::read_to_string(crate::helpers::project_root().join("playbooks/sender-surge.yaml")).unwrap();
+    let good =
+        std::fs::read_to_string(crate::helpers::project_root().join("playbooks/sender-surge.yaml"))
+            .unwrap();
     env.write("pbs/good.yaml", &good);
-    let config = env.write("config.yaml", &format!("playbooks: [{}]\n", env.path("pbs").display()));
-    let run = env.stanch_with_input(&["run", "--input", "-", "--config", &config.display().to_string()], Some(""));
+    let config = env.write(
+        "config.yaml",
+        &format!("playbooks: [{}]\n", env.path("pbs").display()),
+    );
+    let run = env.stanch_with_input(
+        &[
+            "run",
+            "--input",
+            "-",
+            "--config",
+            &config.display().to_string(),
+        ],
+        Some(""),
+    );
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("the playbooks have errors"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the playbooks have errors"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn a_wrong_expectation_in_a_shipped_playbook_fails_stanch_test() {
     let env = Env::new();
-    let original = std::fs::read_to_string(crate::helpers::project_root().join("playbooks/legacy-auth-attempt.yaml")).unwrap();
+    let original = std::fs::read_to_string(
+        crate::helpers::project_root().join("playbooks/legacy-auth-attempt.yaml"),
+    )
+    .unwrap();
     let broken = original.replacen("{ step: block-legacy, action: block_legacy_auth, target: b.jones@contoso.com, approval: false }", "{ step: block-legacy, action: block_legacy_auth, target: b.jones@contoso.com, approval: true }", 1);
     assert_ne!(original, broken, "the expectation to break was not found");
     let path = env.write("legacy.yaml", &broken);
     let out = env.stanch(&["test", &path.display().to_string()]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stdout.contains("FAIL  legacy-auth-attempt  a ROPC retry blocks legacy auth"), "{}", out.stdout);
-    assert!(out.stdout.contains("expected approval: true, planned no approval"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("FAIL  legacy-auth-attempt  a ROPC retry blocks legacy auth"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("expected approval: true, planned no approval"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -62,7 +112,12 @@ fn schema_is_json_schema_listing_every_action() {
     let out = Env::new().stanch(&["schema"]);
     assert_eq!(out.code, 0, "{out:?}");
     let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema is JSON");
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
-    let actions = schema["$defs"]["step"]["properties"]["action"]["enum"].as_array().unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let actions = schema["$defs"]["step"]["properties"]["action"]["enum"]
+        .as_array()
+        .unwrap();
     assert!(actions.iter().any(|a| a == "disable_inbox_rules"));
 }

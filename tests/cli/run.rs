@@ -3,52 +3,115 @@ use serde_json::Value;
 use crate::helpers::{Env, attack_story};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }
 
 fn plans(lines: &[Value]) -> Vec<&Value> {
-    lines.iter().filter(|l| l["type"] == "plan").map(|l| &l["plan"]).collect()
+    lines
+        .iter()
+        .filter(|l| l["type"] == "plan")
+        .map(|l| &l["plan"])
+        .collect()
+}
+
+fn plan_for<'a>(lines: &'a [Value], detection: &str) -> &'a Value {
+    plans(lines)
+        .into_iter()
+        .find(|p| p["detection"] == detection)
+        .unwrap_or_else(|| panic!("no plan for {detection}"))
 }
 
 fn actions_for<'a>(lines: &'a [Value], detection: &str) -> Vec<&'a Value> {
-    let plan = plans(lines).into_iter().find(|p| p["detection"] == detection).unwrap_or_else(|| panic!("no plan for {detection}"));
-    plan["actions"].as_array().unwrap().iter().collect()
+    plan_for(lines, detection)["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect()
 }
 
 #[test]
 fn the_attack_story_is_planned_passively_with_reasons() {
     let env = Env::new();
-    let config = env.write("config.yaml", "protected_accounts: [breakglass@contoso.com]\n");
-    let out = env.stanch(&["run", "--input", &attack_story(), "--json", "--config", &config.display().to_string()]);
+    let config = env.write(
+        "config.yaml",
+        "protected_accounts: [breakglass@contoso.com]\n",
+    );
+    let out = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--json",
+        "--config",
+        &config.display().to_string(),
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
     let lines = json_lines(&out.stdout);
     assert_eq!(plans(&lines).len(), 14);
-    let all_actions: Vec<&Value> = plans(&lines).iter().flat_map(|p| p["actions"].as_array().unwrap()).collect();
-    assert!(all_actions.iter().all(|a| a["mode"] == "passive"), "every action is passive by default");
+    let all_actions: Vec<&Value> = plans(&lines)
+        .iter()
+        .flat_map(|p| p["actions"].as_array().unwrap())
+        .collect();
+    assert!(
+        all_actions.iter().all(|a| a["mode"] == "passive"),
+        "every action is passive by default"
+    );
 
     // Account B: rule + unusual login → rules disabled, sessions revoked, disable behind approval.
     let b = actions_for(&lines, "darktrace/dt-1003");
     let kinds: Vec<&str> = b.iter().map(|a| a["action"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["disable_inbox_rules", "revoke_sessions", "confirm_compromised", "disable_account", "notify"]);
+    assert_eq!(
+        kinds,
+        [
+            "disable_inbox_rules",
+            "revoke_sessions",
+            "confirm_compromised",
+            "disable_account",
+            "notify"
+        ]
+    );
     assert_eq!(b[0]["target"]["upn"], "b.jones@contoso.com");
     assert_eq!(b[3]["gate"], "approval");
-    assert!(b[0]["reason"].as_str().unwrap().contains("name matches `SaaS / Compromise / Unusual Login and New Email Rule`"));
+    let matched = &plan_for(&lines, "darktrace/dt-1003")["matched"][0];
+    assert_eq!(matched["playbook"], "compromise-login-and-new-rule");
+    assert!(matched["reason"].as_str().unwrap().contains("name matches `SaaS / Compromise / Unusual Login and New Email Rule`; severity high ≥ medium"));
+    assert_eq!(
+        b[0]["reason"],
+        "step `disable-rules` of `compromise-login-and-new-rule`"
+    );
 
     // The legacy-client retry on B blocks legacy authentication.
     let retry = actions_for(&lines, "darktrace/dt-1005");
     assert_eq!(retry[0]["action"], "block_legacy_auth");
-    assert!(retry[0]["reason"].as_str().unwrap().contains("(is \"BAV2ROPC\")") || retry[0]["reason"].as_str().unwrap().contains("(is \"Other clients\")"));
+    let why = plan_for(&lines, "darktrace/dt-1005")["matched"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("(is \"Other clients\")"),
+        "the reason quotes the value that held: {why}"
+    );
 
     // The break-glass account is never touched automatically.
     let breakglass = actions_for(&lines, "darktrace/dt-2002");
     assert_eq!(breakglass[0]["action"], "block_legacy_auth");
     assert_eq!(breakglass[0]["gate"], "approval");
-    assert!(breakglass[0]["reasons"][0].as_str().unwrap().contains("protected account"));
+    assert!(
+        breakglass[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("protected account")
+    );
 
     // The sender surge asks to block the attacker's /24 for the tenant.
     let surge = actions_for(&lines, "darktrace/dt-1004");
     let block = surge.iter().find(|a| a["action"] == "block_ips").unwrap();
-    assert_eq!(block["params"]["ips"], serde_json::json!(["203.0.113.0/24"]));
+    assert_eq!(
+        block["params"]["ips"],
+        serde_json::json!(["203.0.113.0/24"])
+    );
 
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
@@ -62,7 +125,10 @@ fn replaying_gives_the_same_plan_on_the_same_and_on_a_fresh_database() {
     let run = |env: &Env| {
         let out = env.stanch(&["run", "--input", &attack_story(), "--json"]);
         assert_eq!(out.code, 0, "{out:?}");
-        json_lines(&out.stdout).into_iter().filter(|l| l["type"] == "plan").collect::<Vec<_>>()
+        json_lines(&out.stdout)
+            .into_iter()
+            .filter(|l| l["type"] == "plan")
+            .collect::<Vec<_>>()
     };
     let once = run(&first);
     let twice = run(&first);
@@ -70,7 +136,13 @@ fn replaying_gives_the_same_plan_on_the_same_and_on_a_fresh_database() {
     assert_eq!(once, twice);
     assert_eq!(once, elsewhere);
     // Human output is stable too (apart from the run id).
-    let text = |env: &Env| env.stanch(&["run", "--input", &attack_story()]).stdout.lines().filter(|l| !l.starts_with("run ")).collect::<Vec<_>>().join("\n");
+    let text = |env: &Env| {
+        let out = env.stanch(&["run", "--input", &attack_story()]).stdout;
+        out.lines()
+            .filter(|l| !l.starts_with("run ") && !l.starts_with("recorded in "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(text(&first), text(&second));
 }
 
@@ -85,15 +157,39 @@ fn malformed_lines_are_rejected_by_line_number_audited_and_the_rest_processed() 
         good.replace("ok-1", "ok-2"),
     );
     let out = env.stanch_with_input(&["run", "--input", "-"], Some(&input));
-    assert_eq!(out.code, 1, "a rejected line makes the exit status 1: {out:?}");
-    assert!(out.stdout.contains("line 2: rejected: not valid JSON"), "{}", out.stdout);
+    assert_eq!(
+        out.code, 1,
+        "a rejected line makes the exit status 1: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("line 2: rejected: not valid JSON"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("line 4: rejected: field `observed_at`: `2025-09-18T15:14:17+0530577Z` is not an RFC 3339 timestamp"), "{}", out.stdout);
-    assert!(out.stdout.contains("line 5: rejected: field `user.id`: `x/../../groups/g1` is not an Entra object id"), "{}", out.stdout);
-    assert!(out.stdout.contains("line 6: darktrace/ok-2"), "{}", out.stdout);
-    assert!(out.stdout.contains("2 detection(s) accepted, 3 rejected"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "line 5: rejected: field `user.id`: `x/../../groups/g1` is not an Entra object id"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("line 6: darktrace/ok-2"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 detection(s) accepted, 3 rejected"),
+        "{}",
+        out.stdout
+    );
 
     let export = env.stanch(&["audit", "export"]);
-    let rejected: Vec<Value> = json_lines(&export.stdout).into_iter().filter(|r| r["kind"] == "detection.rejected").collect();
+    let rejected: Vec<Value> = json_lines(&export.stdout)
+        .into_iter()
+        .filter(|r| r["kind"] == "detection.rejected")
+        .collect();
     assert_eq!(rejected.len(), 3);
     let payload: Value = serde_json::from_str(rejected[0]["payload"].as_str().unwrap()).unwrap();
     assert_eq!(payload["line"], 2);
@@ -103,15 +199,46 @@ fn malformed_lines_are_rejected_by_line_number_audited_and_the_rest_processed() 
 #[test]
 fn the_database_records_every_action_as_would_have_done() {
     let env = Env::new();
-    let out = env.stanch(&["run", "--input", &attack_story(), "--quiet"]);
+    let config = env.write(
+        "config.yaml",
+        "protected_accounts: [breakglass@contoso.com]\n",
+    );
+    let out = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--quiet",
+        "--config",
+        &config.display().to_string(),
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("41 action(s) planned (41 passive, 0 active"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("41 action(s) planned (41 passive, 0 active, 8 needing approval)"),
+        "{}",
+        out.stdout
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let pool = crate::helpers::raw_sqlite(&env).await;
-        let statuses: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM actions GROUP BY status ORDER BY status").fetch_all(&pool).await.unwrap();
-        assert_eq!(statuses, [("would_execute".to_string(), 33), ("would_request_approval".to_string(), 8)]);
-        let params: String = sqlx::query_scalar("SELECT params FROM actions WHERE kind = 'block_ips' ORDER BY pk LIMIT 1").fetch_one(&pool).await.unwrap();
+        let statuses: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM actions GROUP BY status ORDER BY status")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            statuses,
+            [
+                ("would_execute".to_string(), 33),
+                ("would_request_approval".to_string(), 8)
+            ]
+        );
+        let params: String = sqlx::query_scalar(
+            "SELECT params FROM actions WHERE kind = 'block_ips' ORDER BY pk LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         assert!(params.contains("203.0.113.0/24"), "{params}");
     });
 }
@@ -121,12 +248,47 @@ fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
     let env = Env::new();
     let config = env.write("config.yaml", "mode: active\n");
     let config = config.display().to_string();
-    let active = env.stanch(&["run", "--input", &attack_story(), "--quiet", "--config", &config]);
-    assert!(active.stdout.contains("(0 passive, 41 active"), "{}", active.stdout);
-    let forced = env.stanch(&["run", "--input", &attack_story(), "--quiet", "--config", &config, "--passive"]);
-    assert!(forced.stdout.contains("(41 passive, 0 active"), "{}", forced.stdout);
+    let active = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--quiet",
+        "--config",
+        &config,
+    ]);
+    assert!(
+        active.stdout.contains("(0 passive, 41 active"),
+        "{}",
+        active.stdout
+    );
+    let forced = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--quiet",
+        "--config",
+        &config,
+        "--passive",
+    ]);
+    assert!(
+        forced.stdout.contains("(41 passive, 0 active"),
+        "{}",
+        forced.stdout
+    );
     let bad = env.write("bad.yaml", "mode: passive\ndatabse_url: sqlite://x.db\n");
-    let out = env.stanch(&["run", "--input", &attack_story(), "--config", &bad.display().to_string()]);
+    let out = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--config",
+        &bad.display().to_string(),
+    ]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("bad.yaml:2:1: unknown key `databse_url` in the config; did you mean `database_url`?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "bad.yaml:2:1: unknown key `databse_url` in the config; did you mean `database_url`?"
+        ),
+        "{}",
+        out.stderr
+    );
 }

@@ -1,7 +1,6 @@
 //! Store tests. The shared suites in `suite` run against every backend; `sqlite` and `postgres`
 //! provide fresh databases.
 
-mod bench;
 mod fixtures;
 mod postgres;
 mod sqlite;

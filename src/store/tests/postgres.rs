@@ -1,6 +1,7 @@
 //! PostgreSQL tests, each in a fresh database so they can run in parallel. Set
 //! `STANCH_TEST_POSTGRES` to the admin URL (default `postgres://postgres@127.0.0.1:5432/test`);
-//! when no server answers, the tests say so and pass.
+//! when no server answers, the tests say so and pass, unless `STANCH_REQUIRE_POSTGRES` is set
+//! (as `.ci/run` does), in which case a missing server fails them.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,9 +22,17 @@ impl TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin_url = std::env::var("STANCH_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else {
-            eprintln!("skipping: no PostgreSQL at {admin_url}");
-            return None;
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(admin) => admin,
+            Err(e) if std::env::var_os("STANCH_REQUIRE_POSTGRES").is_some() => {
+                panic!(
+                    "STANCH_REQUIRE_POSTGRES is set but PostgreSQL at {admin_url} is unreachable: {e}"
+                )
+            }
+            Err(_) => {
+                eprintln!("skipping: no PostgreSQL at {admin_url}");
+                return None;
+            }
         };
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)

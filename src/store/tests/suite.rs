@@ -133,7 +133,7 @@ pub async fn large_batch_is_chunked(store: &Store) {
     assert!(
         actions
             .windows(2)
-            .all(|w| w[0].detection_pk <= w[1].detection_pk)
+            .all(|w| w[0].detection_seq <= w[1].detection_seq)
     );
     assert_eq!(actions[5999].idempotency_key, "generic/3000/disable");
     let page = store.audit_records_after(1, 10).await.unwrap();

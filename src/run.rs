@@ -59,7 +59,7 @@ pub struct RunSummary {
 enum Item {
     Planned {
         line: usize,
-        detection: Detection,
+        detection: Box<Detection>,
         plan: Plan,
     },
     Rejected {
@@ -68,6 +68,9 @@ enum Item {
         raw: String,
     },
 }
+
+/// A batch being written, and its items, reported once the write has committed.
+type InFlight = (JoinHandle<Result<(), StoreError>>, Vec<Item>);
 
 /// Processes a JSONL stream; `progress` is called after each batch with the bytes consumed.
 pub async fn run_jsonl<R: BufRead>(
@@ -92,7 +95,7 @@ pub async fn run_jsonl<R: BufRead>(
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH_SIZE);
     // While one batch is being written, the next is read and planned: the write runs on its
     // own task, so parsing and planning overlap with SQLite's work instead of waiting for it.
-    let mut in_flight: Option<(JoinHandle<Result<(), StoreError>>, Vec<Item>)> = None;
+    let mut in_flight: Option<InFlight> = None;
     loop {
         let next = reader.next().transpose()?;
         let finished = next.is_none();
@@ -102,7 +105,7 @@ pub async fn run_jsonl<R: BufRead>(
                     let plan = engine::plan(&detection, playbooks, ctx);
                     Item::Planned {
                         line: item.line,
-                        detection,
+                        detection: Box::new(detection),
                         plan,
                     }
                 }

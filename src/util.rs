@@ -76,7 +76,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// Seconds as the largest exact unit: `604800` → `7d`, `5400` → `90m`.
 pub fn format_duration(secs: u64) -> String {
     for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }

@@ -101,10 +101,10 @@ pub(crate) async fn process(
         )?;
     }
     out.flush()?;
-    if let Some(e) = write_error {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e).context("writing the results");
-        }
+    if let Some(e) = write_error
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("writing the results");
     }
     Ok(summary)
 }

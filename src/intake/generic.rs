@@ -181,23 +181,23 @@ fn parse_user(value: Value) -> Result<UserRef, DetectionError> {
             ));
         }
     };
-    if let Some(upn) = &upn {
-        if !is_upn(upn) {
-            return Err(DetectionError::invalid(
-                "user.upn",
-                format!(
-                    "`{upn}` is not a user principal name (name@domain, no spaces, slashes or control characters)"
-                ),
-            ));
-        }
+    if let Some(upn) = &upn
+        && !is_upn(upn)
+    {
+        return Err(DetectionError::invalid(
+            "user.upn",
+            format!(
+                "`{upn}` is not a user principal name (name@domain, no spaces, slashes or control characters)"
+            ),
+        ));
     }
-    if let Some(id) = &id {
-        if !is_object_id(id) {
-            return Err(DetectionError::invalid(
-                "user.id",
-                format!("`{id}` is not an Entra object id (a GUID)"),
-            ));
-        }
+    if let Some(id) = &id
+        && !is_object_id(id)
+    {
+        return Err(DetectionError::invalid(
+            "user.id",
+            format!("`{id}` is not an Entra object id (a GUID)"),
+        ));
     }
     if upn.is_none() && id.is_none() {
         return Err(DetectionError::invalid("user", "needs `upn` and/or `id`"));

@@ -59,16 +59,16 @@ pub fn compile(file: &str, source: &str) -> (Option<Playbook>, Problems) {
 
 fn compile_root(p: &mut Problems, root: &Node, file: &str, source: &str) -> Option<Playbook> {
     let f = decode::fields(p, root, "a playbook", PLAYBOOK_KEYS)?;
-    if let Some(version) = f.require(p, "version", "the playbook") {
-        if !matches!(version.value, NodeValue::Int(1)) {
-            p.error(
-                version.loc,
-                format!(
-                    "unsupported playbook version {}; this stanch reads `version: 1`",
-                    describe(version)
-                ),
-            );
-        }
+    if let Some(version) = f.require(p, "version", "the playbook")
+        && !matches!(version.value, NodeValue::Int(1))
+    {
+        p.error(
+            version.loc,
+            format!(
+                "unsupported playbook version {}; this stanch reads `version: 1`",
+                describe(version)
+            ),
+        );
     }
     let id = f
         .require(p, "id", "the playbook")
@@ -109,7 +109,7 @@ fn compile_root(p: &mut Problems, root: &Node, file: &str, source: &str) -> Opti
         description,
         file: file.to_string(),
         digest: sha256_hex(source.as_bytes()),
-        enabled: enabled,
+        enabled,
         mode,
         trigger,
         when,

@@ -299,7 +299,7 @@ fn compile_test(p: &mut Problems, node: &Node, f: &decode::Fields<'_>) -> Option
         return None;
     };
     let ty = field.ty();
-    let op = compile_op(p, ty, &field_text, name, arg)?;
+    let op = compile_op(p, ty, field_text, name, arg)?;
     let text = format!("{field_text} {name} {}", short_json(&arg.to_json()));
     Some(Condition::Test { field, op, text })
 }

@@ -102,9 +102,11 @@ impl fmt::Display for SyntaxError {
 /// Parses one YAML document into a located tree. Booleans are strict (`yes`/`no`/`on` stay
 /// strings), duplicate keys are errors, and alias expansion is bounded.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    options.with_snippet = false;
+    let options = serde_saphyr::Options {
+        strict_booleans: true,
+        with_snippet: false,
+        ..Default::default()
+    };
     let spanned: Result<Spanned<Inner>, _> = serde_saphyr::from_str_with_options(text, options);
     match spanned {
         Ok(root) => Ok(into_node(root)),

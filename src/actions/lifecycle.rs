@@ -117,3 +117,35 @@ impl ActionRunner for PassiveRunner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Gate, PlannedAction};
+    use crate::intake::UserRef;
+
+    fn action(mode: Mode) -> PlannedAction {
+        PlannedAction {
+            key: "k".into(),
+            playbook: "p".into(),
+            step: "s".into(),
+            action: crate::actions::ActionKind::DisableAccount,
+            target: Some(UserRef { upn: Some("b.jones@contoso.com".into()), id: None }),
+            params: serde_json::Map::new(),
+            mode,
+            gate: Gate::Automatic,
+            expires_after_secs: None,
+            reason: "step `s` of `p`".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn passive_runner_describes_and_never_pretends_to_act() {
+        let execution = PassiveRunner.run(&action(Mode::Passive)).await.unwrap();
+        assert_eq!(execution.status, "would_execute");
+        assert_eq!(execution.outcome["target"], "b.jones@contoso.com");
+        assert!(execution.outcome["would"].as_str().unwrap().contains("Block sign-in"));
+        let refused = PassiveRunner.run(&action(Mode::Active)).await.unwrap_err();
+        assert_eq!(refused.to_string(), "disable_account: cannot run in active mode with this runner");
+    }
+}

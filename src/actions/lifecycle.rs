@@ -130,7 +130,10 @@ mod tests {
             playbook: "p".into(),
             step: "s".into(),
             action: crate::actions::ActionKind::DisableAccount,
-            target: Some(UserRef { upn: Some("b.jones@contoso.com".into()), id: None }),
+            target: Some(UserRef {
+                upn: Some("b.jones@contoso.com".into()),
+                id: None,
+            }),
             params: serde_json::Map::new(),
             mode,
             gate: Gate::Automatic,
@@ -144,8 +147,16 @@ mod tests {
         let execution = PassiveRunner.run(&action(Mode::Passive)).await.unwrap();
         assert_eq!(execution.status, "would_execute");
         assert_eq!(execution.outcome["target"], "b.jones@contoso.com");
-        assert!(execution.outcome["would"].as_str().unwrap().contains("Block sign-in"));
+        assert!(
+            execution.outcome["would"]
+                .as_str()
+                .unwrap()
+                .contains("Block sign-in")
+        );
         let refused = PassiveRunner.run(&action(Mode::Active)).await.unwrap_err();
-        assert_eq!(refused.to_string(), "disable_account: cannot run in active mode with this runner");
+        assert_eq!(
+            refused.to_string(),
+            "disable_account: cannot run in active mode with this runner"
+        );
     }
 }

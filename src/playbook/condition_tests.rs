@@ -1,5 +1,6 @@
 use super::*;
 use crate::intake::parse_generic;
+use crate::playbook::diag::Problems;
 use crate::playbook::yaml;
 
 const DETECTION: &str = r#"{"id":"1","name":"SaaS::Access::Suspicious Login Attempt","severity":"high",

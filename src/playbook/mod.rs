@@ -7,16 +7,18 @@
 mod compile;
 mod compile_tests;
 pub mod condition;
+mod condition_compile;
 pub(crate) mod decode;
 pub mod diag;
 pub mod fields;
 mod load;
 pub mod model;
+mod params;
 pub mod schema;
 pub mod template;
 pub mod yaml;
 
-pub use compile::check_param;
 pub use diag::{Diagnostic, Level};
 pub use load::{LoadReport, PlaybookSet, load_paths, load_sources};
 pub use model::{ExpectedAction, Param, Playbook, PlaybookTest, Step, Trigger};
+pub use params::check_param;

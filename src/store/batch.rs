@@ -4,14 +4,13 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit::{lock_head, write_records};
 use super::error::{StoreError, json_err, query_err};
+use super::prepared::{NewAction, NewDetection, PreparedBatch};
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
 use crate::audit::{self, AuditEvent};
-use crate::engine::{Gate, Mode, Plan, PlannedAction};
+use crate::engine::{Gate, Mode, Plan};
 use crate::intake::Detection;
 
-/// Rejected input is kept in the audit trail up to this size, so one huge line cannot bloat it.
-const RAW_LIMIT: usize = 64 * 1024;
 const DETECTION_COLUMNS: usize = 11;
 const ACTION_COLUMNS: usize = 17;
 
@@ -174,170 +173,6 @@ impl Store {
     }
 }
 
-/// A batch turned into rows and audit events, ready to write. Preparing is all the CPU work of
-/// recording (serializing detections, plans and parameters); doing it before handing the batch
-/// to a writer lets it overlap with the previous batch's database work.
-#[derive(Debug)]
-pub struct PreparedBatch {
-    run_id: i64,
-    received_at: String,
-    events: Vec<AuditEvent>,
-    detections: Vec<NewDetection>,
-    actions: Vec<NewAction>,
-}
-
-#[derive(Debug)]
-struct NewDetection {
-    /// Index of its `detection.received` event in the batch; its seq becomes the row's key.
-    event: usize,
-    source: String,
-    id: String,
-    name: String,
-    severity: Option<&'static str>,
-    observed_at: String,
-    upn: Option<String>,
-    user_id: Option<String>,
-    line: Option<i64>,
-}
-
-#[derive(Debug)]
-struct NewAction {
-    /// Index of its detection in the batch.
-    detection: usize,
-    key: String,
-    playbook: String,
-    step: String,
-    kind: &'static str,
-    target_upn: Option<String>,
-    target_id: Option<String>,
-    params: String,
-    mode: &'static str,
-    gate: String,
-    status: &'static str,
-    reason: String,
-    expires_after_secs: Option<i64>,
-}
-
-impl PreparedBatch {
-    pub fn new(
-        run_id: i64,
-        items: &[Evaluation<'_>],
-        now: DateTime<Utc>,
-    ) -> Result<PreparedBatch, StoreError> {
-        let mut batch = PreparedBatch {
-            run_id,
-            received_at: timestamp(now),
-            events: Vec::with_capacity(items.len() * 2),
-            detections: Vec::with_capacity(items.len()),
-            actions: Vec::new(),
-        };
-        for item in items {
-            match *item {
-                Evaluation::Accepted {
-                    line,
-                    detection,
-                    plan,
-                } => batch.accept(now, line, detection, plan)?,
-                Evaluation::Rejected {
-                    line,
-                    ref reason,
-                    raw,
-                } => batch.reject(now, line, reason, raw),
-            }
-        }
-        Ok(batch)
-    }
-
-    fn accept(
-        &mut self,
-        now: DateTime<Utc>,
-        line: Option<usize>,
-        d: &Detection,
-        plan: &Plan,
-    ) -> Result<(), StoreError> {
-        let run_id = self.run_id;
-        let body = serde_json::to_string(d).map_err(json_err("a detection"))?;
-        let line_json = line.map_or_else(|| "null".to_string(), |n| n.to_string());
-        // The detection is serialized once and embedded as is: the audit record is its only copy.
-        let received = format!(r#"{{"run_id":{run_id},"line":{line_json},"detection":{body}}}"#);
-        let decided =
-            serde_json::to_string(&Decided { run_id, plan }).map_err(json_err("a plan"))?;
-        let subject = d.key();
-        let index = self.detections.len();
-        let user = d.user.as_ref();
-        self.detections.push(NewDetection {
-            event: self.events.len(),
-            source: d.source.clone(),
-            id: d.id.clone(),
-            name: d.name.clone(),
-            severity: d.severity.map(|s| s.as_str()),
-            observed_at: timestamp(d.observed_at),
-            upn: user.and_then(|u| u.upn.clone()),
-            user_id: user.and_then(|u| u.id.clone()),
-            line: line.map(|n| n as i64),
-        });
-        self.events.push(AuditEvent::with_json(
-            now,
-            "detection.received",
-            subject.clone(),
-            received,
-        ));
-        self.events
-            .push(AuditEvent::with_json(now, "plan.decided", subject, decided));
-        for action in &plan.actions {
-            self.actions.push(action_row(index, action)?);
-        }
-        Ok(())
-    }
-
-    fn reject(&mut self, now: DateTime<Utc>, line: Option<usize>, reason: &str, raw: &str) {
-        let run_id = self.run_id;
-        let kept = truncate(raw, RAW_LIMIT);
-        let subject = match line {
-            Some(n) => format!("run/{run_id}/line/{n}"),
-            None => format!("run/{run_id}"),
-        };
-        let payload = json!({
-            "run_id": run_id,
-            "line": line,
-            "reason": reason,
-            "raw": kept,
-            "raw_bytes": raw.len(),
-            "truncated": kept.len() < raw.len(),
-        });
-        self.events
-            .push(AuditEvent::new(now, "detection.rejected", subject, payload));
-    }
-}
-
-/// The `plan.decided` payload, serialized straight from the plan (no intermediate JSON tree).
-#[derive(serde::Serialize)]
-struct Decided<'a> {
-    run_id: i64,
-    plan: &'a Plan,
-}
-
-fn action_row(detection: usize, action: &PlannedAction) -> Result<NewAction, StoreError> {
-    let target = action.target.as_ref();
-    Ok(NewAction {
-        detection,
-        key: action.key.clone(),
-        playbook: action.playbook.clone(),
-        step: action.step.clone(),
-        kind: action.action.name(),
-        target_upn: target.and_then(|t| t.upn.clone()),
-        target_id: target.and_then(|t| t.id.clone()),
-        params: serde_json::to_string(&action.params).map_err(json_err("action params"))?,
-        mode: action.mode.as_str(),
-        gate: serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?,
-        status: action_status(action.mode, &action.gate),
-        reason: action.reason.clone(),
-        expires_after_secs: action
-            .expires_after_secs
-            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-    })
-}
-
 /// Inserts the detections, each keyed by the seq of its `detection.received` audit record.
 async fn insert_detections(
     tx: &mut Transaction<'static, Any>,
@@ -434,18 +269,6 @@ async fn insert_actions(
             .map_err(query_err("writing planned actions"))?;
     }
     Ok(())
-}
-
-/// The longest prefix of `text` that fits in `limit` bytes without splitting a character.
-fn truncate(text: &str, limit: usize) -> &str {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

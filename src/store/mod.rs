@@ -8,14 +8,16 @@ mod audit;
 mod batch;
 mod error;
 mod open;
+mod prepared;
 mod rows;
 mod sql;
 
 #[cfg(test)]
 mod tests;
 
-pub use batch::{Evaluation, PreparedBatch, action_status};
+pub use batch::{Evaluation, action_status};
 pub use error::StoreError;
+pub use prepared::PreparedBatch;
 pub use rows::{ActionRow, RunRow};
 
 /// The database handle. Cheap to clone: clones share one connection pool.

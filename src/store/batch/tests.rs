@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::prepared::truncate;
 
 #[test]
 fn truncation_keeps_whole_characters() {

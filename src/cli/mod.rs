@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::engine::Mode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,8 +59,12 @@ enum Command {
         /// Print one JSON object per line on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// The default mode for this run (overrides the config's `mode`); playbooks and steps
+        /// that set their own mode keep it.
+        #[arg(long, value_parser = ["passive", "active"])]
+        mode: Option<String>,
         /// Force every action passive, whatever the config and playbooks say.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "mode")]
         passive: bool,
         /// Print only the summary.
         #[arg(long, short)]
@@ -155,9 +160,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Run {
             input,
             json,
+            mode,
             passive,
             quiet,
         } => {
+            if let Some(mode) = mode.as_deref().and_then(Mode::parse) {
+                config.mode = mode;
+            }
             run::run(
                 &config,
                 &input,

@@ -7,14 +7,27 @@
 //! playbooks: [playbooks]
 //! ```
 
+mod response;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
 
 use crate::engine::Mode;
 use crate::playbook::decode;
 use crate::playbook::diag::Problems;
 use crate::playbook::yaml::{self, Loc};
 
-const KEYS: &[&str] = &["mode", "database_url", "protected_accounts", "playbooks"];
+const KEYS: &[&str] = &[
+    "mode",
+    "database_url",
+    "protected_accounts",
+    "playbooks",
+    "graph",
+    "containment",
+    "notify",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -25,6 +38,11 @@ pub struct Config {
     pub protected_accounts: Vec<String>,
     /// Playbook files or directories.
     pub playbooks: Vec<PathBuf>,
+    /// How to reach Microsoft Graph; needed only to act (active mode).
+    pub graph: Option<GraphSettings>,
+    pub containment: ContainmentSettings,
+    /// Notification channels: name → webhook URL.
+    pub notify: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -34,6 +52,9 @@ impl Default for Config {
             database_url: "sqlite://stanch.db".to_string(),
             protected_accounts: Vec::new(),
             playbooks: vec![PathBuf::from("playbooks")],
+            graph: None,
+            containment: ContainmentSettings::default(),
+            notify: BTreeMap::new(),
         }
     }
 }
@@ -115,6 +136,15 @@ impl Config {
                     .map(|(_, s)| s.to_string())
                     .collect();
             }
+            if let Some(node) = f.get("graph") {
+                config.graph = response::decode_graph(&mut p, node);
+            }
+            if let Some(node) = f.get("containment") {
+                config.containment = response::decode_containment(&mut p, node).unwrap_or_default();
+            }
+            if let Some(node) = f.get("notify") {
+                config.notify = response::decode_notify(&mut p, node);
+            }
             if let Some(node) = f.get("playbooks") {
                 config.playbooks = decode::strings(&mut p, node, "`playbooks`")
                     .into_iter()
@@ -144,6 +174,49 @@ impl Config {
         }
         if let Some(value) = env("STANCH_PLAYBOOKS") {
             self.playbooks = split_list(&value).into_iter().map(PathBuf::from).collect();
+        }
+        let graph_vars = [
+            "STANCH_GRAPH_TENANT_ID",
+            "STANCH_GRAPH_CLIENT_ID",
+            "STANCH_GRAPH_CLIENT_SECRET",
+            "STANCH_GRAPH_CERTIFICATE_PATH",
+            "STANCH_GRAPH_CLOUD",
+            "STANCH_GRAPH_URL",
+            "STANCH_LOGIN_URL",
+        ];
+        if graph_vars.iter().any(|name| env(name).is_some()) {
+            let graph = self.graph.get_or_insert_with(|| GraphSettings {
+                cloud: "global".into(),
+                ..GraphSettings::default()
+            });
+            if let Some(value) = env("STANCH_GRAPH_TENANT_ID") {
+                graph.tenant_id = value;
+            }
+            if let Some(value) = env("STANCH_GRAPH_CLIENT_ID") {
+                graph.client_id = value;
+            }
+            if let Some(value) = env("STANCH_GRAPH_CLIENT_SECRET") {
+                graph.client_secret = Some(SecretString::new(value));
+            }
+            if let Some(value) = env("STANCH_GRAPH_CERTIFICATE_PATH") {
+                graph.certificate_path = Some(PathBuf::from(value));
+            }
+            if let Some(value) = env("STANCH_GRAPH_CLOUD") {
+                if !CLOUDS.contains(&value.as_str()) {
+                    return Err(ConfigError::Env {
+                        name: "STANCH_GRAPH_CLOUD",
+                        value,
+                        reason: format!("expected one of {}", CLOUDS.join(", ")),
+                    });
+                }
+                graph.cloud = value;
+            }
+            if let Some(value) = env("STANCH_GRAPH_URL") {
+                graph.graph_url = Some(value);
+            }
+            if let Some(value) = env("STANCH_LOGIN_URL") {
+                graph.login_url = Some(value);
+            }
         }
         Ok(())
     }
@@ -186,6 +259,38 @@ mod tests {
         );
         assert_eq!(config.playbooks, [PathBuf::from("playbooks")]);
         assert_eq!(Config::load(None, |_| None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn graph_settings_from_file_and_environment_with_the_secret_redacted() {
+        let file = write(
+            "graph:\n  tenant_id: t1\n  client_id: c1\n  cloud: usgov\n  graph_url: http://127.0.0.1:9/\ncontainment:\n  quarantine_group_id: g1\nnotify:\n  default: https://hooks.example.com/x\n",
+        );
+        let config = Config::load(Some(file.path()), |name| {
+            (name == "STANCH_GRAPH_CLIENT_SECRET").then(|| "s3cr3t".to_string())
+        })
+        .unwrap();
+        let graph = config.graph.clone().unwrap();
+        assert_eq!(
+            (graph.tenant_id.as_str(), graph.cloud.as_str()),
+            ("t1", "usgov")
+        );
+        assert_eq!(
+            graph.client_secret.as_ref().map(SecretString::expose),
+            Some("s3cr3t")
+        );
+        assert!(graph.problems().is_empty(), "{:?}", graph.problems());
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        assert_eq!(
+            config.containment.quarantine_group_id.as_deref(),
+            Some("g1")
+        );
+        assert_eq!(config.notify["default"], "https://hooks.example.com/x");
+        let bad = write("graph:\n  tenant_id: t1\n  cloud: mars\n");
+        let err = Config::load(Some(bad.path()), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":3:10: unknown cloud `mars`"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! passive mode the [`PassiveRunner`] records what would have been done and touches nothing.
 
 mod lifecycle;
+pub mod rules;
 mod spec;
 
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};

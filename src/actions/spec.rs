@@ -160,7 +160,7 @@ impl ActionKind {
                         param!(
                             "include_move_to_folder",
                             Bool,
-                            "Treat rules that only move mail to another folder as risky (default true)."
+                            "Also treat moves to ordinary folders as risky (moves to hiding places such as RSS Feeds always are)."
                         ),
                     ],
                     "Disable the account's risky inbox rules (forwarding, redirecting, deleting, hiding mail).",

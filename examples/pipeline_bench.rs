@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use stanch::engine::{self, Context};
 use stanch::intake::{JsonlReader, UserRef};
 use stanch::playbook::load_paths;
-use stanch::run::{BATCH_SIZE, run_jsonl};
+use stanch::run::{BATCH_SIZE, Sinks, run_jsonl};
 use stanch::store::Store;
 
 // The same allocator as the `stanch` binary, so the figures are the binary's.
@@ -64,19 +64,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))
     .await?;
     let mut batch_latencies = Vec::new();
+    let reader: Box<dyn std::io::BufRead + Send> =
+        Box::new(std::io::Cursor::new(input.clone().into_bytes()));
     let mut last = Instant::now();
+    let mut on_outcome = |_: &stanch::run::Outcome<'_>| {};
+    let mut on_progress = |_: u64, _: &stanch::run::RunSummary| {
+        batch_latencies.push(last.elapsed());
+        last = Instant::now();
+    };
     let started = Instant::now();
+    let sinks = Sinks {
+        on_outcome: &mut on_outcome,
+        progress: &mut on_progress,
+    };
     let summary = run_jsonl(
         &store,
         &playbooks,
         &Context::default(),
-        input.as_bytes(),
+        None,
+        reader,
         "bench",
-        |_| {},
-        |_, _| {
-            batch_latencies.push(last.elapsed());
-            last = Instant::now();
-        },
+        sinks,
     )
     .await?;
     let pipeline = started.elapsed();

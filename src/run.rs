@@ -1,22 +1,27 @@
 //! The processing loop behind `stanch run` and `stanch demo`: read detections, plan each one,
-//! and persist detections, plans and audit records in batches.
+//! persist detections, plans and audit records in batches, then carry out the actions that are
+//! active and need no human.
 //!
-//! A batch is written in one transaction before any of its results are reported, so what is
-//! printed has been durably recorded; a rejected line is audited like any other input.
+//! A batch is written in one transaction before any of its results are reported or acted on, so
+//! what is printed has been durably recorded; a rejected line is audited like any other input.
+//! Input is read on its own thread: a file is consumed in full batches (throughput), while a
+//! live stream is flushed as soon as no more input is waiting (latency).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use chrono::Utc;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
 use crate::engine::{self, Context, Gate, Mode, Plan};
-use crate::intake::{Detection, JsonlReader};
+use crate::intake::{Detection, JsonlItem, JsonlReader};
 use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
 
-/// How many detections are written per transaction.
+/// How many detections are written per transaction, at most.
 pub const BATCH_SIZE: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +34,13 @@ pub enum RunError {
     Task(String),
 }
 
-/// One input line's result, handed to the caller once it is durably recorded.
+/// One input line's result, handed to the caller once it is durably recorded (and acted on).
 pub enum Outcome<'a> {
     Planned {
         line: usize,
         detection: &'a Detection,
         plan: &'a Plan,
+        results: &'a [ActionResult],
     },
     Rejected {
         line: usize,
@@ -45,6 +51,7 @@ pub enum Outcome<'a> {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
     pub run_id: i64,
+    /// Detections accepted.
     pub detections: usize,
     pub rejected: usize,
     /// Detections that at least one playbook matched.
@@ -54,6 +61,10 @@ pub struct RunSummary {
     pub active_actions: usize,
     pub approvals: usize,
     pub by_action: BTreeMap<String, usize>,
+    /// Outcomes of the actions carried out: `succeeded`, `failed`, `needs_human`, `duplicate`...
+    pub executed: BTreeMap<String, usize>,
+    /// Active, automatic actions left `pending` because no Graph connection is configured.
+    pub not_executed: usize,
 }
 
 enum Item {
@@ -70,17 +81,23 @@ enum Item {
 }
 
 /// A batch being written, and its items, reported once the write has committed.
-type InFlight = (JoinHandle<Result<(), StoreError>>, Vec<Item>);
+type InFlight = (JoinHandle<Result<Vec<i64>, StoreError>>, Vec<Item>);
 
-/// Processes a JSONL stream; `progress` is called after each batch with the bytes consumed.
-pub async fn run_jsonl<R: BufRead>(
+/// Where results go: per line, and progress (bytes read) after each batch.
+pub struct Sinks<'a> {
+    pub on_outcome: &'a mut dyn FnMut(&Outcome<'_>),
+    pub progress: &'a mut dyn FnMut(u64, &RunSummary),
+}
+
+/// Processes a JSONL stream: plans, records, and (with a runner) executes.
+pub async fn run_jsonl(
     store: &Store,
     playbooks: &PlaybookSet,
     ctx: &Context,
-    input: R,
+    runner: Option<&GraphRunner>,
+    input: Box<dyn BufRead + Send>,
     input_name: &str,
-    mut on_outcome: impl FnMut(&Outcome<'_>),
-    mut progress: impl FnMut(u64, &RunSummary),
+    sinks: Sinks<'_>,
 ) -> Result<RunSummary, RunError> {
     let run_mode = if ctx.force_passive {
         Mode::Passive
@@ -91,52 +108,68 @@ pub async fn run_jsonl<R: BufRead>(
         run_id: store.start_run(run_mode, input_name, Utc::now()).await?,
         ..RunSummary::default()
     };
-    let mut reader = JsonlReader::new(input);
-    let mut batch: Vec<Item> = Vec::with_capacity(BATCH_SIZE);
-    // While one batch is being written, the next is read and planned: the write runs on its
-    // own task, so parsing and planning overlap with SQLite's work instead of waiting for it.
+    let mut lines = spawn_reader(input);
     let mut in_flight: Option<InFlight> = None;
-    loop {
-        let next = reader.next().transpose()?;
-        let finished = next.is_none();
-        if let Some(item) = next {
-            batch.push(match item.result {
-                Ok(detection) => {
-                    let plan = engine::plan(&detection, playbooks, ctx);
-                    Item::Planned {
-                        line: item.line,
-                        detection: Box::new(detection),
-                        plan,
-                    }
+    let mut bytes_read = 0;
+    let mut finished = false;
+    while !finished {
+        let mut batch = Vec::with_capacity(BATCH_SIZE);
+        match lines.recv().await {
+            Some(line) => batch.push(line),
+            None => finished = true,
+        }
+        while batch.len() < BATCH_SIZE {
+            match lines.try_recv() {
+                Ok(line) => batch.push(line),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    finished = true;
+                    break;
                 }
-                Err(err) => Item::Rejected {
-                    line: item.line,
-                    reason: err.to_string(),
-                    raw: item.raw,
-                },
-            });
-        }
-        if batch.len() >= BATCH_SIZE || (finished && !batch.is_empty()) {
-            let prepared = prepare(summary.run_id, &batch)?;
-            if let Some((write, items)) = in_flight.take() {
-                report(write.await, items, &mut summary, &mut on_outcome)?;
             }
-            let store = store.clone();
-            let write = tokio::spawn(async move { store.record_prepared(prepared).await });
+        }
+        let mut items = Vec::with_capacity(batch.len());
+        for line in batch {
+            let (item, bytes) = line?;
+            bytes_read = bytes;
+            items.push(evaluate(item, playbooks, ctx));
+        }
+        if !items.is_empty() {
+            let prepared = prepare(summary.run_id, &items)?;
+            if let Some((write, done)) = in_flight.take() {
+                report(
+                    store,
+                    runner,
+                    write.await,
+                    done,
+                    &mut summary,
+                    &mut *sinks.on_outcome,
+                )
+                .await?;
+            }
+            let writer = store.clone();
             in_flight = Some((
-                write,
-                std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SIZE)),
+                tokio::spawn(async move { writer.record_prepared(prepared).await }),
+                items,
             ));
-            progress(reader.bytes_read(), &summary);
         }
-        if finished {
-            break;
+        // Keep a write in flight only while more input is already waiting; otherwise report
+        // (and act) now rather than when the next detection happens to arrive.
+        if finished || lines.is_empty() {
+            if let Some((write, done)) = in_flight.take() {
+                report(
+                    store,
+                    runner,
+                    write.await,
+                    done,
+                    &mut summary,
+                    &mut *sinks.on_outcome,
+                )
+                .await?;
+            }
         }
+        (sinks.progress)(bytes_read, &summary);
     }
-    if let Some((write, items)) = in_flight.take() {
-        report(write.await, items, &mut summary, &mut on_outcome)?;
-    }
-    progress(reader.bytes_read(), &summary);
     store
         .finish_run(
             summary.run_id,
@@ -144,6 +177,42 @@ pub async fn run_jsonl<R: BufRead>(
         )
         .await?;
     Ok(summary)
+}
+
+type Line = Result<(JsonlItem, u64), std::io::Error>;
+
+/// Reads lines on a blocking thread so a slow or live input never stalls recording.
+fn spawn_reader(input: Box<dyn BufRead + Send>) -> mpsc::Receiver<Line> {
+    let (tx, rx) = mpsc::channel(4 * BATCH_SIZE);
+    std::thread::spawn(move || {
+        let mut reader = JsonlReader::new(input);
+        while let Some(item) = reader.next() {
+            let line = item.map(|item| (item, reader.bytes_read()));
+            let stop = line.is_err();
+            if tx.blocking_send(line).is_err() || stop {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn evaluate(item: JsonlItem, playbooks: &PlaybookSet, ctx: &Context) -> Item {
+    match item.result {
+        Ok(detection) => {
+            let plan = engine::plan(&detection, playbooks, ctx);
+            Item::Planned {
+                line: item.line,
+                detection: Box::new(detection),
+                plan,
+            }
+        }
+        Err(err) => Item::Rejected {
+            line: item.line,
+            reason: err.to_string(),
+            raw: item.raw,
+        },
+    }
 }
 
 fn prepare(run_id: i64, items: &[Item]) -> Result<PreparedBatch, StoreError> {
@@ -169,14 +238,17 @@ fn prepare(run_id: i64, items: &[Item]) -> Result<PreparedBatch, StoreError> {
     PreparedBatch::new(run_id, &evaluations, Utc::now())
 }
 
-/// Reports a written batch's outcomes, now that they are durable.
-fn report(
-    written: Result<Result<(), StoreError>, tokio::task::JoinError>,
+/// Once a batch has committed: carry out its automatic active actions, then report each line.
+async fn report(
+    store: &Store,
+    runner: Option<&GraphRunner>,
+    written: Result<Result<Vec<i64>, StoreError>, tokio::task::JoinError>,
     items: Vec<Item>,
     summary: &mut RunSummary,
-    on_outcome: &mut impl FnMut(&Outcome<'_>),
+    on_outcome: &mut dyn FnMut(&Outcome<'_>),
 ) -> Result<(), RunError> {
-    written.map_err(|e| RunError::Task(e.to_string()))??;
+    let seqs = written.map_err(|e| RunError::Task(e.to_string()))??;
+    let mut seqs = seqs.into_iter();
     for item in &items {
         match item {
             Item::Planned {
@@ -184,11 +256,29 @@ fn report(
                 detection,
                 plan,
             } => {
+                let seq = seqs.next().ok_or_else(|| {
+                    RunError::Task("the store returned fewer detection keys than detections".into())
+                })?;
                 summary.count(plan);
+                let mut results = Vec::new();
+                for action in plan.actions.iter().filter(|a| runs_automatically(a)) {
+                    match runner {
+                        Some(runner) => {
+                            let result = execute(runner, store, seq, action).await?;
+                            *summary
+                                .executed
+                                .entry(result.status.to_string())
+                                .or_default() += 1;
+                            results.push(result);
+                        }
+                        None => summary.not_executed += 1,
+                    }
+                }
                 on_outcome(&Outcome::Planned {
                     line: *line,
                     detection,
                     plan,
+                    results: &results,
                 });
             }
             Item::Rejected { line, reason, .. } => {

@@ -1,12 +1,21 @@
 //! Actions: the containment vocabulary playbooks may use, and the lifecycle every action follows.
 //!
 //! Each action goes plan → pre-check (read current state as evidence) → execute → verify →
-//! (later) rollback from the recorded restore data. Only this module will talk to Graph; in
+//! (later) rollback from the recorded restore data. **Only this module talks to Graph**, through
+//! [`GraphRunner`], which audits every request before sending it and every answer after; in
 //! passive mode the [`PassiveRunner`] records what would have been done and touches nothing.
 
+mod access;
+mod account;
+mod execute;
 mod lifecycle;
+mod mailbox;
+mod notify;
 pub mod rules;
+mod runner;
 mod spec;
 
+pub use execute::{ActionResult, RollbackError, execute, rollback, runs_automatically};
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
+pub use runner::GraphRunner;
 pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};

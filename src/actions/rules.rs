@@ -48,12 +48,10 @@ pub fn assess(rule: &Value, any_move_is_risky: bool) -> Vec<String> {
         reasons.push("marks mail read while moving it away".to_string());
     }
     let name = rule["displayName"].as_str().unwrap_or_default();
-    if !reasons.is_empty() || moves {
-        if name.chars().all(|c| !c.is_alphanumeric()) {
-            reasons.push(format!(
-                "named `{name}`, only punctuation, as attackers name rules to hide them"
-            ));
-        }
+    if (!reasons.is_empty() || moves) && name.chars().all(|c| !c.is_alphanumeric()) {
+        reasons.push(format!(
+            "named `{name}`, only punctuation, as attackers name rules to hide them"
+        ));
     }
     reasons
 }

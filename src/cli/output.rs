@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::actions::ActionResult;
 use crate::engine::{Gate, Mode, PlannedAction};
 use crate::run::{Outcome, RunSummary};
 
@@ -16,6 +17,7 @@ pub(crate) fn human(outcome: &Outcome<'_>) -> String {
             line,
             detection,
             plan,
+            results,
         } => {
             let mut facts = vec![
                 detection
@@ -45,7 +47,11 @@ pub(crate) fn human(outcome: &Outcome<'_>) -> String {
                     .iter()
                     .filter(|a| a.playbook == matched.playbook)
                 {
-                    out.push_str(&format!("    {}\n", describe_action(action)));
+                    let line = match results.iter().find(|r| r.key == action.key) {
+                        Some(result) => describe_result(action, result),
+                        None => describe_action(action),
+                    };
+                    out.push_str(&format!("    {line}\n"));
                 }
                 for skipped in plan
                     .skipped
@@ -92,6 +98,18 @@ fn describe_action(action: &PlannedAction) -> String {
     text
 }
 
+fn describe_result(action: &PlannedAction, result: &ActionResult) -> String {
+    let target = action
+        .target
+        .as_ref()
+        .map(|t| format!(" on {t}"))
+        .unwrap_or_default();
+    format!(
+        "{} {} [step {}]{target} in {} ms: {}",
+        result.status, action.action, action.step, result.elapsed_ms, result.detail
+    )
+}
+
 /// One JSON object per line: `{"type":"plan"|"rejected",...}`.
 pub(crate) fn json_line(outcome: &Outcome<'_>) -> String {
     let value = match outcome {
@@ -102,7 +120,10 @@ pub(crate) fn json_line(outcome: &Outcome<'_>) -> String {
             line,
             detection,
             plan,
-        } => json!({"type": "plan", "line": line, "name": detection.name, "plan": plan}),
+            results,
+        } => {
+            json!({"type": "plan", "line": line, "name": detection.name, "plan": plan, "executed": results})
+        }
     };
     format!("{value}\n")
 }
@@ -113,8 +134,8 @@ pub(crate) fn summary_text(summary: &RunSummary, database_url: &str) -> String {
         .iter()
         .map(|(k, v)| format!("{k} ×{v}"))
         .collect();
-    format!(
-        "run {}: {} detection(s) accepted, {} rejected, {} matched; {} action(s) planned ({} passive, {} active, {} needing approval){}\nrecorded in {database_url}\n",
+    let mut text = format!(
+        "run {}: {} detection(s) accepted, {} rejected, {} matched; {} action(s) planned ({} passive, {} active, {} needing approval){}\n",
         summary.run_id,
         summary.detections,
         summary.rejected,
@@ -128,7 +149,26 @@ pub(crate) fn summary_text(summary: &RunSummary, database_url: &str) -> String {
         } else {
             format!(": {}", by_action.join(", "))
         },
-    )
+    );
+    if !summary.executed.is_empty() {
+        let executed: Vec<String> = summary
+            .executed
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        text.push_str(&format!(
+            "executed through Graph: {}\n",
+            executed.join(", ")
+        ));
+    }
+    if summary.not_executed > 0 {
+        text.push_str(&format!(
+            "{} active action(s) left pending: no `graph` connection is configured\n",
+            summary.not_executed
+        ));
+    }
+    text.push_str(&format!("recorded in {database_url}\n"));
+    text
 }
 
 /// A one-line progress indicator on stderr, redrawn at most a few times a second, and only when

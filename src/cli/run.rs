@@ -7,10 +7,11 @@ use anyhow::Context as _;
 
 use super::output::{self, Progress};
 use super::{Verdict, playbooks};
+use crate::actions::GraphRunner;
 use crate::config::Config;
 use crate::engine::Context;
 use crate::playbook::PlaybookSet;
-use crate::run::{RunSummary, run_jsonl};
+use crate::run::{Outcome, RunSummary, Sinks, run_jsonl};
 use crate::store::Store;
 
 pub(crate) struct Options {
@@ -28,14 +29,25 @@ pub(crate) async fn run(config: &Config, input: &str, options: Options) -> anyho
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
-    let (reader, total): (Box<dyn BufRead>, Option<u64>) = if input == "-" {
-        (Box::new(std::io::stdin().lock()), None)
+    let (reader, total): (Box<dyn BufRead + Send>, Option<u64>) = if input == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), None)
     } else {
         let file = File::open(input).with_context(|| format!("cannot open the input {input}"))?;
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 20, file)), size)
     };
-    let summary = process(config, &store, &set, reader, input, total, &options).await?;
+    let runner = graph_runner(config, &store)?;
+    let summary = process(
+        config,
+        &store,
+        &set,
+        runner.as_ref(),
+        reader,
+        input,
+        total,
+        &options,
+    )
+    .await?;
     Ok(if summary.rejected > 0 {
         Verdict::Problems
     } else {
@@ -44,11 +56,13 @@ pub(crate) async fn run(config: &Config, input: &str, options: Options) -> anyho
 }
 
 /// Runs the stream and prints per-detection results and the summary; shared with `demo`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn process(
     config: &Config,
     store: &Store,
     set: &PlaybookSet,
-    reader: impl BufRead,
+    runner: Option<&GraphRunner>,
+    reader: Box<dyn BufRead + Send>,
     input_name: &str,
     total: Option<u64>,
     options: &Options,
@@ -63,29 +77,27 @@ pub(crate) async fn process(
     let show_progress = options.json || options.quiet || !std::io::stdout().is_terminal();
     let mut progress = Progress::new(show_progress, total);
     let mut write_error = None;
-    let summary = run_jsonl(
-        store,
-        set,
-        &ctx,
-        reader,
-        input_name,
-        |outcome| {
-            if options.quiet || write_error.is_some() {
-                return;
-            }
-            let text = if options.json {
-                output::json_line(outcome)
-            } else {
-                output::human(outcome)
-            };
-            if let Err(e) = out.write_all(text.as_bytes()) {
-                write_error = Some(e);
-            }
-        },
-        |bytes, summary| progress.update(bytes, summary),
-    )
-    .await
-    .with_context(|| format!("processing {input_name}"))?;
+    let mut on_outcome = |outcome: &Outcome<'_>| {
+        if options.quiet || write_error.is_some() {
+            return;
+        }
+        let text = if options.json {
+            output::json_line(outcome)
+        } else {
+            output::human(outcome)
+        };
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            write_error = Some(e);
+        }
+    };
+    let mut on_progress = |bytes, summary: &RunSummary| progress.update(bytes, summary);
+    let sinks = Sinks {
+        on_outcome: &mut on_outcome,
+        progress: &mut on_progress,
+    };
+    let summary = run_jsonl(store, set, &ctx, runner, reader, input_name, sinks)
+        .await
+        .with_context(|| format!("processing {input_name}"))?;
     progress.finish();
     if options.json {
         writeln!(
@@ -107,4 +119,49 @@ pub(crate) async fn process(
         return Err(e).context("writing the results");
     }
     Ok(summary)
+}
+
+/// The Graph runner the config describes, if it has a `graph` section.
+pub(crate) fn graph_runner(config: &Config, store: &Store) -> anyhow::Result<Option<GraphRunner>> {
+    let Some(settings) = &config.graph else {
+        return Ok(None);
+    };
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the `graph` config is incomplete: {}", problems.join("; "));
+    }
+    let client = crate::graph::GraphClient::new(graph_config(settings)?)
+        .context("setting up the Graph client")?;
+    Ok(Some(GraphRunner::new(
+        client,
+        store.clone(),
+        config.containment.clone(),
+        config.notify.clone(),
+        config.protected_accounts.clone(),
+    )))
+}
+
+fn graph_config(
+    settings: &crate::config::GraphSettings,
+) -> anyhow::Result<crate::graph::GraphConfig> {
+    use crate::graph::{Cloud, Credential, GraphConfig, Secret};
+    let credential = match (&settings.client_secret, &settings.certificate_path) {
+        (Some(secret), _) => Credential::Secret(Secret::new(secret.expose())),
+        (None, Some(cert)) => Credential::Certificate {
+            cert_path: cert.clone(),
+            key_path: settings
+                .private_key_path
+                .clone()
+                .unwrap_or_else(|| cert.clone()),
+        },
+        (None, None) => anyhow::bail!("the `graph` config needs a client secret or a certificate"),
+    };
+    let mut config = GraphConfig::new(&settings.tenant_id, &settings.client_id, credential);
+    config.cloud = settings
+        .cloud
+        .parse::<Cloud>()
+        .map_err(|e| anyhow::anyhow!("unknown cloud `{}`: {e}", settings.cloud))?;
+    config.graph_url = settings.graph_url.clone();
+    config.login_url = settings.login_url.clone();
+    Ok(config)
 }

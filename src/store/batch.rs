@@ -121,16 +121,17 @@ impl Store {
         &self,
         run_id: i64,
         items: &[Evaluation<'_>],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         self.record_prepared(PreparedBatch::new(run_id, items, Utc::now())?)
             .await
     }
 
     /// Writes a batch prepared beforehand (see [`PreparedBatch`]): seals its audit records onto
     /// the chain and inserts everything in one transaction.
-    pub async fn record_prepared(&self, batch: PreparedBatch) -> Result<(), StoreError> {
+    /// Returns the seq that keys each accepted detection, in batch order.
+    pub async fn record_prepared(&self, batch: PreparedBatch) -> Result<Vec<i64>, StoreError> {
         if batch.events.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let PreparedBatch {
             run_id,
@@ -169,7 +170,8 @@ impl Store {
         write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await
-            .map_err(query_err("committing a batch of detections"))
+            .map_err(query_err("committing a batch of detections"))?;
+        Ok(detection_seqs)
     }
 }
 

@@ -7,6 +7,7 @@
 mod audit;
 mod batch;
 mod error;
+mod execution;
 mod open;
 mod prepared;
 mod rows;
@@ -17,6 +18,7 @@ mod tests;
 
 pub use batch::{Evaluation, action_status};
 pub use error::StoreError;
+pub use execution::Claim;
 pub use prepared::PreparedBatch;
 pub use rows::{ActionRow, RunRow};
 

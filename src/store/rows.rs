@@ -66,6 +66,17 @@ impl Store {
         rows.iter().map(action_from_row).collect()
     }
 
+    /// One action by its primary key.
+    pub async fn action(&self, pk: i64) -> Result<Option<ActionRow>, StoreError> {
+        let sql = format!("{ACTION_SELECT} WHERE pk = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pk)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading an action"))?;
+        row.as_ref().map(action_from_row).transpose()
+    }
+
     /// How many detections were recorded; in all, or in one run.
     pub async fn detections_count(&self, run_id: Option<i64>) -> Result<i64, StoreError> {
         let row = match run_id {

@@ -1,0 +1,76 @@
+//! `notify`: a message to a configured webhook (Slack- and Teams-workflow-compatible `text`).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::lifecycle::{ActionError, Evidence, Execution};
+use super::runner::{GraphRunner, target_text};
+use crate::audit::AuditEvent;
+use crate::engine::PlannedAction;
+
+pub(super) async fn send(
+    runner: &GraphRunner,
+    action: &PlannedAction,
+) -> Result<Execution, ActionError> {
+    let failed = |reason: String| ActionError::Failed {
+        action: action.action.to_string(),
+        target: target_text(action),
+        reason,
+    };
+    let channel = action
+        .params
+        .get("channel")
+        .and_then(|c| c.as_str())
+        .unwrap_or("default");
+    let message = action
+        .params
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    let url = runner.notify.get(channel).ok_or_else(|| {
+        failed(format!(
+            "no webhook for channel `{channel}`; set `notify.{channel}` in the config"
+        ))
+    })?;
+    let body = json!({"text": message, "playbook": action.playbook, "step": action.step, "action_key": action.key});
+    let subject = format!("action/{}", action.key);
+    let record =
+        |kind: &'static str, payload| AuditEvent::new(Utc::now(), kind, subject.clone(), payload);
+    let audit_failed = |e| {
+        failed(format!(
+            "cannot write the audit trail, so nothing was sent: {e}"
+        ))
+    };
+    runner
+        .store
+        .append_audit(&[record(
+            "notify.request",
+            json!({"channel": channel, "body": body}),
+        )])
+        .await
+        .map_err(audit_failed)?;
+    let started = Instant::now();
+    let result = runner.http.post(url).json(&body).send().await;
+    let status = result.as_ref().map(|r| r.status().as_u16()).ok();
+    let after = json!({"channel": channel, "status": status, "error": result.as_ref().err().map(|e| e.to_string()), "elapsed_ms": started.elapsed().as_millis() as u64});
+    runner
+        .store
+        .append_audit(&[record("notify.response", after)])
+        .await
+        .map_err(audit_failed)?;
+    match status {
+        Some(code) if (200..300).contains(&code) => Ok(Execution {
+            status: "succeeded",
+            evidence: Evidence(json!({})),
+            outcome: json!({"channel": channel, "status": code}),
+            restore: None,
+        }),
+        Some(code) => Err(failed(format!("the `{channel}` webhook answered {code}"))),
+        None => Err(failed(format!(
+            "cannot reach the `{channel}` webhook: {}",
+            result.err().map(|e| e.to_string()).unwrap_or_default()
+        ))),
+    }
+}

@@ -1,0 +1,276 @@
+//! The active runner: carries planned actions out through Microsoft Graph.
+//!
+//! **Every Graph call is audited before it is sent and after it answers**, through [`GraphRunner::call`];
+//! if the "before" record cannot be written, the call is not made.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
+use super::spec::ActionKind;
+use super::{access, account, mailbox, notify};
+use crate::audit::AuditEvent;
+use crate::config::ContainmentSettings;
+use crate::engine::PlannedAction;
+use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse};
+use crate::store::Store;
+
+/// Carries out actions against Graph, auditing every request and response in `store`.
+#[derive(Clone)]
+pub struct GraphRunner {
+    pub(super) client: GraphClient,
+    pub(super) store: Store,
+    pub(super) containment: ContainmentSettings,
+    pub(super) notify: BTreeMap<String, String>,
+    /// UPNs or ids never to lock out, excluded from the tenant-wide blocking policy too.
+    pub(super) protected: Vec<String>,
+    pub(super) http: reqwest::Client,
+}
+
+impl GraphRunner {
+    pub fn new(
+        client: GraphClient,
+        store: Store,
+        containment: ContainmentSettings,
+        notify: BTreeMap<String, String>,
+        protected: Vec<String>,
+    ) -> GraphRunner {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .unwrap_or_default();
+        GraphRunner {
+            client,
+            store,
+            containment,
+            notify,
+            protected,
+            http,
+        }
+    }
+
+    /// Sends one Graph request with an audit record before and after it. The "after" record
+    /// carries the status, `request-id`, `client-request-id`, attempts and latency.
+    pub(super) async fn call(
+        &self,
+        action: &PlannedAction,
+        request: GraphRequest,
+    ) -> Result<GraphResponse, ActionError> {
+        self.call_raw(action, request)
+            .await?
+            .map_err(|e| graph_failure(action, e))
+    }
+
+    /// Like [`call`](Self::call), but hands Graph's own error back (the outer error is only a
+    /// failure to audit), for callers that treat some answers (a 404 on rollback) as fine.
+    pub(super) async fn call_raw(
+        &self,
+        action: &PlannedAction,
+        request: GraphRequest,
+    ) -> Result<Result<GraphResponse, GraphError>, ActionError> {
+        let subject = format!("action/{}", action.key);
+        let described = json!({
+            "action": action.action,
+            "method": request.method.as_str(),
+            "path": request.path.to_string(),
+            "body": request.body.as_ref().map(redact),
+        });
+        self.audit(
+            AuditEvent::new(Utc::now(), "graph.request", subject.clone(), described),
+            action,
+        )
+        .await?;
+        let started = Instant::now();
+        let result = self.client.send(request).await;
+        let after = match &result {
+            Ok(response) => json!({
+                "status": response.status,
+                "request_id": response.request_id,
+                "client_request_id": response.client_request_id,
+                "attempts": response.attempts,
+                "elapsed_ms": response.elapsed.as_millis() as u64,
+            }),
+            Err(error) => json!({
+                "error": error.to_string(),
+                "status": error.status(),
+                "code": error.code(),
+                "request_id": error.request_id(),
+                "client_request_id": error.client_request_id(),
+                "elapsed_ms": started.elapsed().as_millis() as u64,
+            }),
+        };
+        self.audit(
+            AuditEvent::new(Utc::now(), "graph.response", subject, after),
+            action,
+        )
+        .await?;
+        Ok(result)
+    }
+
+    async fn audit(&self, event: AuditEvent, action: &PlannedAction) -> Result<(), ActionError> {
+        self.store
+            .append_audit(&[event])
+            .await
+            .map(|_| ())
+            .map_err(|e| ActionError::Failed {
+                action: action.action.to_string(),
+                target: target_text(action),
+                reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
+            })
+    }
+}
+
+impl ActionRunner for GraphRunner {
+    async fn precheck(&self, action: &PlannedAction) -> Result<Evidence, ActionError> {
+        let evidence = match action.action {
+            ActionKind::RevokeSessions
+            | ActionKind::DisableAccount
+            | ActionKind::EnableAccount
+            | ActionKind::ResetPassword
+            | ActionKind::ConfirmCompromised => account::read_user(self, action).await?,
+            ActionKind::DisableInboxRules => mailbox::read_rules(self, action).await?,
+            ActionKind::BlockLegacyAuth => access::read_membership(self, action).await?,
+            ActionKind::BlockIps => access::read_location(self, action).await?,
+            ActionKind::Notify => json!({}),
+        };
+        Ok(Evidence(evidence))
+    }
+
+    async fn execute(
+        &self,
+        action: &PlannedAction,
+        evidence: &Evidence,
+    ) -> Result<Execution, ActionError> {
+        match action.action {
+            ActionKind::RevokeSessions => account::revoke(self, action, evidence).await,
+            ActionKind::DisableAccount => account::set_enabled(self, action, evidence, false).await,
+            ActionKind::EnableAccount => account::set_enabled(self, action, evidence, true).await,
+            ActionKind::ResetPassword => account::reset_password(self, action, evidence).await,
+            ActionKind::ConfirmCompromised => {
+                account::confirm_compromised(self, action, evidence).await
+            }
+            ActionKind::DisableInboxRules => mailbox::disable_rules(self, action, evidence).await,
+            ActionKind::BlockLegacyAuth => access::add_to_quarantine(self, action, evidence).await,
+            ActionKind::BlockIps => access::block_ips(self, action, evidence).await,
+            ActionKind::Notify => notify::send(self, action).await,
+        }
+    }
+
+    async fn verify(
+        &self,
+        action: &PlannedAction,
+        execution: &Execution,
+    ) -> Result<(), ActionError> {
+        match action.action {
+            ActionKind::DisableAccount => account::verify_enabled(self, action, false).await,
+            ActionKind::EnableAccount => account::verify_enabled(self, action, true).await,
+            ActionKind::DisableInboxRules => {
+                mailbox::verify_disabled(self, action, execution).await
+            }
+            ActionKind::BlockLegacyAuth => access::verify_membership(self, action, true).await,
+            ActionKind::BlockIps => access::verify_ranges(self, action, execution).await,
+            // The others leave nothing Graph can read back reliably (sessions die "within minutes").
+            _ => Ok(()),
+        }
+    }
+
+    async fn rollback(&self, action: &PlannedAction, restore: &Restore) -> Result<(), ActionError> {
+        match action.action {
+            ActionKind::DisableAccount => account::restore_enabled(self, action, restore).await,
+            ActionKind::DisableInboxRules => mailbox::reenable_rules(self, action, restore).await,
+            ActionKind::BlockLegacyAuth => {
+                access::remove_from_quarantine(self, action, restore).await
+            }
+            ActionKind::BlockIps => access::unblock_ips(self, action, restore).await,
+            kind => Err(ActionError::Failed {
+                action: kind.to_string(),
+                target: target_text(action),
+                reason: "this action cannot be rolled back".into(),
+            }),
+        }
+    }
+}
+
+/// A Graph failure as an action failure: a 403 means a human must act (e.g. a privileged
+/// account the app may not change), and is never retried.
+pub(super) fn graph_failure(action: &PlannedAction, error: GraphError) -> ActionError {
+    let target = target_text(action);
+    if error.is_forbidden() {
+        return ActionError::NeedsHuman {
+            action: action.action.to_string(),
+            target,
+            reason: format!(
+                "Graph refused ({}); the app lacks the role to change this account, so a person must: {error}",
+                error.code().unwrap_or("403")
+            ),
+        };
+    }
+    ActionError::Failed {
+        action: action.action.to_string(),
+        target,
+        reason: error.to_string(),
+    }
+}
+
+pub(super) fn target_text(action: &PlannedAction) -> String {
+    action
+        .target
+        .as_ref()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "the tenant".to_string())
+}
+
+/// The identifier to put in Graph paths for the action's target.
+pub(super) fn target_id(action: &PlannedAction) -> Result<&str, ActionError> {
+    action
+        .target
+        .as_ref()
+        .map(|t| t.graph_id())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ActionError::Failed {
+            action: action.action.to_string(),
+            target: "nobody".into(),
+            reason: "the action has no target account".into(),
+        })
+}
+
+/// Request bodies as audited: passwords never reach the audit trail.
+fn redact(body: &Value) -> Value {
+    match body {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let hidden = k.eq_ignore_ascii_case("password")
+                        || k.eq_ignore_ascii_case("client_secret");
+                    (
+                        k.clone(),
+                        if hidden {
+                            Value::String("[redacted]".into())
+                        } else {
+                            redact(v)
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_at_any_depth() {
+        let body = json!({"passwordProfile": {"password": "Hunter2!xyz", "forceChangePasswordNextSignIn": true}});
+        assert_eq!(
+            redact(&body),
+            json!({"passwordProfile": {"password": "[redacted]", "forceChangePasswordNextSignIn": true}})
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Execution bookkeeping: claiming a planned action, recording its outcome, and finding the
+//! actions to roll back. Claims are what make re-runs idempotent: an action whose idempotency key
+//! already succeeded (in this run or an earlier one) is marked a duplicate, never run again.
+
+use serde_json::Value;
+use sqlx::Row;
+
+use super::Store;
+use super::batch::timestamp;
+use super::error::{StoreError, query_err};
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This row is now `executing`; the caller must record its outcome.
+    Claimed,
+    /// The same action (same idempotency key) already ran or is running as row `pk`.
+    AlreadyDone { pk: i64, status: String },
+    /// The row is not waiting to run (already claimed, passive, or awaiting approval).
+    NotPending,
+}
+
+/// Statuses that mean the action's effect exists or is being produced.
+const DONE_STATUSES: &str = "'executing', 'succeeded', 'rolled_back_pending'";
+
+impl Store {
+    /// Claims the planned action `key` of the detection recorded at `detection_seq`.
+    pub async fn claim_action(&self, detection_seq: i64, key: &str) -> Result<Claim, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
+        // Taking the audit head lock serializes claims across writers (and replicas), so two
+        // workers can never both claim the same key.
+        super::audit::lock_head(&mut tx).await?;
+        let sql = format!(
+            "SELECT pk, status FROM actions WHERE idempotency_key = $1 AND mode = 'active' \
+             AND status IN ({DONE_STATUSES}) ORDER BY pk LIMIT 1"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_err("checking an idempotency key"))?;
+        let now = timestamp(chrono::Utc::now());
+        if let Some(row) = done {
+            let pk: i64 = row
+                .try_get("pk")
+                .map_err(query_err("checking an idempotency key"))?;
+            let status: String = row
+                .try_get("status")
+                .map_err(query_err("checking an idempotency key"))?;
+            sqlx::query(
+                "UPDATE actions SET status = 'duplicate', result = $1, updated_at = $2 \
+                 WHERE detection_seq = $3 AND idempotency_key = $4 AND status = 'pending'",
+            )
+            .bind(serde_json::json!({"duplicate_of": pk}).to_string())
+            .bind(now)
+            .bind(detection_seq)
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("marking a duplicate action"))?;
+            tx.commit().await.map_err(query_err("committing a claim"))?;
+            return Ok(Claim::AlreadyDone { pk, status });
+        }
+        let claimed = sqlx::query(
+            "UPDATE actions SET status = 'executing', updated_at = $1 \
+             WHERE detection_seq = $2 AND idempotency_key = $3 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(detection_seq)
+        .bind(key.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("claiming an action"))?;
+        tx.commit().await.map_err(query_err("committing a claim"))?;
+        Ok(if claimed.rows_affected() == 1 {
+            Claim::Claimed
+        } else {
+            Claim::NotPending
+        })
+    }
+
+    /// Records how a claimed (or rolled back) action ended.
+    pub async fn set_action_outcome(
+        &self,
+        detection_seq: i64,
+        key: &str,
+        status: &str,
+        result: &Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE actions SET status = $1, result = $2, updated_at = $3 \
+             WHERE detection_seq = $4 AND idempotency_key = $5",
+        )
+        .bind(status.to_string())
+        .bind(result.to_string())
+        .bind(timestamp(chrono::Utc::now()))
+        .bind(detection_seq)
+        .bind(key.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording an action's outcome"))?;
+        Ok(())
+    }
+}

@@ -13,9 +13,11 @@ mod mailbox;
 mod notify;
 pub mod rules;
 mod runner;
+mod setup;
 mod spec;
 
 pub use execute::{ActionResult, RollbackError, execute, rollback, runs_automatically};
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
 pub use runner::GraphRunner;
+pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};

@@ -5,6 +5,7 @@
 
 mod audit;
 mod demo;
+mod operate;
 mod output;
 mod playbooks;
 mod run;
@@ -77,6 +78,49 @@ enum Command {
     },
     /// Print the JSON Schema of the playbook format (for editors).
     Schema,
+    /// Serve a local fake Microsoft 365 tenant that speaks the Graph and token protocols.
+    Emulate {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8950")]
+        listen: String,
+        /// Tenant fixture (JSON); default `examples/tenant.json`, the attack story's tenant.
+        #[arg(long, value_name = "FILE")]
+        fixture: Option<PathBuf>,
+    },
+    /// Inspect and undo executed actions.
+    Actions {
+        #[command(subcommand)]
+        command: ActionsCommand,
+    },
+    /// One-time tenant setup for containment resources.
+    Setup {
+        #[command(subcommand)]
+        command: SetupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ActionsCommand {
+    /// List planned and executed actions.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Only actions in this status (succeeded, failed, needs_human, pending...).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Undo a succeeded action from its recorded restore data.
+    Rollback {
+        id: i64,
+        #[arg(long, default_value = "operator rollback")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SetupCommand {
+    /// Create the quarantine group and the Conditional Access policy blocking legacy auth for it.
+    LegacyAuth,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +201,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         } => playbooks::validate(&config, paths, deny_warnings),
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
+        Command::Emulate { listen, fixture } => operate::emulate(&listen, fixture).await,
+        Command::Actions { command: ActionsCommand::List { json, status } } => operate::actions_list(&config, json, status).await,
+        Command::Actions { command: ActionsCommand::Rollback { id, reason } } => operate::actions_rollback(&config, id, &reason).await,
+        Command::Setup { command: SetupCommand::LegacyAuth } => operate::setup_legacy_auth(&config).await,
         Command::Run {
             input,
             json,

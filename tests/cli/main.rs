@@ -1,6 +1,7 @@
 //! Integration tests: the real `stanch` binary, a temporary SQLite file, the shipped playbooks.
 //! One test binary (faster to link), a module per feature.
 
+mod active;
 mod audit;
 mod helpers;
 mod playbooks;

@@ -203,8 +203,9 @@ async fn client_assertions_are_checked() {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         )
     };
-    let send = |assertion: String| {
-        let h = &h;
+    let hr = &h;
+    let send = move |assertion: String| {
+        let h = hr;
         async move {
             let r = h
                 .token_request(
@@ -215,7 +216,7 @@ async fn client_assertions_are_checked() {
                             "client_assertion_type",
                             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                         ),
-                        ("client_assertion", &assertion),
+                        ("client_assertion", assertion.as_str()),
                         ("scope", "https://graph.microsoft.com/.default"),
                         ("grant_type", "client_credentials"),
                     ],

@@ -25,8 +25,8 @@ pub struct TokenReply {
 }
 
 pub fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> TokenReply {
-    let trace = uuid::Uuid::new_v4();
-    let correlation = uuid::Uuid::new_v4();
+    let trace = uuid::Uuid::new_v4().to_string();
+    let correlation = uuid::Uuid::new_v4().to_string();
     let now = chrono::Utc::now();
     TokenReply {
         status,

@@ -57,10 +57,6 @@ impl GraphResponse {
         self
     }
 
-    pub fn is_success(&self) -> bool {
-        self.status.is_success()
-    }
-
     /// Adds `innerError` the way Graph does: date without zone, both request ids.
     pub fn stamp(&mut self, request_id: &str, client_request_id: &str) {
         if let Some(Value::Object(error)) = self.body.as_mut().and_then(|b| b.get_mut("error")) {

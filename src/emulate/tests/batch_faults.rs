@@ -200,5 +200,7 @@ async fn latency_and_token_expiry_faults_over_http() {
             .0,
         200
     );
-    fresh.emu.shutdown().await.unwrap();
+    let Harness { emu, http, .. } = fresh;
+    drop(http);
+    emu.shutdown().await.unwrap();
 }

@@ -120,7 +120,8 @@ async fn token_is_issued_and_errors_follow_aadsts() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3599);
 
-    let cases: [(&str, Vec<(&str, &str)>, u16, &str, u64); 4] = [
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let cases: [(&str, Form, u16, &str, u64); 4] = [
         (
             TENANT,
             vec![

@@ -1,7 +1,9 @@
 //! End-to-end tests over real HTTP against the example tenant.
 
+mod assertion;
 mod batch_faults;
 mod resources;
+mod sign_ins;
 
 use reqwest::{Client, Method, Response};
 use serde_json::{Value, json};
@@ -188,54 +190,6 @@ async fn token_is_issued_and_errors_follow_aadsts() {
     // The log never keeps the secret.
     let log = h.emu.emulator.requests();
     assert_eq!(log[0].body.as_ref().unwrap()["client_secret"], "[redacted]");
-}
-
-#[tokio::test]
-async fn client_assertions_are_checked() {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let h = Harness::start().await;
-    let aud = format!("{}/{TENANT}/oauth2/v2.0/token", h.emu.url);
-    let now = chrono::Utc::now().timestamp();
-    let jwt = |claims: Value| {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-        format!(
-            "{header}.{}.c2ln",
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        )
-    };
-    let hr = &h;
-    let send = move |assertion: String| {
-        let h = hr;
-        async move {
-            let r = h
-                .token_request(
-                    TENANT,
-                    &[
-                        ("client_id", CLIENT),
-                        (
-                            "client_assertion_type",
-                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                        ),
-                        ("client_assertion", assertion.as_str()),
-                        ("scope", "https://graph.microsoft.com/.default"),
-                        ("grant_type", "client_credentials"),
-                    ],
-                )
-                .await;
-            let body: Value = r.json().await.unwrap();
-            body["error_codes"][0].as_u64()
-        }
-    };
-    let expired = json!({"aud": aud, "iss": CLIENT, "sub": CLIENT, "jti": "1", "nbf": now - 1200, "exp": now - 600});
-    assert_eq!(send(jwt(expired)).await, Some(700024));
-    let string_dates =
-        json!({"aud": aud, "iss": CLIENT, "sub": CLIENT, "jti": "1", "nbf": "1", "exp": "2"});
-    assert_eq!(send(jwt(string_dates)).await, Some(50027));
-    // The responder app has no certificate registered, so a well-formed assertion still fails.
-    let fine =
-        json!({"aud": aud, "iss": CLIENT, "sub": CLIENT, "jti": "1", "nbf": now, "exp": now + 600});
-    assert_eq!(send(jwt(fine)).await, Some(700027));
 }
 
 #[tokio::test]

@@ -1,5 +1,14 @@
 //! Unauthenticated control endpoints under `/_emulator`, for tests and engineers driving the
-//! emulator from outside the process.
+//! emulator from outside the process:
+//!
+//! - `GET /_emulator/requests` → `{"value":[LoggedRequest…]}`; `DELETE` clears the log (204).
+//! - `GET /_emulator/state` → the tenant in fixture form.
+//! - `POST /_emulator/reset` → back to the fixture; also forgets tokens, faults and the log (204).
+//! - `GET|POST|DELETE /_emulator/faults`: list, add one fault or an array (204), clear (204).
+//!   A fault: `{"kind":"throttle"|"unavailable"|"gatewayTimeout","retryAfter":7}`,
+//!   `{"kind":"latency","ms":500}` or `{"kind":"expireTokens"}`, plus optional `method`,
+//!   `pathPrefix` (e.g. `/v1.0/users`) and `times`.
+//! - `POST /_emulator/tokens/expire` → every issued token becomes invalid (204).
 
 use axum::extract::State;
 use axum::http::StatusCode;

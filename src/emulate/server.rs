@@ -303,8 +303,10 @@ async fn token_endpoint(
     if !outcome.delay.is_zero() {
         tokio::time::sleep(outcome.delay).await;
     }
+    let mut extra_headers = Vec::new();
     let (status, reply) = if let Some(mut failure) = outcome.response {
         failure.stamp(&request_id, &request_id);
+        extra_headers = failure.headers;
         (failure.status, failure.body.unwrap_or_default())
     } else {
         let tenant = lock(&emulator.shared.tenant).clone();
@@ -343,8 +345,18 @@ async fn token_endpoint(
         reply.to_string(),
     )
         .into_response();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-ms-request-id", value);
+    let headers = response.headers_mut();
+    for (name, value) in extra_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain([("x-ms-request-id", request_id.as_str())])
+    {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
     }
     response
 }

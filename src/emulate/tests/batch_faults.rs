@@ -115,6 +115,18 @@ async fn throttling_and_outages_with_and_without_retry_after() {
         let (got, ..) = h.call(Method::GET, &path, None).await;
         assert_eq!(got, 200, "a counted fault fires only its count");
     }
+    // The token endpoint can be throttled too.
+    h.emu.emulator.inject(
+        Fault::throttle(Some(4))
+            .path_prefix("/")
+            .method("POST")
+            .times(1),
+    );
+    let response = h
+        .token_request(super::TENANT, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "4");
     // A fault on another method or path leaves this call alone.
     h.emu.emulator.inject(Fault::throttle(None).method("PATCH"));
     h.emu

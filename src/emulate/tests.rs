@@ -296,6 +296,8 @@ async fn log_state_and_reset() {
 
 #[test]
 fn from_file_reports_path_and_position() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
+    assert!(Emulator::from_file(&example).is_ok());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tenant.json");
     std::fs::write(&path, "{\n  \"tenantId\": \"t\",\n  \"clients\": [,]\n}").unwrap();

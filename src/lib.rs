@@ -9,6 +9,7 @@ pub mod actions;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod emulate;
 pub mod engine;
 pub mod graph;
 pub mod intake;

@@ -1,0 +1,203 @@
+//! The tenant file: what the emulated directory holds before the first request.
+//!
+//! Field names follow Graph (camelCase) so fixtures can be pasted from real responses.
+//! Freeform Graph objects (rules, policies, locations, sign-ins) stay `serde_json::Value`
+//! because the emulator echoes them back verbatim and Graph keeps adding properties.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::EmulatorError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixture {
+    pub tenant_id: String,
+    /// Verified domains; the token endpoint accepts them in place of the tenant id.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Access token lifetime; Entra issues 3599 s.
+    #[serde(default)]
+    pub token_lifetime_seconds: Option<u64>,
+    pub clients: Vec<Client>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Inbox rules keyed by user id or UPN.
+    #[serde(default)]
+    pub inbox_rules: BTreeMap<String, Vec<Value>>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    #[serde(default)]
+    pub conditional_access_policies: Vec<Value>,
+    #[serde(default)]
+    pub named_locations: Vec<Value>,
+    #[serde(default)]
+    pub risky_users: Vec<Value>,
+    #[serde(default)]
+    pub sign_ins: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Client {
+    /// The application (client) id.
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub certificate: Option<Certificate>,
+    /// Whether the app's service principal holds Privileged Authentication Administrator,
+    /// which Graph requires before an app may touch sensitive attributes of admins.
+    #[serde(default)]
+    pub privileged: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Certificate {
+    /// base64url SHA-1 thumbprint, compared with the assertion's `x5t` when both are present.
+    #[serde(default)]
+    pub thumbprint: Option<String>,
+    /// Standard base64 of the DER public key (PKCS#1 or SubjectPublicKeyInfo); without it the
+    /// assertion's claims are checked but not its signature.
+    #[serde(default)]
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+    /// Holds an admin role, so only a privileged app may change its sensitive attributes.
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub on_premises_sync_enabled: Option<bool>,
+    #[serde(default)]
+    pub sign_in_sessions_valid_from_date_time: Option<String>,
+    /// Never returned by Graph; kept in the state snapshot so tests can see a reset happened.
+    #[serde(default)]
+    pub password_profile: Option<Value>,
+    /// A user without an Exchange Online mailbox answers mail calls with MailboxNotEnabledForRESTAPI.
+    #[serde(default = "yes")]
+    pub mailbox_enabled: bool,
+    /// Any other Graph user property (mail, jobTitle, department, …), echoed on GET.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    /// Member object ids.
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Fixture {
+    pub fn from_file(path: &Path) -> Result<Fixture, EmulatorError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let fixture: Fixture =
+            serde_json::from_str(&text).map_err(|source| EmulatorError::Parse {
+                path: path.to_path_buf(),
+                line: source.line(),
+                column: source.column(),
+                source,
+            })?;
+        fixture
+            .validate()
+            .map_err(|message| EmulatorError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(fixture)
+    }
+
+    /// Catches fixture mistakes at load time rather than as puzzling 404s mid-test.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut ids = std::collections::HashSet::new();
+        for user in &self.users {
+            if !ids.insert(user.id.to_ascii_lowercase()) {
+                return Err(format!("duplicate user id {}", user.id));
+            }
+        }
+        for key in self.inbox_rules.keys() {
+            if self.user_index(key).is_none() {
+                return Err(format!("inboxRules refers to unknown user {key}"));
+            }
+        }
+        for (key, rules) in &self.inbox_rules {
+            for rule in rules {
+                if rule.get("id").and_then(Value::as_str).is_none() {
+                    return Err(format!("an inbox rule of {key} has no string id"));
+                }
+            }
+        }
+        for group in &self.groups {
+            for member in &group.members {
+                if self.user_index(member).is_none() {
+                    return Err(format!("group {} has unknown member {member}", group.id));
+                }
+            }
+        }
+        for (kind, list) in [
+            (
+                "conditionalAccessPolicies",
+                &self.conditional_access_policies,
+            ),
+            ("namedLocations", &self.named_locations),
+            ("riskyUsers", &self.risky_users),
+            ("signIns", &self.sign_ins),
+        ] {
+            if list
+                .iter()
+                .any(|v| v.get("id").and_then(Value::as_str).is_none())
+            {
+                return Err(format!("an entry of {kind} has no string id"));
+            }
+        }
+        if self.clients.is_empty() {
+            return Err("no clients: nobody could get a token".to_string());
+        }
+        Ok(())
+    }
+
+    /// Finds a user by object id or UPN, case-insensitively as Entra does.
+    pub fn user_index(&self, key: &str) -> Option<usize> {
+        self.users.iter().position(|u| {
+            u.id.eq_ignore_ascii_case(key) || u.user_principal_name.eq_ignore_ascii_case(key)
+        })
+    }
+
+    /// Rules of a user, whichever key (id or UPN) the fixture used.
+    pub fn rules_mut(&mut self, user: usize) -> &mut Vec<Value> {
+        let id = self.users[user].id.clone();
+        let upn = self.users[user].user_principal_name.clone();
+        let key = self
+            .inbox_rules
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(&id) || k.eq_ignore_ascii_case(&upn))
+            .cloned()
+            .unwrap_or(id);
+        self.inbox_rules.entry(key).or_default()
+    }
+}

@@ -1,0 +1,58 @@
+//! Path dispatch below the version prefix. Routing by hand rather than with axum routes
+//! lets `$batch` items reuse it and keeps percent-encoded ids (`/`, `+`, `=`) intact.
+
+use axum::http::StatusCode;
+
+use super::fixture::Fixture;
+use super::wire::{GraphRequest, GraphResponse, segments};
+use super::{groups, policies, risk, users};
+
+pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
+    let segs = segments(&req.path);
+    let first = segs
+        .first()
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    let second = segs
+        .get(1)
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    match (first.as_str(), second.as_str()) {
+        ("users", _) => users::route(tenant, req, &segs),
+        (f, _) if f.starts_with("users(") => users::route(tenant, req, &segs),
+        ("groups", _) => groups::route(tenant, req, &segs[1..]),
+        ("identity", "conditionalaccess") => policies::route(tenant, req, &segs[2..]),
+        ("identityprotection", "riskyusers") => risk::risky_users(tenant, req, &segs[2..]),
+        // Beta also serves risky users at the root.
+        ("riskyusers", _) => risk::risky_users(tenant, req, &segs[1..]),
+        ("auditlogs", "signins") if segs.len() == 2 => risk::sign_ins(tenant, req),
+        ("me", _) => GraphResponse::error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "/me request is only valid with delegated authentication flow.",
+        ),
+        _ => unknown_segment(segs.last().map(String::as_str).unwrap_or("")),
+    }
+}
+
+pub fn unknown_segment(segment: &str) -> GraphResponse {
+    GraphResponse::error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource not found for the segment '{segment}'."),
+    )
+}
+
+/// Whether the app behind the request may change sensitive attributes of admins.
+pub fn client_is_privileged(tenant: &Fixture, req: &GraphRequest) -> bool {
+    req.client.as_deref().is_some_and(|id| {
+        tenant
+            .clients
+            .iter()
+            .any(|c| c.id.eq_ignore_ascii_case(id) && c.privileged)
+    })
+}
+
+pub fn metadata(entity: &str) -> String {
+    format!("https://graph.microsoft.com/v1.0/$metadata#{entity}")
+}

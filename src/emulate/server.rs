@@ -1,0 +1,362 @@
+//! HTTP plumbing: the axum router, the per-request pipeline (faults, auth, routing,
+//! request ids) and the request log.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Instant;
+
+use super::wire::{GraphRequest, GraphResponse};
+use super::{Emulator, batch, control, faults, lock, routes, token};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedRequest {
+    pub method: String,
+    /// Full path as received (still percent-encoded); batch items get `/v1.0` + their url.
+    pub path: String,
+    pub query: String,
+    pub has_authorization: bool,
+    pub client_request_id: Option<String>,
+    pub request_id: String,
+    pub content_type: Option<String>,
+    /// JSON when it parses, else the text; form bodies of token requests are logged with
+    /// secrets and assertions redacted.
+    pub body: Option<Value>,
+    pub status: u16,
+    pub time: String,
+    /// The `id` of the `$batch` item this was, if any.
+    pub batch_item_id: Option<String>,
+}
+
+pub struct RunningEmulator {
+    /// Base URL, e.g. `http://127.0.0.1:PORT`; Graph is under `/v1.0`.
+    pub url: String,
+    pub emulator: Emulator,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RunningEmulator {
+    pub fn graph_url(&self) -> String {
+        format!("{}/v1.0", self.url)
+    }
+
+    pub fn token_url(&self) -> String {
+        let tenant = lock(&self.emulator.shared.tenant).tenant_id.clone();
+        format!("{}/{tenant}/oauth2/v2.0/token", self.url)
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.handle).await {
+            Ok(result) => result,
+            Err(join) => Err(std::io::Error::other(join)),
+        }
+    }
+}
+
+pub async fn spawn(emulator: Emulator, addr: &str) -> std::io::Result<RunningEmulator> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = emulator.router();
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningEmulator {
+        url,
+        emulator,
+        handle,
+        shutdown: Some(tx),
+    })
+}
+
+pub fn router(emulator: Emulator) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .merge(control::router())
+        .fallback(graph_entry)
+        .with_state(emulator)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn logged_body(body: &[u8], form: bool) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    if form {
+        let pairs = super::wire::query_pairs(&String::from_utf8_lossy(body));
+        let map = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let secret = k == "client_secret" || k == "client_assertion";
+                (
+                    k,
+                    Value::String(if secret { "[redacted]".into() } else { v }),
+                )
+            })
+            .collect();
+        return Some(Value::Object(map));
+    }
+    Some(
+        serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())),
+    )
+}
+
+impl Emulator {
+    pub(super) fn log(&self, entry: LoggedRequest) {
+        lock(&self.shared.log).push(entry);
+    }
+
+    /// Faults, then the bearer check; returns the client id behind the token.
+    pub(super) async fn gate(
+        &self,
+        method: &Method,
+        full_path: &str,
+        bearer: Option<&str>,
+    ) -> Result<String, GraphResponse> {
+        let outcome = faults::apply(&mut lock(&self.shared.faults), method.as_str(), full_path);
+        if outcome.expire_tokens {
+            self.expire_tokens();
+        }
+        if !outcome.delay.is_zero() {
+            tokio::time::sleep(outcome.delay).await;
+        }
+        if let Some(response) = outcome.response {
+            return Err(response);
+        }
+        let unauthorized = |message: &str| {
+            GraphResponse::error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                message,
+            )
+        };
+        let Some(token) = bearer.filter(|t| !t.is_empty()) else {
+            return Err(unauthorized("Access token is empty."));
+        };
+        let mut tokens = lock(&self.shared.tokens);
+        match tokens.get(token) {
+            Some(t) if t.expires > Instant::now() => Ok(t.client.clone()),
+            Some(_) => {
+                tokens.remove(token);
+                Err(unauthorized(
+                    "Lifetime validation failed, the token is expired.",
+                ))
+            }
+            None => Err(unauthorized(
+                "Access token validation failure. Invalid audience or unknown token.",
+            )),
+        }
+    }
+
+    pub(super) fn route(&self, req: &GraphRequest) -> GraphResponse {
+        routes::route(&mut lock(&self.shared.tenant), req)
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = header(headers, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+async fn graph_entry(
+    State(emulator): State<Emulator>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = header(&headers, "client-request-id");
+    let echo_id = client_request_id
+        .clone()
+        .unwrap_or_else(|| request_id.clone());
+    let full_path = uri.path().to_string();
+    let content_type = header(&headers, "content-type");
+    let version_rest = ["/v1.0", "/beta"].iter().find_map(|v| {
+        full_path
+            .strip_prefix(v)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    let token = bearer(&headers);
+    let mut response = match version_rest {
+        None => GraphResponse::error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource not found for the segment '{full_path}'."),
+        ),
+        Some(rest) => {
+            let req = GraphRequest {
+                method: method.clone(),
+                path: rest.to_string(),
+                query: uri.query().unwrap_or("").to_string(),
+                content_type: content_type.clone(),
+                body: body.to_vec(),
+                client: None,
+                base: format!(
+                    "http://{}{}",
+                    header(&headers, "host").unwrap_or_else(|| "localhost".into()),
+                    &full_path[..full_path.len() - rest.len()]
+                ),
+            };
+            match emulator.gate(&method, &full_path, token.as_deref()).await {
+                Err(refused) => refused,
+                Ok(client) => {
+                    let req = GraphRequest {
+                        client: Some(client),
+                        ..req
+                    };
+                    if batch::is_batch(&req) {
+                        batch::run(&emulator, &req, token.as_deref(), &echo_id).await
+                    } else {
+                        emulator.route(&req)
+                    }
+                }
+            }
+        }
+    };
+    response.stamp(&request_id, &echo_id);
+    emulator.log(LoggedRequest {
+        method: method.to_string(),
+        path: full_path,
+        query: uri.query().unwrap_or("").to_string(),
+        has_authorization: headers.contains_key("authorization"),
+        client_request_id,
+        request_id: request_id.clone(),
+        content_type,
+        body: logged_body(&body, false),
+        status: response.status.as_u16(),
+        time: super::wire::now_rfc3339(),
+        batch_item_id: None,
+    });
+    into_http(response, &request_id, &echo_id)
+}
+
+fn into_http(response: GraphResponse, request_id: &str, client_request_id: &str) -> Response {
+    let mut http = match &response.body {
+        Some(body) => (
+            response.status,
+            [(
+                "content-type",
+                "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
+            )],
+            body.to_string(),
+        )
+            .into_response(),
+        None => (response.status, Body::empty()).into_response(),
+    };
+    let headers = http.headers_mut();
+    for (name, value) in &response.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    for (name, value) in [
+        ("request-id", request_id),
+        ("client-request-id", client_request_id),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    http
+}
+
+async fn token_endpoint(
+    State(emulator): State<Emulator>,
+    Path(tenant_segment): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let content_type = header(&headers, "content-type");
+    let path = uri.path().to_string();
+    let outcome = faults::apply(&mut lock(&emulator.shared.faults), "POST", &path);
+    if !outcome.delay.is_zero() {
+        tokio::time::sleep(outcome.delay).await;
+    }
+    let mut extra_headers = Vec::new();
+    let (status, reply) = if let Some(mut failure) = outcome.response {
+        failure.stamp(&request_id, &request_id);
+        extra_headers = failure.headers;
+        (failure.status, failure.body.unwrap_or_default())
+    } else {
+        let tenant = lock(&emulator.shared.tenant).clone();
+        match token::authenticate(&tenant, &tenant_segment, content_type.as_deref(), &body) {
+            Ok(client) => {
+                let lifetime = *lock(&emulator.shared.token_lifetime);
+                let (access, reply) = token::issue(lifetime);
+                lock(&emulator.shared.tokens).insert(
+                    access,
+                    token::Token {
+                        client: client.id,
+                        expires: Instant::now() + lifetime,
+                    },
+                );
+                (StatusCode::OK, reply)
+            }
+            Err(e) => (e.status, e.body),
+        }
+    };
+    emulator.log(LoggedRequest {
+        method: "POST".into(),
+        path,
+        query: uri.query().unwrap_or("").to_string(),
+        has_authorization: headers.contains_key("authorization"),
+        client_request_id: header(&headers, "client-request-id"),
+        request_id: request_id.clone(),
+        content_type,
+        body: logged_body(&body, true),
+        status: status.as_u16(),
+        time: super::wire::now_rfc3339(),
+        batch_item_id: None,
+    });
+    let mut response = (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        reply.to_string(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    for (name, value) in extra_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain([("x-ms-request-id", request_id.as_str())])
+    {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

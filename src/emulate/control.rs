@@ -9,6 +9,8 @@
 //!   `{"kind":"latency","ms":500}` or `{"kind":"expireTokens"}`, plus optional `method`,
 //!   `pathPrefix` (e.g. `/v1.0/users`) and `times`.
 //! - `POST /_emulator/tokens/expire` → every issued token becomes invalid (204).
+//! - `POST /_emulator/webhook` records a JSON body (200), `GET /_emulator/webhooks` lists them: a
+//!   stand-in for a Slack or Teams incoming webhook, so `notify` can be exercised offline.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,6 +31,8 @@ pub fn router() -> Router<Emulator> {
             get(list_faults).post(add_faults).delete(clear_faults),
         )
         .route("/_emulator/tokens/expire", post(expire_tokens))
+        .route("/_emulator/webhook", post(webhook))
+        .route("/_emulator/webhooks", get(webhooks))
 }
 
 async fn requests(State(emulator): State<Emulator>) -> Response {
@@ -83,4 +87,18 @@ async fn clear_faults(State(emulator): State<Emulator>) -> StatusCode {
 async fn expire_tokens(State(emulator): State<Emulator>) -> StatusCode {
     emulator.expire_tokens();
     StatusCode::NO_CONTENT
+}
+
+async fn webhook(State(emulator): State<Emulator>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(value) => {
+            emulator.record_webhook(value);
+            (StatusCode::OK, "ok").into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("not JSON: {e}")).into_response(),
+    }
+}
+
+async fn webhooks(State(emulator): State<Emulator>) -> Json<Value> {
+    Json(json!({"value": emulator.webhooks()}))
 }

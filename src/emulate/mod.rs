@@ -67,6 +67,8 @@ struct Shared {
     log: Mutex<Vec<LoggedRequest>>,
     faults: Mutex<Vec<Fault>>,
     token_lifetime: Mutex<Duration>,
+    /// Bodies posted to `/_emulator/webhook`, a stand-in notification channel.
+    webhooks: Mutex<Vec<serde_json::Value>>,
 }
 
 /// A poisoned lock only means a handler panicked mid-request; the emulator keeps serving.
@@ -87,6 +89,7 @@ impl Emulator {
                 log: Mutex::new(Vec::new()),
                 faults: Mutex::new(Vec::new()),
                 token_lifetime: Mutex::new(lifetime),
+                webhooks: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -149,5 +152,15 @@ impl Emulator {
         self.expire_tokens();
         self.clear_faults();
         self.clear_requests();
+        lock(&self.shared.webhooks).clear();
+    }
+
+    /// Messages received on `/_emulator/webhook`, oldest first.
+    pub fn webhooks(&self) -> Vec<serde_json::Value> {
+        lock(&self.shared.webhooks).clone()
+    }
+
+    fn record_webhook(&self, body: serde_json::Value) {
+        lock(&self.shared.webhooks).push(body);
     }
 }

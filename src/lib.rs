@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod graph;
 pub mod intake;
 pub mod playbook;
 pub mod run;

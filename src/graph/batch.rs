@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+use super::client::call;
 use super::error::parse_error_body;
 use super::retry::{is_retryable_status, parse_retry_after, wait_before_retry};
 use super::{GraphClient, GraphError, GraphPath, GraphRequest, GraphResponse};
@@ -111,8 +112,7 @@ impl GraphClient {
                     continue;
                 } else if is_retryable_status(status) {
                     Err(GraphError::Throttled {
-                        method: request.method.to_string(),
-                        path: request.path.to_string(),
+                        call: call(&request.method, &request.path.to_string()),
                         attempts: round,
                         last_status: status,
                         request_id,
@@ -121,8 +121,7 @@ impl GraphClient {
                 } else {
                     let (code, message) = parse_error_body(&body);
                     Err(GraphError::Http {
-                        method: request.method.to_string(),
-                        path: request.path.to_string(),
+                        call: call(&request.method, &request.path.to_string()),
                         status,
                         code,
                         message,

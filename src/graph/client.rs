@@ -172,8 +172,7 @@ impl GraphClient {
                         continue;
                     }
                     return Err(GraphError::Transport {
-                        method: request.method.to_string(),
-                        path,
+                        call: call(&request.method, &path),
                         attempts: attempt,
                         timed_out,
                         reason,
@@ -209,8 +208,7 @@ impl GraphClient {
                     continue;
                 }
                 return Err(GraphError::Throttled {
-                    method: request.method.to_string(),
-                    path,
+                    call: call(&request.method, &path),
                     attempts: attempt,
                     last_status: status,
                     request_id,
@@ -219,8 +217,7 @@ impl GraphClient {
             }
             let (code, message) = parse_error_body(&body);
             return Err(GraphError::Http {
-                method: request.method.to_string(),
-                path,
+                call: call(&request.method, &path),
                 status,
                 code,
                 message,
@@ -296,6 +293,10 @@ impl GraphClient {
         // The semaphore is never closed, so acquiring cannot fail.
         semaphore.acquire_owned().await.ok()
     }
+}
+
+pub(crate) fn call(method: &Method, path: &str) -> Box<str> {
+    format!("{method} {path}").into()
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -7,13 +7,13 @@ use serde_json::Value;
 pub enum GraphError {
     /// Graph answered with a non-2xx status that is not retried (or no longer retried).
     #[error(
-        "graph {method} {path} returned {status} {code}: {message} (request-id {}, \
+        "graph {call} returned {status} {code}: {message} (request-id {}, \
          client-request-id {client_request_id})",
         request_id.as_deref().unwrap_or("none")
     )]
     Http {
-        method: String,
-        path: String,
+        /// Method and path, e.g. `PATCH /users/u1@contoso.com` (boxed to keep the error small).
+        call: Box<str>,
         status: u16,
         /// `error.code` from the body, or `unknown` when the body has none.
         code: String,
@@ -23,13 +23,13 @@ pub enum GraphError {
     },
     /// Still throttled (429) or unavailable (503/504) after every allowed attempt.
     #[error(
-        "graph {method} {path} still failing with {last_status} after {attempts} attempts \
+        "graph {call} still failing with {last_status} after {attempts} attempts \
          (request-id {}, client-request-id {client_request_id})",
         request_id.as_deref().unwrap_or("none")
     )]
     Throttled {
-        method: String,
-        path: String,
+        /// Method and path, e.g. `PATCH /users/u1@contoso.com` (boxed to keep the error small).
+        call: Box<str>,
         attempts: u32,
         last_status: u16,
         request_id: Option<String>,
@@ -37,12 +37,12 @@ pub enum GraphError {
     },
     /// Connection failure, timeout or unreadable response, after every allowed attempt.
     #[error(
-        "cannot reach graph for {method} {path} after {attempts} attempts \
+        "cannot reach graph for {call} after {attempts} attempts \
          (client-request-id {client_request_id}): {reason}"
     )]
     Transport {
-        method: String,
-        path: String,
+        /// Method and path, e.g. `PATCH /users/u1@contoso.com` (boxed to keep the error small).
+        call: Box<str>,
         attempts: u32,
         timed_out: bool,
         reason: String,
@@ -169,8 +169,7 @@ mod tests {
             "innerError":{"request-id":"r1"}}});
         let (code, message) = parse_error_body(&body);
         let err = GraphError::Http {
-            method: "GET".into(),
-            path: "/users/x".into(),
+            call: "GET /users/x".into(),
             status: 404,
             code,
             message,

@@ -12,7 +12,7 @@ fn request(i: usize) -> GraphRequest {
     let path = GraphPath::new(["users"])
         .id(&format!("u{i}@contoso.com"))
         .unwrap();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         GraphRequest::patch(path, json!({"accountEnabled": false}))
     } else {
         GraphRequest::post(path.segment("revokeSignInSessions"), None)

@@ -142,10 +142,21 @@ impl GraphClient {
     /// Sends one request, retrying throttling (429), 503, 504 and transport errors within the
     /// configured limits, and once more with a new token after a 401. Any 2xx is success.
     pub async fn send(&self, request: GraphRequest) -> Result<GraphResponse, GraphError> {
+        let path = request.path.to_string();
+        let url = format!("{}{path}", self.inner.base);
+        self.send_to(&request, &url, path).await
+    }
+
+    /// [`send`](Self::send) to an absolute `url` already checked to be under the Graph root;
+    /// `path` is what logs and errors show.
+    pub(crate) async fn send_to(
+        &self,
+        request: &GraphRequest,
+        url: &str,
+        path: String,
+    ) -> Result<GraphResponse, GraphError> {
         let inner = &self.inner;
         let client_request_id = uuid::Uuid::new_v4().to_string();
-        let path = request.path.to_string();
-        let url = format!("{}{path}", inner.base);
         let started = Instant::now();
         let max_attempts = inner.config.max_attempts;
         let mut attempt = 0;
@@ -155,7 +166,7 @@ impl GraphClient {
             let token = inner.tokens.token().await?;
             let outcome = {
                 let _permit = self.mailbox_permit(request.mailbox.as_deref()).await;
-                self.attempt(&request, &url, &token.value, &client_request_id)
+                self.attempt(request, url, &token.value, &client_request_id)
                     .await
             };
             let (status, headers, body) = match outcome {

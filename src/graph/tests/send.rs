@@ -317,3 +317,30 @@ fn client_debug_shows_no_secret() {
     let shown = format!("{client:?} {:?}", client.config());
     assert!(!shown.contains("s3cr3t-value"), "{shown}");
 }
+
+#[tokio::test]
+async fn pages_are_followed_within_the_graph_root_only() {
+    let mock = Mock::graph(|r, n| {
+        let base = format!("http://{}/v1.0", r.header("host").unwrap());
+        match n {
+            0 => Reply::json(200, json!({"value":[1,2],"@odata.nextLink": format!("{base}/auditLogs/signIns?$skiptoken=a")})),
+            1 => Reply::json(200, json!({"value":[3],"@odata.nextLink": format!("{base}/auditLogs/signIns?$skiptoken=b")})),
+            2 => Reply::json(200, json!({"value":[4]})),
+            _ => Reply::json(200, json!({"value":[5],"@odata.nextLink":"https://evil.example/v1.0/x"})),
+        }
+    })
+    .await;
+    let client = mock.client();
+    let path = GraphPath::new(["auditLogs", "signIns"]).query("$top", "2");
+    let all = client.get_pages(path.clone(), 10).await.unwrap();
+    assert_eq!(
+        (all.items, all.truncated),
+        (vec![json!(1), json!(2), json!(3), json!(4)], false)
+    );
+    let uris: Vec<String> = mock.graph_requests().into_iter().map(|r| r.uri).collect();
+    assert_eq!(uris[1], "/v1.0/auditLogs/signIns?$skiptoken=a");
+
+    let err = client.get_pages(path.clone(), 10).await.unwrap_err();
+    assert!(matches!(err, GraphError::Protocol { .. }), "{err}");
+    assert_eq!(mock.graph_requests().len(), 4);
+}

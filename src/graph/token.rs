@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::assertion::CertificateSigner;
+use super::retry::wait_before_retry;
 use super::{Credential, GraphConfig, GraphError, Secret};
 
 /// Fetch a new token this long before the current one expires (there is no refresh token).
@@ -32,6 +33,8 @@ pub(crate) struct TokenProvider {
     scope: String,
     client_id: String,
     proof: Proof,
+    max_attempts: u32,
+    max_retry_wait: Duration,
     /// Held across the fetch so concurrent callers wait for one token request, not fire many.
     cache: Mutex<Option<Token>>,
 }
@@ -54,6 +57,8 @@ impl TokenProvider {
             scope: config.scope(),
             client_id: config.client_id.clone(),
             proof,
+            max_attempts: config.max_attempts,
+            max_retry_wait: config.max_retry_wait,
             cache: Mutex::new(None),
         })
     }
@@ -82,7 +87,23 @@ impl TokenProvider {
         }
     }
 
+    /// Requests a token, retrying throttling, 5xx and transport failures within the limits.
     async fn fetch(&self) -> Result<Token, GraphError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.fetch_once().await {
+                Err(error) if attempt < self.max_attempts && transient(&error) => {
+                    let wait = wait_before_retry(None, attempt, self.max_retry_wait);
+                    tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, %error, "graph token retry scheduled");
+                    tokio::time::sleep(wait).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn fetch_once(&self) -> Result<Token, GraphError> {
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "client_credentials".into()),
             ("client_id", self.client_id.clone()),
@@ -169,6 +190,22 @@ impl TokenProvider {
             description,
             codes,
         }
+    }
+}
+
+/// Worth another try: no answer, throttled, or a server-side failure. 4xx verdicts are final.
+fn transient(error: &GraphError) -> bool {
+    match error {
+        GraphError::Token {
+            status: None,
+            error,
+            ..
+        } => error == "unreachable",
+        GraphError::Token {
+            status: Some(status),
+            ..
+        } => *status == 429 || *status >= 500,
+        _ => false,
     }
 }
 

@@ -344,3 +344,21 @@ async fn pages_are_followed_within_the_graph_root_only() {
     assert!(matches!(err, GraphError::Protocol { .. }), "{err}");
     assert_eq!(mock.graph_requests().len(), 4);
 }
+
+#[tokio::test]
+async fn page_limit_reports_truncation() {
+    let mock = Mock::graph(|r, _| {
+        let next = format!(
+            "http://{}/v1.0/users?$skiptoken=x",
+            r.header("host").unwrap()
+        );
+        Reply::json(200, json!({"value":[1],"@odata.nextLink": next}))
+    })
+    .await;
+    let paged = mock
+        .client()
+        .get_pages(GraphPath::new(["users"]), 3)
+        .await
+        .unwrap();
+    assert_eq!((paged.items.len(), paged.truncated), (3, true));
+}

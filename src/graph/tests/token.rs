@@ -165,3 +165,31 @@ async fn token_errors_are_parsed_and_never_show_the_secret() {
     assert!(shown.contains("AADSTS7000215"), "{shown}");
     assert!(mock.graph_requests().is_empty());
 }
+
+#[tokio::test]
+async fn token_service_failures_are_retried_but_verdicts_are_not() {
+    let flaky = Mock::start(
+        |r, n| match n {
+            0 => Reply::empty(503),
+            _ => tokens(3599)(r, n),
+        },
+        ok(),
+    )
+    .await;
+    flaky.client().send(me()).await.unwrap();
+    assert_eq!(flaky.token_requests().len(), 2);
+
+    let refused = Mock::start(
+        |_, _| {
+            Reply::json(
+                400,
+                json!({"error":"unauthorized_client","error_codes":[700016]}),
+            )
+        },
+        ok(),
+    )
+    .await;
+    let err = refused.client().send(me()).await.unwrap_err();
+    assert_eq!(err.code(), Some("unauthorized_client"));
+    assert_eq!(refused.token_requests().len(), 1);
+}

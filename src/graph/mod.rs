@@ -1,0 +1,34 @@
+//! Microsoft Graph: a thin, typed client for the containment calls made by `actions`.
+//!
+//! Hand-written on reqwest rather than graph-rs-sdk (see the Graph contract): both base URLs are
+//! plain configuration (national clouds, the emulator), certificate assertions are signed per
+//! token request, retries are bounded, and identifiers from detections are validated before
+//! they reach a URL.
+//!
+//! - [`GraphClient::send`] makes one call: token, `client-request-id`, retries on 429/503/504
+//!   and transport errors, one token refresh on 401, per-mailbox concurrency limit.
+//! - [`GraphClient::batch`] sends independent calls through `$batch`, 20 at a time.
+//! - [`GraphPath`] is the only way to build a path; dynamic ids go through `id()`/`opaque()`.
+//!
+//! **Invariant:** the secret, the private key and bearer tokens never appear in logs or errors.
+
+mod assertion;
+mod batch;
+mod client;
+mod config;
+mod error;
+mod paging;
+mod path;
+mod retry;
+mod token;
+
+#[cfg(test)]
+mod tests;
+
+pub use batch::BATCH_LIMIT;
+pub use client::{GraphClient, GraphRequest, GraphResponse};
+pub use config::{Cloud, Credential, GraphConfig, Secret};
+pub use error::GraphError;
+pub use paging::Paged;
+pub use path::GraphPath;
+pub use reqwest::Method;

@@ -155,18 +155,18 @@ pub async fn run_jsonl(
         }
         // Keep a write in flight only while more input is already waiting; otherwise report
         // (and act) now rather than when the next detection happens to arrive.
-        if finished || lines.is_empty() {
-            if let Some((write, done)) = in_flight.take() {
-                report(
-                    store,
-                    runner,
-                    write.await,
-                    done,
-                    &mut summary,
-                    &mut *sinks.on_outcome,
-                )
-                .await?;
-            }
+        if (finished || lines.is_empty())
+            && let Some((write, done)) = in_flight.take()
+        {
+            report(
+                store,
+                runner,
+                write.await,
+                done,
+                &mut summary,
+                &mut *sinks.on_outcome,
+            )
+            .await?;
         }
         (sinks.progress)(bytes_read, &summary);
     }

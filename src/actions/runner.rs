@@ -66,24 +66,42 @@ impl GraphRunner {
 
     /// Like [`call`](Self::call), but hands Graph's own error back (the outer error is only a
     /// failure to audit), for callers that treat some answers (a 404 on rollback) as fine.
-    pub(super) async fn call_raw(&self, action: &PlannedAction, request: GraphRequest) -> Result<Result<GraphResponse, GraphError>, ActionError> {
+    pub(super) async fn call_raw(
+        &self,
+        action: &PlannedAction,
+        request: GraphRequest,
+    ) -> Result<Result<GraphResponse, GraphError>, ActionError> {
         let subject = format!("action/{}", action.key);
-        self.audited(&subject, json!(action.action), request).await.map_err(|e| ActionError::Failed {
-            action: action.action.to_string(),
-            target: target_text(action),
-            reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
-        })
+        self.audited(&subject, json!(action.action), request)
+            .await
+            .map_err(|e| ActionError::Failed {
+                action: action.action.to_string(),
+                target: target_text(action),
+                reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
+            })
     }
 
     /// The audited call itself, for any subject (an action, or a setup step).
-    pub(super) async fn audited(&self, subject: &str, about: Value, request: GraphRequest) -> Result<Result<GraphResponse, GraphError>, crate::store::StoreError> {
+    pub(super) async fn audited(
+        &self,
+        subject: &str,
+        about: Value,
+        request: GraphRequest,
+    ) -> Result<Result<GraphResponse, GraphError>, crate::store::StoreError> {
         let described = json!({
             "about": about,
             "method": request.method.as_str(),
             "path": request.path.to_string(),
             "body": request.body.as_ref().map(redact),
         });
-        self.store.append_audit(&[AuditEvent::new(Utc::now(), "graph.request", subject, described)]).await?;
+        self.store
+            .append_audit(&[AuditEvent::new(
+                Utc::now(),
+                "graph.request",
+                subject,
+                described,
+            )])
+            .await?;
         let started = Instant::now();
         let result = self.client.send(request).await;
         let after = match &result {
@@ -103,7 +121,14 @@ impl GraphRunner {
                 "elapsed_ms": started.elapsed().as_millis() as u64,
             }),
         };
-        self.store.append_audit(&[AuditEvent::new(Utc::now(), "graph.response", subject, after)]).await?;
+        self.store
+            .append_audit(&[AuditEvent::new(
+                Utc::now(),
+                "graph.response",
+                subject,
+                after,
+            )])
+            .await?;
         Ok(result)
     }
 }

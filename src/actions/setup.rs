@@ -10,7 +10,10 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("{step}: {source}")]
-    Graph { step: &'static str, source: GraphError },
+    Graph {
+        step: &'static str,
+        source: GraphError,
+    },
     #[error("cannot write the audit trail, so nothing more was sent: {0}")]
     Audit(#[from] StoreError),
     #[error("{0}: Graph answered without an id")]
@@ -24,8 +27,16 @@ pub struct LegacyAuthSetup {
 
 const SUBJECT: &str = "setup/legacy-auth";
 
-async fn send(runner: &GraphRunner, step: &'static str, request: GraphRequest) -> Result<Value, SetupError> {
-    runner.audited(SUBJECT, json!(step), request).await?.map(|r| r.body).map_err(|source| SetupError::Graph { step, source })
+async fn send(
+    runner: &GraphRunner,
+    step: &'static str,
+    request: GraphRequest,
+) -> Result<Value, SetupError> {
+    runner
+        .audited(SUBJECT, json!(step), request)
+        .await?
+        .map(|r| r.body)
+        .map_err(|source| SetupError::Graph { step, source })
 }
 
 pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, SetupError> {
@@ -36,11 +47,21 @@ pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, 
         "securityEnabled": true,
         "description": "Members cannot use legacy authentication; stanch adds compromised accounts here.",
     });
-    let created = send(runner, "creating the quarantine group", GraphRequest::post(GraphPath::new(["groups"]), Some(group))).await?;
-    let group_id = created["id"].as_str().ok_or(SetupError::NoId("the quarantine group"))?.to_string();
+    let created = send(
+        runner,
+        "creating the quarantine group",
+        GraphRequest::post(GraphPath::new(["groups"]), Some(group)),
+    )
+    .await?;
+    let group_id = created["id"]
+        .as_str()
+        .ok_or(SetupError::NoId("the quarantine group"))?
+        .to_string();
     let mut excluded = Vec::new();
     for account in &runner.protected {
-        let Ok(path) = GraphPath::new(["users"]).id(account) else { continue };
+        let Ok(path) = GraphPath::new(["users"]).id(account) else {
+            continue;
+        };
         let request = GraphRequest::get(path.query("$select", "id"));
         if let Ok(user) = send(runner, "resolving a protected account", request).await {
             excluded.extend(user["id"].as_str().map(str::to_string));
@@ -57,7 +78,18 @@ pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, 
         "grantControls": {"operator": "OR", "builtInControls": ["block"]},
     });
     let path = GraphPath::new(["identity", "conditionalAccess", "policies"]);
-    let policy = send(runner, "creating the Conditional Access policy", GraphRequest::post(path, Some(policy))).await?;
-    let policy_id = policy["id"].as_str().ok_or(SetupError::NoId("the Conditional Access policy"))?.to_string();
-    Ok(LegacyAuthSetup { group_id, policy_id })
+    let policy = send(
+        runner,
+        "creating the Conditional Access policy",
+        GraphRequest::post(path, Some(policy)),
+    )
+    .await?;
+    let policy_id = policy["id"]
+        .as_str()
+        .ok_or(SetupError::NoId("the Conditional Access policy"))?
+        .to_string();
+    Ok(LegacyAuthSetup {
+        group_id,
+        policy_id,
+    })
 }

@@ -202,9 +202,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
         Command::Emulate { listen, fixture } => operate::emulate(&listen, fixture).await,
-        Command::Actions { command: ActionsCommand::List { json, status } } => operate::actions_list(&config, json, status).await,
-        Command::Actions { command: ActionsCommand::Rollback { id, reason } } => operate::actions_rollback(&config, id, &reason).await,
-        Command::Setup { command: SetupCommand::LegacyAuth } => operate::setup_legacy_auth(&config).await,
+        Command::Actions {
+            command: ActionsCommand::List { json, status },
+        } => operate::actions_list(&config, json, status).await,
+        Command::Actions {
+            command: ActionsCommand::Rollback { id, reason },
+        } => operate::actions_rollback(&config, id, &reason).await,
+        Command::Setup {
+            command: SetupCommand::LegacyAuth,
+        } => operate::setup_legacy_auth(&config).await,
         Command::Run {
             input,
             json,

@@ -14,12 +14,20 @@ use crate::store::Store;
 /// Serves the Graph emulator until interrupted.
 pub(crate) async fn emulate(listen: &str, fixture: Option<PathBuf>) -> anyhow::Result<Verdict> {
     let path = fixture.unwrap_or_else(|| PathBuf::from("examples/tenant.json"));
-    let emulator = Emulator::from_file(&path).with_context(|| format!("loading the tenant fixture {}", path.display()))?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let emulator = Emulator::from_file(&path)
+        .with_context(|| format!("loading the tenant fixture {}", path.display()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("stanch emulator serving the tenant in {} at {url}", path.display());
+    println!(
+        "stanch emulator serving the tenant in {} at {url}",
+        path.display()
+    );
     println!("  point stanch at it with graph.graph_url: {url} and graph.login_url: {url}");
-    println!("  request log: {url}/_emulator/requests   state: {url}/_emulator/state   faults: POST {url}/_emulator/faults");
+    println!(
+        "  request log: {url}/_emulator/requests   state: {url}/_emulator/state   faults: POST {url}/_emulator/faults"
+    );
     tokio::select! {
         served = emulator.serve(listener) => served.context("serving the emulator")?,
         _ = tokio::signal::ctrl_c() => println!("stopped"),
@@ -27,25 +35,48 @@ pub(crate) async fn emulate(listen: &str, fixture: Option<PathBuf>) -> anyhow::R
     Ok(Verdict::Clean)
 }
 
-pub(crate) async fn actions_list(config: &Config, json_output: bool, status: Option<String>) -> anyhow::Result<Verdict> {
+pub(crate) async fn actions_list(
+    config: &Config,
+    json_output: bool,
+    status: Option<String>,
+) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
-    let actions: Vec<_> = store.actions(None).await?.into_iter().filter(|a| status.as_ref().is_none_or(|s| &a.status == s)).collect();
+    let actions: Vec<_> = store
+        .actions(None)
+        .await?
+        .into_iter()
+        .filter(|a| status.as_ref().is_none_or(|s| &a.status == s))
+        .collect();
     if json_output {
         println!("{}", serde_json::to_string(&actions)?);
         return Ok(Verdict::Clean);
     }
     for a in &actions {
-        let target = a.target_upn.as_deref().or(a.target_id.as_deref()).unwrap_or("tenant");
-        println!("#{:<6} {:<24} {:<20} {:<28} {:<8} {}/{}", a.pk, a.status, a.kind, target, a.mode, a.playbook, a.step);
+        let target = a
+            .target_upn
+            .as_deref()
+            .or(a.target_id.as_deref())
+            .unwrap_or("tenant");
+        println!(
+            "#{:<6} {:<24} {:<20} {:<28} {:<8} {}/{}",
+            a.pk, a.status, a.kind, target, a.mode, a.playbook, a.step
+        );
     }
     println!("{} action(s)", actions.len());
     Ok(Verdict::Clean)
 }
 
-pub(crate) async fn actions_rollback(config: &Config, pk: i64, reason: &str) -> anyhow::Result<Verdict> {
+pub(crate) async fn actions_rollback(
+    config: &Config,
+    pk: i64,
+    reason: &str,
+) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
-    let runner = graph_runner(config, &store)?.context("rolling back needs a `graph` connection in the config")?;
-    let took = rollback(&runner, &store, pk, reason).await.with_context(|| format!("rolling back action #{pk}"))?;
+    let runner = graph_runner(config, &store)?
+        .context("rolling back needs a `graph` connection in the config")?;
+    let took = rollback(&runner, &store, pk, reason)
+        .await
+        .with_context(|| format!("rolling back action #{pk}"))?;
     println!("action #{pk} rolled back in {} ms", took.as_millis());
     Ok(Verdict::Clean)
 }
@@ -54,13 +85,24 @@ pub(crate) async fn actions_rollback(config: &Config, pk: i64, reason: &str) -> 
 /// authentication (Exchange ActiveSync and other legacy clients) for its members.
 pub(crate) async fn setup_legacy_auth(config: &Config) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
-    let runner = graph_runner(config, &store)?.context("setup needs a `graph` connection in the config")?;
-    let done = crate::actions::setup_legacy_auth(&runner).await.context("setting up legacy-auth blocking")?;
-    println!("created group {} and Conditional Access policy {}", done.group_id, done.policy_id);
-    println!("add to your config:\n  containment:\n    quarantine_group_id: {}", done.group_id);
+    let runner =
+        graph_runner(config, &store)?.context("setup needs a `graph` connection in the config")?;
+    let done = crate::actions::setup_legacy_auth(&runner)
+        .await
+        .context("setting up legacy-auth blocking")?;
+    println!(
+        "created group {} and Conditional Access policy {}",
+        done.group_id, done.policy_id
+    );
+    println!(
+        "add to your config:\n  containment:\n    quarantine_group_id: {}",
+        done.group_id
+    );
     Ok(Verdict::Clean)
 }
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_url).await.with_context(|| format!("opening the database {}", config.database_url))
+    Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))
 }

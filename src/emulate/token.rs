@@ -120,7 +120,9 @@ pub fn authenticate(
     let scope = get("scope").ok_or_else(|| missing("scope"))?;
     // A real tenant knows only https resources; the emulator also serves its own http root, since
     // the client asks for `{graph_url}/.default` and tests point graph_url at the emulator.
-    let resource_ok = scope.starts_with("https://") || scope.starts_with("http://127.0.0.1") || scope.starts_with("http://localhost");
+    let resource_ok = scope.starts_with("https://")
+        || scope.starts_with("http://127.0.0.1")
+        || scope.starts_with("http://localhost");
     if !resource_ok || !scope.ends_with("/.default") || scope.contains(' ') {
         return Err(aadsts(
             StatusCode::BAD_REQUEST,

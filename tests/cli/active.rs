@@ -18,9 +18,16 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn start() -> Tenant {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let emulator = Emulator::from_file(&project_root().join("examples/tenant.json")).expect("fixture");
-        let running = runtime.block_on(emulator.spawn("127.0.0.1:0")).expect("emulator");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emulator =
+            Emulator::from_file(&project_root().join("examples/tenant.json")).expect("fixture");
+        let running = runtime
+            .block_on(emulator.spawn("127.0.0.1:0"))
+            .expect("emulator");
         Tenant { running, runtime }
     }
 
@@ -37,17 +44,37 @@ impl Tenant {
     }
 
     pub fn user(&self, upn: &str) -> Value {
-        self.state()["users"].as_array().unwrap().iter().find(|u| u["userPrincipalName"] == upn).cloned().unwrap()
+        self.state()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == upn)
+            .cloned()
+            .unwrap()
     }
 
     pub fn rules(&self, upn: &str) -> Vec<Value> {
-        self.state()["inboxRules"][upn].as_array().cloned().unwrap_or_default()
+        self.state()["inboxRules"][upn]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn quarantined(&self) -> Vec<String> {
         let state = self.state();
-        let group = state["groups"].as_array().unwrap().iter().find(|g| g["id"] == QUARANTINE).unwrap().clone();
-        group["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect()
+        let group = state["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == QUARANTINE)
+            .unwrap()
+            .clone();
+        group["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .collect()
     }
 
     pub fn writes(&self) -> Vec<String> {
@@ -62,7 +89,11 @@ impl Tenant {
 }
 
 fn enabled(rules: &[Value], name: &str) -> bool {
-    rules.iter().find(|r| r["displayName"] == name).unwrap_or_else(|| panic!("no rule {name}"))["isEnabled"] == true
+    rules
+        .iter()
+        .find(|r| r["displayName"] == name)
+        .unwrap_or_else(|| panic!("no rule {name}"))["isEnabled"]
+        == true
 }
 
 #[test]
@@ -79,24 +110,64 @@ fn the_attack_story_is_contained_against_the_emulator() {
     assert!(!enabled(&b, "."), "{b:?}");
     assert!(enabled(&b, "Newsletters"));
     assert!(!enabled(&tenant.rules("d.patel@contoso.com"), ".."));
-    assert!(enabled(&tenant.rules("d.patel@contoso.com"), "Important clients"));
+    assert!(enabled(
+        &tenant.rules("d.patel@contoso.com"),
+        "Important clients"
+    ));
     let quarantined = tenant.quarantined();
-    for id in ["0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002", "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0003", "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0004"] {
-        assert!(quarantined.iter().any(|m| m == id), "{id} not quarantined: {quarantined:?}");
+    for id in [
+        "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002",
+        "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0003",
+        "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0004",
+    ] {
+        assert!(
+            quarantined.iter().any(|m| m == id),
+            "{id} not quarantined: {quarantined:?}"
+        );
     }
     // Disabling accounts waits for a human; the break-glass account is never touched.
     assert_eq!(tenant.user("b.jones@contoso.com")["accountEnabled"], true);
     assert!(!quarantined.iter().any(|m| m.ends_with("00bb")));
-    assert!(tenant.writes().iter().all(|w| !w.contains("00bb") && !w.contains("breakglass")), "{:?}", tenant.writes());
+    assert!(
+        tenant
+            .writes()
+            .iter()
+            .all(|w| !w.contains("00bb") && !w.contains("breakglass")),
+        "{:?}",
+        tenant.writes()
+    );
 
     // Every Graph call carried a client-request-id and is in the audit trail before and after.
     let requests = tenant.running.emulator.requests();
-    assert!(requests.iter().filter(|r| r.path.starts_with("/v1.0")).all(|r| r.client_request_id.is_some() && r.has_authorization));
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.path.starts_with("/v1.0"))
+            .all(|r| r.client_request_id.is_some() && r.has_authorization)
+    );
     let export = env.stanch(&["audit", "export"]);
-    let kinds: Vec<String> = export.stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].as_str().unwrap().to_string()).collect();
-    let graph_calls = requests.iter().filter(|r| r.path.starts_with("/v1.0")).count();
-    assert_eq!(kinds.iter().filter(|k| *k == "graph.request").count(), graph_calls);
-    assert_eq!(kinds.iter().filter(|k| *k == "graph.response").count(), graph_calls);
+    let kinds: Vec<String> = export
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let graph_calls = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/v1.0"))
+        .count();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "graph.request").count(),
+        graph_calls
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "graph.response").count(),
+        graph_calls
+    );
     assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
 
     // Running the same detections again acts on nothing twice.
@@ -104,7 +175,12 @@ fn the_attack_story_is_contained_against_the_emulator() {
     let again = env.stanch(&["run", "--input", &attack_story(), "--config", &config]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("duplicate"), "{}", again.stdout);
-    assert_eq!(tenant.writes().len(), writes_before, "a re-run wrote to Graph: {:?}", &tenant.writes()[writes_before..]);
+    assert_eq!(
+        tenant.writes().len(),
+        writes_before,
+        "a re-run wrote to Graph: {:?}",
+        &tenant.writes()[writes_before..]
+    );
 }
 
 #[test]
@@ -114,38 +190,86 @@ fn rollback_restores_exactly_what_was_changed() {
     let config = tenant.config(&env, "");
     let before_rules = tenant.rules("b.jones@contoso.com");
     let detection = r#"{"id":"rb-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"}}"#;
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(detection));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!enabled(&tenant.rules("b.jones@contoso.com"), "."));
-    let list = env.stanch(&["actions", "list", "--json", "--status", "succeeded", "--config", &config]);
+    let list = env.stanch(&[
+        "actions",
+        "list",
+        "--json",
+        "--status",
+        "succeeded",
+        "--config",
+        &config,
+    ]);
     let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
-    let rules_action = actions.iter().find(|a| a["kind"] == "disable_inbox_rules").expect("rules action");
+    let rules_action = actions
+        .iter()
+        .find(|a| a["kind"] == "disable_inbox_rules")
+        .expect("rules action");
     let id = rules_action["pk"].to_string();
     let rolled = env.stanch(&["actions", "rollback", &id, "--config", &config]);
     assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
-    assert_eq!(tenant.rules("b.jones@contoso.com"), before_rules, "rules are back as they were");
+    assert_eq!(
+        tenant.rules("b.jones@contoso.com"),
+        before_rules,
+        "rules are back as they were"
+    );
     let again = env.stanch(&["actions", "rollback", &id, "--config", &config]);
     assert_eq!(again.code, 2, "a second rollback is refused");
-    assert!(again.stderr.contains("only a succeeded action can be rolled back"), "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("only a succeeded action can be rolled back"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]
 fn throttling_storms_are_ridden_out_and_a_privileged_account_goes_to_a_human() {
     let tenant = Tenant::start();
-    tenant.running.emulator.inject(Fault::throttle(Some(1)).method("POST").path_prefix("/v1.0/users").times(2));
-    tenant.running.emulator.inject(Fault::throttle(None).method("PATCH").times(2));
-    tenant.running.emulator.inject(Fault::unavailable(None).method("GET").path_prefix("/v1.0/groups").times(1));
+    tenant.running.emulator.inject(
+        Fault::throttle(Some(1))
+            .method("POST")
+            .path_prefix("/v1.0/users")
+            .times(2),
+    );
+    tenant
+        .running
+        .emulator
+        .inject(Fault::throttle(None).method("PATCH").times(2));
+    tenant.running.emulator.inject(
+        Fault::unavailable(None)
+            .method("GET")
+            .path_prefix("/v1.0/groups")
+            .times(1),
+    );
     let env = Env::new();
     let config = tenant.config(&env, "");
     let detection = r#"{"id":"t-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"e.novak@contoso.com"}}
 {"id":"t-2","source":"darktrace","name":"SaaS / Access / Suspicious Login Attempt","severity":"high","observed_at":"2021-06-01T09:42:00Z","user":{"upn":"c.lee@contoso.com"},"client_app":"IMAP4"}"#;
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(detection));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("failed "), "{}", out.stdout);
     assert!(!enabled(&tenant.rules("e.novak@contoso.com"), "Sync"));
-    let statuses: Vec<u16> = tenant.running.emulator.requests().iter().map(|r| r.status).collect();
-    assert!(statuses.contains(&429) && statuses.contains(&503), "{statuses:?}");
-
+    let statuses: Vec<u16> = tenant
+        .running
+        .emulator
+        .requests()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&503),
+        "{statuses:?}"
+    );
 }
 
 #[test]
@@ -157,13 +281,26 @@ fn a_403_on_a_privileged_account_goes_to_a_human_and_is_not_retried() {
         "pbs/disable.yaml",
         "version: 1\nid: disable-now\nmatch: { name: \"Test / Disable\" }\nsteps:\n  - { id: disable, action: disable_account }\ntests: []\n",
     );
-    let config = tenant.config(&env, &format!("playbooks: [{}]\n", env.path("pbs").display()));
+    let config = tenant.config(
+        &env,
+        &format!("playbooks: [{}]\n", env.path("pbs").display()),
+    );
     let admin = r#"{"id":"p-1","name":"Test / Disable","observed_at":"2021-06-01T10:00:00Z","user":{"upn":"it.admin@contoso.com"}}"#;
     let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(admin));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("needs_human disable_account"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("needs_human disable_account"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(tenant.user("it.admin@contoso.com")["accountEnabled"], true);
-    let patches = tenant.running.emulator.requests().iter().filter(|r| r.method == "PATCH").count();
+    let patches = tenant
+        .running
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
     assert_eq!(patches, 1, "a 403 is not retried");
 }
 
@@ -172,13 +309,34 @@ fn a_token_that_expires_mid_run_is_renewed() {
     let tenant = Tenant::start();
     let env = Env::new();
     let config = tenant.config(&env, "");
-    tenant.running.emulator.inject(Fault::expire_tokens().method("POST").path_prefix("/v1.0/users").times(1));
+    tenant.running.emulator.inject(
+        Fault::expire_tokens()
+            .method("POST")
+            .path_prefix("/v1.0/users")
+            .times(1),
+    );
     let detection = r#"{"id":"x-1","source":"darktrace","name":"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use","severity":"high","observed_at":"2021-06-01T06:12:00Z","user":{"upn":"a.silva@contoso.com"},"country":"NG"}"#;
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(detection));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("succeeded revoke_sessions"), "{}", out.stdout);
-    let tokens = tenant.running.emulator.requests().iter().filter(|r| r.path.ends_with("/oauth2/v2.0/token")).count();
-    assert!(tokens >= 2, "a new token was fetched after the 401 ({tokens} token requests)");
+    assert!(
+        out.stdout.contains("succeeded revoke_sessions"),
+        "{}",
+        out.stdout
+    );
+    let tokens = tenant
+        .running
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .count();
+    assert!(
+        tokens >= 2,
+        "a new token was fetched after the 401 ({tokens} token requests)"
+    );
 }
 
 #[test]
@@ -187,8 +345,15 @@ fn a_path_injection_attempt_never_reaches_graph() {
     let env = Env::new();
     let config = tenant.config(&env, "");
     let detection = r#"{"id":"inj-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"x/../../groups/9e3b1c2d@contoso.com"}}"#;
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(detection));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
     assert_eq!(out.code, 1, "the detection is rejected: {}", out.stdout);
-    assert!(out.stdout.contains("rejected: field `user.upn`"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("rejected: field `user.upn`"),
+        "{}",
+        out.stdout
+    );
     assert!(tenant.writes().is_empty(), "{:?}", tenant.writes());
 }

@@ -207,8 +207,7 @@ impl ActionKind {
                         param!(
                             "location",
                             String,
-                            default = "stanch blocked attacker IPs",
-                            "Display name of the IP named location to add the ranges to."
+                            "Display name of the IP named location to add the ranges to (default: the config's `containment.blocked_ips_location`)."
                         ),
                     ],
                     "Add IP ranges to a named location that a Conditional Access policy blocks for the whole tenant.",

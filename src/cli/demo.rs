@@ -1,19 +1,35 @@
-//! `stanch demo`: the attack story, replayed through the shipped playbooks in passive mode.
+//! `stanch demo`: the attack story end to end. The Graph emulator starts in-process with the
+//! story's tenant, the story's detections are replayed through the shipped playbooks in active
+//! mode, and the demo prints what was detected, what was done, to whom, how long it took, and
+//! each account's final state. `--passive` replays without acting.
 
 use anyhow::Context as _;
+use serde_json::Value;
 
-use super::run::{Options, process};
+use super::run::{Options, graph_runner, process};
 use super::{Verdict, playbooks};
-use crate::config::Config;
+use crate::config::{Config, GraphSettings, SecretString};
+use crate::emulate::{Emulator, Fixture};
+use crate::engine::Mode;
 use crate::engine::testing::run_tests;
 use crate::store::Store;
 
 /// The attack story as JSONL detections (see `examples/attack-story.jsonl`).
 pub const ATTACK_STORY: &str = include_str!("../../examples/attack-story.jsonl");
+/// The story's tenant, served by the emulator (see `examples/tenant.json`).
+const TENANT: &str = include_str!("../../examples/tenant.json");
 const DEMO_DATABASE: &str = "sqlite://stanch-demo.db";
 const DEMO_PROTECTED: &str = "breakglass@contoso.com";
+const STORY_ACCOUNTS: [&str; 6] = [
+    "a.silva@contoso.com",
+    "b.jones@contoso.com",
+    "c.lee@contoso.com",
+    "d.patel@contoso.com",
+    "e.novak@contoso.com",
+    "breakglass@contoso.com",
+];
 
-pub(crate) async fn demo(config: &Config) -> anyhow::Result<Verdict> {
+pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdict> {
     let mut config = config.clone();
     if config.database_url == Config::default().database_url {
         // A fresh database each time, so the demo tells the same story on every run.
@@ -29,7 +45,12 @@ pub(crate) async fn demo(config: &Config) -> anyhow::Result<Verdict> {
     {
         config.protected_accounts.push(DEMO_PROTECTED.to_string());
     }
-    println!("== stanch demo: a multi-account Microsoft 365 hijack, replayed in passive mode ==\n");
+    let mode = if passive {
+        "passive (nothing is changed)"
+    } else {
+        "active, against the Graph emulator"
+    };
+    println!("== stanch demo: a multi-account Microsoft 365 hijack, replayed in {mode} ==\n");
     let Some(set) = playbooks::load(&config, Vec::new(), false).set else {
         anyhow::bail!(
             "the playbooks in {:?} have errors (listed above)",
@@ -45,36 +66,74 @@ pub(crate) async fn demo(config: &Config) -> anyhow::Result<Verdict> {
         outcomes.len() - failed
     );
     println!(
-        "protected accounts: {}\n",
+        "protected accounts: {}",
         config.protected_accounts.join(", ")
     );
+
+    let fixture: Fixture = serde_json::from_str(TENANT).context("the embedded tenant fixture")?;
+    let emulator = Emulator::new(fixture.clone())
+        .spawn("127.0.0.1:0")
+        .await
+        .context("starting the Graph emulator")?;
+    if !passive {
+        connect_to_emulator(&mut config, &fixture, &emulator.url)?;
+        println!(
+            "Graph emulator with the story's tenant at {}\n",
+            emulator.url
+        );
+    } else {
+        println!();
+    }
 
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("opening {}", config.database_url))?;
+    let runner = if passive {
+        None
+    } else {
+        graph_runner(&config, &store)?
+    };
     let options = Options {
         json: false,
-        passive: true,
+        passive,
         quiet: false,
     };
+    let input = Box::new(ATTACK_STORY.as_bytes());
     let summary = process(
         &config,
         &store,
         &set,
-        None,
-        Box::new(ATTACK_STORY.as_bytes()),
+        runner.as_ref(),
+        input,
         "attack-story.jsonl (embedded)",
         None,
         &options,
     )
     .await?;
 
+    if !passive {
+        print_accounts(&emulator.emulator.state(), &fixture);
+        let graph_calls = emulator
+            .emulator
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1.0"))
+            .count();
+        let contained = summary
+            .executed
+            .get("succeeded")
+            .copied()
+            .unwrap_or_default();
+        println!(
+            "\n{graph_calls} Graph request(s) for {contained} action(s) carried out; approvals are still pending for the rest."
+        );
+    }
     let report = store
         .verify_audit()
         .await
         .context("verifying the audit trail")?;
     println!(
-        "\naudit trail: {} record(s), hash chain {}",
+        "audit trail: {} record(s), hash chain {}",
         report.records_checked,
         if report.is_intact() {
             "intact"
@@ -82,18 +141,123 @@ pub(crate) async fn demo(config: &Config) -> anyhow::Result<Verdict> {
             "BROKEN"
         }
     );
+    if passive {
+        println!(
+            "nothing was sent to Microsoft Graph: every action above is what stanch would have done."
+        );
+    }
     println!(
-        "nothing was sent to Microsoft Graph: every action above is what stanch would have done."
-    );
-    println!(
-        "next: `stanch audit verify --database-url {0}`, `stanch audit export --database-url {0}`",
+        "next: `stanch audit verify --database-url {0}`, `stanch actions list --database-url {0}`",
         config.database_url
     );
-    Ok(
-        if summary.rejected == 0 && failed == 0 && report.is_intact() {
-            Verdict::Clean
-        } else {
-            Verdict::Problems
-        },
-    )
+    let ok = summary.rejected == 0
+        && failed == 0
+        && report.is_intact()
+        && summary.executed.get("failed").is_none();
+    Ok(if ok {
+        Verdict::Clean
+    } else {
+        Verdict::Problems
+    })
+}
+
+/// Active mode, with Graph, the token service and the notification channel all at the emulator.
+fn connect_to_emulator(config: &mut Config, fixture: &Fixture, url: &str) -> anyhow::Result<()> {
+    let tenant = serde_json::to_value(fixture)?;
+    let client = tenant["clients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["privileged"] != true)
+        .context("the fixture has no client")?;
+    let group = tenant["groups"].as_array().into_iter().flatten().find(|g| {
+        g["displayName"]
+            .as_str()
+            .is_some_and(|n| n.contains("Quarantine"))
+    });
+    config.mode = Mode::Active;
+    config.graph = Some(GraphSettings {
+        tenant_id: tenant["tenantId"].as_str().unwrap_or_default().to_string(),
+        client_id: client["id"].as_str().unwrap_or_default().to_string(),
+        client_secret: client["secret"].as_str().map(SecretString::new),
+        cloud: "global".into(),
+        graph_url: Some(url.to_string()),
+        login_url: Some(url.to_string()),
+        ..GraphSettings::default()
+    });
+    config.containment.quarantine_group_id =
+        group.and_then(|g| g["id"].as_str()).map(str::to_string);
+    config
+        .notify
+        .insert("default".into(), format!("{url}/_emulator/webhook"));
+    Ok(())
+}
+
+/// Each story account before → after: sign-in, sessions, risk, quarantine, inbox rules.
+fn print_accounts(after: &Value, fixture: &Fixture) {
+    let before = serde_json::to_value(fixture).unwrap_or_default();
+    println!("\n== final state of the story's accounts ==");
+    for upn in STORY_ACCOUNTS {
+        let user = |state: &Value| {
+            state["users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|u| u["userPrincipalName"] == upn)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (was, now) = (user(&before), user(after));
+        let id = now["id"].as_str().unwrap_or_default();
+        let quarantined = after["groups"].as_array().into_iter().flatten().any(|g| {
+            g["displayName"]
+                .as_str()
+                .is_some_and(|n| n.contains("Quarantine"))
+                && g["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m == id)
+        });
+        let risk = after["riskyUsers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"] == id)
+            .map(|r| r["riskState"].as_str().unwrap_or("none").to_string())
+            .unwrap_or_else(|| "none".into());
+        let rules = after["inboxRules"][upn]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let disabled: Vec<&str> = rules
+            .iter()
+            .filter(|r| r["isEnabled"] == false)
+            .filter_map(|r| r["displayName"].as_str())
+            .collect();
+        println!(
+            "{upn:<24} sign-in {:<8} sessions {:<9} risk {:<22} legacy auth {:<8} rules disabled: {}",
+            if now["accountEnabled"] == false {
+                "BLOCKED"
+            } else {
+                "allowed"
+            },
+            if now["signInSessionsValidFromDateTime"] != was["signInSessionsValidFromDateTime"] {
+                "revoked"
+            } else {
+                "untouched"
+            },
+            risk,
+            if quarantined { "blocked" } else { "allowed" },
+            if disabled.is_empty() {
+                "none".to_string()
+            } else {
+                disabled
+                    .iter()
+                    .map(|d| format!("`{d}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+    }
 }

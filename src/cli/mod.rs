@@ -37,8 +37,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Replay the attack story through the shipped playbooks in passive mode and show the result.
-    Demo,
+    /// Replay the attack story through the shipped playbooks against an in-process Graph emulator
+    /// and show what was done, to whom, how fast, and each account's final state.
+    Demo {
+        /// Replay without acting (what would have been done).
+        #[arg(long)]
+        passive: bool,
+    },
     /// Check playbooks and report every problem with file:line:col.
     Validate {
         /// Playbook files or directories (default: the configured playbooks, `playbooks/`).
@@ -194,7 +199,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         config.database_url = url;
     }
     match cli.command {
-        Command::Demo => demo::demo(&config).await,
+        Command::Demo { passive } => demo::demo(&config, passive).await,
         Command::Validate {
             paths,
             deny_warnings,

@@ -193,6 +193,10 @@ fn a_valid_playbook_compiles_with_defaults_filled_in() {
         .iter()
         .map(|(n, _)| n.as_str())
         .collect();
-    assert_eq!(names, ["ips"], "only parameters with a default are filled in");
+    assert_eq!(
+        names,
+        ["ips"],
+        "only parameters with a default are filled in"
+    );
     assert_eq!(playbook.digest.len(), 64);
 }

@@ -29,7 +29,10 @@ impl Tenant {
         let running = runtime
             .block_on(emulator.spawn("127.0.0.1:0"))
             .expect("emulator");
-        Tenant { running, _runtime: runtime }
+        Tenant {
+            running,
+            _runtime: runtime,
+        }
     }
 
     pub fn config(&self, env: &Env, extra: &str) -> String {
@@ -381,35 +384,93 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
     let env = Env::new();
     std::fs::create_dir(env.path("pbs")).unwrap();
     env.write("pbs/every.yaml", EVERY_ACTION);
-    let config = tenant.config(&env, &format!("playbooks: [{}]\n", env.path("pbs").display()));
+    let config = tenant.config(
+        &env,
+        &format!("playbooks: [{}]\n", env.path("pbs").display()),
+    );
     let before = tenant.state();
     let detection = r#"{"id":"all-1","name":"Test / Everything","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"},"ip":"203.0.113.77"}"#;
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(detection));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert_eq!(out.stdout.matches("succeeded ").count(), 8, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches("succeeded ").count(),
+        8,
+        "{}",
+        out.stdout
+    );
 
     let b = tenant.user("b.jones@contoso.com");
     assert_eq!(b["accountEnabled"], false);
-    assert_ne!(b["signInSessionsValidFromDateTime"], before["users"][1]["signInSessionsValidFromDateTime"]);
+    assert_ne!(
+        b["signInSessionsValidFromDateTime"],
+        before["users"][1]["signInSessionsValidFromDateTime"]
+    );
     assert_eq!(b["passwordProfile"]["forceChangePasswordNextSignIn"], true);
     assert!(!enabled(&tenant.rules("b.jones@contoso.com"), "."));
-    assert!(tenant.quarantined().contains(&"0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002".to_string()));
+    assert!(
+        tenant
+            .quarantined()
+            .contains(&"0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002".to_string())
+    );
     let state = tenant.state();
-    let risky = state["riskyUsers"].as_array().unwrap().iter().find(|u| u["id"] == "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002").cloned().unwrap();
+    let risky = state["riskyUsers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002")
+        .cloned()
+        .unwrap();
     assert_eq!(risky["riskState"], "confirmedCompromised");
-    let location = state["namedLocations"].as_array().unwrap().iter().find(|l| l["displayName"] == "stanch: blocked attacker IPs").cloned().expect("location");
+    let location = state["namedLocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["displayName"] == "stanch: blocked attacker IPs")
+        .cloned()
+        .expect("location");
     assert_eq!(location["ipRanges"][0]["cidrAddress"], "203.0.113.0/24");
-    let policy = state["conditionalAccessPolicies"].as_array().unwrap().iter().find(|p| p["conditions"]["locations"]["includeLocations"][0] == location["id"]).cloned().expect("policy");
+    let policy = state["conditionalAccessPolicies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["conditions"]["locations"]["includeLocations"][0] == location["id"])
+        .cloned()
+        .expect("policy");
     assert_eq!(policy["grantControls"]["builtInControls"][0], "block");
-    assert_eq!(policy["conditions"]["users"]["excludeUsers"][0], "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e00bb", "break-glass excluded");
-    assert_eq!(tenant.running.emulator.webhooks()[0]["text"], "contained b.jones@contoso.com");
+    assert_eq!(
+        policy["conditions"]["users"]["excludeUsers"][0], "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e00bb",
+        "break-glass excluded"
+    );
+    assert_eq!(
+        tenant.running.emulator.webhooks()[0]["text"],
+        "contained b.jones@contoso.com"
+    );
     // The password is never written to the audit trail.
-    let password = b["passwordProfile"]["password"].as_str().unwrap().to_string();
+    let password = b["passwordProfile"]["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!env.stanch(&["audit", "export"]).stdout.contains(&password));
 
-    let list = env.stanch(&["actions", "list", "--json", "--status", "succeeded", "--config", &config]);
+    let list = env.stanch(&[
+        "actions",
+        "list",
+        "--json",
+        "--status",
+        "succeeded",
+        "--config",
+        &config,
+    ]);
     let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
-    for kind in ["disable_inbox_rules", "block_legacy_auth", "disable_account", "block_ips"] {
+    for kind in [
+        "disable_inbox_rules",
+        "block_legacy_auth",
+        "disable_account",
+        "block_ips",
+    ] {
         let id = actions.iter().find(|a| a["kind"] == kind).unwrap()["pk"].to_string();
         let out = env.stanch(&["actions", "rollback", &id, "--config", &config]);
         assert_eq!(out.code, 0, "{kind}: {}", out.stderr);
@@ -418,9 +479,61 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
     assert_eq!(after["inboxRules"], before["inboxRules"]);
     assert_eq!(after["groups"], before["groups"]);
     assert_eq!(after["namedLocations"], before["namedLocations"]);
-    assert_eq!(after["conditionalAccessPolicies"], before["conditionalAccessPolicies"]);
+    assert_eq!(
+        after["conditionalAccessPolicies"],
+        before["conditionalAccessPolicies"]
+    );
     assert_eq!(tenant.user("b.jones@contoso.com")["accountEnabled"], true);
-    let not_reversible = actions.iter().find(|a| a["kind"] == "revoke_sessions").unwrap()["pk"].to_string();
+    let not_reversible = actions
+        .iter()
+        .find(|a| a["kind"] == "revoke_sessions")
+        .unwrap()["pk"]
+        .to_string();
     let refused = env.stanch(&["actions", "rollback", &not_reversible, "--config", &config]);
-    assert!(refused.stderr.contains("cannot be undone"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot be undone"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn the_demo_contains_the_story_against_the_in_process_emulator() {
+    let env = Env::new();
+    let out = env.stanch(&["demo"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("executed through Graph: 33 succeeded"),
+        "{}",
+        out.stdout
+    );
+    let line = |upn: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(upn) && l.contains("sign-in"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("b.jones@contoso.com").contains("sessions revoked")
+            && line("b.jones@contoso.com").contains("rules disabled: `.`")
+    );
+    assert!(
+        line("breakglass@contoso.com").contains("sessions untouched"),
+        "{}",
+        line("breakglass@contoso.com")
+    );
+    assert!(out.stdout.contains("hash chain intact"));
+    let passive = env.stanch(&[
+        "demo",
+        "--passive",
+        "--database-url",
+        &format!("sqlite://{}", env.path("passive.db").display()),
+    ]);
+    assert_eq!(passive.code, 0, "{}", passive.stderr);
+    assert!(
+        passive
+            .stdout
+            .contains("nothing was sent to Microsoft Graph")
+    );
 }

@@ -153,7 +153,7 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
     let ok = summary.rejected == 0
         && failed == 0
         && report.is_intact()
-        && summary.executed.get("failed").is_none();
+        && !summary.executed.contains_key("failed");
     Ok(if ok {
         Verdict::Clean
     } else {

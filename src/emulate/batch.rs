@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::Emulator;
 use super::server::LoggedRequest;
-use super::wire::{GraphRequest, GraphResponse, bad_request, json_body, now_rfc3339};
+use super::wire::{GraphRequest, GraphResponse, bad_request, json_body};
 
 const MAX_REQUESTS: usize = 20;
 
@@ -193,7 +193,7 @@ pub async fn run(
             content_type: item.content_type.clone(),
             body: item.body.clone(),
             status: response.status.as_u16(),
-            time: now_rfc3339(),
+            time: super::wire::log_time(),
             batch_item_id: Some(item.id.clone()),
         });
         statuses.insert(item.id.clone(), response.status);

@@ -250,7 +250,7 @@ async fn graph_entry(
         content_type,
         body: logged_body(&body, false),
         status: response.status.as_u16(),
-        time: super::wire::now_rfc3339(),
+        time: super::wire::log_time(),
         batch_item_id: None,
     });
     into_http(response, &request_id, &echo_id)
@@ -336,7 +336,7 @@ async fn token_endpoint(
         content_type,
         body: logged_body(&body, true),
         status: status.as_u16(),
-        time: super::wire::now_rfc3339(),
+        time: super::wire::log_time(),
         batch_item_id: None,
     });
     let mut response = (

@@ -205,3 +205,8 @@ mod tests {
         );
     }
 }
+
+/// Request-log timestamps, to the microsecond so latencies can be measured from the log.
+pub fn log_time() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

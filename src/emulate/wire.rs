@@ -185,6 +185,11 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Request-log timestamps, to the microsecond so latencies can be measured from the log.
+pub fn log_time() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,9 +209,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// Request-log timestamps, to the microsecond so latencies can be measured from the log.
-pub fn log_time() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

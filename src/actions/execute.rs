@@ -186,7 +186,8 @@ pub async fn rollback(
     Ok(started.elapsed())
 }
 
-fn planned_from_row(row: &ActionRow) -> Option<PlannedAction> {
+/// The planned action a stored row describes (for workers and rollback).
+pub fn planned_from_row(row: &ActionRow) -> Option<PlannedAction> {
     let target = (row.target_upn.is_some() || row.target_id.is_some()).then(|| UserRef {
         upn: row.target_upn.clone(),
         id: row.target_id.clone(),

@@ -16,7 +16,9 @@ mod runner;
 mod setup;
 mod spec;
 
-pub use execute::{ActionResult, RollbackError, execute, rollback, runs_automatically};
+pub use execute::{
+    ActionResult, RollbackError, execute, planned_from_row, rollback, runs_automatically,
+};
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
 pub use runner::GraphRunner;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};

@@ -64,6 +64,15 @@ impl GraphRunner {
             .map_err(|e| graph_failure(action, e))
     }
 
+    /// An unaudited read used only to check readiness (token and route); it changes nothing, and
+    /// auditing every health probe would drown the trail.
+    pub async fn probe(&self, request: GraphRequest) -> Result<GraphResponse, GraphError> {
+        if request.method != reqwest::Method::GET {
+            return Err(GraphError::Config("probe only reads".into()));
+        }
+        self.client.send(request).await
+    }
+
     /// Like [`call`](Self::call), but hands Graph's own error back (the outer error is only a
     /// failure to audit), for callers that treat some answers (a 404 on rollback) as fine.
     pub(super) async fn call_raw(

@@ -9,6 +9,7 @@ mod operate;
 mod output;
 mod playbooks;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Serve the HTTP intake (`POST /v1/detections`) and carry out actions durably.
+    Serve,
     /// Inspect the tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
@@ -114,6 +117,8 @@ enum ActionsCommand {
         #[arg(long)]
         status: Option<String>,
     },
+    /// Put a failed (or needs-human) action back in the queue of `stanch serve`.
+    Retry { id: i64 },
     /// Undo a succeeded action from its recorded restore data.
     Rollback {
         id: i64,
@@ -206,6 +211,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         } => playbooks::validate(&config, paths, deny_warnings),
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
+        Command::Serve => serve::serve(&config).await,
+        Command::Actions {
+            command: ActionsCommand::Retry { id },
+        } => operate::actions_retry(&config, id).await,
         Command::Emulate { listen, fixture } => operate::emulate(&listen, fixture).await,
         Command::Actions {
             command: ActionsCommand::List { json, status },

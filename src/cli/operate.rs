@@ -66,6 +66,16 @@ pub(crate) async fn actions_list(
     Ok(Verdict::Clean)
 }
 
+pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
+    let store = open(config).await?;
+    if store.requeue_action(pk).await? {
+        println!("action #{pk} is queued again; `stanch serve` will carry it out");
+        Ok(Verdict::Clean)
+    } else {
+        anyhow::bail!("action #{pk} is not failed or waiting for a human, so it cannot be retried")
+    }
+}
+
 pub(crate) async fn actions_rollback(
     config: &Config,
     pk: i64,

@@ -8,11 +8,13 @@
 //! ```
 
 mod response;
+mod service;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
+pub use service::IntakeSettings;
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -27,6 +29,8 @@ const KEYS: &[&str] = &[
     "graph",
     "containment",
     "notify",
+    "listen",
+    "intake",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,9 @@ pub struct Config {
     pub containment: ContainmentSettings,
     /// Notification channels: name → webhook URL.
     pub notify: BTreeMap<String, String>,
+    /// Where `stanch serve` listens.
+    pub listen: String,
+    pub intake: IntakeSettings,
 }
 
 impl Default for Config {
@@ -55,6 +62,8 @@ impl Default for Config {
             graph: None,
             containment: ContainmentSettings::default(),
             notify: BTreeMap::new(),
+            listen: "127.0.0.1:8940".to_string(),
+            intake: IntakeSettings::default(),
         }
     }
 }
@@ -142,6 +151,15 @@ impl Config {
             if let Some(node) = f.get("containment") {
                 config.containment = response::decode_containment(&mut p, node).unwrap_or_default();
             }
+            if let Some(listen) = f
+                .get("listen")
+                .and_then(|n| decode::string(&mut p, n, "`listen`"))
+            {
+                config.listen = listen.to_string();
+            }
+            if let Some(node) = f.get("intake") {
+                config.intake = service::decode_intake(&mut p, node);
+            }
             if let Some(node) = f.get("notify") {
                 config.notify = response::decode_notify(&mut p, node);
             }
@@ -174,6 +192,15 @@ impl Config {
         }
         if let Some(value) = env("STANCH_PLAYBOOKS") {
             self.playbooks = split_list(&value).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(value) = env("STANCH_LISTEN") {
+            self.listen = value;
+        }
+        if let Some(value) = env("STANCH_INTAKE_BEARER_TOKENS") {
+            self.intake.bearer_tokens = split_list(&value)
+                .into_iter()
+                .map(SecretString::new)
+                .collect();
         }
         let graph_vars = [
             "STANCH_GRAPH_TENANT_ID",

@@ -106,3 +106,37 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Active, automatic actions waiting to run, oldest first.
+    pub async fn pending_actions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<crate::store::ActionRow>, StoreError> {
+        self.actions_where("status = 'pending'", limit).await
+    }
+
+    /// After a crash, actions caught `executing` are made `pending` again: every action pre-checks
+    /// the state it would change, so running it again completes it without acting twice.
+    pub async fn recover_interrupted(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE actions SET status = 'pending', updated_at = $1 WHERE status = 'executing'",
+        )
+        .bind(timestamp(chrono::Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recovering interrupted actions"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Puts a failed action back in the queue (`stanch actions retry`).
+    pub async fn requeue_action(&self, pk: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE actions SET status = 'pending', updated_at = $1 WHERE pk = $2 AND status IN ('failed', 'needs_human')")
+            .bind(timestamp(chrono::Utc::now()))
+            .bind(pk)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("requeueing an action"))?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -66,6 +66,21 @@ impl Store {
         rows.iter().map(action_from_row).collect()
     }
 
+    /// Actions matching a fixed SQL condition, oldest first.
+    pub(crate) async fn actions_where(
+        &self,
+        condition: &'static str,
+        limit: i64,
+    ) -> Result<Vec<ActionRow>, StoreError> {
+        let sql = format!("{ACTION_SELECT} WHERE {condition} ORDER BY pk LIMIT $1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading actions"))?;
+        rows.iter().map(action_from_row).collect()
+    }
+
     /// One action by its primary key.
     pub async fn action(&self, pk: i64) -> Result<Option<ActionRow>, StoreError> {
         let sql = format!("{ACTION_SELECT} WHERE pk = $1");

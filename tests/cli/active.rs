@@ -13,8 +13,8 @@ const QUARANTINE: &str = "9e3b1c2d-7a4f-4b6e-8d5c-1a2b3c4d5e01";
 /// An emulator with the story's tenant plus a webhook sink, on its own runtime thread.
 pub struct Tenant {
     pub running: RunningEmulator,
-    /// Serves the emulator; dropping it would stop the server.
-    _runtime: tokio::runtime::Runtime,
+    /// Serves the emulator (dropping it would stop the server); tests also run clients on it.
+    pub runtime: tokio::runtime::Runtime,
 }
 
 impl Tenant {
@@ -29,10 +29,7 @@ impl Tenant {
         let running = runtime
             .block_on(emulator.spawn("127.0.0.1:0"))
             .expect("emulator");
-        Tenant {
-            running,
-            _runtime: runtime,
-        }
+        Tenant { running, runtime }
     }
 
     pub fn config(&self, env: &Env, extra: &str) -> String {

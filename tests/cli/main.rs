@@ -6,3 +6,4 @@ mod audit;
 mod helpers;
 mod playbooks;
 mod run;
+mod serve;

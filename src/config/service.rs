@@ -1,0 +1,91 @@
+//! The parts of the config that `stanch serve` reads.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:8940            # port 0 picks a free port
+//! intake:
+//!   bearer_tokens: [s3cr3t-token]   # or STANCH_INTAKE_BEARER_TOKENS (comma-separated)
+//!   hmac_secrets: { darktrace: k3y } # per source: X-Stanch-Signature: t=<unix>,v1=<hex hmac-sha256>
+//!   max_body_bytes: 1048576
+//!   replay_window_secs: 300
+//! ```
+
+use std::collections::BTreeMap;
+
+use super::response::SecretString;
+use crate::playbook::decode;
+use crate::playbook::diag::Problems;
+use crate::playbook::yaml::{Node, NodeValue};
+
+pub(super) const INTAKE_KEYS: &[&str] = &[
+    "bearer_tokens",
+    "hmac_secrets",
+    "max_body_bytes",
+    "replay_window_secs",
+];
+
+/// Who may post detections, and how much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeSettings {
+    pub bearer_tokens: Vec<SecretString>,
+    /// Source name → shared secret for the HMAC signature header.
+    pub hmac_secrets: BTreeMap<String, SecretString>,
+    pub max_body_bytes: usize,
+    pub replay_window_secs: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        IntakeSettings {
+            bearer_tokens: Vec::new(),
+            hmac_secrets: BTreeMap::new(),
+            max_body_bytes: 1 << 20,
+            replay_window_secs: 300,
+        }
+    }
+}
+
+pub(super) fn decode_intake(p: &mut Problems, node: &Node) -> IntakeSettings {
+    let mut settings = IntakeSettings::default();
+    let Some(f) = decode::fields(p, node, "`intake`", INTAKE_KEYS) else {
+        return settings;
+    };
+    if let Some(n) = f.get("bearer_tokens") {
+        settings.bearer_tokens = decode::strings(p, n, "`intake.bearer_tokens`")
+            .into_iter()
+            .map(|(_, t)| SecretString::new(t))
+            .collect();
+    }
+    if let Some(n) = f.get("hmac_secrets") {
+        match &n.value {
+            NodeValue::Map(entries) => {
+                for (key, value) in entries {
+                    if let Some(secret) = decode::string(
+                        p,
+                        value,
+                        &format!("`intake.hmac_secrets.{}`", key.scalar_text()),
+                    ) {
+                        settings
+                            .hmac_secrets
+                            .insert(key.scalar_text(), SecretString::new(secret));
+                    }
+                }
+            }
+            _ => p.error(
+                n.loc,
+                format!(
+                    "`intake.hmac_secrets` must map source names to secrets, found {}",
+                    n.kind()
+                ),
+            ),
+        }
+    }
+    if let Some(n) = f.get("max_body_bytes") {
+        settings.max_body_bytes = decode::positive_int(p, n, "`intake.max_body_bytes`")
+            .unwrap_or(settings.max_body_bytes as u64) as usize;
+    }
+    if let Some(n) = f.get("replay_window_secs") {
+        settings.replay_window_secs = decode::positive_int(p, n, "`intake.replay_window_secs`")
+            .unwrap_or(settings.replay_window_secs);
+    }
+    settings
+}

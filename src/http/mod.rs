@@ -1,0 +1,53 @@
+//! The HTTP API of `stanch serve`: durable detection intake, health, readiness and metrics.
+//!
+//! `app(state)` builds the router, kept apart from serving (as axum's examples do) so tests can
+//! drive it directly. **A 202 is sent only after the detections are committed** with their plans
+//! and audit records; the worker then carries out the actions.
+
+mod auth;
+mod error;
+mod intake;
+mod ops;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::sync::Notify;
+
+pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER, sign};
+pub use error::ApiError;
+pub use ops::Metrics;
+
+use crate::actions::GraphRunner;
+use crate::config::IntakeSettings;
+use crate::engine::Context;
+use crate::playbook::PlaybookSet;
+use crate::store::Store;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub playbooks: Arc<PlaybookSet>,
+    pub context: Arc<Context>,
+    pub intake: Arc<IntakeSettings>,
+    pub run_id: i64,
+    /// Wakes the worker when new actions were recorded.
+    pub wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    pub runner: Option<GraphRunner>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/detections", post(intake::post_detections))
+        .route(
+            "/v1/detections/{format}",
+            post(intake::post_detections_in_format),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(state)
+}

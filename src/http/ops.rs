@@ -1,0 +1,131 @@
+//! Operations endpoints: `/healthz` (the process answers), `/readyz` (the database and the Graph
+//! token are reachable), `/metrics` (Prometheus text format).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::AppState;
+use crate::graph::{GraphPath, GraphRequest};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub received: AtomicU64,
+    pub rejected: AtomicU64,
+    pub unauthorized: AtomicU64,
+    /// (action kind, outcome) → count.
+    pub actions: Mutex<BTreeMap<(String, String), u64>>,
+    pub action_millis_sum: AtomicU64,
+    pub action_count: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_action(&self, kind: &str, outcome: &str, millis: u64) {
+        let mut actions = self.actions.lock().unwrap_or_else(|p| p.into_inner());
+        *actions
+            .entry((kind.to_string(), outcome.to_string()))
+            .or_default() += 1;
+        self.action_millis_sum.fetch_add(millis, Ordering::Relaxed);
+        self.action_count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = state
+        .store
+        .pending_actions(1)
+        .await
+        .map(|_| "ok".to_string())
+        .unwrap_or_else(|e| e.to_string());
+    let graph = match &state.runner {
+        None => "not configured".to_string(),
+        // A cheap authenticated read proves both the token and the route to Graph.
+        Some(runner) => match runner
+            .probe(GraphRequest::get(
+                GraphPath::new(["organization"]).query("$select", "id"),
+            ))
+            .await
+        {
+            Ok(_) => "ok".to_string(),
+            Err(e) if e.status().is_some() => "ok".to_string(),
+            Err(e) => e.to_string(),
+        },
+    };
+    let ready = database == "ok" && (graph == "ok" || graph == "not configured");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "database": database, "graph": graph})),
+    )
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let mut out = String::new();
+    let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    };
+    counter(
+        &mut out,
+        "stanch_detections_received_total",
+        "Detections accepted and stored.",
+        m.received.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "stanch_detections_rejected_total",
+        "Detections rejected as malformed.",
+        m.rejected.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "stanch_intake_unauthorized_total",
+        "Intake requests refused for bad credentials.",
+        m.unauthorized.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP stanch_actions_total Actions carried out, by kind and outcome.\n# TYPE stanch_actions_total counter"
+    );
+    for ((kind, outcome), n) in m.actions.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "stanch_actions_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP stanch_action_duration_seconds Time to carry out an action, Graph calls included.\n# TYPE stanch_action_duration_seconds summary\nstanch_action_duration_seconds_sum {}\nstanch_action_duration_seconds_count {}",
+        m.action_millis_sum.load(Ordering::Relaxed) as f64 / 1000.0,
+        m.action_count.load(Ordering::Relaxed)
+    );
+    let depth = state
+        .store
+        .pending_actions(100_000)
+        .await
+        .map(|a| a.len())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "# HELP stanch_queue_depth Actions waiting to run.\n# TYPE stanch_queue_depth gauge\nstanch_queue_depth {depth}"
+    );
+    ([("content-type", "text/plain; version=0.0.4")], out)
+}

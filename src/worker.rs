@@ -1,0 +1,68 @@
+//! The worker of `stanch serve`: carries out recorded actions that are active and need no human,
+//! oldest first, one at a time (which also keeps within Graph's per-mailbox limits).
+//!
+//! Its queue is the store itself (`status = 'pending'`), so nothing is lost across a crash; on
+//! start, actions caught mid-run are re-queued and re-run, and their pre-checks make the second
+//! run complete the effect without repeating it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::actions::{GraphRunner, execute, planned_from_row};
+use crate::http::Metrics;
+use crate::store::Store;
+
+const BATCH: i64 = 32;
+/// Wake up now and then even without a notification (another replica may have queued work).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub async fn work(
+    store: Store,
+    runner: GraphRunner,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let rows = match store.pending_actions(BATCH).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the action queue; retrying");
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
+        };
+        if rows.is_empty() {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+            continue;
+        }
+        for row in rows {
+            // Between actions is the only place to stop: an action is never abandoned half-way.
+            if *stop.borrow() {
+                return;
+            }
+            let Some(action) = planned_from_row(&row) else {
+                tracing::error!(action = row.pk, kind = %row.kind, "unknown action kind in the queue");
+                continue;
+            };
+            match execute(&runner, &store, row.detection_seq, &action).await {
+                Ok(result) => {
+                    metrics.record_action(&row.kind, result.status, result.elapsed_ms);
+                    tracing::info!(action = row.pk, kind = %row.kind, status = result.status, elapsed_ms = result.elapsed_ms, "action finished");
+                }
+                Err(e) => {
+                    tracing::error!(action = row.pk, error = %e, "cannot record an action's outcome")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `stanch serve`: the real binary on port 0, the emulator behind it, real HTTP in front.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::active::Tenant;
+use crate::helpers::{Env, project_root};
+
+const TOKEN: &str = "test-intake-token";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(env: &Env, config: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stanch"))
+            .current_dir(project_root())
+            .args([
+                "serve",
+                "--config",
+                config,
+                "--database-url",
+                &env.database_url(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn stanch serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        Server {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    fn stop(mut self) -> i32 {
+        // SAFETY: sending SIGTERM to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+fn post(tenant: &Tenant, url: &str, body: String, headers: &[(&str, String)]) -> (u16, Value) {
+    tenant.runtime.block_on(async {
+        let mut request = reqwest::Client::new().post(url).body(body);
+        for (k, v) in headers {
+            request = request.header(*k, v);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    })
+}
+
+fn get(tenant: &Tenant, url: &str) -> (u16, String) {
+    tenant.runtime.block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    })
+}
+
+fn bearer() -> Vec<(&'static str, String)> {
+    vec![("authorization", format!("Bearer {TOKEN}"))]
+}
+
+#[test]
+fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(&env, &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n  hmac_secrets: {{ darktrace: k3y }}\n  max_body_bytes: 65536\n"));
+    let server = Server::start(&env, &config);
+    let intake = format!("{}/v1/detections", server.url);
+
+    let story =
+        std::fs::read_to_string(project_root().join("examples/attack-story.jsonl")).unwrap();
+    let (status, body) = post(&tenant, &intake, story.clone(), &bearer());
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"].as_array().unwrap().len(), 14);
+
+    let (status, body) = post(&tenant, &intake, story.clone(), &[]);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized")),
+        "{body}"
+    );
+
+    let mixed = "{\"id\":\"ok-1\",\"name\":\"SaaS / Compliance / New Email Rule\",\"observed_at\":\"2021-06-03T13:20:00Z\",\"user\":{\"upn\":\"g.muller@contoso.com\"}}\n{\"id\":\"bad\",\"name\":\"x\",\"observed_at\":\"2025-09-18T15:14:17+0530577Z\"}\n";
+    let (status, body) = post(&tenant, &intake, mixed.to_string(), &bearer());
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_detections");
+    assert_eq!(body["error"]["details"][0]["line"], 2);
+    assert!(
+        body["error"]["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("is not an RFC 3339 timestamp")
+    );
+    assert_eq!(
+        body["accepted"].as_array().unwrap().len(),
+        1,
+        "the valid one is still accepted"
+    );
+
+    let (status, body) = post(&tenant, &intake, "x".repeat(70_000), &bearer());
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
+
+    let signed_body =
+        "{\"id\":\"sig-1\",\"name\":\"Nothing to match\",\"observed_at\":\"2021-06-03T13:20:00Z\"}"
+            .to_string();
+    let signature = stanch::http::sign(
+        b"k3y",
+        chrono::Utc::now().timestamp(),
+        signed_body.as_bytes(),
+    );
+    let signed = vec![
+        ("x-stanch-source", "darktrace".to_string()),
+        ("x-stanch-signature", signature),
+    ];
+    let (status, body) = post(&tenant, &intake, signed_body.clone(), &signed);
+    assert_eq!(status, 202, "{body}");
+    let (status, _) = post(&tenant, &intake, format!("{signed_body} "), &signed);
+    assert_eq!(status, 401, "a signature over another body is refused");
+
+    // The worker contains the accounts in the background.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tenant
+        .rules("b.jones@contoso.com")
+        .iter()
+        .any(|r| r["displayName"] == "." && r["isEnabled"] == true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not disable b.jones's rule"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        get(&tenant, &format!("{}/healthz", server.url)),
+        (200, "ok".to_string())
+    );
+    let (status, ready) = get(&tenant, &format!("{}/readyz", server.url));
+    assert_eq!(status, 200, "{ready}");
+    let (_, metrics) = get(&tenant, &format!("{}/metrics", server.url));
+    assert!(
+        metrics.contains("stanch_detections_received_total 16"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stanch_detections_rejected_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stanch_intake_unauthorized_total 2"),
+        "{metrics}"
+    );
+    assert_eq!(server.stop(), 0, "a SIGTERM is a clean shutdown");
+}
+
+#[test]
+fn serve_refuses_to_start_without_intake_credentials() {
+    let env = Env::new();
+    let config = env
+        .write("config.yaml", "listen: 127.0.0.1:0\n")
+        .display()
+        .to_string();
+    let out = env.stanch(&["serve", "--config", &config]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("configure `intake.bearer_tokens` or `intake.hmac_secrets`"),
+        "{}",
+        out.stderr
+    );
+}

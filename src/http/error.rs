@@ -12,9 +12,9 @@ pub struct ApiError {
     /// Stable, snake_case; clients branch on it, never on the message.
     pub code: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// Extra top-level fields (e.g. `accepted` on a partly rejected batch).
-    pub extra: Option<Value>,
+    pub extra: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -47,10 +47,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(details) = self.details {
-            error["details"] = details;
+            error["details"] = *details;
         }
         let mut body = json!({"error": error});
-        if let Some(Value::Object(extra)) = self.extra {
+        if let Some(Value::Object(extra)) = self.extra.map(|e| *e) {
             for (k, v) in extra {
                 body[k] = v;
             }

@@ -159,8 +159,8 @@ async fn accept(
         accepted.len()
     );
     Err(ApiError {
-        details: Some(Value::Array(rejected)),
-        extra: Some(json!({"accepted": accepted})),
+        details: Some(Box::new(Value::Array(rejected))),
+        extra: Some(Box::new(json!({"accepted": accepted}))),
         ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_detections", message)
     })
 }

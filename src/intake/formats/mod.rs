@@ -136,6 +136,10 @@ pub fn to_detections(format: Format, value: Value) -> Result<Vec<Detection>, Det
 
 /// Recognizes the format, then converts.
 pub fn parse_any(value: Value) -> Result<Vec<Detection>, DetectionError> {
+    // An empty page (`{"value":[]}` when nothing fired) is not an error.
+    if items(&value).is_some_and(|list| list.is_empty()) {
+        return Ok(Vec::new());
+    }
     match detect_format(&value) {
         Some(format) => to_detections(format, value),
         None if value.is_object() => Err(DetectionError::Invalid {

@@ -352,6 +352,7 @@ fn generic_and_unknown_payloads() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unrecognized detection format"), "{err}");
+    assert_eq!(parse_any(json!({"value": []})).unwrap(), vec![]);
     assert_eq!(
         parse_any(json!("text")).unwrap_err(),
         DetectionError::NotAnObject("a string")

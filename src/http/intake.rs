@@ -11,7 +11,7 @@ use super::AppState;
 use super::auth::authenticate;
 use super::error::ApiError;
 use crate::engine;
-use crate::intake::{Detection, parse_generic_value};
+use crate::intake::{Detection, Format, parse_any, to_detections};
 use crate::store::{Evaluation, PreparedBatch};
 
 pub(super) async fn post_detections(
@@ -68,13 +68,20 @@ async fn accept(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(e);
     }
-    if let Some(format) = format.as_deref().filter(|f| *f != "generic") {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_format",
-            format!("unknown detection format `{format}`; this server reads: generic"),
-        ));
-    }
+    let format = match format.as_deref() {
+        None => None,
+        Some(name) => Some(Format::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_format",
+                format!(
+                    "unknown detection format `{name}`; known formats: {}",
+                    known.join(", ")
+                ),
+            )
+        })?),
+    };
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -82,7 +89,7 @@ async fn accept(
             "the body is not UTF-8",
         )
     })?;
-    let items = split(text);
+    let items = split(text, format);
     if items.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -169,37 +176,66 @@ fn reason_of(result: &Result<Detection, String>) -> String {
     result.as_ref().err().cloned().unwrap_or_default()
 }
 
-/// One object, an array of objects, or one object per line (blank and `#` lines skipped, as in files).
-fn split(text: &str) -> Vec<Item> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        return match serde_json::from_str::<Vec<Value>>(text) {
-            Ok(values) => values
+/// One object, an array of objects, or one object per line (blank and `#` lines skipped, as in
+/// files). Each payload may hold several detections (a Graph page, a Sentinel incident).
+fn split(text: &str, format: Option<Format>) -> Vec<Item> {
+    // A whole-body JSON value first (a pretty-printed alert spans many lines), else JSONL.
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(values)) => {
+            return values
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| item(i + 1, v.to_string(), Ok(v)))
-                .collect(),
-            Err(e) => vec![item(
-                1,
-                text.to_string(),
-                Err(format!("not valid JSON: {e}")),
-            )],
-        };
+                .flat_map(|(i, v)| items(i + 1, v.to_string(), Ok(v), format))
+                .collect();
+        }
+        Ok(value) => return items(1, text.to_string(), Ok(value), format),
+        Err(_) => {}
     }
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
-        .map(|(i, line)| {
-            item(
+        .flat_map(|(i, line)| {
+            items(
                 i + 1,
                 line.to_string(),
                 serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}")),
+                format,
             )
         })
         .collect()
 }
 
-fn item(line: usize, raw: String, value: Result<Value, String>) -> Item {
-    let result = value.and_then(|v| parse_generic_value(v).map_err(|e| e.to_string()));
-    Item { line, raw, result }
+fn items(
+    line: usize,
+    raw: String,
+    value: Result<Value, String>,
+    format: Option<Format>,
+) -> Vec<Item> {
+    let parsed = value.and_then(|v| {
+        match format {
+            None => parse_any(v),
+            Some(format) => to_detections(format, v),
+        }
+        .map_err(|e| e.to_string())
+    });
+    match parsed {
+        Ok(detections) if detections.is_empty() => vec![Item {
+            line,
+            raw,
+            result: Err("the payload holds no detection".into()),
+        }],
+        Ok(detections) => detections
+            .into_iter()
+            .map(|d| Item {
+                line,
+                raw: raw.clone(),
+                result: Ok(d),
+            })
+            .collect(),
+        Err(reason) => vec![Item {
+            line,
+            raw,
+            result: Err(reason),
+        }],
+    }
 }

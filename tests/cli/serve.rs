@@ -188,3 +188,143 @@ fn serve_refuses_to_start_without_intake_credentials() {
         out.stderr
     );
 }
+
+/// Every sample payload that is a detection, posted to its format's endpoint.
+#[test]
+fn every_detection_sample_is_accepted_or_rejected_with_a_reason() {
+    let samples = project_root().join("../shared/samples");
+    let read = |path: &str| {
+        std::fs::read_to_string(samples.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let sekoia = |path: &str| -> String {
+        let wrapper: Value = serde_json::from_str(&read(path)).unwrap();
+        wrapper["input"]["message"].as_str().unwrap().to_string()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "graph-alert",
+            read(
+                "SumoLogic__sumologic-documentation/microsoft-graph-security-v2.md.sample-alert.json",
+            ),
+            "accepted",
+        ),
+        (
+            "graph-alert",
+            read(
+                "SumoLogic__sumologic-documentation/azure-security-microsoft-entra-id-protection.md.sample-alert.json",
+            ),
+            "firstActivityDateTime",
+        ),
+        (
+            "graph-alert",
+            read("elastic__integrations/test-alert.log"),
+            "accepted",
+        ),
+        (
+            "entra-risk-detection",
+            read("elastic__integrations/test-identity-protection-detection-ip.log"),
+            "accepted",
+        ),
+        (
+            "entra-sign-in",
+            read("elastic__integrations/test-signinlogs-raw.log"),
+            "accepted",
+        ),
+        (
+            "audit-inbox-rule",
+            sekoia("SEKOIA-IO__intake-formats/inbox_rule.json"),
+            "accepted",
+        ),
+        (
+            "audit-inbox-rule",
+            sekoia("SEKOIA-IO__intake-formats/operation_properties_01.json"),
+            "accepted",
+        ),
+        (
+            "audit-inbox-rule",
+            sekoia("SEKOIA-IO__intake-formats/mcas_alert.json"),
+            "accepted",
+        ),
+        (
+            "entra-risk-detection",
+            sekoia("SEKOIA-IO__intake-formats/user_risk_detection.json"),
+            "accepted",
+        ),
+        (
+            "entra-sign-in",
+            sekoia("SEKOIA-IO__intake-formats/sign-in_activity.json"),
+            "accepted",
+        ),
+        (
+            "entra-sign-in",
+            sekoia("SEKOIA-IO__intake-formats/empty_geolocalisation.json"),
+            "accepted",
+        ),
+        (
+            "entra-sign-in",
+            sekoia("SEKOIA-IO__intake-formats/test_signin.json"),
+            "accepted",
+        ),
+        (
+            "darktrace-ai-analyst",
+            sekoia("SEKOIA-IO__intake-formats/test_aianalyst_2.json"),
+            "accepted",
+        ),
+        (
+            "darktrace-ai-analyst",
+            sekoia("SEKOIA-IO__intake-formats/test_aianalyst_without_log_type.json"),
+            "accepted",
+        ),
+        (
+            "darktrace-breach",
+            read("demisto__content/fetch_breach.json"),
+            "accepted",
+        ),
+    ];
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(
+        &env,
+        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
+    );
+    let server = Server::start(&env, &config);
+    let mut planned = 0;
+    for (format, payload, expected) in &cases {
+        // The endpoint named for the format, and the shape-detecting one, must agree.
+        for url in [
+            format!("{}/v1/detections/{format}", server.url),
+            format!("{}/v1/detections", server.url),
+        ] {
+            let (status, body) = post(&tenant, &url, payload.clone(), &bearer());
+            if *expected == "accepted" {
+                assert_eq!(status, 202, "{format} at {url}: {body}");
+                planned += body["accepted"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["actions"].as_u64().unwrap())
+                    .sum::<u64>();
+            } else {
+                assert_eq!(status, 400, "{format}: {body}");
+                let reason = body["error"]["details"][0]["reason"].as_str().unwrap();
+                assert!(
+                    reason.contains(expected) && reason.contains("not an RFC 3339 timestamp"),
+                    "{reason}"
+                );
+            }
+        }
+    }
+    assert!(planned > 0, "some samples match the shipped playbooks");
+    let (status, body) = post(
+        &tenant,
+        &format!("{}/v1/detections/carrier-pigeon", server.url),
+        "{}".into(),
+        &bearer(),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_format")),
+        "{body}"
+    );
+    assert_eq!(server.stop(), 0);
+}

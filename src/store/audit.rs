@@ -17,11 +17,7 @@ impl Store {
         &self,
         events: &[AuditEvent],
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
         let (records, head) = audit::seal_all(&head, events);
         write_records(&mut tx, self.backend, records.clone(), &head).await?;
@@ -82,6 +78,7 @@ impl Store {
     /// The head and the records are read in one transaction so a concurrent append cannot make
     /// an intact trail look truncated or extended.
     pub async fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
+        // A read transaction: the head and the records it vouches for come from one snapshot.
         let mut tx = self
             .pool
             .begin()

@@ -51,11 +51,7 @@ impl Store {
         input: &str,
         at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
         let row = sqlx::query(
             "INSERT INTO runs (started_at, mode, input) VALUES ($1, $2, $3) RETURNING id",
@@ -85,11 +81,7 @@ impl Store {
     pub async fn finish_run(&self, run_id: i64, summary: &Value) -> Result<(), StoreError> {
         let at = Utc::now();
         let summary_text = serde_json::to_string(summary).map_err(json_err("the run summary"))?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
         let done = sqlx::query("UPDATE runs SET finished_at = $1, summary = $2 WHERE id = $3")
             .bind(timestamp(at))
@@ -140,11 +132,7 @@ impl Store {
             detections,
             actions,
         } = batch;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
         let (records, head) = audit::seal_all(&head, &events);
         drop(events);

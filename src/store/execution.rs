@@ -26,11 +26,7 @@ const DONE_STATUSES: &str = "'executing', 'succeeded', 'rolled_back_pending'";
 impl Store {
     /// Claims the planned action `key` of the detection recorded at `detection_seq`.
     pub async fn claim_action(&self, detection_seq: i64, key: &str) -> Result<Claim, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let (_writer, mut tx) = self.write_tx().await?;
         // Taking the audit head lock serializes claims across writers (and replicas), so two
         // workers can never both claim the same key.
         super::audit::lock_head(&mut tx).await?;

@@ -27,6 +27,10 @@ pub use rows::{ActionRow, RunRow};
 pub struct Store {
     pool: sqlx::AnyPool,
     backend: Backend,
+    /// Every write transaction locks the audit chain head, so writers queue anyway; queueing
+    /// here, in order, avoids SQLite's busy-handler sleeps (up to 100 ms each) that made the
+    /// tail latency of concurrent intake requests reach seconds.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Which database is behind the pool, for the few places where they differ.
@@ -39,6 +43,25 @@ pub enum Backend {
 impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Starts a write transaction, in turn with this process's other writers.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::OwnedMutexGuard<()>,
+            sqlx::Transaction<'static, sqlx::Any>,
+        ),
+        StoreError,
+    > {
+        let guard = self.writer.clone().lock_owned().await;
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(error::query_err("starting a transaction"))?;
+        Ok((guard, tx))
     }
 
     /// Closes the pool, waiting for connections to be returned (flushes SQLite's WAL on exit).

@@ -39,6 +39,22 @@ pub(super) async fn revoke(
     action: &PlannedAction,
     evidence: &Evidence,
 ) -> Result<Execution, ActionError> {
+    // Resuming after a crash: if sessions were revoked after this action was recorded, the
+    // effect it wants already exists (from our interrupted attempt or anyone else). Graph keeps
+    // the time to the second, so the record time is compared at that precision.
+    let valid_from = evidence.0["signInSessionsValidFromDateTime"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    if let (Some(recorded), Some(valid_from)) = (action.recorded_at, valid_from)
+        && valid_from.timestamp() >= recorded.timestamp()
+    {
+        let note = "sessions were already revoked after this action was recorded";
+        return Ok(done(
+            evidence,
+            json!({"revoked": false, "note": note}),
+            None,
+        ));
+    }
     let path = user_path(action)?.segment("revokeSignInSessions");
     let response = runner.call(action, GraphRequest::post(path, None)).await?;
     Ok(done(
@@ -144,6 +160,15 @@ pub(super) async fn confirm_compromised(
         .as_str()
         .map(str::to_string)
         .unwrap_or(target_id(action)?.to_string());
+    let risky = GraphPath::new(["identityProtection", "riskyUsers"])
+        .id(&id)
+        .map_err(|e| super::runner::graph_failure(action, e))?;
+    if let Ok(current) = runner.call_raw(action, GraphRequest::get(risky)).await?
+        && current.body["riskState"] == "confirmedCompromised"
+    {
+        let outcome = json!({"confirmed_compromised": id, "changed": false, "note": "already confirmed compromised"});
+        return Ok(done(evidence, outcome, None));
+    }
     let path = GraphPath::new(["identityProtection", "riskyUsers", "confirmCompromised"]);
     runner
         .call(

@@ -203,5 +203,8 @@ pub fn planned_from_row(row: &ActionRow) -> Option<PlannedAction> {
         gate: Gate::Automatic,
         expires_after_secs: row.expires_after_secs.map(|s| s as u64),
         reason: row.reason.clone(),
+        recorded_at: chrono::DateTime::parse_from_rfc3339(&row.created_at)
+            .ok()
+            .map(|t| t.to_utc()),
     })
 }

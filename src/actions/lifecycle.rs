@@ -139,6 +139,7 @@ mod tests {
             gate: Gate::Automatic,
             expires_after_secs: None,
             reason: "step `s` of `p`".into(),
+            recorded_at: None,
         }
     }
 

@@ -146,6 +146,7 @@ fn plan_step(
         gate,
         expires_after_secs: step.expires_after_secs,
         reason,
+        recorded_at: None,
     })
 }
 

@@ -100,6 +100,11 @@ pub struct PlannedAction {
     pub expires_after_secs: Option<u64>,
     /// Why: the playbook's match, the step's condition, and anything that changed the gate.
     pub reason: String,
+    /// When the action was recorded, for executors resuming it later: state changed since then
+    /// (sessions revoked, risk confirmed) means the effect already exists. The engine leaves it
+    /// empty; it is not part of the plan.
+    #[serde(skip)]
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A playbook that matched the detection, and why.

@@ -529,3 +529,102 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
             .contains("nothing was sent to Microsoft Graph")
     );
 }
+
+/// A crash between an action's Graph write and the record of its outcome: on restart the action
+/// is re-queued and run again, and its pre-check sees the effect already there, so Graph gets no
+/// second write.
+#[test]
+fn an_action_interrupted_after_its_write_completes_without_writing_again() {
+    use stanch::actions::{ActionRunner, GraphRunner, execute, planned_from_row};
+    use stanch::config::ContainmentSettings;
+    use stanch::graph::{Credential, GraphClient, GraphConfig, Secret};
+
+    let tenant = Tenant::start();
+    let env = Env::new();
+    // Record the story's first detection for b.jones in active mode, without executing it.
+    let config = env
+        .write("passive-exec.yaml", "mode: active\n")
+        .display()
+        .to_string();
+    let detection = r#"{"id":"crash-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"}}"#;
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
+    assert!(out.stdout.contains("left pending"), "{}", out.stdout);
+
+    tenant.runtime.block_on(async {
+        let store = stanch::store::Store::open(&env.database_url())
+            .await
+            .unwrap();
+        let mut graph = GraphConfig::new(TENANT, CLIENT, Credential::Secret(Secret::new(SECRET)));
+        graph.graph_url = Some(tenant.running.url.clone());
+        graph.login_url = Some(tenant.running.url.clone());
+        let runner = GraphRunner::new(
+            GraphClient::new(graph).unwrap(),
+            store.clone(),
+            ContainmentSettings::default(),
+            Default::default(),
+            vec![],
+        );
+        for kind in [
+            "revoke_sessions",
+            "disable_inbox_rules",
+            "confirm_compromised",
+        ] {
+            let row = store
+                .pending_actions(100)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.kind == kind)
+                .unwrap();
+            let action = planned_from_row(&row).unwrap();
+            // The first attempt: claimed, carried out, and then the process "dies".
+            store
+                .claim_action(row.detection_seq, &row.idempotency_key)
+                .await
+                .unwrap();
+            runner.run(&action).await.unwrap();
+        }
+        let writes_before = tenant.writes();
+        // The restart.
+        assert_eq!(store.recover_interrupted().await.unwrap(), 3);
+        for row in store
+            .pending_actions(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| {
+                [
+                    "revoke_sessions",
+                    "disable_inbox_rules",
+                    "confirm_compromised",
+                ]
+                .contains(&a.kind.as_str())
+            })
+        {
+            let result = execute(
+                &runner,
+                &store,
+                row.detection_seq,
+                &planned_from_row(&row).unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(result.status, "succeeded", "{result:?}");
+        }
+        let log: Vec<String> = tenant
+            .running
+            .emulator
+            .requests()
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect();
+        assert_eq!(
+            tenant.writes(),
+            writes_before,
+            "the resumed actions wrote to Graph again: {log:#?}"
+        );
+    });
+}

@@ -35,6 +35,7 @@ pub fn plan(detection: &Detection, mode: Mode) -> Plan {
         gate,
         expires_after_secs: Some(3600),
         reason: "matched SaaS / Compromise / *".into(),
+        recorded_at: None,
     };
     Plan {
         detection: detection.key(),

@@ -15,6 +15,10 @@ use crate::http::Metrics;
 use crate::store::Store;
 
 const BATCH: i64 = 32;
+/// Transient failures (Graph throttled or unreachable through all the client's own retries) are
+/// retried this many times, with growing delays, before the action is parked as `failed`.
+pub const MAX_RETRIES: i64 = 3;
+const FIRST_RETRY: Duration = Duration::from_secs(2);
 /// Wake up now and then even without a notification (another replica may have queued work).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -57,6 +61,19 @@ pub async fn work(
             match execute(&runner, &store, row.detection_seq, &action).await {
                 Ok(result) => {
                     metrics.record_action(&row.kind, result.status, result.elapsed_ms);
+                    if result.retryable && row.attempts < MAX_RETRIES {
+                        let delay = FIRST_RETRY * 4u32.pow(row.attempts as u32);
+                        if let Err(e) = store.schedule_retry(row.pk, delay).await {
+                            tracing::error!(action = row.pk, error = %e, "cannot schedule a retry; the action stays failed");
+                        }
+                        tracing::warn!(
+                            action = row.pk,
+                            attempt = row.attempts + 1,
+                            delay_secs = delay.as_secs(),
+                            "transient failure; retrying later"
+                        );
+                        continue;
+                    }
                     tracing::info!(action = row.pk, kind = %row.kind, status = result.status, elapsed_ms = result.elapsed_ms, "action finished");
                 }
                 Err(e) => {

@@ -27,6 +27,9 @@ pub struct ActionResult {
     pub target: Option<String>,
     /// `succeeded`, `failed`, `needs_human`, `duplicate` or `skipped`.
     pub status: &'static str,
+    /// A failure worth retrying later (Graph throttled or unreachable).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
     pub detail: String,
     pub elapsed_ms: u64,
 }
@@ -48,6 +51,7 @@ pub async fn execute(
         action: action.action,
         target: action.target.as_ref().map(|t| t.to_string()),
         status,
+        retryable: false,
         detail,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
@@ -85,11 +89,14 @@ pub async fn execute(
             error.to_string(),
             json!({"error": error.to_string()}),
         ),
-        Err(error) => (
-            "failed",
-            error.to_string(),
-            json!({"error": error.to_string()}),
-        ),
+        Err(error) => {
+            let retryable = matches!(error, ActionError::Transient { .. });
+            (
+                "failed",
+                error.to_string(),
+                json!({"error": error.to_string(), "retryable": retryable}),
+            )
+        }
     };
     let elapsed = started.elapsed();
     store
@@ -104,7 +111,11 @@ pub async fn execute(
             ended,
         )])
         .await?;
-    Ok(result(status, detail))
+    let retryable = stored["retryable"] == true;
+    Ok(ActionResult {
+        retryable,
+        ..result(status, detail)
+    })
 }
 
 fn summarize(outcome: &Value) -> String {

@@ -32,6 +32,13 @@ pub enum ActionError {
         target: String,
         reason: String,
     },
+    /// Graph stayed throttled or unreachable through the client's retries: worth another try later.
+    #[error("{action} on {target}: {reason}")]
+    Transient {
+        action: String,
+        target: String,
+        reason: String,
+    },
     #[error("{action} on {target}: {reason}")]
     Failed {
         action: String,

@@ -227,10 +227,22 @@ pub(super) fn graph_failure(action: &PlannedAction, error: GraphError) -> Action
             ),
         };
     }
-    ActionError::Failed {
-        action: action.action.to_string(),
-        target,
-        reason: error.to_string(),
+    let transient = error.is_throttled()
+        || matches!(error, GraphError::Transport { .. })
+        || error.status().is_some_and(|s| s >= 500);
+    let (action, reason) = (action.action.to_string(), error.to_string());
+    if transient {
+        ActionError::Transient {
+            action,
+            target,
+            reason,
+        }
+    } else {
+        ActionError::Failed {
+            action,
+            target,
+            reason,
+        }
     }
 }
 

@@ -109,7 +109,30 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<crate::store::ActionRow>, StoreError> {
-        self.actions_where("status = 'pending'", limit).await
+        // A retry waits for its time; RFC 3339 UTC text compares in time order.
+        self.actions_due(&timestamp(chrono::Utc::now()), limit)
+            .await
+    }
+
+    /// Queues a failed action again after `delay`, counting the attempt.
+    pub async fn schedule_retry(
+        &self,
+        pk: i64,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+        sqlx::query(
+            "UPDATE actions SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1, \
+             updated_at = $2 WHERE pk = $3 AND status = 'failed'",
+        )
+        .bind(timestamp(at))
+        .bind(timestamp(now))
+        .bind(pk)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("scheduling a retry"))?;
+        Ok(())
     }
 
     /// After a crash, actions caught `executing` are made `pending` again: every action pre-checks

@@ -27,6 +27,9 @@ pub struct ActionRow {
     pub created_at: String,
     pub updated_at: String,
     pub result: Option<Value>,
+    /// Retries made after transient failures.
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
 }
 
 /// A run, as stored.
@@ -42,7 +45,7 @@ pub struct RunRow {
 
 const ACTION_SELECT: &str = "SELECT pk, run_id, detection_seq, idempotency_key, playbook, step, \
      kind, target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
-     created_at, updated_at, result FROM actions";
+     created_at, updated_at, result, attempts, next_attempt_at FROM actions";
 
 impl Store {
     /// Planned actions, oldest first; all of them, or one run's.
@@ -66,14 +69,17 @@ impl Store {
         rows.iter().map(action_from_row).collect()
     }
 
-    /// Actions matching a fixed SQL condition, oldest first.
-    pub(crate) async fn actions_where(
+    /// Pending actions whose (retry) time has come, oldest first.
+    pub(crate) async fn actions_due(
         &self,
-        condition: &'static str,
+        now: &str,
         limit: i64,
     ) -> Result<Vec<ActionRow>, StoreError> {
-        let sql = format!("{ACTION_SELECT} WHERE {condition} ORDER BY pk LIMIT $1");
+        let sql = format!(
+            "{ACTION_SELECT} WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) ORDER BY pk LIMIT $2"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.to_string())
             .bind(limit)
             .fetch_all(&self.pool)
             .await
@@ -169,5 +175,7 @@ fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
         created_at: get(row, "created_at", what)?,
         updated_at: get(row, "updated_at", what)?,
         result: result.map(|text| parse_json(&text)),
+        attempts: get(row, "attempts", what)?,
+        next_attempt_at: get(row, "next_attempt_at", what)?,
     })
 }

@@ -412,3 +412,57 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
         assert_eq!(revokes, 1, "{user}'s sessions were revoked {revokes} times");
     }
 }
+
+/// Graph unavailable through all of the client's attempts: the worker retries the action later
+/// instead of parking it, and it succeeds once Graph answers.
+#[test]
+fn a_transient_failure_is_retried_later_by_the_worker() {
+    let tenant = Tenant::start();
+    tenant.running.emulator.inject(
+        stanch::emulate::Fault::unavailable(Some(0))
+            .method("POST")
+            .path_prefix("/v1.0/users/c.lee@contoso.com/revokeSignInSessions")
+            .times(5),
+    );
+    let env = Env::new();
+    let config = tenant.config(
+        &env,
+        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
+    );
+    let server = Server::start(&env, &config);
+    let detection = "{\"id\":\"r-1\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{\"upn\":\"c.lee@contoso.com\"},\"country\":\"NG\"}";
+    let (status, body) = post(
+        &tenant,
+        &format!("{}/v1/detections", server.url),
+        detection.to_string(),
+        &bearer(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let revoke = loop {
+        let list = env.stanch(&["actions", "list", "--json", "--config", &config]);
+        let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
+        let revoke = actions
+            .into_iter()
+            .find(|a| a["kind"] == "revoke_sessions")
+            .unwrap();
+        if revoke["status"] == "succeeded" {
+            break revoke;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not retried to success: {revoke}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(revoke["attempts"], 1, "{revoke}");
+    assert_eq!(server.stop(), 0);
+    let unavailable = tenant
+        .running
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
+    assert_eq!(unavailable, 5);
+}

@@ -32,6 +32,10 @@ pub struct Cli {
     /// Database URL (sqlite://PATH or postgres://...), overriding the config.
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
+    /// Log format on stderr: `text` or `json` (one object per line, for log shippers).
+    /// The level comes from STANCH_LOG (e.g. `info`, `stanch=debug`); default `warn`, `info` for serve.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,6 +162,7 @@ pub(crate) enum Verdict {
 pub fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
+    init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -186,6 +191,14 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STANCH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialization can only happen in tests that call `main` twice; ignore it.
+    let _ = if cli.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`stanch demo | head`) would panic; like

@@ -160,28 +160,19 @@ impl Store {
 }
 
 fn run_row(row: &sqlx::any::AnyRow) -> Result<ScheduleRunRow, StoreError> {
-    let err = query_err("listing schedule runs");
-    let get_text = |name: &str| row.try_get::<Option<String>, _>(name);
-    let started: String = row
-        .try_get("started_at")
-        .map_err(query_err("listing schedule runs"))?;
-    let finished = get_text("finished_at").map_err(query_err("listing schedule runs"))?;
-    let summary = get_text("summary").map_err(query_err("listing schedule runs"))?;
+    let err = || query_err("listing schedule runs");
+    let started: String = row.try_get("started_at").map_err(err())?;
+    let finished: Option<String> = row.try_get("finished_at").map_err(err())?;
+    let summary: Option<String> = row.try_get("summary").map_err(err())?;
     Ok(ScheduleRunRow {
-        pk: row
-            .try_get("pk")
-            .map_err(query_err("listing schedule runs"))?,
-        schedule: row
-            .try_get("schedule")
-            .map_err(query_err("listing schedule runs"))?,
-        job: row
-            .try_get("job")
-            .map_err(query_err("listing schedule runs"))?,
+        pk: row.try_get("pk").map_err(err())?,
+        schedule: row.try_get("schedule").map_err(err())?,
+        job: row.try_get("job").map_err(err())?,
         started_at: parse_time(&started, "schedule_runs.started_at")?,
         finished_at: finished
             .map(|f| parse_time(&f, "schedule_runs.finished_at"))
             .transpose()?,
-        outcome: row.try_get("outcome").map_err(err)?,
+        outcome: row.try_get("outcome").map_err(err())?,
         summary: summary
             .map(|s| {
                 serde_json::from_str(&s).map_err(|e| {
@@ -201,7 +192,7 @@ mod tests {
         Store::open("sqlite::memory:").await.unwrap()
     }
 
-    pub(crate) async fn round_trip(store: &Store) {
+    async fn round_trip(store: &Store) {
         assert_eq!(store.watermark("graph-alerts").await.unwrap(), None);
         store.set_watermark("graph-alerts", "one").await.unwrap();
         store.set_watermark("graph-alerts", "two").await.unwrap();
@@ -263,5 +254,48 @@ mod tests {
             Some("x")
         );
         assert_eq!(store.last_schedule_runs().await.unwrap().len(), 2);
+    }
+
+    /// Same round trip on PostgreSQL, in a throwaway database; skipped (passing) when no server
+    /// answers at `STANCH_TEST_POSTGRES`, unless `STANCH_REQUIRE_POSTGRES` is set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_round_trip() {
+        use sqlx::{Connection, Executor};
+        let admin_url = std::env::var("STANCH_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(admin) => admin,
+            Err(e) if std::env::var_os("STANCH_REQUIRE_POSTGRES").is_some() => {
+                panic!(
+                    "STANCH_REQUIRE_POSTGRES is set but PostgreSQL at {admin_url} is unreachable: {e}"
+                )
+            }
+            Err(_) => {
+                eprintln!("skipping: no PostgreSQL at {admin_url}");
+                return;
+            }
+        };
+        let name = format!(
+            "stanch_test_sched_{}_{}",
+            std::process::id(),
+            Utc::now().timestamp_subsec_nanos()
+        );
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+        assert_eq!(store.backend(), crate::store::Backend::Postgres);
+        round_trip(&store).await;
+        store.close().await;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE {name} WITH (FORCE)"
+            )))
+            .await
+            .unwrap();
     }
 }

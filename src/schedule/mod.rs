@@ -11,7 +11,7 @@ mod runner;
 
 pub use poll::{
     ALERTS_WATERMARK, AlertWatermark, PAGE_SIZE, PollError, PollOutcome, RejectedAlert,
-    commit_watermark, poll_alerts,
+    commit_watermark, poll_alerts, poll_and_store,
 };
 pub use runner::{JobRunner, Scheduler};
 
@@ -155,6 +155,38 @@ impl Schedule {
     pub fn describe(&self) -> String {
         format!("{} ({})", self.parsed.describe(), self.tz.name())
     }
+}
+
+/// A schedule as written in configuration, e.g. YAML
+/// `{name: poll, cron: "*/5 * * * *", tz: Europe/Berlin, job: poll-alerts}`; `tz` defaults to UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    pub name: String,
+    pub cron: String,
+    #[serde(default = "utc")]
+    pub tz: String,
+    pub job: JobKind,
+}
+
+fn utc() -> String {
+    "UTC".to_string()
+}
+
+impl ScheduleSpec {
+    pub fn build(&self) -> Result<Schedule, ScheduleError> {
+        Schedule::new(&self.name, &self.cron, &self.tz, self.job)
+    }
+}
+
+/// Builds every spec and checks the names are unique.
+pub fn build_all(specs: &[ScheduleSpec]) -> Result<Vec<Schedule>, ScheduleError> {
+    let schedules = specs
+        .iter()
+        .map(ScheduleSpec::build)
+        .collect::<Result<Vec<_>, _>>()?;
+    check_unique(&schedules)?;
+    Ok(schedules)
 }
 
 /// Checks names are unique; the scheduler keys its run history by name.

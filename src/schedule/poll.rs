@@ -75,6 +75,8 @@ pub enum PollError {
     Graph(#[from] GraphError),
     #[error("cannot read or write the alert watermark: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot store the polled detections, the watermark was not advanced: {0}")]
+    Storing(String),
     #[error("the stored alert watermark `{value}` is not valid: {reason}")]
     Watermark { value: String, reason: String },
 }
@@ -196,6 +198,30 @@ pub async fn commit_watermark(store: &Store, outcome: &PollOutcome) -> Result<()
     })?;
     store.set_watermark(ALERTS_WATERMARK, &value).await?;
     Ok(())
+}
+
+/// One complete poll: fetch, hand the detections to `store_detections` (which must have stored
+/// them durably when it returns `Ok`), then commit the watermark. Returns the poll's summary for
+/// `schedule_runs`. If storing fails the watermark stays put and the next poll fetches again.
+pub async fn poll_and_store<F, Fut>(
+    client: &GraphClient,
+    store: &Store,
+    max_pages: usize,
+    store_detections: F,
+) -> Result<Value, PollError>
+where
+    F: FnOnce(Vec<Detection>, Vec<RejectedAlert>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut outcome = poll_alerts(client, store, max_pages).await?;
+    let summary = outcome.summary();
+    let detections = std::mem::take(&mut outcome.detections);
+    let rejected = std::mem::take(&mut outcome.rejected);
+    store_detections(detections, rejected)
+        .await
+        .map_err(PollError::Storing)?;
+    commit_watermark(store, &outcome).await?;
+    Ok(summary)
 }
 
 #[cfg(test)]

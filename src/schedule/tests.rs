@@ -92,6 +92,29 @@ fn nicknames_are_accepted() {
 }
 
 #[test]
+fn specs_deserialize_and_build() {
+    let specs: Vec<ScheduleSpec> = serde_json::from_value(json!([
+        {"name": "poll", "cron": "*/5 * * * *", "job": "poll-alerts"},
+        {"name": "verify", "cron": "0 9 * * MON-FRI", "tz": "Europe/Berlin", "job": "verify-audit"},
+    ]))
+    .unwrap();
+    let built = build_all(&specs).unwrap();
+    assert_eq!(built[0].tz, chrono_tz::UTC);
+    assert_eq!(built[1].job, JobKind::VerifyAudit);
+    let twice = [specs[0].clone(), specs[0].clone()];
+    assert!(matches!(
+        build_all(&twice),
+        Err(ScheduleError::Duplicate(_))
+    ));
+    assert!(
+        serde_json::from_value::<ScheduleSpec>(
+            json!({"name": "x", "cron": "* * * * *", "job": "reboot"})
+        )
+        .is_err()
+    );
+}
+
+#[test]
 fn job_kinds_round_trip() {
     for job in JobKind::ALL {
         assert_eq!(JobKind::parse(job.name()), Some(job));

@@ -246,3 +246,38 @@ async fn emulator_control_endpoint_and_filters() {
         .query("$filter", "severity eq 'high'");
     assert!(env.client.get_pages(bad, 1).await.is_err());
 }
+
+#[tokio::test]
+async fn poll_and_store_commits_only_after_storing() {
+    let env = env().await;
+    let failed = poll_and_store(&env.client, &env.store, 10, |_, _| async {
+        Err("disk full".to_string())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(failed, PollError::Storing(_)), "{failed}");
+    assert!(failed.to_string().contains("disk full"), "{failed}");
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = stored.clone();
+    let summary = poll_and_store(&env.client, &env.store, 10, |detections, _| async move {
+        sink.lock()
+            .unwrap()
+            .extend(detections.into_iter().map(|d| d.id));
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(summary["detections"], 4);
+    assert_eq!(
+        stored.lock().unwrap().len(),
+        4,
+        "nothing was lost by the failed attempt"
+    );
+    let summary = poll_and_store(&env.client, &env.store, 10, |d, _| async move {
+        assert!(d.is_empty());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(summary["detections"], 0);
+}

@@ -82,7 +82,7 @@ impl<R: JobRunner> Scheduler<R> {
             }
             let Some(wake) = next_wake(&self.schedules, &last) else {
                 // Nothing will ever be due again: wait for the stop signal only.
-                let _ = stop.changed().await;
+                while stop.changed().await.is_ok() && !*stop.borrow() {}
                 return Ok(());
             };
             let wait = (wake - Utc::now()).to_std().unwrap_or_default();

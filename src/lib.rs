@@ -16,6 +16,7 @@ pub mod http;
 pub mod intake;
 pub mod playbook;
 pub mod run;
+pub mod schedule;
 pub mod store;
 pub mod util;
 pub mod worker;

@@ -37,6 +37,9 @@ pub struct Fixture {
     pub risky_users: Vec<Value>,
     #[serde(default)]
     pub sign_ins: Vec<Value>,
+    /// Defender XDR alerts served by `security/alerts_v2` (Graph alerts_v2 shape).
+    #[serde(default)]
+    pub security_alerts: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +170,7 @@ impl Fixture {
             ("namedLocations", &self.named_locations),
             ("riskyUsers", &self.risky_users),
             ("signIns", &self.sign_ins),
+            ("securityAlerts", &self.security_alerts),
         ] {
             if list
                 .iter()

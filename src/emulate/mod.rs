@@ -8,6 +8,7 @@
 //! Layout: `fixture` (the tenant file), `token` (client credentials), `server` (HTTP, auth,
 //! faults, request log), `routes` and one module per resource, `batch`, `faults`, `control`.
 
+mod alerts;
 mod batch;
 mod control;
 mod faults;

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use super::fixture::Fixture;
 use super::wire::{GraphRequest, GraphResponse, segments};
-use super::{groups, policies, risk, users};
+use super::{alerts, groups, policies, risk, users};
 
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
     let segs = segments(&req.path);
@@ -26,6 +26,7 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         // Beta also serves risky users at the root.
         ("riskyusers", _) => risk::risky_users(tenant, req, &segs[1..]),
         ("auditlogs", "signins") if segs.len() == 2 => risk::sign_ins(tenant, req),
+        ("security", "alerts_v2") => alerts::route(tenant, req, &segs[2..]),
         ("me", _) => GraphResponse::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

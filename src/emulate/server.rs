@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::time::Instant;
 
 use super::wire::{GraphRequest, GraphResponse};
-use super::{Emulator, batch, control, faults, lock, routes, token};
+use super::{Emulator, alerts, batch, control, faults, lock, routes, token};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,6 +88,7 @@ pub fn router(emulator: Emulator) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
         .merge(control::router())
+        .merge(alerts::control_router())
         .fallback(graph_entry)
         .with_state(emulator)
 }

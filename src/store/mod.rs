@@ -11,6 +11,7 @@ mod execution;
 mod open;
 mod prepared;
 mod rows;
+mod schedule;
 mod sql;
 
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub use error::StoreError;
 pub use execution::Claim;
 pub use prepared::PreparedBatch;
 pub use rows::{ActionRow, RunRow};
+pub use schedule::ScheduleRunRow;
 
 /// The database handle. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]

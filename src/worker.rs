@@ -12,7 +12,10 @@ use tokio::sync::{Notify, watch};
 
 use crate::actions::{GraphRunner, execute, planned_from_row};
 use crate::http::Metrics;
+use crate::intake::Detection;
+use crate::schedule::{JobKind, JobRunner, RejectedAlert, poll_and_store};
 use crate::store::Store;
+use crate::store::{Evaluation, PreparedBatch};
 
 const BATCH: i64 = 32;
 /// Transient failures (Graph throttled or unreachable through all the client's own retries) are
@@ -82,4 +85,120 @@ pub async fn work(
             }
         }
     }
+}
+
+/// The scheduled jobs of `stanch serve`.
+#[derive(Clone)]
+pub struct Jobs {
+    pub state: crate::http::AppState,
+}
+
+/// Pages of alerts read per poll; the watermark carries the rest to the next poll.
+const POLL_PAGES: usize = 10;
+
+impl JobRunner for Jobs {
+    fn run(
+        &self,
+        job: JobKind,
+    ) -> impl std::future::Future<Output = Result<serde_json::Value, String>> + Send {
+        let state = self.state.clone();
+        async move {
+            match job {
+                JobKind::PollAlerts => {
+                    let runner = state
+                        .runner
+                        .clone()
+                        .ok_or("alert polling needs a `graph` connection")?;
+                    let ingest_state = state.clone();
+                    poll_and_store(
+                        runner.client(),
+                        &state.store,
+                        POLL_PAGES,
+                        move |detections, rejected| async move {
+                            ingest(&ingest_state, detections, rejected).await
+                        },
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                }
+                JobKind::VerifyAudit => {
+                    let report = state
+                        .store
+                        .verify_audit()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if report.is_intact() {
+                        Ok(serde_json::json!({"records": report.records_checked, "intact": true}))
+                    } else {
+                        let problems: Vec<&str> =
+                            report.problems.iter().map(|p| p.message.as_str()).collect();
+                        Err(format!(
+                            "the audit chain is broken: {}",
+                            problems.join("; ")
+                        ))
+                    }
+                }
+                other => Err(format!(
+                    "the `{}` job is not available in this version",
+                    other.name()
+                )),
+            }
+        }
+    }
+}
+
+/// Records polled detections (and the alerts that could not be read) like HTTP intake does.
+async fn ingest(
+    state: &crate::http::AppState,
+    detections: Vec<Detection>,
+    rejected: Vec<RejectedAlert>,
+) -> Result<(), String> {
+    let plans: Vec<_> = detections
+        .iter()
+        .map(|d| crate::engine::plan(d, &state.playbooks, &state.context))
+        .collect();
+    let raws: Vec<String> = rejected.iter().map(|r| r.alert.to_string()).collect();
+    let mut evaluations: Vec<Evaluation<'_>> = detections
+        .iter()
+        .zip(&plans)
+        .map(|(detection, plan)| Evaluation::Accepted {
+            line: None,
+            detection,
+            plan,
+        })
+        .collect();
+    evaluations.extend(
+        rejected
+            .iter()
+            .zip(&raws)
+            .map(|(r, raw)| Evaluation::Rejected {
+                line: None,
+                reason: format!(
+                    "alert {}: {}",
+                    r.id.as_deref().unwrap_or("(no id)"),
+                    r.reason
+                ),
+                raw,
+            }),
+    );
+    if evaluations.is_empty() {
+        return Ok(());
+    }
+    let batch = PreparedBatch::new(state.run_id, &evaluations, chrono::Utc::now())
+        .map_err(|e| e.to_string())?;
+    state
+        .store
+        .record_prepared(batch)
+        .await
+        .map_err(|e| e.to_string())?;
+    state.metrics.received.fetch_add(
+        detections.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    state
+        .metrics
+        .rejected
+        .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    state.wake.notify_one();
+    Ok(())
 }

@@ -64,6 +64,12 @@ impl GraphRunner {
             .map_err(|e| graph_failure(action, e))
     }
 
+    /// The Graph client, for reads that feed intake (alert polling); containment goes through
+    /// the audited calls here.
+    pub fn client(&self) -> &GraphClient {
+        &self.client
+    }
+
     /// An unaudited read used only to check readiness (token and route); it changes nothing, and
     /// auditing every health probe would drown the trail.
     pub async fn probe(&self, request: GraphRequest) -> Result<GraphResponse, GraphError> {

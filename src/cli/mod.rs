@@ -99,6 +99,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         fixture: Option<PathBuf>,
     },
+    /// Run a scheduled job once, now (`poll-alerts`, `verify-audit`).
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
     /// Inspect and undo executed actions.
     Actions {
         #[command(subcommand)]
@@ -129,6 +134,12 @@ enum ActionsCommand {
         #[arg(long, default_value = "operator rollback")]
         reason: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Run the job now; prints its summary as JSON.
+    Run { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,11 +205,22 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
-    let default = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STANCH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let default = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STANCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialization can only happen in tests that call `main` twice; ignore it.
-    let _ = if cli.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = if cli.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`stanch demo | head`) would panic; like
@@ -225,6 +247,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
         Command::Serve => serve::serve(&config).await,
+        Command::Job {
+            command: JobCommand::Run { name },
+        } => serve::run_job(&config, &name).await,
         Command::Actions {
             command: ActionsCommand::Retry { id },
         } => operate::actions_retry(&config, id).await,

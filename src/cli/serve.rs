@@ -11,7 +11,9 @@ use super::{Verdict, playbooks};
 use crate::config::Config;
 use crate::engine::Context;
 use crate::http::{AppState, Metrics, app};
+use crate::schedule::{JobKind, Schedule, Scheduler};
 use crate::store::Store;
+use crate::worker::Jobs;
 
 pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     if config.intake.bearer_tokens.is_empty() && config.intake.hmac_secrets.is_empty() {
@@ -19,6 +21,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             "refusing to accept detections from anyone: configure `intake.bearer_tokens` or `intake.hmac_secrets`"
         );
     }
+    let schedules = build_schedules(config)?;
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above); nothing was started");
     };
@@ -50,6 +53,27 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         runner: runner.clone(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let scheduler = if schedules.is_empty() {
+        None
+    } else {
+        for schedule in &schedules {
+            eprintln!(
+                "schedule `{}` ({}): {}",
+                schedule.name,
+                schedule.job.name(),
+                schedule.describe()
+            );
+        }
+        let scheduler = Scheduler::new(
+            schedules,
+            Jobs {
+                state: state.clone(),
+            },
+            store.clone(),
+        )?;
+        let stop = stop_rx.clone();
+        Some(tokio::spawn(async move { scheduler.run(stop).await }))
+    };
     let worker = match runner {
         Some(runner) => Some(tokio::spawn(crate::worker::work(
             store.clone(),
@@ -79,10 +103,36 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     if let Some(worker) = worker {
         let _ = worker.await;
     }
+    if let Some(scheduler) = scheduler {
+        let _ = scheduler.await;
+    }
     store
         .finish_run(run_id, &serde_json::json!({"stopped": "signal"}))
         .await?;
     Ok(Verdict::Clean)
+}
+
+/// The configured schedules, checked before anything starts.
+fn build_schedules(config: &Config) -> anyhow::Result<Vec<Schedule>> {
+    let mut schedules = Vec::new();
+    for setting in &config.schedules {
+        let job = JobKind::parse(&setting.job).with_context(|| {
+            format!("schedule `{}`: unknown job `{}`", setting.name, setting.job)
+        })?;
+        if matches!(job, JobKind::ApprovalTimeouts | JobKind::ExpireActions) {
+            anyhow::bail!(
+                "schedule `{}` (config line {}): the `{}` job is not available in this version; remove it",
+                setting.name,
+                setting.line,
+                job.name()
+            );
+        }
+        schedules.push(
+            Schedule::new(&setting.name, &setting.cron, &setting.tz, job)
+                .with_context(|| format!("config line {}", setting.line))?,
+        );
+    }
+    Ok(schedules)
 }
 
 async fn shutdown_signal() {
@@ -102,5 +152,52 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = terminate => {}
+    }
+}
+
+/// `stanch job run NAME`: runs one scheduled job now, outside the server (operators, tests).
+pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdict> {
+    use crate::schedule::JobRunner;
+    let job = JobKind::parse(name)
+        .with_context(|| format!("unknown job `{name}`; jobs: poll-alerts, verify-audit"))?;
+    let Some(set) = playbooks::load(config, Vec::new(), false).set else {
+        anyhow::bail!("the playbooks have errors (listed above)");
+    };
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
+    let run_id = store
+        .start_run(config.mode, &format!("job {name}"), Utc::now())
+        .await?;
+    let state = AppState {
+        store: store.clone(),
+        playbooks: Arc::new(set),
+        context: Arc::new(Context {
+            default_mode: config.mode,
+            force_passive: false,
+            protected_accounts: config.protected_accounts.clone(),
+        }),
+        intake: Arc::new(config.intake.clone()),
+        run_id,
+        wake: Arc::new(Notify::new()),
+        metrics: Arc::new(Metrics::default()),
+        runner: graph_runner(config, &store)?,
+    };
+    let outcome = Jobs { state }.run(job).await;
+    store
+        .finish_run(
+            run_id,
+            &serde_json::json!({"job": name, "ok": outcome.is_ok()}),
+        )
+        .await?;
+    match outcome {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(Verdict::Clean)
+        }
+        Err(e) => {
+            eprintln!("job `{name}` failed: {e}");
+            Ok(Verdict::Problems)
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
-pub use service::IntakeSettings;
+pub use service::{IntakeSettings, ScheduleSetting};
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "notify",
     "listen",
     "intake",
+    "schedules",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +51,8 @@ pub struct Config {
     /// Where `stanch serve` listens.
     pub listen: String,
     pub intake: IntakeSettings,
+    /// Cron jobs run by `stanch serve` (alert polling, audit verification...).
+    pub schedules: Vec<ScheduleSetting>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             notify: BTreeMap::new(),
             listen: "127.0.0.1:8940".to_string(),
             intake: IntakeSettings::default(),
+            schedules: Vec::new(),
         }
     }
 }
@@ -156,6 +160,9 @@ impl Config {
                 .and_then(|n| decode::string(&mut p, n, "`listen`"))
             {
                 config.listen = listen.to_string();
+            }
+            if let Some(node) = f.get("schedules") {
+                config.schedules = service::decode_schedules(&mut p, node);
             }
             if let Some(node) = f.get("intake") {
                 config.intake = service::decode_intake(&mut p, node);

@@ -89,3 +89,53 @@ pub(super) fn decode_intake(p: &mut Problems, node: &Node) -> IntakeSettings {
     }
     settings
 }
+
+/// One `schedules:` entry as written; validated into a `schedule::Schedule` by `serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSetting {
+    pub name: String,
+    pub cron: String,
+    pub tz: String,
+    pub job: String,
+    pub line: u64,
+}
+
+pub(super) const SCHEDULE_KEYS: &[&str] = &["name", "cron", "tz", "job"];
+
+pub(super) fn decode_schedules(p: &mut Problems, node: &Node) -> Vec<ScheduleSetting> {
+    let Some(items) = decode::list(p, node, "`schedules`") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(f) = decode::fields(p, item, "a schedule", SCHEDULE_KEYS) else {
+            continue;
+        };
+        let text = |p: &mut Problems, key: &str| {
+            f.require(p, key, "a schedule")
+                .and_then(|n| decode::string(p, n, &format!("`{key}`")))
+                .map(str::to_string)
+        };
+        let (name, cron, job) = (text(p, "name"), text(p, "cron"), text(p, "job"));
+        let tz = f
+            .get("tz")
+            .and_then(|n| decode::string(p, n, "`tz`"))
+            .unwrap_or("UTC")
+            .to_string();
+        if let Some(job_name) = &job
+            && crate::schedule::JobKind::parse(job_name).is_none()
+        {
+            p.error(f.get("job").map_or(item.loc, |n| n.loc), format!("unknown job `{job_name}`; jobs: poll-alerts, verify-audit, approval-timeouts, expire-actions"));
+        }
+        if let (Some(name), Some(cron), Some(job)) = (name, cron, job) {
+            out.push(ScheduleSetting {
+                name,
+                cron,
+                tz,
+                job,
+                line: item.loc.line,
+            });
+        }
+    }
+    out
+}

@@ -466,3 +466,42 @@ fn a_transient_failure_is_retried_later_by_the_worker() {
         .count();
     assert_eq!(unavailable, 5);
 }
+
+/// Alert polling: the tenant's Graph security alerts become detections once, with a watermark
+/// that survives restarts; a schedule with a bad cron expression stops `serve` before it starts.
+#[test]
+fn polled_alerts_are_taken_in_once_and_bad_schedules_are_refused() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(&env, "");
+    let first = env.stanch(&["job", "run", "poll-alerts", "--config", &config]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let summary: Value = serde_json::from_str(first.stdout.trim()).unwrap();
+    assert_eq!(summary["detections"], 4, "{summary}");
+    let again = env.stanch(&["job", "run", "poll-alerts", "--config", &config]);
+    let summary: Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(summary["detections"], 0, "nothing new: {summary}");
+    tenant.running.emulator.add_alert(serde_json::json!({
+        "id": "late-1", "title": "Atypical travel", "severity": "high", "serviceSource": "azureAdIdentityProtection",
+        "createdDateTime": "2030-01-01T00:00:00Z", "firstActivityDateTime": "2030-01-01T00:00:00Z",
+        "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence", "roles": ["compromised"],
+                      "userAccount": {"userPrincipalName": "c.lee@contoso.com", "azureAdUserId": "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0003"}}]
+    }));
+    let late = env.stanch(&["job", "run", "poll-alerts", "--config", &config]);
+    let summary: Value = serde_json::from_str(late.stdout.trim()).unwrap();
+    assert_eq!(summary["detections"], 1, "{summary}");
+    assert_eq!(
+        env.stanch(&["job", "run", "verify-audit", "--config", &config])
+            .code,
+        0
+    );
+
+    let bad = tenant.config(&env, &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\nschedules:\n  - {{ name: poll, cron: \"*/5 * * * * *\", job: poll-alerts }}\n"));
+    let out = env.stanch(&["serve", "--config", &bad]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("schedule `poll`") && out.stderr.contains("*/5 * * * * *"),
+        "{}",
+        out.stderr
+    );
+}

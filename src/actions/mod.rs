@@ -20,6 +20,6 @@ pub use execute::{
     ActionResult, RollbackError, execute, planned_from_row, rollback, runs_automatically,
 };
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
-pub use runner::GraphRunner;
+pub use runner::{GraphRunner, GraphStats};
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};

@@ -4,6 +4,8 @@
 //! if the "before" record cannot be written, the call is not made.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -18,9 +20,22 @@ use crate::engine::PlannedAction;
 use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse};
 use crate::store::Store;
 
+/// Counters of the Graph calls made through a runner, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct GraphStats {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    /// Calls still throttled (429/503/504) after every attempt.
+    pub throttled: AtomicU64,
+    /// Extra attempts made because of throttling, 5xx, transport errors or token refresh.
+    pub retries: AtomicU64,
+    pub latency_millis_sum: AtomicU64,
+}
+
 /// Carries out actions against Graph, auditing every request and response in `store`.
 #[derive(Clone)]
 pub struct GraphRunner {
+    pub(super) stats: Arc<GraphStats>,
     pub(super) client: GraphClient,
     pub(super) store: Store,
     pub(super) containment: ContainmentSettings,
@@ -43,6 +58,7 @@ impl GraphRunner {
             .build()
             .unwrap_or_default();
         GraphRunner {
+            stats: Arc::default(),
             client,
             store,
             containment,
@@ -62,6 +78,32 @@ impl GraphRunner {
         self.call_raw(action, request)
             .await?
             .map_err(|e| graph_failure(action, e))
+    }
+
+    pub fn stats(&self) -> &GraphStats {
+        &self.stats
+    }
+
+    fn count(&self, result: &Result<GraphResponse, GraphError>, elapsed: std::time::Duration) {
+        let stats = &self.stats;
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        stats
+            .latency_millis_sum
+            .fetch_add(elapsed.as_millis() as u64, Ordering::Relaxed);
+        match result {
+            Ok(response) => {
+                stats.retries.fetch_add(
+                    u64::from(response.attempts.saturating_sub(1)),
+                    Ordering::Relaxed,
+                );
+            }
+            Err(error) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                if error.is_throttled() {
+                    stats.throttled.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     /// The Graph client, for reads that feed intake (alert polling); containment goes through
@@ -119,6 +161,7 @@ impl GraphRunner {
             .await?;
         let started = Instant::now();
         let result = self.client.send(request).await;
+        self.count(&result, started.elapsed());
         let after = match &result {
             Ok(response) => json!({
                 "status": response.status,

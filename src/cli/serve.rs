@@ -35,23 +35,12 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         );
     }
     let run_id = store.start_run(config.mode, "serve", Utc::now()).await?;
-    let runner = graph_runner(config, &store)?;
-    let wake = Arc::new(Notify::new());
-    let metrics = Arc::new(Metrics::default());
-    let state = AppState {
-        store: store.clone(),
-        playbooks: Arc::new(set),
-        context: Arc::new(Context {
-            default_mode: config.mode,
-            force_passive: false,
-            protected_accounts: config.protected_accounts.clone(),
-        }),
-        intake: Arc::new(config.intake.clone()),
-        run_id,
-        wake: wake.clone(),
-        metrics: metrics.clone(),
-        runner: runner.clone(),
-    };
+    let state = app_state(config, &store, set, run_id)?;
+    let (runner, wake, metrics) = (
+        state.runner.clone(),
+        state.wake.clone(),
+        state.metrics.clone(),
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheduler = if schedules.is_empty() {
         None
@@ -112,6 +101,29 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     Ok(Verdict::Clean)
 }
 
+/// What the HTTP handlers, the worker and the jobs share.
+fn app_state(
+    config: &Config,
+    store: &Store,
+    playbooks: crate::playbook::PlaybookSet,
+    run_id: i64,
+) -> anyhow::Result<AppState> {
+    Ok(AppState {
+        store: store.clone(),
+        playbooks: Arc::new(playbooks),
+        context: Arc::new(Context {
+            default_mode: config.mode,
+            force_passive: false,
+            protected_accounts: config.protected_accounts.clone(),
+        }),
+        intake: Arc::new(config.intake.clone()),
+        run_id,
+        wake: Arc::new(Notify::new()),
+        metrics: Arc::new(Metrics::default()),
+        runner: graph_runner(config, store)?,
+    })
+}
+
 /// The configured schedules, checked before anything starts.
 fn build_schedules(config: &Config) -> anyhow::Result<Vec<Schedule>> {
     let mut schedules = Vec::new();
@@ -169,20 +181,7 @@ pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdi
     let run_id = store
         .start_run(config.mode, &format!("job {name}"), Utc::now())
         .await?;
-    let state = AppState {
-        store: store.clone(),
-        playbooks: Arc::new(set),
-        context: Arc::new(Context {
-            default_mode: config.mode,
-            force_passive: false,
-            protected_accounts: config.protected_accounts.clone(),
-        }),
-        intake: Arc::new(config.intake.clone()),
-        run_id,
-        wake: Arc::new(Notify::new()),
-        metrics: Arc::new(Metrics::default()),
-        runner: graph_runner(config, &store)?,
-    };
+    let state = app_state(config, &store, set, run_id)?;
     let outcome = Jobs { state }.run(job).await;
     store
         .finish_run(

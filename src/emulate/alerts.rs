@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::fixture::Fixture;
-use super::routes::{metadata, unknown_segment};
+use super::routes::unknown_segment;
 use super::wire::{
     GraphRequest, GraphResponse, bad_request, method_not_allowed, not_found, now_rfc3339,
     query_pairs,
@@ -154,34 +154,12 @@ fn list(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
     if descending {
         found.reverse();
     }
-    let page: Vec<Value> = found
-        .iter()
-        .skip(skip)
-        .take(top)
-        .map(|a| (*a).clone())
-        .collect();
-    let mut body = json!({"@odata.context": metadata("security/alerts_v2"), "value": page});
-    if skip + top < found.len() {
-        let mut next = format!(
-            "{}/security/alerts_v2?$top={top}&$skiptoken={}",
-            req.base,
-            skip + top
-        );
-        for key in ["$filter", "$orderby"] {
-            if let Some(value) = get(key) {
-                next.push_str(&format!("&{key}={}", encode(&value)));
-            }
-        }
-        body["@odata.nextLink"] = json!(next);
-    }
-    GraphResponse::ok(body)
-}
-
-fn encode(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace(' ', "%20")
-        .replace('\'', "%27")
-        .replace('&', "%26")
-        .replace('+', "%2B")
+    super::paging::page(
+        req,
+        "security/alerts_v2",
+        &found,
+        skip,
+        top,
+        &[("$filter", get("$filter")), ("$orderby", get("$orderby"))],
+    )
 }

@@ -14,6 +14,7 @@ mod control;
 mod faults;
 mod fixture;
 mod groups;
+mod paging;
 mod policies;
 mod risk;
 mod routes;

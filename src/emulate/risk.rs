@@ -251,30 +251,12 @@ pub fn sign_ins(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
         };
         key(b).cmp(&key(a))
     });
-    let page: Vec<Value> = found
-        .iter()
-        .skip(skip)
-        .take(top)
-        .map(|v| (*v).clone())
-        .collect();
-    let mut body = json!({"@odata.context": metadata("auditLogs/signIns"), "value": page});
-    if skip + top < found.len() {
-        let mut next = format!(
-            "{}/auditLogs/signIns?$top={top}&$skiptoken={}",
-            req.base,
-            skip + top
-        );
-        if let Some(filter) = get("$filter") {
-            next.push_str("&$filter=");
-            next.push_str(
-                &filter
-                    .replace('%', "%25")
-                    .replace(' ', "%20")
-                    .replace('\'', "%27")
-                    .replace('&', "%26"),
-            );
-        }
-        body["@odata.nextLink"] = json!(next);
-    }
-    GraphResponse::ok(body)
+    super::paging::page(
+        req,
+        "auditLogs/signIns",
+        &found,
+        skip,
+        top,
+        &[("$filter", get("$filter"))],
+    )
 }

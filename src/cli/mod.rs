@@ -104,6 +104,11 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// Actions waiting for a human decision.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Inspect and undo executed actions.
     Actions {
         #[command(subcommand)]
@@ -133,6 +138,15 @@ enum ActionsCommand {
         id: i64,
         #[arg(long, default_value = "operator rollback")]
         reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApprovalsCommand {
+    /// List approval requests with the target account, the action and the state.
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -247,6 +261,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
         Command::Serve => serve::serve(&config).await,
+        Command::Approvals {
+            command: ApprovalsCommand::List { json },
+        } => operate::approvals_list(&config, json).await,
         Command::Job {
             command: JobCommand::Run { name },
         } => serve::run_job(&config, &name).await,

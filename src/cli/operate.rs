@@ -66,6 +66,55 @@ pub(crate) async fn actions_list(
     Ok(Verdict::Clean)
 }
 
+/// Actions waiting for a human (and, in passive runs, those that would have), with who may decide.
+pub(crate) async fn approvals_list(config: &Config, json_output: bool) -> anyhow::Result<Verdict> {
+    let store = open(config).await?;
+    let waiting: Vec<serde_json::Value> = store
+        .actions(None)
+        .await?
+        .into_iter()
+        .filter(|a| a.gate["gate"] == "approval")
+        .map(|a| {
+            let state = match a.status.as_str() {
+                "awaiting_approval" => "pending",
+                "would_request_approval" => "would_request (passive)",
+                other => other,
+            };
+            serde_json::json!({
+                "id": a.pk,
+                "state": state,
+                "action": a.kind,
+                "target": a.target_upn.as_deref().or(a.target_id.as_deref()),
+                "params": a.params,
+                "reasons": a.gate["reasons"],
+                "approvers": a.gate["policy"]["approvers"],
+                "quorum": a.gate["policy"]["quorum"],
+                "timeout_secs": a.gate["policy"]["timeout_secs"],
+                "playbook": a.playbook,
+                "step": a.step,
+                "requested_at": a.created_at,
+            })
+        })
+        .collect();
+    if json_output {
+        println!("{}", serde_json::to_string(&waiting)?);
+        return Ok(Verdict::Clean);
+    }
+    for a in &waiting {
+        println!(
+            "#{:<6} {:<24} {:<18} {:<28} approvers {} — {}",
+            a["id"],
+            a["state"].as_str().unwrap_or_default(),
+            a["action"].as_str().unwrap_or_default(),
+            a["target"].as_str().unwrap_or("tenant"),
+            a["approvers"],
+            a["reasons"]
+        );
+    }
+    println!("{} approval request(s)", waiting.len());
+    Ok(Verdict::Clean)
+}
+
 pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     if store.requeue_action(pk).await? {

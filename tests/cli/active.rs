@@ -171,6 +171,22 @@ fn the_attack_story_is_contained_against_the_emulator() {
     );
     assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
 
+    // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account.
+    let approvals = env.stanch(&["approvals", "list", "--json", "--config", &config]);
+    let approvals: Vec<Value> = serde_json::from_str(&approvals.stdout).unwrap();
+    assert_eq!(approvals.len(), 8, "{approvals:#?}");
+    assert!(approvals.iter().all(|a| a["state"] == "pending"));
+    let breakglass = approvals
+        .iter()
+        .find(|a| a["target"] == "breakglass@contoso.com")
+        .expect("break-glass request");
+    assert!(
+        breakglass["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("protected account")
+    );
+
     // Running the same detections again acts on nothing twice.
     let writes_before = tenant.writes().len();
     let again = env.stanch(&["run", "--input", &attack_story(), "--config", &config]);

@@ -6,6 +6,7 @@
 //! `cli` is the thin edge that wires them together.
 
 pub mod actions;
+pub mod approvals;
 pub mod audit;
 pub mod cli;
 pub mod config;

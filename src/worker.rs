@@ -57,6 +57,28 @@ pub async fn work(
             if *stop.borrow() {
                 return;
             }
+            // An approval binds the action as it was requested; a changed action is not run.
+            match crate::approvals::approvals_still_match(&store, &row).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let why = serde_json::json!({"error": "the action differs from the one that was approved; it was not run"});
+                    let _ = store
+                        .set_action_outcome(row.detection_seq, &row.idempotency_key, "failed", &why)
+                        .await;
+                    let event = crate::audit::AuditEvent::new(
+                        chrono::Utc::now(),
+                        "approval.mismatch",
+                        format!("action/{}", row.pk),
+                        why,
+                    );
+                    let _ = store.append_audit(&[event]).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(action = row.pk, error = %e, "cannot check the approvals; leaving the action queued");
+                    continue;
+                }
+            }
             let Some(action) = planned_from_row(&row) else {
                 tracing::error!(action = row.pk, kind = %row.kind, "unknown action kind in the queue");
                 continue;

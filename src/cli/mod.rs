@@ -148,6 +148,23 @@ enum ApprovalsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Approve a gated action (counted toward its quorum).
+    Approve {
+        id: i64,
+        /// Who decides (UPN); checked against the step's approvers.
+        #[arg(long = "as", value_name = "NAME")]
+        approver: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deny a gated action; it will not run.
+    Deny {
+        id: i64,
+        #[arg(long = "as", value_name = "NAME")]
+        approver: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +281,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Approvals {
             command: ApprovalsCommand::List { json },
         } => operate::approvals_list(&config, json).await,
+        Command::Approvals {
+            command:
+                ApprovalsCommand::Approve {
+                    id,
+                    approver,
+                    reason,
+                },
+        } => operate::approvals_decide(&config, id, &approver, true, &reason).await,
+        Command::Approvals {
+            command:
+                ApprovalsCommand::Deny {
+                    id,
+                    approver,
+                    reason,
+                },
+        } => operate::approvals_decide(&config, id, &approver, false, &reason).await,
         Command::Job {
             command: JobCommand::Run { name },
         } => serve::run_job(&config, &name).await,

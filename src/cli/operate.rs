@@ -115,6 +115,38 @@ pub(crate) async fn approvals_list(config: &Config, json_output: bool) -> anyhow
     Ok(Verdict::Clean)
 }
 
+pub(crate) async fn approvals_decide(
+    config: &Config,
+    pk: i64,
+    approver: &str,
+    approve: bool,
+    reason: &str,
+) -> anyhow::Result<Verdict> {
+    let store = open(config).await?;
+    let directory = graph_runner(config, &store)?;
+    match crate::approvals::decide(
+        &store,
+        directory.as_ref(),
+        pk,
+        approver,
+        approve,
+        reason,
+        "cli",
+    )
+    .await
+    {
+        Ok(effect) => {
+            println!("action #{pk}: {}", serde_json::to_string(&effect)?);
+            Ok(Verdict::Clean)
+        }
+        Err(crate::approvals::ApprovalError::Refused(why)) => {
+            eprintln!("action #{pk}: refused: {why} (recorded in the audit trail)");
+            Ok(Verdict::Problems)
+        }
+        Err(e) => Err(e).with_context(|| format!("deciding on action #{pk}")),
+    }
+}
+
 pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     if store.requeue_action(pk).await? {

@@ -4,6 +4,7 @@
 //! Everything is written with `$n` placeholders and stored as the types every backend shares
 //! (integers, text): timestamps are RFC 3339 UTC text and JSON is text.
 
+mod approvals;
 mod audit;
 mod batch;
 mod error;
@@ -17,6 +18,7 @@ mod sql;
 #[cfg(test)]
 mod tests;
 
+pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
 pub use batch::{Evaluation, action_status};
 pub use error::StoreError;
 pub use execution::Claim;

@@ -505,3 +505,198 @@ fn polled_alerts_are_taken_in_once_and_bad_schedules_are_refused() {
         out.stderr
     );
 }
+
+/// Approvals from the CLI: only listed approvers (here, members of `group:SOC Tier 2`, resolved
+/// through Graph) may decide, never the target; quorum counts distinct people; a denied action
+/// never runs; an action changed after approval is not run. Every refusal is audited.
+#[test]
+fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(
+        &env,
+        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
+    );
+    let server = Server::start(&env, &config);
+    let surge = |id: &str, upn: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"Antigena Email: Unusual Login Location + Sender Surge\",\"severity\":\"critical\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"203.0.113.77\"}}\n"
+        )
+    };
+    let body = surge("ap-1", "b.jones@contoso.com") + &surge("ap-2", "e.novak@contoso.com");
+    let (status, accepted) = post(
+        &tenant,
+        &format!("{}/v1/detections", server.url),
+        body,
+        &bearer(),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let requests = || -> Vec<Value> {
+        serde_json::from_str(
+            &env.stanch(&["approvals", "list", "--json", "--config", &config])
+                .stdout,
+        )
+        .unwrap()
+    };
+    let find = |kind: &str, target: Option<&str>| -> String {
+        requests()
+            .iter()
+            .find(|a| a["action"] == kind && target.is_none_or(|t| a["target"] == t))
+            .unwrap()["id"]
+            .to_string()
+    };
+    let decide = |verb: &str, id: &str, who: &str| {
+        env.stanch(&[
+            "approvals",
+            verb,
+            id,
+            "--as",
+            who,
+            "--reason",
+            "checked the sign-in logs",
+            "--config",
+            &config,
+        ])
+    };
+    let disable_b = find("disable_account", Some("b.jones@contoso.com"));
+    let disable_e = find("disable_account", Some("e.novak@contoso.com"));
+
+    let target = decide("approve", &disable_b, "b.jones@contoso.com");
+    assert_eq!(target.code, 1);
+    assert!(
+        target.stderr.contains("is the account this action targets"),
+        "{}",
+        target.stderr
+    );
+    let outsider = decide("approve", &disable_b, "h.room@contoso.com");
+    assert!(
+        outsider.stderr.contains("is not among the approvers"),
+        "{}",
+        outsider.stderr
+    );
+    let ok = decide("approve", &disable_b, "f.okafor@contoso.com");
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("\"approved\""), "{}", ok.stdout);
+    let again = decide("approve", &disable_b, "g.muller@contoso.com");
+    assert_eq!(
+        again.code, 2,
+        "a decided action takes no more decisions: {}",
+        again.stderr
+    );
+    let denied = decide("deny", &disable_e, "g.muller@contoso.com");
+    assert_eq!(denied.code, 0, "{}", denied.stderr);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tenant.user("b.jones@contoso.com")["accountEnabled"] == true {
+        assert!(
+            Instant::now() < deadline,
+            "the approved disable did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        tenant.user("e.novak@contoso.com")["accountEnabled"],
+        true,
+        "a denied action never runs"
+    );
+
+    // Quorum of two distinct people; approvals bind the exact action.
+    assert_eq!(server.stop(), 0);
+    let block = find("block_ips", None);
+    assert!(
+        decide("approve", &block, "f.okafor@contoso.com")
+            .stdout
+            .contains("\"waiting\"")
+    );
+    assert_eq!(
+        decide("approve", &block, "f.okafor@contoso.com").code,
+        2,
+        "one person counts once"
+    );
+    let tamper = |ips: &str| {
+        tenant.runtime.block_on(async {
+            let pool = crate::helpers::raw_sqlite(&env).await;
+            let sql =
+                format!("UPDATE actions SET params = '{{\"ips\":[\"{ips}\"]}}' WHERE pk = {block}");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    };
+    tamper("0.0.0.0/0");
+    let second = decide("approve", &block, "g.muller@contoso.com");
+    assert!(
+        second.stdout.contains("\"waiting\""),
+        "an approval of another version does not count: {}",
+        second.stdout
+    );
+    // Restored, then approved; changed again before the worker runs it: refused at execution.
+    tamper("203.0.113.0/24");
+    assert!(
+        decide("approve", &block, "it.admin@contoso.com")
+            .stderr
+            .contains("not among the approvers")
+    );
+    let third = env.stanch(&["approvals", "list", "--json", "--config", &config]);
+    assert!(
+        third.stdout.contains(&format!("\"id\":{block}")),
+        "still waiting: {}",
+        third.stdout
+    );
+    tenant.runtime.block_on(async {
+        let pool = crate::helpers::raw_sqlite(&env).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE actions SET status = 'pending' WHERE pk = {block}"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    });
+    tamper("0.0.0.0/0");
+    let server = Server::start(&env, &config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let actions: Vec<Value> = serde_json::from_str(
+            &env.stanch(&["actions", "list", "--json", "--config", &config])
+                .stdout,
+        )
+        .unwrap();
+        let row = actions
+            .iter()
+            .find(|a| a["pk"].to_string().as_str() == block.as_str())
+            .unwrap()
+            .clone();
+        if row["status"] == "failed" {
+            assert!(
+                row["result"]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("differs from the one that was approved"),
+                "{row}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the changed action was not refused: {row}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        tenant.state()["namedLocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["displayName"] != "stanch: attacker ranges"),
+        "nothing was blocked"
+    );
+    assert_eq!(server.stop(), 0);
+    let audit = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    assert_eq!(
+        audit.matches("approval.refused").count(),
+        3,
+        "every refusal is audited"
+    );
+    assert!(audit.contains("approval.mismatch"));
+}

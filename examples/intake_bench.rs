@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bearer_tokens: vec![SecretString::new("bench")],
             ..IntakeSettings::default()
         }),
+        approvals: Arc::default(),
         run_id,
         wake: Arc::new(Notify::new()),
         metrics: Arc::new(Metrics::default()),

@@ -5,6 +5,8 @@
 //! its hash is checked again, so an approval never carries over to a different action. Chat
 //! channels (Slack, Teams, signed links) feed the same `decide`.
 
+pub mod link;
+
 use chrono::Utc;
 use serde_json::{Value, json};
 

@@ -157,6 +157,16 @@ enum ApprovalsCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Print a signed, short-lived approval link for one approver (needs `approvals.link_secret`).
+    Link {
+        id: i64,
+        /// The approver the link is for (UPN).
+        #[arg(long = "for", value_name = "UPN")]
+        approver: String,
+        /// How long the link stays valid.
+        #[arg(long, default_value = "15m")]
+        ttl: String,
+    },
     /// Deny a gated action; it will not run.
     Deny {
         id: i64,
@@ -281,6 +291,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Approvals {
             command: ApprovalsCommand::List { json },
         } => operate::approvals_list(&config, json).await,
+        Command::Approvals {
+            command: ApprovalsCommand::Link { id, approver, ttl },
+        } => operate::approvals_link(&config, id, &approver, &ttl).await,
         Command::Approvals {
             command:
                 ApprovalsCommand::Approve {

@@ -115,6 +115,44 @@ pub(crate) async fn approvals_list(config: &Config, json_output: bool) -> anyhow
     Ok(Verdict::Clean)
 }
 
+pub(crate) async fn approvals_link(
+    config: &Config,
+    pk: i64,
+    approver: &str,
+    ttl: &str,
+) -> anyhow::Result<Verdict> {
+    use crate::approvals::link::{LinkClaims, sign_link};
+    let secret =
+        config.approvals.link_secret.as_ref().context(
+            "approval links need `approvals.link_secret` (or STANCH_APPROVAL_LINK_SECRET)",
+        )?;
+    let ttl = crate::util::parse_duration(ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    let store = open(config).await?;
+    let row = store
+        .action(pk)
+        .await?
+        .with_context(|| format!("no action #{pk}"))?;
+    if row.status != "awaiting_approval" {
+        anyhow::bail!("action #{pk} is {}, not waiting for approval", row.status);
+    }
+    let claims = LinkClaims {
+        a: pk,
+        h: crate::approvals::action_hash(&row),
+        u: approver.to_string(),
+        e: chrono::Utc::now().timestamp() + ttl as i64,
+    };
+    let base = config
+        .approvals
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    println!(
+        "{base}/approve/{}",
+        sign_link(secret.expose().as_bytes(), &claims)
+    );
+    Ok(Verdict::Clean)
+}
+
 pub(crate) async fn approvals_decide(
     config: &Config,
     pk: i64,

@@ -117,6 +117,7 @@ fn app_state(
             protected_accounts: config.protected_accounts.clone(),
         }),
         intake: Arc::new(config.intake.clone()),
+        approvals: Arc::new(config.approvals.clone()),
         run_id,
         wake: Arc::new(Notify::new()),
         metrics: Arc::new(Metrics::default()),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
-pub use service::{IntakeSettings, ScheduleSetting};
+pub use service::{ApprovalSettings, IntakeSettings, ScheduleSetting};
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "listen",
     "intake",
     "schedules",
+    "approvals",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +54,7 @@ pub struct Config {
     pub intake: IntakeSettings,
     /// Cron jobs run by `stanch serve` (alert polling, audit verification...).
     pub schedules: Vec<ScheduleSetting>,
+    pub approvals: ApprovalSettings,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             listen: "127.0.0.1:8940".to_string(),
             intake: IntakeSettings::default(),
             schedules: Vec::new(),
+            approvals: ApprovalSettings::default(),
         }
     }
 }
@@ -161,6 +164,9 @@ impl Config {
             {
                 config.listen = listen.to_string();
             }
+            if let Some(node) = f.get("approvals") {
+                config.approvals = service::decode_approvals(&mut p, node);
+            }
             if let Some(node) = f.get("schedules") {
                 config.schedules = service::decode_schedules(&mut p, node);
             }
@@ -199,6 +205,9 @@ impl Config {
         }
         if let Some(value) = env("STANCH_PLAYBOOKS") {
             self.playbooks = split_list(&value).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(value) = env("STANCH_APPROVAL_LINK_SECRET") {
+            self.approvals.link_secret = Some(SecretString::new(value));
         }
         if let Some(value) = env("STANCH_LISTEN") {
             self.listen = value;

@@ -4,6 +4,7 @@
 //! drive it directly. **A 202 is sent only after the detections are committed** with their plans
 //! and audit records; the worker then carries out the actions.
 
+mod approve;
 mod auth;
 mod error;
 mod intake;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub playbooks: Arc<PlaybookSet>,
     pub context: Arc<Context>,
     pub intake: Arc<IntakeSettings>,
+    pub approvals: Arc<crate::config::ApprovalSettings>,
     pub run_id: i64,
     /// Wakes the worker when new actions were recorded.
     pub wake: Arc<Notify>,
@@ -46,6 +48,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/detections/{format}",
             post(intake::post_detections_in_format),
         )
+        .route("/approve/{token}", get(approve::show).post(approve::submit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -700,3 +700,114 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
     );
     assert!(audit.contains("approval.mismatch"));
 }
+
+/// Signed approval links: opening one shows the evidence and decides nothing; a POST decides once;
+/// tampered, expired and reused links are refused, and the refusals audited.
+#[test]
+fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(&env, &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\napprovals:\n  link_secret: l1nk-s3cr3t\n"));
+    let server = Server::start(&env, &config);
+    let surge = "{\"id\":\"lk-1\",\"source\":\"darktrace\",\"name\":\"Antigena Email: Unusual Login Location + Sender Surge\",\"severity\":\"critical\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{\"upn\":\"b.jones@contoso.com\"}}";
+    assert_eq!(
+        post(
+            &tenant,
+            &format!("{}/v1/detections", server.url),
+            surge.to_string(),
+            &bearer()
+        )
+        .0,
+        202
+    );
+    let approvals: Vec<Value> = serde_json::from_str(
+        &env.stanch(&["approvals", "list", "--json", "--config", &config])
+            .stdout,
+    )
+    .unwrap();
+    let id = approvals
+        .iter()
+        .find(|a| a["action"] == "disable_account")
+        .unwrap()["id"]
+        .to_string();
+    let link = env.stanch(&[
+        "approvals",
+        "link",
+        &id,
+        "--for",
+        "f.okafor@contoso.com",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(link.code, 0, "{}", link.stderr);
+    let token = link.stdout.trim().rsplit('/').next().unwrap().to_string();
+    let page_url = format!("{}/approve/{token}", server.url);
+
+    let (status, html) = get(&tenant, &page_url);
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("disable_account")
+            && html.contains("b.jones@contoso.com")
+            && html.contains("<form method=\"post\""),
+        "{html}"
+    );
+    assert_eq!(
+        get(&tenant, &page_url).0,
+        200,
+        "opening it again changes nothing"
+    );
+    assert_eq!(
+        tenant.user("b.jones@contoso.com")["accountEnabled"],
+        true,
+        "a GET never decides"
+    );
+
+    let submit = |url: &str, decision: &str| -> (u16, String) {
+        tenant.runtime.block_on(async {
+            let form = [
+                ("decision", decision),
+                ("reason", "confirmed with the user's manager"),
+            ];
+            let response = reqwest::Client::new()
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    let tampered = format!("{}/approve/{}x", server.url, token);
+    assert_eq!(submit(&tampered, "approve").0, 403);
+    let expired = stanch::approvals::link::sign_link(
+        b"l1nk-s3cr3t",
+        &stanch::approvals::link::LinkClaims {
+            a: id.parse().unwrap(),
+            h: "x".into(),
+            u: "f.okafor@contoso.com".into(),
+            e: 1,
+        },
+    );
+    assert_eq!(
+        submit(&format!("{}/approve/{expired}", server.url), "approve").0,
+        403
+    );
+    let (status, html) = submit(&page_url, "approve");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("approved"), "{html}");
+    let (status, _) = submit(&page_url, "approve");
+    assert_eq!(status, 409, "a link decides once");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tenant.user("b.jones@contoso.com")["accountEnabled"] == true {
+        assert!(Instant::now() < deadline, "the approved action did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.stop(), 0);
+    let audit = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    assert_eq!(
+        audit.matches("approval.refused").count(),
+        2,
+        "the tampered and the expired link"
+    );
+    assert!(audit.contains("\\\"channel\\\":\\\"link\\\""));
+}

@@ -15,7 +15,7 @@ use super::fixture::Fixture;
 use super::routes::unknown_segment;
 use super::wire::{
     GraphRequest, GraphResponse, bad_request, method_not_allowed, not_found, now_rfc3339,
-    query_pairs,
+    query_pairs, query_param,
 };
 use super::{Emulator, lock};
 
@@ -120,12 +120,7 @@ fn matches(alert: &Value, clauses: &[(String, DateTime<Utc>)]) -> bool {
 
 fn list(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
     let params = query_pairs(&req.query);
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
+    let get = |name: &str| query_param(&params, name);
     let clauses = match get("$filter").map(|f| parse_filter(&f)).transpose() {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => return e,

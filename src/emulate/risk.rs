@@ -7,7 +7,7 @@ use super::fixture::Fixture;
 use super::routes::{metadata, unknown_segment};
 use super::wire::{
     GraphRequest, GraphResponse, bad_request, json_body, method_not_allowed, not_found,
-    now_rfc3339, query_pairs,
+    now_rfc3339, query_pairs, query_param,
 };
 
 /// The beta docs cap dismiss at 60 ids; the contract applies it to both calls.
@@ -216,12 +216,7 @@ pub fn sign_ins(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
         return method_not_allowed();
     }
     let params = query_pairs(&req.query);
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
+    let get = |name: &str| query_param(&params, name);
     let clauses = match get("$filter").map(|f| parse_filter(&f)).transpose() {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => return e,

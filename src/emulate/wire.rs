@@ -137,6 +137,14 @@ pub fn decode_segment(raw: &str) -> String {
 }
 
 /// Splits a query string into decoded pairs; here `+` means a space.
+/// One query parameter by name (OData names are case-insensitive).
+pub fn query_param(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')

@@ -44,7 +44,7 @@ pub(super) async fn healthz() -> &'static str {
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state
         .store
-        .pending_actions(1)
+        .queue_depth()
         .await
         .map(|_| "ok".to_string())
         .unwrap_or_else(|e| e.to_string());
@@ -117,12 +117,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         m.action_millis_sum.load(Ordering::Relaxed) as f64 / 1000.0,
         m.action_count.load(Ordering::Relaxed)
     );
-    let depth = state
-        .store
-        .pending_actions(100_000)
-        .await
-        .map(|a| a.len())
-        .unwrap_or_default();
+    let depth = state.store.queue_depth().await.unwrap_or_default();
     let _ = writeln!(
         out,
         "# HELP stanch_queue_depth Actions waiting to run.\n# TYPE stanch_queue_depth gauge\nstanch_queue_depth {depth}"

@@ -135,6 +135,15 @@ impl Store {
         Ok(())
     }
 
+    /// How many actions wait to run (due now or later); counted, not loaded.
+    pub async fn queue_depth(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COUNT(*) AS n FROM actions WHERE status IN ('pending', 'executing')")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get("n"))
+            .map_err(query_err("counting the queue"))
+    }
+
     /// After a crash, actions caught `executing` are made `pending` again: every action pre-checks
     /// the state it would change, so running it again completes it without acting twice.
     pub async fn recover_interrupted(&self) -> Result<u64, StoreError> {

@@ -97,3 +97,19 @@ pub async fn raw_sqlite(env: &Env) -> sqlx::SqlitePool {
         .await
         .expect("open sqlite")
 }
+
+/// Polls `done` until it holds, failing with `what` after `seconds`.
+pub fn wait_until(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `stanch actions list --json` for this environment and config.
+pub fn actions(env: &Env, config: &str) -> Vec<serde_json::Value> {
+    let list = env.stanch(&["actions", "list", "--json", "--config", config]);
+    serde_json::from_str(&list.stdout)
+        .unwrap_or_else(|e| panic!("actions list is not JSON ({e}): {list:?}"))
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::active::Tenant;
-use crate::helpers::{Env, project_root};
+use crate::helpers::{Env, actions, project_root, wait_until};
 
 const TOKEN: &str = "test-intake-token";
 
@@ -138,18 +138,12 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
     assert_eq!(status, 401, "a signature over another body is refused");
 
     // The worker contains the accounts in the background.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tenant
-        .rules("b.jones@contoso.com")
-        .iter()
-        .any(|r| r["displayName"] == "." && r["isEnabled"] == true)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the worker did not disable b.jones's rule"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(20, "the worker did not disable b.jones's rule", || {
+        !(tenant
+            .rules("b.jones@contoso.com")
+            .iter()
+            .any(|r| r["displayName"] == "." && r["isEnabled"] == true))
+    });
     assert_eq!(
         get(&tenant, &format!("{}/healthz", server.url)),
         (200, "ok".to_string())
@@ -358,11 +352,9 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
     );
     assert_eq!(status, 202, "{accepted}");
     // Let the worker get going, then kill it without warning.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tenant.running.emulator.requests().len() < 40 {
-        assert!(Instant::now() < deadline, "the worker did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(20, "the worker did not start", || {
+        tenant.running.emulator.requests().len() >= 40
+    });
     let mut server = server;
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -371,8 +363,7 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
     let restarted = Server::start(&env, &config);
     let deadline = Instant::now() + Duration::from_secs(60);
     let statuses = loop {
-        let list = env.stanch(&["actions", "list", "--json", "--config", &config]);
-        let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
+        let actions = actions(&env, &config);
         if actions
             .iter()
             .all(|a| a["status"] != "pending" && a["status"] != "executing")
@@ -440,8 +431,7 @@ fn a_transient_failure_is_retried_later_by_the_worker() {
     assert_eq!(status, 202, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let revoke = loop {
-        let list = env.stanch(&["actions", "list", "--json", "--config", &config]);
-        let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
+        let actions = actions(&env, &config);
         let revoke = actions
             .into_iter()
             .find(|a| a["kind"] == "revoke_sessions")
@@ -586,14 +576,9 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
     let denied = decide("deny", &disable_e, "g.muller@contoso.com");
     assert_eq!(denied.code, 0, "{}", denied.stderr);
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tenant.user("b.jones@contoso.com")["accountEnabled"] == true {
-        assert!(
-            Instant::now() < deadline,
-            "the approved disable did not run"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(20, "the approved disable did not run", || {
+        tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+    });
     assert_eq!(
         tenant.user("e.novak@contoso.com")["accountEnabled"],
         true,
@@ -657,11 +642,7 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
     let server = Server::start(&env, &config);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let actions: Vec<Value> = serde_json::from_str(
-            &env.stanch(&["actions", "list", "--json", "--config", &config])
-                .stdout,
-        )
-        .unwrap();
+        let actions = actions(&env, &config);
         let row = actions
             .iter()
             .find(|a| a["pk"].to_string().as_str() == block.as_str())
@@ -797,11 +778,9 @@ fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
     assert!(html.contains("approved"), "{html}");
     let (status, _) = submit(&page_url, "approve");
     assert_eq!(status, 409, "a link decides once");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tenant.user("b.jones@contoso.com")["accountEnabled"] == true {
-        assert!(Instant::now() < deadline, "the approved action did not run");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(20, "the approved action did not run", || {
+        tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+    });
     assert_eq!(server.stop(), 0);
     let audit = env.stanch(&["audit", "export", "--config", &config]).stdout;
     assert_eq!(

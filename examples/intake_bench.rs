@@ -52,6 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         approvals: Arc::default(),
         run_id,
         wake: Arc::new(Notify::new()),
+        approvals_wake: Arc::new(Notify::new()),
+        channels: Arc::new(stanch::approvals::Channels::new(&Default::default())),
         metrics: Arc::new(Metrics::default()),
         runner: None,
     };

@@ -109,6 +109,29 @@ pub async fn work(
     }
 }
 
+/// Puts actions that wait for a human in front of people as soon as they are recorded.
+pub async fn request_approvals(
+    dispatcher: crate::approvals::Dispatcher,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match dispatcher.request_new().await {
+            Ok(n) if n > 0 => tracing::info!(requested = n, "approval requests sent"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot send approval requests; retrying"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+        }
+    }
+}
+
 /// The scheduled jobs of `stanch serve`.
 #[derive(Clone)]
 pub struct Jobs {
@@ -160,6 +183,11 @@ impl JobRunner for Jobs {
                         ))
                     }
                 }
+                JobKind::ApprovalTimeouts => state
+                    .dispatcher()
+                    .time_out(chrono::Utc::now())
+                    .await
+                    .map_err(|e| e.to_string()),
                 other => Err(format!(
                     "the `{}` job is not available in this version",
                     other.name()
@@ -221,6 +249,6 @@ async fn ingest(
         .metrics
         .rejected
         .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    state.wake.notify_one();
+    state.new_work();
     Ok(())
 }

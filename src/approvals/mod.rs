@@ -5,14 +5,21 @@
 //! its hash is checked again, so an approval never carries over to a different action. Chat
 //! channels (Slack, Teams, signed links) feed the same `decide`.
 
+pub mod channels;
+pub mod dispatch;
 pub mod link;
+pub mod policy;
+pub mod request;
+
+pub use channels::{Channels, Outcome};
+pub use dispatch::Dispatcher;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::actions::GraphRunner;
 use crate::audit::AuditEvent;
-use crate::graph::{GraphPath, GraphRequest};
+use crate::config::ApprovalSettings;
 use crate::store::{ActionRow, DecisionEffect, DecisionError, NewDecision, Store, StoreError};
 use crate::util::sha256_hex;
 
@@ -42,19 +49,41 @@ pub fn action_hash(row: &ActionRow) -> String {
     sha256_hex(material.to_string().as_bytes())
 }
 
-/// Records `approver`'s decision on action `pk`, after checking they may make it.
+/// Who is deciding what, through which channel.
+#[derive(Debug, Clone)]
+pub struct DecisionRequest<'a> {
+    pub pk: i64,
+    pub approver: &'a str,
+    pub approve: bool,
+    pub reason: &'a str,
+    /// `cli`, `link`, `slack`, ...
+    pub channel: &'a str,
+    /// SHA-256 of the raw request that carried the decision (chat payload, form body), for the
+    /// audit trail.
+    pub raw_sha256: Option<String>,
+}
+
+/// What deciding needs: the store, the directory (group membership), the configured defaults.
+#[derive(Clone, Copy)]
+pub struct Deciding<'a> {
+    pub store: &'a Store,
+    pub directory: Option<&'a GraphRunner>,
+    pub settings: &'a ApprovalSettings,
+}
+
+/// Records a decision on a gated action, after checking the person may make it. Every refusal
+/// is audited.
 pub async fn decide(
-    store: &Store,
-    directory: Option<&GraphRunner>,
-    pk: i64,
-    approver: &str,
-    approve: bool,
-    reason: &str,
-    channel: &str,
+    ctx: Deciding<'_>,
+    req: &DecisionRequest<'_>,
 ) -> Result<DecisionEffect, ApprovalError> {
-    let row = store.action(pk).await?.ok_or(ApprovalError::NotFound(pk))?;
-    let refusal = match check(directory, &row, approver).await {
-        Ok(()) if reason.trim().is_empty() => Some("a decision needs a reason".to_string()),
+    let row = ctx
+        .store
+        .action(req.pk)
+        .await?
+        .ok_or(ApprovalError::NotFound(req.pk))?;
+    let refusal = match check(ctx, &row, req.approver).await {
+        Ok(()) if req.reason.trim().is_empty() => Some("a decision needs a reason".to_string()),
         Ok(()) => None,
         Err(why) => Some(why),
     };
@@ -62,32 +91,30 @@ pub async fn decide(
         let event = AuditEvent::new(
             Utc::now(),
             "approval.refused",
-            format!("action/{pk}"),
-            json!({"approver": approver, "approve": approve, "channel": channel, "why": why}),
+            format!("action/{}", req.pk),
+            json!({"approver": req.approver, "approve": req.approve, "channel": req.channel,
+                   "why": why, "raw_sha256": req.raw_sha256}),
         );
-        store.append_audit(&[event]).await?;
+        ctx.store.append_audit(&[event]).await?;
         return Err(ApprovalError::Refused(why));
     }
-    let quorum = row.gate["policy"]["quorum"].as_i64().unwrap_or(1).max(1);
+    let policy = policy::policy_of(&row, ctx.settings);
     let decision = NewDecision {
-        action_pk: pk,
-        approver,
-        approve,
-        reason,
-        channel,
+        action_pk: req.pk,
+        approver: req.approver,
+        approve: req.approve,
+        reason: req.reason,
+        channel: req.channel,
         action_hash: &action_hash(&row),
-        quorum,
+        quorum: i64::from(policy.quorum.max(1)),
+        raw_sha256: req.raw_sha256.as_deref(),
         at: Utc::now(),
     };
-    Ok(store.record_decision(&decision).await?)
+    Ok(ctx.store.record_decision(&decision).await?)
 }
 
 /// Whether `approver` may decide on `row`.
-async fn check(
-    directory: Option<&GraphRunner>,
-    row: &ActionRow,
-    approver: &str,
-) -> Result<(), String> {
+async fn check(ctx: Deciding<'_>, row: &ActionRow, approver: &str) -> Result<(), String> {
     if approver.trim().is_empty() {
         return Err("the approver must be named".into());
     }
@@ -100,24 +127,31 @@ async fn check(
             "{approver} is the account this action targets and cannot approve it"
         ));
     }
-    let listed: Vec<&str> = row.gate["policy"]["approvers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if listed.is_empty() || listed.iter().any(|a| a.eq_ignore_ascii_case(approver)) {
-        return Ok(());
+    let detection = ctx
+        .store
+        .detection_at(row.detection_seq)
+        .await
+        .ok()
+        .flatten();
+    let requester = detection
+        .as_ref()
+        .and_then(|d| d["detection"]["details"]["requested_by"].as_str());
+    if requester.is_some_and(|r| r.eq_ignore_ascii_case(approver)) {
+        return Err(format!(
+            "{approver} requested this action and cannot also approve it (four eyes)"
+        ));
     }
-    for group in listed.iter().filter_map(|a| a.strip_prefix("group:")) {
-        let Some(directory) = directory else {
-            return Err(format!(
-                "approvers include `group:{group}`, whose members can only be checked with a `graph` connection"
-            ));
-        };
-        if is_member(directory, group, approver).await? {
-            return Ok(());
-        }
+    let policy = policy::policy_of(row, ctx.settings);
+    let round = ctx
+        .store
+        .waiting_approval(row.pk)
+        .await
+        .ok()
+        .flatten()
+        .map_or(0, |w| w.round);
+    let listed = policy::deciders(&policy, round);
+    if listed.is_empty() || policy::is_listed(ctx.directory, &listed, approver).await? {
+        return Ok(());
     }
     Err(format!(
         "{approver} is not among the approvers of this step: {}",
@@ -125,44 +159,8 @@ async fn check(
     ))
 }
 
-/// Resolves a group by display name and checks membership (reads only).
-async fn is_member(directory: &GraphRunner, group: &str, approver: &str) -> Result<bool, String> {
-    let client = directory.client();
-    let groups = client
-        .get_pages(GraphPath::new(["groups"]), 20)
-        .await
-        .map_err(|e| format!("cannot read groups: {e}"))?;
-    let Some(id) = groups
-        .items
-        .iter()
-        .find(|g| {
-            g["displayName"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(group))
-        })
-        .and_then(|g| g["id"].as_str())
-    else {
-        return Err(format!("no group named `{group}` in the directory"));
-    };
-    let path = GraphPath::new(["groups"])
-        .opaque(id)
-        .map_err(|e| e.to_string())?
-        .segment("members");
-    let members = client
-        .send(GraphRequest::get(path))
-        .await
-        .map_err(|e| format!("cannot read the members of `{group}`: {e}"))?;
-    Ok(members.body["value"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|m| {
-            ["userPrincipalName", "id", "mail"].iter().any(|k| {
-                m[k].as_str()
-                    .is_some_and(|v| v.eq_ignore_ascii_case(approver))
-            })
-        }))
-}
+/// The channel of decisions a timeout made.
+pub const TIMEOUT_CHANNEL: &str = "timeout";
 
 /// Before a gated action runs: a quorum of approvals, no denial, and every approval for the
 /// action exactly as it is now.
@@ -178,5 +176,8 @@ pub async fn approvals_still_match(store: &Store, row: &ActionRow) -> Result<boo
         .collect();
     let quorum = row.gate["policy"]["quorum"].as_u64().unwrap_or(1).max(1) as usize;
     let denied = decisions.iter().any(|d| d.decision == "deny");
-    Ok(!denied && approvals.len() >= quorum && approvals.iter().all(|d| d.action_hash == hash))
+    let all_for_this_action = approvals.iter().all(|d| d.action_hash == hash);
+    // A timeout that approves (only ever for a gate the step alone asked for) stands for the quorum.
+    let by_timeout = approvals.iter().any(|d| d.channel == TIMEOUT_CHANNEL);
+    Ok(!denied && all_for_this_action && (by_timeout || approvals.len() >= quorum))
 }

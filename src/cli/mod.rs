@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the input or playbooks had problems (rejected detections, invalid
 //! playbooks, failing tests, a broken audit chain); 2 stanch itself could not do its job.
 
+mod approvals;
 mod audit;
 mod demo;
 mod operate;
@@ -148,6 +149,12 @@ enum ApprovalsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one request: the evidence, where it was sent, and every decision.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve a gated action (counted toward its quorum).
     Approve {
         id: i64,
@@ -290,10 +297,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Serve => serve::serve(&config).await,
         Command::Approvals {
             command: ApprovalsCommand::List { json },
-        } => operate::approvals_list(&config, json).await,
+        } => approvals::approvals_list(&config, json).await,
+        Command::Approvals {
+            command: ApprovalsCommand::Show { id, json },
+        } => approvals::approvals_show(&config, id, json).await,
         Command::Approvals {
             command: ApprovalsCommand::Link { id, approver, ttl },
-        } => operate::approvals_link(&config, id, &approver, &ttl).await,
+        } => approvals::approvals_link(&config, id, &approver, &ttl).await,
         Command::Approvals {
             command:
                 ApprovalsCommand::Approve {
@@ -301,7 +311,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
                     approver,
                     reason,
                 },
-        } => operate::approvals_decide(&config, id, &approver, true, &reason).await,
+        } => approvals::approvals_decide(&config, id, &approver, true, &reason).await,
         Command::Approvals {
             command:
                 ApprovalsCommand::Deny {
@@ -309,7 +319,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
                     approver,
                     reason,
                 },
-        } => operate::approvals_decide(&config, id, &approver, false, &reason).await,
+        } => approvals::approvals_decide(&config, id, &approver, false, &reason).await,
         Command::Job {
             command: JobCommand::Run { name },
         } => serve::run_job(&config, &name).await,

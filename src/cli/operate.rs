@@ -66,125 +66,6 @@ pub(crate) async fn actions_list(
     Ok(Verdict::Clean)
 }
 
-/// Actions waiting for a human (and, in passive runs, those that would have), with who may decide.
-pub(crate) async fn approvals_list(config: &Config, json_output: bool) -> anyhow::Result<Verdict> {
-    let store = open(config).await?;
-    let waiting: Vec<serde_json::Value> = store
-        .actions(None)
-        .await?
-        .into_iter()
-        .filter(|a| a.gate["gate"] == "approval")
-        .map(|a| {
-            let state = match a.status.as_str() {
-                "awaiting_approval" => "pending",
-                "would_request_approval" => "would_request (passive)",
-                other => other,
-            };
-            serde_json::json!({
-                "id": a.pk,
-                "state": state,
-                "action": a.kind,
-                "target": a.target_upn.as_deref().or(a.target_id.as_deref()),
-                "params": a.params,
-                "reasons": a.gate["reasons"],
-                "approvers": a.gate["policy"]["approvers"],
-                "quorum": a.gate["policy"]["quorum"],
-                "timeout_secs": a.gate["policy"]["timeout_secs"],
-                "playbook": a.playbook,
-                "step": a.step,
-                "requested_at": a.created_at,
-            })
-        })
-        .collect();
-    if json_output {
-        println!("{}", serde_json::to_string(&waiting)?);
-        return Ok(Verdict::Clean);
-    }
-    for a in &waiting {
-        println!(
-            "#{:<6} {:<24} {:<18} {:<28} approvers {} — {}",
-            a["id"],
-            a["state"].as_str().unwrap_or_default(),
-            a["action"].as_str().unwrap_or_default(),
-            a["target"].as_str().unwrap_or("tenant"),
-            a["approvers"],
-            a["reasons"]
-        );
-    }
-    println!("{} approval request(s)", waiting.len());
-    Ok(Verdict::Clean)
-}
-
-pub(crate) async fn approvals_link(
-    config: &Config,
-    pk: i64,
-    approver: &str,
-    ttl: &str,
-) -> anyhow::Result<Verdict> {
-    use crate::approvals::link::{LinkClaims, sign_link};
-    let secret =
-        config.approvals.link_secret.as_ref().context(
-            "approval links need `approvals.link_secret` (or STANCH_APPROVAL_LINK_SECRET)",
-        )?;
-    let ttl = crate::util::parse_duration(ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
-    let store = open(config).await?;
-    let row = store
-        .action(pk)
-        .await?
-        .with_context(|| format!("no action #{pk}"))?;
-    if row.status != "awaiting_approval" {
-        anyhow::bail!("action #{pk} is {}, not waiting for approval", row.status);
-    }
-    let claims = LinkClaims {
-        a: pk,
-        h: crate::approvals::action_hash(&row),
-        u: approver.to_string(),
-        e: chrono::Utc::now().timestamp() + ttl as i64,
-    };
-    let base = config
-        .approvals
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
-    println!(
-        "{base}/approve/{}",
-        sign_link(secret.expose().as_bytes(), &claims)
-    );
-    Ok(Verdict::Clean)
-}
-
-pub(crate) async fn approvals_decide(
-    config: &Config,
-    pk: i64,
-    approver: &str,
-    approve: bool,
-    reason: &str,
-) -> anyhow::Result<Verdict> {
-    let store = open(config).await?;
-    let directory = graph_runner(config, &store)?;
-    match crate::approvals::decide(
-        &store,
-        directory.as_ref(),
-        pk,
-        approver,
-        approve,
-        reason,
-        "cli",
-    )
-    .await
-    {
-        Ok(effect) => {
-            println!("action #{pk}: {}", serde_json::to_string(&effect)?);
-            Ok(Verdict::Clean)
-        }
-        Err(crate::approvals::ApprovalError::Refused(why)) => {
-            eprintln!("action #{pk}: refused: {why} (recorded in the audit trail)");
-            Ok(Verdict::Problems)
-        }
-        Err(e) => Err(e).with_context(|| format!("deciding on action #{pk}")),
-    }
-}
-
 pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     if store.requeue_action(pk).await? {
@@ -230,7 +111,7 @@ pub(crate) async fn setup_legacy_auth(config: &Config) -> anyhow::Result<Verdict
     Ok(Verdict::Clean)
 }
 
-async fn open(config: &Config) -> anyhow::Result<Store> {
+pub(super) async fn open(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))

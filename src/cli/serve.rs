@@ -63,6 +63,11 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         let stop = stop_rx.clone();
         Some(tokio::spawn(async move { scheduler.run(stop).await }))
     };
+    let requester = tokio::spawn(crate::worker::request_approvals(
+        state.dispatcher(),
+        state.approvals_wake.clone(),
+        stop_rx.clone(),
+    ));
     let worker = match runner {
         Some(runner) => Some(tokio::spawn(crate::worker::work(
             store.clone(),
@@ -95,6 +100,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     if let Some(scheduler) = scheduler {
         let _ = scheduler.await;
     }
+    let _ = requester.await;
     store
         .finish_run(run_id, &serde_json::json!({"stopped": "signal"}))
         .await?;
@@ -120,6 +126,8 @@ fn app_state(
         approvals: Arc::new(config.approvals.clone()),
         run_id,
         wake: Arc::new(Notify::new()),
+        approvals_wake: Arc::new(Notify::new()),
+        channels: Arc::new(crate::approvals::Channels::new(&config.approvals)),
         metrics: Arc::new(Metrics::default()),
         runner: graph_runner(config, store)?,
     })
@@ -132,7 +140,7 @@ fn build_schedules(config: &Config) -> anyhow::Result<Vec<Schedule>> {
         let job = JobKind::parse(&setting.job).with_context(|| {
             format!("schedule `{}`: unknown job `{}`", setting.name, setting.job)
         })?;
-        if matches!(job, JobKind::ApprovalTimeouts | JobKind::ExpireActions) {
+        if matches!(job, JobKind::ExpireActions) {
             anyhow::bail!(
                 "schedule `{}` (config line {}): the `{}` job is not available in this version; remove it",
                 setting.name,
@@ -171,8 +179,9 @@ async fn shutdown_signal() {
 /// `stanch job run NAME`: runs one scheduled job now, outside the server (operators, tests).
 pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdict> {
     use crate::schedule::JobRunner;
-    let job = JobKind::parse(name)
-        .with_context(|| format!("unknown job `{name}`; jobs: poll-alerts, verify-audit"))?;
+    let job = JobKind::parse(name).with_context(|| {
+        format!("unknown job `{name}`; jobs: poll-alerts, verify-audit, approval-timeouts")
+    })?;
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above)");
     };

@@ -7,14 +7,16 @@
 //! playbooks: [playbooks]
 //! ```
 
+mod approvals;
 mod response;
 mod service;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use approvals::{ApprovalSettings, WebhookSettings};
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
-pub use service::{ApprovalSettings, IntakeSettings, ScheduleSetting};
+pub use service::{IntakeSettings, ScheduleSetting};
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -165,7 +167,7 @@ impl Config {
                 config.listen = listen.to_string();
             }
             if let Some(node) = f.get("approvals") {
-                config.approvals = service::decode_approvals(&mut p, node);
+                config.approvals = approvals::decode_approvals(&mut p, node);
             }
             if let Some(node) = f.get("schedules") {
                 config.schedules = service::decode_schedules(&mut p, node);

@@ -139,34 +139,3 @@ pub(super) fn decode_schedules(p: &mut Problems, node: &Node) -> Vec<ScheduleSet
     }
     out
 }
-
-/// Signed approval links (`approvals:` in the config).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ApprovalSettings {
-    /// HMAC secret for approval links; links are off without one.
-    pub link_secret: Option<SecretString>,
-    /// The address approvers reach `stanch serve` at, e.g. `https://stanch.example.com`.
-    pub public_url: Option<String>,
-}
-
-pub(super) const APPROVAL_KEYS: &[&str] = &["link_secret", "public_url"];
-
-pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSettings {
-    let mut settings = ApprovalSettings::default();
-    let Some(f) = decode::fields(p, node, "`approvals`", APPROVAL_KEYS) else {
-        return settings;
-    };
-    if let Some(secret) = f
-        .get("link_secret")
-        .and_then(|n| decode::string(p, n, "`approvals.link_secret`"))
-    {
-        settings.link_secret = Some(SecretString::new(secret));
-    }
-    if let Some(url) = f
-        .get("public_url")
-        .and_then(|n| decode::string(p, n, "`approvals.public_url`"))
-    {
-        settings.public_url = Some(url.trim_end_matches('/').to_string());
-    }
-    settings
-}

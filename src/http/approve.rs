@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::approvals::link::{LinkClaims, verify_link};
-use crate::approvals::{ApprovalError, action_hash, decide};
+use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
 use crate::audit::AuditEvent;
 use crate::store::ActionRow;
 
@@ -54,19 +54,25 @@ pub(super) async fn submit(
             );
         }
     };
-    match decide(
-        &state.store,
-        state.runner.as_ref(),
-        claims.a,
-        &claims.u,
+    let ctx = Deciding {
+        store: &state.store,
+        directory: state.runner.as_ref(),
+        settings: &state.approvals,
+    };
+    let request = DecisionRequest {
+        pk: claims.a,
+        approver: &claims.u,
         approve,
-        &form.reason,
-        "link",
-    )
-    .await
-    {
+        reason: &form.reason,
+        channel: "link",
+        raw_sha256: Some(crate::util::sha256_hex(
+            format!("{token}\n{}\n{}", form.decision, form.reason).as_bytes(),
+        )),
+    };
+    match decide(ctx, &request).await {
         Ok(effect) => {
             state.wake.notify_one();
+            announce(&state, claims.a, &effect, &claims.u).await;
             let text = serde_json::to_value(&effect)
                 .map(|v| v["result"].as_str().unwrap_or("recorded").to_string())
                 .unwrap_or_default();
@@ -98,6 +104,24 @@ pub(super) async fn submit(
                 "<p>Nothing was decided.</p>",
             )
         }
+    }
+}
+
+/// Updates the chat messages that carried the request.
+pub(crate) async fn announce(
+    state: &AppState,
+    pk: i64,
+    effect: &crate::store::DecisionEffect,
+    by: &str,
+) {
+    let (label, text) = crate::approvals::channels::describe(effect, by);
+    if let Ok(Some(row)) = state.store.action(pk).await
+        && let Err(e) = state
+            .dispatcher()
+            .announce(&row, label, Some(by), &text)
+            .await
+    {
+        tracing::warn!(action = pk, error = %e, "cannot update the approval request's messages");
     }
 }
 

@@ -129,7 +129,7 @@ async fn accept(
         .record_prepared(prepared)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    state.wake.notify_one();
+    state.new_work();
 
     let accepted: Vec<Value> = items
         .iter()

@@ -37,8 +37,28 @@ pub struct AppState {
     pub run_id: i64,
     /// Wakes the worker when new actions were recorded.
     pub wake: Arc<Notify>,
+    /// Wakes the approval dispatcher when actions may be waiting for a human.
+    pub approvals_wake: Arc<Notify>,
+    pub channels: Arc<crate::approvals::Channels>,
     pub metrics: Arc<Metrics>,
     pub runner: Option<GraphRunner>,
+}
+
+impl AppState {
+    /// New actions were recorded: the worker and the approval dispatcher look at them.
+    pub fn new_work(&self) {
+        self.wake.notify_one();
+        self.approvals_wake.notify_one();
+    }
+
+    pub fn dispatcher(&self) -> crate::approvals::Dispatcher {
+        crate::approvals::Dispatcher {
+            store: self.store.clone(),
+            directory: self.runner.clone(),
+            settings: self.approvals.clone(),
+            channels: self.channels.clone(),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {

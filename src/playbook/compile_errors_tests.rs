@@ -121,8 +121,8 @@ fn each_mistake_has_a_clear_message() {
             "error: `quorum` is 2 but only 1 approver(s) are listed",
         ),
         (
-            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_account, approval: {approvers: [a@contoso.com], on_timeout: approve}}]\n",
-            "error: `on_timeout` must be `deny` or `escalate` (a timeout never approves)",
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_account, approval: {approvers: [a@contoso.com], on_timeout: maybe}}]\n",
+            "error: `on_timeout` must be `deny`, `approve` or `escalate`",
         ),
         (
             "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_account, approval: {approvers: [a@contoso.com], on_timeout: escalate}}]\n",

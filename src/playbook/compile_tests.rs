@@ -59,9 +59,16 @@ pub fn compile_approval(p: &mut Problems, node: &Node) -> Option<ApprovalPolicy>
         None => OnTimeout::Deny,
         Some((_, Some("deny"))) => OnTimeout::Deny,
         Some((_, Some("escalate"))) => OnTimeout::Escalate,
+        Some((_, Some("approve"))) => OnTimeout::Approve,
         Some((n, text)) => {
             if text.is_some() {
-                p.error(n.loc, format!("`on_timeout` must be `deny` or `escalate` (a timeout never approves), found {}", describe(n)));
+                p.error(
+                    n.loc,
+                    format!(
+                        "`on_timeout` must be `deny`, `approve` or `escalate`, found {}",
+                        describe(n)
+                    ),
+                );
             }
             OnTimeout::Deny
         }

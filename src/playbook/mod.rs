@@ -18,6 +18,7 @@ pub mod schema;
 pub mod template;
 pub mod yaml;
 
+pub use compile_tests::compile_approval;
 pub use diag::{Diagnostic, Level};
 pub use load::{LoadReport, PlaybookSet, load_paths, load_sources};
 pub use model::{ExpectedAction, Param, Playbook, PlaybookTest, Step, Trigger};

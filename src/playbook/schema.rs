@@ -64,7 +64,7 @@ pub fn playbook_schema() -> Value {
                 "type": "object", "additionalProperties": false, "required": ["approvers"],
                 "properties": {
                     "approvers": string_or_list, "quorum": {"type": "integer", "minimum": 1, "default": 1},
-                    "timeout": duration, "on_timeout": {"enum": ["deny", "escalate"], "default": "deny"},
+                    "timeout": duration, "on_timeout": {"enum": ["deny", "approve", "escalate"], "default": "deny"},
                     "escalate_to": string_or_list,
                     "channels": {"type": "array", "items": {"enum": CHANNELS}},
                 },

@@ -47,6 +47,8 @@ pub struct NewDecision<'a> {
     pub channel: &'a str,
     pub action_hash: &'a str,
     pub quorum: i64,
+    /// SHA-256 of the raw request that carried the decision, when there was one.
+    pub raw_sha256: Option<&'a str>,
     pub at: DateTime<Utc>,
 }
 
@@ -149,7 +151,7 @@ impl Store {
                 "approval.denied"
             },
             format!("action/{}", d.action_pk),
-            json!({"approver": d.approver, "reason": d.reason, "channel": d.channel, "action_hash": d.action_hash, "effect": effect}),
+            json!({"approver": d.approver, "reason": d.reason, "channel": d.channel, "action_hash": d.action_hash, "effect": effect, "raw_sha256": d.raw_sha256}),
         );
         let (records, head) = audit::seal_all(&head, [&event]);
         write_records(&mut tx, self.backend, records, &head).await?;

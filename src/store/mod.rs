@@ -4,6 +4,7 @@
 //! Everything is written with `$n` placeholders and stored as the types every backend shares
 //! (integers, text): timestamps are RFC 3339 UTC text and JSON is text.
 
+mod approval_requests;
 mod approvals;
 mod audit;
 mod batch;
@@ -18,6 +19,7 @@ mod sql;
 #[cfg(test)]
 mod tests;
 
+pub use approval_requests::{Delivery, WaitingApproval};
 pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
 pub use batch::{Evaluation, action_status};
 pub use error::StoreError;
@@ -42,6 +44,11 @@ pub struct Store {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// Now, in the text form every stored timestamp has.
+pub fn timestamp_now() -> String {
+    batch::timestamp(chrono::Utc::now())
 }
 
 impl Store {

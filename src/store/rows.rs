@@ -75,11 +75,39 @@ impl Store {
         now: &str,
         limit: i64,
     ) -> Result<Vec<ActionRow>, StoreError> {
-        let sql = format!(
-            "{ACTION_SELECT} WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) ORDER BY pk LIMIT $2"
-        );
+        self.actions_where_bound(
+            "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)",
+            now,
+            limit,
+        )
+        .await
+    }
+
+    /// Actions matching a fixed SQL condition (no parameters), oldest first.
+    pub(crate) async fn actions_where(
+        &self,
+        condition: &'static str,
+        limit: i64,
+    ) -> Result<Vec<ActionRow>, StoreError> {
+        let sql = format!("{ACTION_SELECT} WHERE {condition} ORDER BY pk LIMIT $1");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now.to_string())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading actions"))?;
+        rows.iter().map(action_from_row).collect()
+    }
+
+    /// Actions matching a fixed SQL condition with one text parameter (`$1`), oldest first.
+    pub(crate) async fn actions_where_bound(
+        &self,
+        condition: &'static str,
+        value: &str,
+        limit: i64,
+    ) -> Result<Vec<ActionRow>, StoreError> {
+        let sql = format!("{ACTION_SELECT} WHERE {condition} ORDER BY pk LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value.to_string())
             .bind(limit)
             .fetch_all(&self.pool)
             .await

@@ -1,0 +1,124 @@
+//! Where approval requests go. Every channel ends in the same decision path (`decide`); a channel
+//! only delivers the request, and later updates what it delivered once the action is decided.
+//!
+//! - `webhook`: a JSON POST signed like intake (`X-Stanch-Signature: t=<unix>,v1=<hex
+//!   HMAC-SHA256 of "t.body">`), for other tools.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::request::ApprovalRequest;
+use crate::config::{ApprovalSettings, WebhookSettings};
+use crate::store::Delivery;
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a wait for approval ended (or moved on), for updating what was delivered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub action: i64,
+    /// `approved`, `denied`, `waiting`, `timed_out`, `escalated`.
+    pub state: String,
+    /// Who decided, when a person did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub text: String,
+}
+
+/// How a recorded decision reads in a channel: a state label and a sentence.
+pub fn describe(effect: &crate::store::DecisionEffect, by: &str) -> (&'static str, String) {
+    use crate::store::DecisionEffect;
+    match effect {
+        DecisionEffect::Approved { .. } => ("approved", format!("Approved by {by}")),
+        DecisionEffect::Denied => ("denied", format!("Denied by {by}")),
+        DecisionEffect::Waiting { approvals, quorum } => (
+            "waiting",
+            format!("{by} approved; {approvals} of {quorum} approvals so far"),
+        ),
+    }
+}
+
+/// The configured channels, ready to send.
+#[derive(Debug, Clone)]
+pub struct Channels {
+    http: reqwest::Client,
+    webhook: Option<WebhookSettings>,
+}
+
+impl Channels {
+    pub fn new(settings: &ApprovalSettings) -> Channels {
+        let http = reqwest::Client::builder()
+            .timeout(SEND_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Channels {
+            http,
+            webhook: settings.webhook.clone(),
+        }
+    }
+
+    /// The channels that can send, by name.
+    pub fn configured(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.webhook.is_some() {
+            names.push("webhook");
+        }
+        names
+    }
+
+    /// Delivers `request` through channel `name`; the value is what finding the delivery again
+    /// takes (or the channel's answer).
+    pub async fn send(&self, name: &str, request: &ApprovalRequest) -> Result<Value, String> {
+        match name {
+            "webhook" => {
+                let webhook = self
+                    .webhook
+                    .as_ref()
+                    .ok_or("the webhook channel is not configured")?;
+                self.post_signed(webhook, &request.to_json()).await
+            }
+            other => Err(format!("the `{other}` channel is not configured")),
+        }
+    }
+
+    /// Tells channel `delivery.channel` how the request it delivered ended.
+    pub async fn update(&self, delivery: &Delivery, outcome: &Outcome) -> Result<(), String> {
+        match delivery.channel.as_str() {
+            "webhook" => {
+                let webhook = self
+                    .webhook
+                    .as_ref()
+                    .ok_or("the webhook channel is not configured")?;
+                let body = json!({"type": "approval.updated", "outcome": outcome});
+                self.post_signed(webhook, &body).await.map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn post_signed(&self, webhook: &WebhookSettings, body: &Value) -> Result<Value, String> {
+        let bytes = body.to_string().into_bytes();
+        let signature = crate::http::sign(
+            webhook.secret.expose().as_bytes(),
+            chrono::Utc::now().timestamp(),
+            &bytes,
+        );
+        let response = self
+            .http
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header("x-stanch-signature", signature)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| format!("webhook unreachable: {e}"))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(json!({"status": status.as_u16()}))
+        } else {
+            Err(format!("webhook answered {status}"))
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Putting gated actions in front of people, and what happens when nobody answers in time.
+//!
+//! Rounds: round 0 asks the step's approvers; on timeout the policy decides: `deny` (the action
+//! is `timed_out`), `approve` (only for gates the step alone asked for: a protected account or a
+//! spent budget is denied instead), or `escalate` (round 1 asks `escalate_to` with a fresh
+//! deadline; its own timeout denies). Every request, escalation and timeout is audited, and each
+//! state change is a compare-and-set, so a click racing the timeout job changes the action once.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use super::channels::{Channels, Outcome};
+use super::request::ApprovalRequest;
+use super::{Deciding, TIMEOUT_CHANNEL, policy};
+use crate::actions::GraphRunner;
+use crate::audit::AuditEvent;
+use crate::config::ApprovalSettings;
+use crate::engine::OnTimeout;
+use crate::store::{ActionRow, Delivery, NewDecision, Store, StoreError};
+
+const BATCH: i64 = 100;
+
+/// Everything requesting and timing out approvals needs.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub store: Store,
+    pub directory: Option<GraphRunner>,
+    pub settings: std::sync::Arc<ApprovalSettings>,
+    pub channels: std::sync::Arc<Channels>,
+}
+
+impl Dispatcher {
+    fn deciding(&self) -> Deciding<'_> {
+        Deciding {
+            store: &self.store,
+            directory: self.directory.as_ref(),
+            settings: &self.settings,
+        }
+    }
+
+    /// Sends round 0 for every action that is waiting for a human and was never requested.
+    /// Returns how many were requested.
+    pub async fn request_new(&self) -> Result<usize, StoreError> {
+        let mut requested = 0;
+        for row in self.store.unrequested_approvals(BATCH).await? {
+            let policy = policy::policy_of(&row, &self.settings);
+            let deadline = Utc::now() + secs(policy.timeout_secs);
+            if self
+                .send_round(&row, 0, deadline, "approval.requested")
+                .await?
+            {
+                requested += 1;
+            }
+        }
+        Ok(requested)
+    }
+
+    /// Applies each policy's `on_timeout` to the requests whose deadline passed by `now`.
+    pub async fn time_out(&self, now: DateTime<Utc>) -> Result<Value, StoreError> {
+        let (mut denied, mut approved, mut escalated) = (0, 0, 0);
+        for (row, waiting) in self.store.approvals_past_deadline(now, BATCH).await? {
+            let policy = policy::policy_of(&row, &self.settings);
+            let next = match policy.on_timeout {
+                OnTimeout::Escalate if waiting.round == 0 && !policy.escalate_to.is_empty() => {
+                    OnTimeout::Escalate
+                }
+                OnTimeout::Approve if waiting.round == 0 && policy::timeout_may_approve(&row) => {
+                    OnTimeout::Approve
+                }
+                _ => OnTimeout::Deny,
+            };
+            match next {
+                OnTimeout::Escalate => {
+                    let deadline = now + secs(policy.timeout_secs);
+                    if self
+                        .send_round(&row, 1, deadline, "approval.escalated")
+                        .await?
+                    {
+                        escalated += 1;
+                        self.announce(
+                            &row,
+                            "escalated",
+                            None,
+                            "Nobody answered in time; escalated",
+                        )
+                        .await?;
+                    }
+                }
+                OnTimeout::Approve => {
+                    if self.approve_by_timeout(&row, &policy).await? {
+                        approved += 1;
+                        self.announce(
+                            &row,
+                            "approved",
+                            None,
+                            "Approved: nobody answered in time and the policy approves on timeout",
+                        )
+                        .await?;
+                    }
+                }
+                OnTimeout::Deny => {
+                    let event = AuditEvent::new(
+                        Utc::now(),
+                        "approval.timeout",
+                        format!("action/{}", row.pk),
+                        json!({"round": waiting.round, "deadline": waiting.deadline,
+                               "on_timeout": policy.on_timeout, "result": "denied"}),
+                    );
+                    if self
+                        .store
+                        .close_approval(row.pk, waiting.round, "timed_out", event)
+                        .await?
+                    {
+                        denied += 1;
+                        self.announce(&row, "timed_out", None, "Denied: nobody answered in time")
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(json!({"denied": denied, "approved": approved, "escalated": escalated}))
+    }
+
+    /// Tells every channel that delivered a request about action `row` how it ended.
+    pub async fn announce(
+        &self,
+        row: &ActionRow,
+        state: &str,
+        by: Option<&str>,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let outcome = Outcome {
+            action: row.pk,
+            state: state.to_string(),
+            by: by.map(str::to_string),
+            text: text.to_string(),
+        };
+        for delivery in self.store.deliveries(row.pk).await? {
+            if !delivery.ok {
+                continue;
+            }
+            if let Err(e) = self.channels.update(&delivery, &outcome).await {
+                tracing::warn!(action = row.pk, channel = %delivery.channel, error = %e, "cannot update an approval request");
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_round(
+        &self,
+        row: &ActionRow,
+        round: i64,
+        deadline: DateTime<Utc>,
+        kind: &str,
+    ) -> Result<bool, StoreError> {
+        let policy = policy::policy_of(row, &self.settings);
+        let request = ApprovalRequest::build(self.deciding(), row, &policy, round, deadline).await;
+        let configured = self.channels.configured();
+        let wanted: Vec<&str> = if policy.channels.is_empty() {
+            configured.clone()
+        } else {
+            policy
+                .channels
+                .iter()
+                .map(String::as_str)
+                .filter(|c| *c != "link")
+                .collect()
+        };
+        let mut deliveries = Vec::new();
+        for channel in wanted {
+            let result = self.channels.send(channel, &request).await;
+            if let Err(e) = &result {
+                tracing::warn!(action = row.pk, channel, error = %e, "cannot deliver an approval request");
+            }
+            deliveries.push(Delivery {
+                round,
+                channel: channel.to_string(),
+                audience: request.approvers.clone(),
+                sent_at: crate::store::timestamp_now(),
+                ok: result.is_ok(),
+                delivery: result.unwrap_or_else(|e| json!({"error": e})),
+            });
+        }
+        let event = AuditEvent::new(
+            Utc::now(),
+            kind,
+            format!("action/{}", row.pk),
+            json!({"round": round, "audience": request.approvers, "quorum": request.quorum,
+                   "deadline": request.deadline, "action_hash": request.action_hash,
+                   "links": request.links.iter().map(|l| &l.approver).collect::<Vec<_>>(),
+                   "deliveries": deliveries.iter().map(|d| json!({"channel": d.channel, "ok": d.ok, "delivery": d.delivery})).collect::<Vec<_>>()}),
+        );
+        self.store
+            .record_approval_round(row.pk, round, deadline, &deliveries, event)
+            .await
+    }
+
+    async fn approve_by_timeout(
+        &self,
+        row: &ActionRow,
+        policy: &crate::engine::ApprovalPolicy,
+    ) -> Result<bool, StoreError> {
+        let decision = NewDecision {
+            action_pk: row.pk,
+            approver: "stanch:timeout",
+            approve: true,
+            reason: &format!(
+                "no decision within {}; the step's policy approves on timeout",
+                crate::util::format_duration(policy.timeout_secs)
+            ),
+            channel: TIMEOUT_CHANNEL,
+            action_hash: &super::action_hash(row),
+            quorum: 1,
+            raw_sha256: None,
+            at: Utc::now(),
+        };
+        match self.store.record_decision(&decision).await {
+            Ok(_) => Ok(true),
+            Err(crate::store::DecisionError::Store(e)) => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000))
+}

@@ -1,0 +1,151 @@
+//! Which policy governs a gated action, who is asked in which round, and who may decide.
+
+use serde_json::Value;
+
+use crate::actions::GraphRunner;
+use crate::config::ApprovalSettings;
+use crate::engine::{ApprovalPolicy, OnTimeout};
+use crate::graph::{GraphPath, GraphRequest};
+use crate::store::ActionRow;
+
+/// The timeout of gates that have no policy at all (neither the step nor `approvals.default`).
+const FALLBACK_TIMEOUT_SECS: u64 = 30 * 60;
+
+/// The step's own policy, else the configured default, else "anyone but the target, once,
+/// denied after 30 minutes".
+pub fn policy_of(row: &ActionRow, settings: &ApprovalSettings) -> ApprovalPolicy {
+    serde_json::from_value(row.gate["policy"].clone())
+        .ok()
+        .or_else(|| settings.default_policy.clone())
+        .unwrap_or(ApprovalPolicy {
+            approvers: Vec::new(),
+            quorum: 1,
+            timeout_secs: FALLBACK_TIMEOUT_SECS,
+            on_timeout: OnTimeout::Deny,
+            escalate_to: Vec::new(),
+            channels: Vec::new(),
+        })
+}
+
+/// Who is asked in `round`: the approvers first, the escalation audience after a timeout.
+pub fn audience(policy: &ApprovalPolicy, round: i64) -> &[String] {
+    if round == 0 {
+        &policy.approvers
+    } else {
+        &policy.escalate_to
+    }
+}
+
+/// Who may decide once `round` was reached: escalation widens the audience, it never narrows it.
+pub fn deciders(policy: &ApprovalPolicy, round: i64) -> Vec<String> {
+    let mut all = policy.approvers.clone();
+    if round > 0 {
+        all.extend(policy.escalate_to.iter().cloned());
+    }
+    all
+}
+
+/// The gate reason the engine writes when a step asks for approval.
+const STEP_REASON_PREFIX: &str = "step `";
+
+/// A timeout may approve only what nothing but the step itself gated: an action on a protected
+/// account, or one held back by a budget, always needs a person.
+pub fn timeout_may_approve(row: &ActionRow) -> bool {
+    let reasons = row.gate["reasons"].as_array();
+    reasons.is_some_and(|r| {
+        !r.is_empty()
+            && r.iter().all(|reason| {
+                reason
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(STEP_REASON_PREFIX))
+            })
+    })
+}
+
+/// The people an audience names: UPNs and object ids as written, `group:` members resolved
+/// through Graph (when there is a connection; otherwise the group is left out).
+pub async fn people(directory: Option<&GraphRunner>, audience: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for who in audience {
+        match who.strip_prefix("group:") {
+            Some(group) => match directory {
+                Some(directory) => match group_members(directory, group).await {
+                    Ok(members) => out.extend(
+                        members
+                            .iter()
+                            .filter_map(|m| m["userPrincipalName"].as_str().map(str::to_string)),
+                    ),
+                    Err(e) => tracing::warn!(group, error = %e, "cannot resolve approvers"),
+                },
+                None => {}
+            },
+            None if who.contains(':') => {}
+            None => out.push(who.clone()),
+        }
+    }
+    out.sort_by_key(|p| p.to_ascii_lowercase());
+    out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    out
+}
+
+/// Whether `approver` is named by `listed` (directly or through a group).
+pub(super) async fn is_listed(
+    directory: Option<&GraphRunner>,
+    listed: &[String],
+    approver: &str,
+) -> Result<bool, String> {
+    if listed.iter().any(|a| a.eq_ignore_ascii_case(approver)) {
+        return Ok(true);
+    }
+    for group in listed.iter().filter_map(|a| a.strip_prefix("group:")) {
+        let Some(directory) = directory else {
+            return Err(format!(
+                "approvers include `group:{group}`, whose members can only be checked with a `graph` connection"
+            ));
+        };
+        let members = group_members(directory, group).await?;
+        let found = members.iter().any(|m| {
+            ["userPrincipalName", "id", "mail"].iter().any(|k| {
+                m[k].as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(approver))
+            })
+        });
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The members of the group with this display name (reads only).
+async fn group_members(directory: &GraphRunner, group: &str) -> Result<Vec<Value>, String> {
+    let client = directory.client();
+    let groups = client
+        .get_pages(GraphPath::new(["groups"]), 20)
+        .await
+        .map_err(|e| format!("cannot read groups: {e}"))?;
+    let Some(id) = groups
+        .items
+        .iter()
+        .find(|g| {
+            g["displayName"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(group))
+        })
+        .and_then(|g| g["id"].as_str())
+    else {
+        return Err(format!("no group named `{group}` in the directory"));
+    };
+    let path = GraphPath::new(["groups"])
+        .opaque(id)
+        .map_err(|e| e.to_string())?
+        .segment("members");
+    let members = client
+        .send(GraphRequest::get(path))
+        .await
+        .map_err(|e| format!("cannot read the members of `{group}`: {e}"))?;
+    Ok(members.body["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}

@@ -1,0 +1,112 @@
+//! `approvals:` in the config: where approval requests go and what applies when a step does not
+//! say (actions gated because the account is protected or a budget is spent have no step policy).
+//!
+//! ```yaml
+//! approvals:
+//!   public_url: https://stanch.example.com   # where approvers reach `stanch serve`
+//!   link_secret: ...                         # or STANCH_APPROVAL_LINK_SECRET; signed links are off without it
+//!   link_ttl: 1h                             # links expire then, or at the request's deadline if sooner
+//!   default:                                 # the policy for gates without a step `approval` block
+//!     approvers: [group:SOC Tier 2]
+//!     timeout: 30m
+//!     on_timeout: deny
+//!   webhook:                                 # generic channel: signed JSON POST
+//!     url: https://soar.example.com/hooks/stanch
+//!     secret: ...                            # X-Stanch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
+//! ```
+
+use super::response::SecretString;
+use crate::engine::ApprovalPolicy;
+use crate::playbook::decode;
+use crate::playbook::diag::Problems;
+use crate::playbook::yaml::Node;
+use crate::util::parse_duration;
+
+pub(super) const APPROVAL_KEYS: &[&str] = &[
+    "link_secret",
+    "public_url",
+    "link_ttl",
+    "default",
+    "webhook",
+];
+const WEBHOOK_KEYS: &[&str] = &["url", "secret"];
+const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
+
+/// Approval channels and defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalSettings {
+    /// HMAC secret for approval links; links are off without one.
+    pub link_secret: Option<SecretString>,
+    /// The address approvers reach `stanch serve` at, e.g. `https://stanch.example.com`.
+    pub public_url: Option<String>,
+    pub link_ttl_secs: u64,
+    /// The policy of gates that have none of their own.
+    pub default_policy: Option<ApprovalPolicy>,
+    pub webhook: Option<WebhookSettings>,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings {
+            link_secret: None,
+            public_url: None,
+            link_ttl_secs: DEFAULT_LINK_TTL_SECS,
+            default_policy: None,
+            webhook: None,
+        }
+    }
+}
+
+/// The generic webhook channel: approval requests and decisions as signed JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub secret: SecretString,
+}
+
+pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSettings {
+    let mut settings = ApprovalSettings::default();
+    let Some(f) = decode::fields(p, node, "`approvals`", APPROVAL_KEYS) else {
+        return settings;
+    };
+    if let Some(secret) = f
+        .get("link_secret")
+        .and_then(|n| decode::string(p, n, "`approvals.link_secret`"))
+    {
+        settings.link_secret = Some(SecretString::new(secret));
+    }
+    if let Some(url) = f
+        .get("public_url")
+        .and_then(|n| decode::string(p, n, "`approvals.public_url`"))
+    {
+        settings.public_url = Some(url.trim_end_matches('/').to_string());
+    }
+    if let Some(n) = f.get("link_ttl")
+        && let Some(text) = decode::string(p, n, "`approvals.link_ttl`")
+    {
+        match parse_duration(text) {
+            Ok(secs) => settings.link_ttl_secs = secs,
+            Err(m) => p.error(n.loc, m),
+        }
+    }
+    if let Some(n) = f.get("default") {
+        settings.default_policy = crate::playbook::compile_approval(p, n);
+    }
+    if let Some(n) = f.get("webhook")
+        && let Some(w) = decode::fields(p, n, "`approvals.webhook`", WEBHOOK_KEYS)
+    {
+        let url = w
+            .require(p, "url", "`approvals.webhook`")
+            .and_then(|n| decode::string(p, n, "`approvals.webhook.url`"));
+        let secret = w
+            .require(p, "secret", "`approvals.webhook`")
+            .and_then(|n| decode::string(p, n, "`approvals.webhook.secret`"));
+        if let (Some(url), Some(secret)) = (url, secret) {
+            settings.webhook = Some(WebhookSettings {
+                url: url.to_string(),
+                secret: SecretString::new(secret),
+            });
+        }
+    }
+    settings
+}

@@ -67,20 +67,18 @@ pub fn timeout_may_approve(row: &ActionRow) -> bool {
 pub async fn people(directory: Option<&GraphRunner>, audience: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for who in audience {
-        match who.strip_prefix("group:") {
-            Some(group) => match directory {
-                Some(directory) => match group_members(directory, group).await {
-                    Ok(members) => out.extend(
-                        members
-                            .iter()
-                            .filter_map(|m| m["userPrincipalName"].as_str().map(str::to_string)),
-                    ),
-                    Err(e) => tracing::warn!(group, error = %e, "cannot resolve approvers"),
-                },
-                None => {}
-            },
-            None if who.contains(':') => {}
-            None => out.push(who.clone()),
+        if let Some(group) = who.strip_prefix("group:") {
+            let Some(directory) = directory else { continue };
+            match group_members(directory, group).await {
+                Ok(members) => out.extend(
+                    members
+                        .iter()
+                        .filter_map(|m| m["userPrincipalName"].as_str().map(str::to_string)),
+                ),
+                Err(e) => tracing::warn!(group, error = %e, "cannot resolve approvers"),
+            }
+        } else if !who.contains(':') {
+            out.push(who.clone());
         }
     }
     out.sort_by_key(|p| p.to_ascii_lowercase());

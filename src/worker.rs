@@ -160,6 +160,14 @@ impl JobRunner for Jobs {
                         ))
                     }
                 }
+                JobKind::ExpireActions => crate::actions::expire_due(
+                    state.runner.as_ref(),
+                    &state.store,
+                    chrono::Utc::now(),
+                )
+                .await
+                .map(|report| serde_json::json!(report))
+                .map_err(|e| e.to_string()),
                 other => Err(format!(
                     "the `{}` job is not available in this version",
                     other.name()

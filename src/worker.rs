@@ -188,10 +188,14 @@ impl JobRunner for Jobs {
                     .time_out(chrono::Utc::now())
                     .await
                     .map_err(|e| e.to_string()),
-                other => Err(format!(
-                    "the `{}` job is not available in this version",
-                    other.name()
-                )),
+                JobKind::ExpireActions => crate::actions::expire_due(
+                    state.runner.as_ref(),
+                    &state.store,
+                    chrono::Utc::now(),
+                )
+                .await
+                .map(|report| serde_json::json!(report))
+                .map_err(|e| e.to_string()),
             }
         }
     }

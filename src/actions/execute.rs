@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -99,10 +99,16 @@ pub async fn execute(
         }
     };
     let elapsed = started.elapsed();
+    let expires_at = (status == "succeeded")
+        .then(|| deadline(action, &stored, Utc::now()))
+        .flatten();
     store
-        .set_action_outcome(detection_seq, &action.key, status, &stored)
+        .set_action_outcome_expiring(detection_seq, &action.key, status, &stored, expires_at)
         .await?;
-    let ended = json!({"status": status, "detail": detail, "elapsed_ms": elapsed.as_millis() as u64, "outcome": stored.get("outcome")});
+    let mut ended = json!({"status": status, "detail": detail, "elapsed_ms": elapsed.as_millis() as u64, "outcome": stored.get("outcome")});
+    if let Some(at) = expires_at {
+        ended["expires_at"] = json!(at);
+    }
     store
         .append_audit(&[AuditEvent::new(
             Utc::now(),
@@ -116,6 +122,21 @@ pub async fn execute(
         retryable,
         ..result(status, detail)
     })
+}
+
+/// When a succeeded action expires: its step's `expires_after` from now, for a reversible action
+/// that left restore data (the compiler refuses `expires_after` on the others; this checks again,
+/// so nothing that cannot be undone is ever scheduled to be).
+fn deadline(
+    action: &PlannedAction,
+    stored: &Value,
+    finished: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let secs = i64::try_from(action.expires_after_secs?).ok()?;
+    if !action.action.spec().reversible || stored["restore"].is_null() {
+        return None;
+    }
+    finished.checked_add_signed(chrono::Duration::try_seconds(secs)?)
 }
 
 fn summarize(outcome: &Value) -> String {
@@ -133,12 +154,24 @@ pub enum RollbackError {
     NotFound(i64),
     #[error("action #{pk} is {status}; only a succeeded action can be rolled back")]
     NotSucceeded { pk: i64, status: String },
+    #[error("action #{0} is no longer due to expire (confirmed or extended meanwhile)")]
+    NoLongerDue(i64),
     #[error("action #{pk} ({kind}) left no restore data; it cannot be undone")]
     NotReversible { pk: i64, kind: String },
     #[error(transparent)]
     Action(#[from] ActionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why an action is undone: this decides its final status and its audit records.
+#[derive(Debug, Clone, Copy)]
+pub enum Undo<'a> {
+    /// An operator asked (`stanch actions rollback`): the action ends `rolled_back`.
+    Operator { reason: &'a str },
+    /// Its `expires_after` ran out (the `expire-actions` job): it ends `expired`. Only an action
+    /// still unconfirmed and due at `now` when it is claimed is undone.
+    Expiry { now: DateTime<Utc> },
 }
 
 /// Undoes a succeeded action from its restore data, audited like any other change.
@@ -148,8 +181,21 @@ pub async fn rollback(
     pk: i64,
     reason: &str,
 ) -> Result<Duration, RollbackError> {
+    undo(runner, store, pk, Undo::Operator { reason }).await
+}
+
+/// Undoes action `pk` at most once: it is claimed in the store first (`rolling_back`), so an
+/// operator, the expiry job and other replicas can never undo it twice. A failed undo puts the
+/// action back in effect; for an expiry, a transient failure leaves it due for the next run and
+/// any other makes it `expiry_failed`, for a person to finish.
+pub async fn undo(
+    runner: &GraphRunner,
+    store: &Store,
+    pk: i64,
+    why: Undo<'_>,
+) -> Result<Duration, RollbackError> {
     let row = store.action(pk).await?.ok_or(RollbackError::NotFound(pk))?;
-    if row.status != "succeeded" {
+    if !["succeeded", "expiry_failed"].contains(&row.status.as_str()) {
         return Err(RollbackError::NotSucceeded {
             pk,
             status: row.status,
@@ -163,38 +209,97 @@ pub async fn rollback(
     let (Some(restore), Some(action)) = (restore, planned_from_row(&row)) else {
         return Err(RollbackError::NotReversible { pk, kind: row.kind });
     };
+    let due_by = match why {
+        Undo::Operator { .. } => None,
+        Undo::Expiry { now } => Some(now),
+    };
+    if !store.claim_rollback(pk, due_by).await? {
+        let now = store.action(pk).await?.ok_or(RollbackError::NotFound(pk))?;
+        return Err(if due_by.is_some() && now.status == "succeeded" {
+            RollbackError::NoLongerDue(pk)
+        } else {
+            RollbackError::NotSucceeded {
+                pk,
+                status: now.status,
+            }
+        });
+    }
     let started = Instant::now();
     let subject = format!("action/{}", action.key);
-    store
-        .append_audit(&[AuditEvent::new(
-            Utc::now(),
-            "action.rollback_started",
-            subject.clone(),
-            json!({"pk": pk, "reason": reason, "restore": restore}),
-        )])
-        .await?;
-    let outcome = runner.rollback(&action, &Restore(restore)).await;
-    let (status, detail) = match &outcome {
-        Ok(()) => ("rolled_back", json!({"pk": pk, "reason": reason})),
-        Err(e) => ("rollback_failed", json!({"pk": pk, "error": e.to_string()})),
+    let (trigger, reason) = match why {
+        Undo::Operator { reason } => ("operator", reason.to_string()),
+        Undo::Expiry { .. } => ("expiry", expiry_reason(&row)),
     };
-    let mut result = row.result.clone().unwrap_or_default();
-    result["rollback"] = detail.clone();
-    if outcome.is_ok() {
-        store
-            .set_action_outcome(row.detection_seq, &row.idempotency_key, status, &result)
-            .await?;
+    let begun = AuditEvent::new(
+        Utc::now(),
+        "action.rollback_started",
+        subject.clone(),
+        json!({"pk": pk, "trigger": trigger, "reason": reason, "restore": restore}),
+    );
+    if let Err(e) = store.append_audit(&[begun]).await {
+        // Nothing was sent: hand the action back as it was, or it would stay claimed.
+        let _ = store.release_rollback(pk, &row.status).await;
+        return Err(e.into());
     }
-    store
-        .append_audit(&[AuditEvent::new(
-            Utc::now(),
-            format!("action.{status}"),
-            subject,
-            detail,
-        )])
-        .await?;
+    let outcome = runner.rollback(&action, &Restore(restore.clone())).await;
+    let mut result = row.result.clone().unwrap_or_default();
+    let at = Utc::now();
+    let (status, kind, detail) = match (&outcome, why) {
+        (Ok(()), Undo::Operator { .. }) => (
+            "rolled_back",
+            "action.rolled_back",
+            json!({"pk": pk, "reason": reason}),
+        ),
+        (Ok(()), Undo::Expiry { .. }) => (
+            "expired",
+            "action.expired",
+            json!({"pk": pk, "action": row.kind, "target": action.target, "undone": restore, "reason": reason, "expires_at": row.expires_at, "expired_at": crate::store::timestamp(at)}),
+        ),
+        (Err(e), _) => {
+            let retryable = matches!(e, ActionError::Transient { .. });
+            let status = match why {
+                Undo::Operator { .. } => row.status.as_str(),
+                Undo::Expiry { .. } if retryable => "succeeded",
+                Undo::Expiry { .. } => "expiry_failed",
+            };
+            let next = match status {
+                "expiry_failed" => "still in effect: roll it back, extend or confirm it by hand",
+                _ if due_by.is_some() => "still in effect: the next expire-actions run tries again",
+                _ => "still in effect",
+            };
+            let detail = json!({"pk": pk, "trigger": trigger, "error": e.to_string(), "retryable": retryable, "status": status, "next": next});
+            result["rollback_error"] = detail.clone();
+            (status, "action.rollback_failed", detail)
+        }
+    };
+    if outcome.is_ok() {
+        // An earlier failed attempt no longer describes the action.
+        if let Some(fields) = result.as_object_mut() {
+            fields.remove("rollback_error");
+        }
+        result["rollback"] = detail.clone();
+    }
+    let event = AuditEvent::new(at, kind, subject, detail);
+    store.end_rollback(pk, status, &result, &event).await?;
     outcome?;
     Ok(started.elapsed())
+}
+
+/// Why the job undid an action, for its audit record.
+fn expiry_reason(row: &ActionRow) -> String {
+    let after = row
+        .expires_after_secs
+        .map(|s| {
+            format!(
+                "`expires_after: {}` ",
+                crate::util::format_duration(s as u64)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{after}ran out at {} and nobody confirmed the action",
+        row.expires_at.as_deref().unwrap_or("its deadline")
+    )
 }
 
 /// The planned action a stored row describes (for workers and rollback).
@@ -218,4 +323,48 @@ pub fn planned_from_row(row: &ActionRow) -> Option<PlannedAction> {
             .ok()
             .map(|t| t.to_utc()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(kind: ActionKind, expires_after_secs: Option<u64>) -> PlannedAction {
+        PlannedAction {
+            key: "k".into(),
+            playbook: "p".into(),
+            step: "s".into(),
+            action: kind,
+            target: None,
+            params: serde_json::Map::new(),
+            mode: Mode::Active,
+            gate: Gate::Automatic,
+            expires_after_secs,
+            reason: "r".into(),
+            recorded_at: None,
+        }
+    }
+
+    #[test]
+    fn only_an_undoable_success_gets_a_deadline() {
+        let finished: DateTime<Utc> = "2026-03-27T10:00:00Z".parse().unwrap();
+        let undoable = json!({"restore": {"accountEnabled": true}});
+        let disable = |secs| planned(ActionKind::DisableAccount, secs);
+        assert_eq!(
+            deadline(&disable(Some(86_400)), &undoable, finished),
+            Some("2026-03-28T10:00:00Z".parse().unwrap())
+        );
+        assert_eq!(deadline(&disable(None), &undoable, finished), None);
+        // No restore data, or an action that cannot be undone: never scheduled to be.
+        assert_eq!(
+            deadline(&disable(Some(60)), &json!({"restore": null}), finished),
+            None
+        );
+        let revoke = planned(ActionKind::RevokeSessions, Some(60));
+        assert_eq!(deadline(&revoke, &undoable, finished), None);
+        assert_eq!(
+            deadline(&disable(Some(u64::MAX)), &undoable, finished),
+            None
+        );
+    }
 }

@@ -8,6 +8,7 @@
 mod access;
 mod account;
 mod execute;
+mod expiry;
 mod lifecycle;
 mod mailbox;
 mod notify;
@@ -17,8 +18,10 @@ mod setup;
 mod spec;
 
 pub use execute::{
-    ActionResult, RollbackError, execute, planned_from_row, rollback, runs_automatically,
+    ActionResult, RollbackError, Undo, execute, planned_from_row, rollback, runs_automatically,
+    undo,
 };
+pub use expiry::{EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryReport, expire_due};
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
 pub use runner::{GraphRunner, GraphStats};
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};

@@ -100,7 +100,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         fixture: Option<PathBuf>,
     },
-    /// Run a scheduled job once, now (`poll-alerts`, `verify-audit`).
+    /// Run a scheduled job once, now (`poll-alerts`, `verify-audit`, `expire-actions`).
     Job {
         #[command(subcommand)]
         command: JobCommand,
@@ -138,6 +138,28 @@ enum ActionsCommand {
     Rollback {
         id: i64,
         #[arg(long, default_value = "operator rollback")]
+        reason: String,
+    },
+    /// Push back the deadline of an expiring action (from its old deadline, or from now if
+    /// that has passed).
+    Extend {
+        id: i64,
+        /// How much longer, e.g. `24h`, `7d`, `1h30m`.
+        #[arg(long, value_name = "DURATION")]
+        by: String,
+        /// Who decides (recorded in the audit trail).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Keep an expiring action for good: it becomes permanent and never expires.
+    Confirm {
+        id: i64,
+        /// Who decides (recorded in the audit trail).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: String,
+        #[arg(long)]
         reason: String,
     },
 }
@@ -333,6 +355,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Actions {
             command: ActionsCommand::Rollback { id, reason },
         } => operate::actions_rollback(&config, id, &reason).await,
+        Command::Actions {
+            command:
+                ActionsCommand::Extend {
+                    id,
+                    by,
+                    operator,
+                    reason,
+                },
+        } => operate::actions_expiry(&config, id, Some(&by), &operator, &reason).await,
+        Command::Actions {
+            command:
+                ActionsCommand::Confirm {
+                    id,
+                    operator,
+                    reason,
+                },
+        } => operate::actions_expiry(&config, id, None, &operator, &reason).await,
         Command::Setup {
             command: SetupCommand::LegacyAuth,
         } => operate::setup_legacy_auth(&config).await,

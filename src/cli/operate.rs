@@ -58,12 +58,29 @@ pub(crate) async fn actions_list(
             .or(a.target_id.as_deref())
             .unwrap_or("tenant");
         println!(
-            "#{:<6} {:<24} {:<20} {:<28} {:<8} {}/{}",
-            a.pk, a.status, a.kind, target, a.mode, a.playbook, a.step
+            "#{:<6} {:<24} {:<20} {:<28} {:<8} {}/{}{}",
+            a.pk,
+            a.status,
+            a.kind,
+            target,
+            a.mode,
+            a.playbook,
+            a.step,
+            expiry_note(a)
         );
     }
     println!("{} action(s)", actions.len());
     Ok(Verdict::Clean)
+}
+
+/// The expiry column of `actions list`: only for actions that have (or had) a deadline.
+fn expiry_note(a: &crate::store::ActionRow) -> String {
+    match (&a.expires_at, &a.confirmed_by) {
+        (Some(_), Some(by)) => format!("  confirmed by {by}"),
+        (Some(at), None) if a.status == "succeeded" => format!("  expires {at}"),
+        (Some(at), None) => format!("  deadline {at}"),
+        (None, _) => String::new(),
+    }
 }
 
 pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
@@ -88,6 +105,45 @@ pub(crate) async fn actions_rollback(
         .await
         .with_context(|| format!("rolling back action #{pk}"))?;
     println!("action #{pk} rolled back in {} ms", took.as_millis());
+    Ok(Verdict::Clean)
+}
+
+/// `stanch actions extend ID --by D` (with `by`) and `stanch actions confirm ID`, each audited
+/// with who and why.
+pub(crate) async fn actions_expiry(
+    config: &Config,
+    pk: i64,
+    by: Option<&str>,
+    operator: &str,
+    reason: &str,
+) -> anyhow::Result<Verdict> {
+    use crate::store::{ExpiryChange, ExpiryOperator};
+    let change = match by {
+        Some(text) => {
+            let secs =
+                crate::util::parse_duration(text).map_err(|e| anyhow::anyhow!("--by: {e}"))?;
+            if secs == 0 {
+                anyhow::bail!("--by: an extension must be longer than zero");
+            }
+            ExpiryChange::Extend { secs }
+        }
+        None => ExpiryChange::Confirm,
+    };
+    let store = open(config).await?;
+    let who = ExpiryOperator {
+        name: operator,
+        reason,
+        at: chrono::Utc::now(),
+    };
+    let changed = store
+        .change_expiry(pk, change, who)
+        .await
+        .with_context(|| format!("changing the expiry of action #{pk}"))?;
+    if changed.confirmed {
+        println!("action #{pk} confirmed by {operator}: it is permanent and will not expire");
+    } else {
+        println!("action #{pk} now expires at {}", changed.expires_at);
+    }
     Ok(Verdict::Clean)
 }
 

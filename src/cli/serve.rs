@@ -34,6 +34,12 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             "re-queued {recovered} action(s) interrupted by the last shutdown; their pre-checks prevent double effects"
         );
     }
+    let rollbacks = store.recover_interrupted_rollbacks().await?;
+    if rollbacks > 0 {
+        eprintln!(
+            "{rollbacks} rollback(s) interrupted by the last shutdown are back in effect; expiring ones are retried by the next expire-actions run"
+        );
+    }
     let run_id = store.start_run(config.mode, "serve", Utc::now()).await?;
     let state = app_state(config, &store, set, run_id)?;
     let (runner, wake, metrics) = (
@@ -140,14 +146,6 @@ fn build_schedules(config: &Config) -> anyhow::Result<Vec<Schedule>> {
         let job = JobKind::parse(&setting.job).with_context(|| {
             format!("schedule `{}`: unknown job `{}`", setting.name, setting.job)
         })?;
-        if matches!(job, JobKind::ExpireActions) {
-            anyhow::bail!(
-                "schedule `{}` (config line {}): the `{}` job is not available in this version; remove it",
-                setting.name,
-                setting.line,
-                job.name()
-            );
-        }
         schedules.push(
             Schedule::new(&setting.name, &setting.cron, &setting.tz, job)
                 .with_context(|| format!("config line {}", setting.line))?,
@@ -180,7 +178,7 @@ async fn shutdown_signal() {
 pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdict> {
     use crate::schedule::JobRunner;
     let job = JobKind::parse(name).with_context(|| {
-        format!("unknown job `{name}`; jobs: poll-alerts, verify-audit, approval-timeouts")
+        format!("unknown job `{name}`; jobs: poll-alerts, verify-audit, approval-timeouts, expire-actions")
     })?;
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above)");
@@ -202,6 +200,11 @@ pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdi
     match outcome {
         Ok(summary) => {
             println!("{}", serde_json::to_string(&summary)?);
+            // A job that ran but could not do part of its work (an action it failed to
+            // expire) says so in its summary; scripts see it in the exit status too.
+            if summary["failed"].as_u64().is_some_and(|n| n > 0) {
+                return Ok(Verdict::Problems);
+            }
             Ok(Verdict::Clean)
         }
         Err(e) => {

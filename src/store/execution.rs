@@ -20,8 +20,12 @@ pub enum Claim {
     NotPending,
 }
 
-/// Statuses that mean the action's effect exists or is being produced.
-const DONE_STATUSES: &str = "'executing', 'succeeded', 'rolled_back_pending'";
+/// Statuses that mean the action's effect exists or is being produced (`rolling_back` and
+/// `expiry_failed`: still in effect while, or because, an undo has not finished), or ran its
+/// course: an `expired` action was undone on purpose, and a replay of the same detection must
+/// not contain the account again.
+const DONE_STATUSES: &str = "'executing', 'succeeded', 'rolled_back_pending', 'rolling_back', \
+     'expiry_failed', 'expired'";
 
 impl Store {
     /// Claims the planned action `key` of the detection recorded at `detection_seq`.

@@ -30,6 +30,13 @@ pub struct ActionRow {
     /// Retries made after transient failures.
     pub attempts: i64,
     pub next_attempt_at: Option<String>,
+    /// When the `expire-actions` job rolls this action back (a succeeded action whose step said
+    /// `expires_after`); kept after a confirmation as the deadline that no longer applies.
+    pub expires_at: Option<String>,
+    /// An operator confirmed the action: it is permanent and never expires.
+    pub confirmed: bool,
+    pub confirmed_at: Option<String>,
+    pub confirmed_by: Option<String>,
 }
 
 /// A run, as stored.
@@ -43,9 +50,10 @@ pub struct RunRow {
     pub summary: Option<Value>,
 }
 
-const ACTION_SELECT: &str = "SELECT pk, run_id, detection_seq, idempotency_key, playbook, step, \
-     kind, target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
-     created_at, updated_at, result, attempts, next_attempt_at FROM actions";
+pub(super) const ACTION_SELECT: &str = "SELECT pk, run_id, detection_seq, idempotency_key, \
+     playbook, step, kind, target_upn, target_id, params, mode, gate, status, reason, \
+     expires_after_secs, created_at, updated_at, result, attempts, next_attempt_at, expires_at, \
+     confirmed_at, confirmed_by FROM actions";
 
 impl Store {
     /// Planned actions, oldest first; all of them, or one run's.
@@ -179,11 +187,12 @@ where
     row.try_get(column).map_err(query_err(what))
 }
 
-fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
+pub(super) fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
     let what = "reading an action";
     let params: String = get(row, "params", what)?;
     let gate: String = get(row, "gate", what)?;
     let result: Option<String> = get(row, "result", what)?;
+    let confirmed_at: Option<String> = get(row, "confirmed_at", what)?;
     Ok(ActionRow {
         pk: get(row, "pk", what)?,
         run_id: get(row, "run_id", what)?,
@@ -205,5 +214,9 @@ fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
         result: result.map(|text| parse_json(&text)),
         attempts: get(row, "attempts", what)?,
         next_attempt_at: get(row, "next_attempt_at", what)?,
+        expires_at: get(row, "expires_at", what)?,
+        confirmed: confirmed_at.is_some(),
+        confirmed_at,
+        confirmed_by: get(row, "confirmed_by", what)?,
     })
 }

@@ -3,6 +3,7 @@
 
 mod active;
 mod audit;
+mod expiry;
 mod helpers;
 mod playbooks;
 mod run;

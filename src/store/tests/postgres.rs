@@ -11,14 +11,15 @@ use sqlx::{Connection, Executor};
 use super::{suite, tamper};
 use crate::store::{Backend, Store};
 
-struct TestDb {
+/// A fresh database, dropped at the end of its test (shared with the other store test modules).
+pub(super) struct TestDb {
     admin_url: String,
     name: String,
-    url: String,
+    pub(super) url: String,
 }
 
 impl TestDb {
-    async fn create() -> Option<TestDb> {
+    pub(super) async fn create() -> Option<TestDb> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin_url = std::env::var("STANCH_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -59,7 +60,7 @@ impl TestDb {
         })
     }
 
-    async fn drop(self, store: Store) {
+    pub(super) async fn drop(self, store: Store) {
         store.close().await;
         let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
         admin

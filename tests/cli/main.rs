@@ -2,6 +2,7 @@
 //! One test binary (faster to link), a module per feature.
 
 mod active;
+mod approvals;
 mod audit;
 mod expiry;
 mod helpers;

@@ -341,7 +341,9 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
     let config = tenant.config(
         &env,
         &format!(
-            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n  max_body_bytes: 4194304\n"
+            // No cooldown: this is about crash recovery, so every repeat must reach the worker
+            // and be made harmless by the actions' own pre-checks.
+            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n  max_body_bytes: 4194304\nsafety:\n  cooldown: {{ default: 0s }}\n"
         ),
     );
     let users = ["a.silva", "b.jones", "c.lee", "d.patel", "e.novak"];

@@ -8,4 +8,5 @@ mod expiry;
 mod helpers;
 mod playbooks;
 mod run;
+mod safety;
 mod serve;

@@ -14,6 +14,7 @@ mod expiry;
 mod guard;
 mod open;
 mod prepared;
+mod report;
 mod rows;
 mod schedule;
 mod sql;

@@ -135,3 +135,71 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
         (WAVES - 1) * ACCOUNTS
     );
 }
+
+#[test]
+fn the_passive_report_shows_what_would_have_run_and_what_the_rails_would_have_stopped() {
+    let env = Env::new();
+    let config = env.write(
+        "config.yaml",
+        "protected_accounts: [breakglass@contoso.com]\nsafety:\n  budgets:\n    - { name: revokes, action: revoke_sessions, max: 1, per: 24h }\n",
+    );
+    let config = config.to_str().unwrap();
+    let story = project_root().join("examples/attack-story.jsonl");
+    let run = env.stanch(&[
+        "run",
+        "--input",
+        story.to_str().unwrap(),
+        "--quiet",
+        "--config",
+        config,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = env.stanch(&["report", "--json", "--config", config]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["from"], "2021-06-01T06:12:00Z");
+    let action = |playbook: &str, kind: &str| -> Value {
+        report["playbooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["playbook"] == playbook)
+            .unwrap()["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == kind)
+            .unwrap()
+            .clone()
+    };
+    let legacy = action("legacy-auth-attempt", "block_legacy_auth");
+    assert_eq!(
+        legacy["protected"], 1,
+        "the break-glass retry is held: {legacy}"
+    );
+    let disable = action("compromise-login-and-new-rule", "disable_account");
+    assert_eq!(disable["step_approval"], 3);
+    // One account per 24 h: A on day 1 (B waits), C on day 2, D on day 3 (E waits).
+    let logins = action("unusual-credential-source", "revoke_sessions");
+    assert_eq!(logins["would_run"], 2, "{logins}");
+    assert_eq!(logins["held_by_budget"]["revokes"], 1, "{logins}");
+    let rules = action("compromise-login-and-new-rule", "revoke_sessions");
+    assert_eq!(rules["would_run"], 1, "{rules}");
+    assert_eq!(rules["held_by_budget"]["revokes"], 2, "{rules}");
+
+    let text = env.stanch(&[
+        "report",
+        "--since",
+        "2021-06-03T00:00:00Z",
+        "--config",
+        config,
+    ]);
+    assert!(
+        text.stdout.contains("passive period 2021-06-03"),
+        "{}",
+        text.stdout
+    );
+    let bad = env.stanch(&["report", "--since", "yesterday", "--config", config]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
+}

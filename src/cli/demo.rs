@@ -111,6 +111,9 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
     )
     .await?;
 
+    if let Some(runner) = &runner {
+        super::demo_approval::approve_through_a_signed_link(&config, &store, runner).await?;
+    }
     if !passive {
         print_accounts(&emulator.emulator.state(), &fixture);
         let graph_calls = emulator

@@ -6,6 +6,7 @@
 mod approvals;
 mod audit;
 mod demo;
+mod demo_approval;
 mod operate;
 mod output;
 mod playbooks;

@@ -535,6 +535,25 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
         line("b.jones@contoso.com").contains("sessions revoked")
             && line("b.jones@contoso.com").contains("rules disabled: `.`")
     );
+    // The destructive step waited for the SOC: requested, the link opened without deciding,
+    // approved on the page, then carried out.
+    assert!(
+        out.stdout.contains("action still awaiting_approval"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("approves on the page: approved"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("then stanch runs it: succeeded disable_account"),
+        "{}",
+        out.stdout
+    );
+    assert!(line("b.jones@contoso.com").contains("sign-in BLOCKED"));
     assert!(
         line("breakglass@contoso.com").contains("sessions untouched"),
         "{}",

@@ -67,15 +67,15 @@ pub fn timeout_may_approve(row: &ActionRow) -> bool {
 pub async fn people(directory: Option<&GraphRunner>, audience: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for who in audience {
-        if let Some(group) = who.strip_prefix("group:") {
+        if let Some((collection, name)) = directory_set(who) {
             let Some(directory) = directory else { continue };
-            match group_members(directory, group).await {
+            match set_members(directory, collection, name).await {
                 Ok(members) => out.extend(
                     members
                         .iter()
                         .filter_map(|m| m["userPrincipalName"].as_str().map(str::to_string)),
                 ),
-                Err(e) => tracing::warn!(group, error = %e, "cannot resolve approvers"),
+                Err(e) => tracing::warn!(approvers = %who, error = %e, "cannot resolve approvers"),
             }
         } else if !who.contains(':') {
             out.push(who.clone());
@@ -95,13 +95,13 @@ pub(super) async fn is_listed(
     if listed.iter().any(|a| a.eq_ignore_ascii_case(approver)) {
         return Ok(true);
     }
-    for group in listed.iter().filter_map(|a| a.strip_prefix("group:")) {
+    for (who, (collection, name)) in listed.iter().filter_map(|a| Some((a, directory_set(a)?))) {
         let Some(directory) = directory else {
             return Err(format!(
-                "approvers include `group:{group}`, whose members can only be checked with a `graph` connection"
+                "approvers include `{who}`, whose members can only be checked with a `graph` connection"
             ));
         };
-        let members = group_members(directory, group).await?;
+        let members = set_members(directory, collection, name).await?;
         let found = members.iter().any(|m| {
             ["userPrincipalName", "id", "mail"].iter().any(|k| {
                 m[k].as_str()
@@ -115,13 +115,24 @@ pub(super) async fn is_listed(
     Ok(false)
 }
 
-/// The members of the group with this display name (reads only).
-async fn group_members(directory: &GraphRunner, group: &str) -> Result<Vec<Value>, String> {
+/// `group:NAME` and `role:NAME` name a Graph collection and a display name in it.
+fn directory_set(who: &str) -> Option<(&'static str, &str)> {
+    who.strip_prefix("group:")
+        .map(|g| ("groups", g))
+        .or_else(|| who.strip_prefix("role:").map(|r| ("directoryRoles", r)))
+}
+
+/// The members of the group or directory role with this display name (reads only).
+async fn set_members(
+    directory: &GraphRunner,
+    collection: &'static str,
+    group: &str,
+) -> Result<Vec<Value>, String> {
     let client = directory.client();
     let groups = client
-        .get_pages(GraphPath::new(["groups"]), 20)
+        .get_pages(GraphPath::new([collection]), 20)
         .await
-        .map_err(|e| format!("cannot read groups: {e}"))?;
+        .map_err(|e| format!("cannot read {collection}: {e}"))?;
     let Some(id) = groups
         .items
         .iter()
@@ -132,9 +143,11 @@ async fn group_members(directory: &GraphRunner, group: &str) -> Result<Vec<Value
         })
         .and_then(|g| g["id"].as_str())
     else {
-        return Err(format!("no group named `{group}` in the directory"));
+        return Err(format!(
+            "no {collection} entry named `{group}` in the directory"
+        ));
     };
-    let path = GraphPath::new(["groups"])
+    let path = GraphPath::new([collection])
         .opaque(id)
         .map_err(|e| e.to_string())?
         .segment("members");

@@ -281,3 +281,50 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         0
     );
 }
+
+#[test]
+fn role_approvers_are_members_of_the_directory_role() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let dir = env.path("playbooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("role.yaml"),
+        "version: 1\nid: role\nmatch: { name: \"Test / Role\" }\nsteps:\n  - id: disable\n    action: disable_account\n    approval: { approvers: [\"role:Global Administrator\"] }\n",
+    )
+    .unwrap();
+    let config = tenant.config(&env, &format!("playbooks: [{}]\n", dir.display()));
+    let detection = r#"{"id":"r-1","source":"soc","name":"Test / Role","observed_at":"2021-06-01T10:05:00Z","user":{"upn":"c.lee@contoso.com"}}"#;
+    let run = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(detection),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = actions(&env, &config)[0]["pk"].to_string();
+    let decide = |who: &str| {
+        env.stanch(&[
+            "approvals",
+            "approve",
+            &id,
+            "--as",
+            who,
+            "--reason",
+            "admin call",
+            "--config",
+            &config,
+        ])
+    };
+    let outsider = decide("f.okafor@contoso.com");
+    assert!(
+        outsider.stderr.contains("not among the approvers"),
+        "{}",
+        outsider.stderr
+    );
+    let admin = decide("it.admin@contoso.com");
+    assert_eq!(
+        admin.code, 0,
+        "a Global Administrator may decide: {}",
+        admin.stderr
+    );
+    assert!(admin.stdout.contains("approved"), "{}", admin.stdout);
+}

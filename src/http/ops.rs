@@ -122,5 +122,14 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         out,
         "# HELP stanch_queue_depth Actions waiting to run.\n# TYPE stanch_queue_depth gauge\nstanch_queue_depth {depth}"
     );
+    let (waiting, oldest) = state.store.approvals_waiting().await.unwrap_or_default();
+    let oldest_wait = oldest
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map_or(0, |t| (chrono::Utc::now() - t.to_utc()).num_seconds().max(0));
+    let _ = writeln!(
+        out,
+        "# HELP stanch_approvals_waiting Actions waiting for a human decision.\n# TYPE stanch_approvals_waiting gauge\nstanch_approvals_waiting {waiting}\n\
+         # HELP stanch_approval_oldest_wait_seconds How long the oldest waiting action has waited.\n# TYPE stanch_approval_oldest_wait_seconds gauge\nstanch_approval_oldest_wait_seconds {oldest_wait}"
+    );
     ([("content-type", "text/plain; version=0.0.4")], out)
 }

@@ -221,3 +221,20 @@ impl Store {
         .transpose()
     }
 }
+
+impl Store {
+    /// How many actions wait for a human, and since when the oldest has (for `/metrics`).
+    pub async fn approvals_waiting(&self) -> Result<(i64, Option<String>), StoreError> {
+        let what = "counting approvals";
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM actions WHERE status = 'awaiting_approval'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err(what))?;
+        Ok((
+            row.try_get("n").map_err(query_err(what))?,
+            row.try_get("oldest").map_err(query_err(what))?,
+        ))
+    }
+}

@@ -168,6 +168,11 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
         metrics.contains("stanch_intake_unauthorized_total 2"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("stanch_approvals_waiting ")
+            && !metrics.contains("stanch_approvals_waiting 0\n"),
+        "the story's gated steps wait for people: {metrics}"
+    );
     assert_eq!(server.stop(), 0, "a SIGTERM is a clean shutdown");
 }
 

@@ -352,3 +352,113 @@ fn slack_clicks_approve_and_deny_and_update_the_messages() {
     assert_eq!(denials[0]["raw_sha256"], sha256(&denied));
     assert!(of_kind(&audit, "approval.refused").is_empty());
 }
+
+/// Every refusal is audited (with the raw body's hash) and changes nothing: a bad signature and a
+/// stale timestamp are 401s; a signed click from an outsider, the target account, an unknown
+/// user or for an unknown action is answered 200 and the clicker told why; a replayed click and
+/// a late click decide nothing more, and the approved action runs once.
+#[test]
+fn slack_refusals_are_audited_and_execute_nothing() {
+    let s = Setup::start(&["b.jones@contoso.com"]);
+    let (_, value) = s.request("b.jones@contoso.com");
+    let expect_told = |n: usize, what: &str| {
+        wait_until(10, &format!("the clicker was not told: {what}"), || {
+            s.fake.told().len() == n
+        });
+        let told = s.fake.told();
+        assert!(told[n - 1].contains(what), "{told:?}");
+    };
+
+    let body = click("UOKAFOR", "approve", &value, "t-forged");
+    let (status, reply) = s.send(&body, &signed("not-the-secret", now(), &body));
+    assert_eq!(status, 401, "{reply}");
+    assert_eq!(reply["error"]["code"], "unauthorized");
+    let (status, reply) = s.send(&body, &signed(SECRET, now() - 600, &body));
+    assert_eq!(status, 401, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("replay window"),
+        "{reply}"
+    );
+    let mut unsigned = signed(SECRET, now(), &body);
+    unsigned.retain(|(k, _)| *k != "x-slack-signature");
+    assert_eq!(s.send(&body, &unsigned).0, 401);
+
+    let outsider = s.click(SECRET, "UHROOM", "approve", &value, "t-outsider");
+    expect_told(1, "h.room@contoso.com is not among the approvers");
+    s.click(SECRET, "UBJONES", "approve", &value, "t-target");
+    expect_told(2, "b.jones@contoso.com is the account this action targets");
+    s.click(SECRET, "UNOBODY", "approve", &value, "t-nobody");
+    expect_told(3, "cannot tell who Slack user UNOBODY is");
+    let (_, hash) = value.split_once(':').unwrap();
+    s.click(
+        SECRET,
+        "UOKAFOR",
+        "approve",
+        &format!("99999:{hash}"),
+        "t-gone",
+    );
+    expect_told(4, "unknown action #99999");
+    assert_eq!(
+        s.tenant.user("b.jones@contoso.com")["accountEnabled"],
+        true,
+        "no refusal executes anything"
+    );
+    assert!(s.fake.calls("chat.update").is_empty());
+
+    // The same click delivered twice decides once; a later click by someone else finds it decided.
+    let approve = click("UOKAFOR", "approve", &value, "t-approve");
+    let headers = signed(SECRET, now(), &approve);
+    assert_eq!(s.send(&approve, &headers).0, 200);
+    wait_until(20, "the approved disable did not run", || {
+        s.tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+    });
+    assert_eq!(s.send(&approve, &headers).0, 200, "Slack gets its 200");
+    expect_told(5, "replayed click");
+    s.click(SECRET, "UMULLER", "deny", &value, "t-late");
+    expect_told(6, "is not waiting for approval");
+    let disables = s
+        .tenant
+        .writes()
+        .iter()
+        .filter(|w| w.starts_with("PATCH /v1.0/users/"))
+        .count();
+    assert_eq!(disables, 1, "{:?}", s.tenant.writes());
+    assert_eq!(s.fake.calls("chat.update").len(), 1);
+
+    let audit = s.stop_and_audit();
+    let refused = of_kind(&audit, "approval.refused");
+    assert_eq!(refused.len(), 9, "{refused:#?}");
+    assert!(refused.iter().all(|r| r["channel"] == "slack"));
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["raw_sha256"].as_str().is_some_and(|h| h.len() == 64))
+    );
+    let whys: Vec<&str> = refused.iter().map(|r| r["why"].as_str().unwrap()).collect();
+    for expected in [
+        "does not match",
+        "replay window",
+        "header is missing",
+        "not among the approvers",
+        "the account this action targets",
+        "UNOBODY",
+        "unknown action",
+        "replayed click",
+        "not waiting",
+    ] {
+        assert!(
+            whys.iter().any(|w| w.contains(expected)),
+            "{expected}: {whys:?}"
+        );
+    }
+    let by_outsider = refused
+        .iter()
+        .find(|r| r["approver"] == "h.room@contoso.com")
+        .unwrap();
+    assert_eq!(by_outsider["raw_sha256"], sha256(&outsider));
+    assert_eq!(of_kind(&audit, "approval.approved").len(), 1);
+    assert!(of_kind(&audit, "approval.denied").is_empty());
+}

@@ -139,6 +139,13 @@ fn click(user: &str, action: &str, value: &str, trigger: &str) -> String {
         .finish()
 }
 
+fn surge(upn: &str, ip: Option<&str>) -> String {
+    let ip = ip.map(|ip| format!(",\"ip\":\"{ip}\"")).unwrap_or_default();
+    format!(
+        "{{\"id\":\"sl-{upn}\",\"source\":\"darktrace\",\"name\":\"Antigena Email: Unusual Login Location + Sender Surge\",\"severity\":\"critical\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{{\"upn\":\"{upn}\"}}{ip}}}\n"
+    )
+}
+
 fn signed(secret: &str, ts: i64, body: &str) -> Vec<(&'static str, String)> {
     let signature =
         stanch::approvals::slack::signature::sign(secret.as_bytes(), ts, body.as_bytes());
@@ -164,6 +171,12 @@ struct Setup {
 
 impl Setup {
     fn start(targets: &[&str]) -> Setup {
+        // Sender surges without an IP: the only gated step is `disable` (group:SOC Tier 2).
+        let lines: String = targets.iter().map(|upn| surge(upn, None)).collect();
+        Setup::start_with(lines, targets.len())
+    }
+
+    fn start_with(detections: String, requests: usize) -> Setup {
         let tenant = Tenant::start();
         let env = Env::new();
         let (fake, api_url) = FakeSlack::start(&tenant);
@@ -174,21 +187,15 @@ impl Setup {
             ),
         );
         let server = Server::start(&env, &config);
-        // Sender surges without an IP: the only gated step is `disable` (group:SOC Tier 2).
-        let body: String = targets
-            .iter()
-            .enumerate()
-            .map(|(i, upn)| format!("{{\"id\":\"sl-{i}\",\"source\":\"darktrace\",\"name\":\"Antigena Email: Unusual Login Location + Sender Surge\",\"severity\":\"critical\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{{\"upn\":\"{upn}\"}}}}\n"))
-            .collect();
         let (status, reply) = http_post(
             &tenant,
             &format!("{}/v1/detections", server.url),
-            body,
+            detections,
             &bearer(),
         );
         assert_eq!(status, 202, "{reply}");
         wait_until(20, "the approval requests were not posted to Slack", || {
-            fake.calls("chat.postMessage").len() == targets.len()
+            fake.calls("chat.postMessage").len() == requests
         });
         Setup {
             tenant,
@@ -461,4 +468,98 @@ fn slack_refusals_are_audited_and_execute_nothing() {
     assert_eq!(by_outsider["raw_sha256"], sha256(&outsider));
     assert_eq!(of_kind(&audit, "approval.approved").len(), 1);
     assert!(of_kind(&audit, "approval.denied").is_empty());
+}
+
+/// A quorum of two keeps the buttons and reports progress in the thread; an unanswered request
+/// is escalated (a fresh message with buttons, the old one says so) and then timed out (both
+/// messages say so), and nothing runs.
+#[test]
+fn slack_follows_quorum_escalation_and_timeouts() {
+    let s = Setup::start_with(surge("b.jones@contoso.com", Some("203.0.113.77")), 2);
+    let (block, block_value) = s.request("block_ips");
+    let block_ts = block.reply["ts"].as_str().unwrap().to_string();
+    s.click(SECRET, "UOKAFOR", "approve", &block_value, "t-q1");
+    let in_thread = || -> Vec<Call> {
+        s.fake
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.body["thread_ts"] == block_ts.as_str())
+            .collect()
+    };
+    wait_until(10, "no progress in the thread", || in_thread().len() == 1);
+    let progress = in_thread()[0].body["text"].as_str().unwrap().to_string();
+    assert!(progress.contains("1 of 2 approvals"), "{progress}");
+    assert!(s.update_of(&block_ts).is_none(), "the buttons stay");
+    s.click(SECRET, "UMULLER", "approve", &block_value, "t-q2");
+    wait_until(10, "the request was not updated", || {
+        s.update_of(&block_ts).is_some()
+    });
+    let update = s.update_of(&block_ts).unwrap().body.to_string();
+    assert!(
+        update.contains("Approved by g.muller@contoso.com"),
+        "{update}"
+    );
+
+    let (disable, value) = s.request("disable_account");
+    let pk = value.split_once(':').unwrap().0.to_string();
+    let disable_ts = disable.reply["ts"].as_str().unwrap().to_string();
+    let expire = || {
+        s.tenant.runtime.block_on(async {
+            let pool = crate::helpers::raw_sqlite(&s.env).await;
+            let sql = format!(
+                "UPDATE actions SET approval_deadline = '2000-01-01T00:00:00.000000Z' WHERE pk = {pk}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        });
+        let job = s
+            .env
+            .stanch(&["job", "run", "approval-timeouts", "--config", &s.config]);
+        assert_eq!(job.code, 0, "{job:?}");
+        let summary: Value = serde_json::from_str(job.stdout.trim()).unwrap();
+        summary
+    };
+    let escalated = expire();
+    assert_eq!(escalated["escalated"], 1, "{escalated}");
+    let requests: Vec<Call> = s
+        .fake
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| {
+            c.body["thread_ts"].is_null()
+                && c.body["text"].as_str().unwrap().contains("disable_account")
+        })
+        .collect();
+    assert_eq!(requests.len(), 2, "a fresh request for the escalation");
+    let fresh = &requests[1];
+    assert!(fresh.body["text"].as_str().unwrap().contains("(escalated)"));
+    assert!(fresh.body.to_string().contains("secops-lead@contoso.com"));
+    let fresh_ts = fresh.reply["ts"].as_str().unwrap().to_string();
+    let old = s
+        .update_of(&disable_ts)
+        .expect("the first request says it was escalated");
+    assert!(old.body.to_string().contains("escalated"), "{:?}", old.body);
+    assert!(
+        s.update_of(&fresh_ts).is_none(),
+        "the fresh request keeps its buttons"
+    );
+
+    let timed_out = expire();
+    assert_eq!(timed_out["denied"], 1, "{timed_out}");
+    let update = s
+        .update_of(&fresh_ts)
+        .expect("the fresh request says it timed out");
+    assert!(
+        update.body.to_string().contains("nobody answered in time"),
+        "{:?}",
+        update.body
+    );
+    assert_eq!(s.tenant.user("b.jones@contoso.com")["accountEnabled"], true);
+    let rows = actions(&s.env, &s.config);
+    let row = rows.iter().find(|a| a["pk"].to_string() == pk).unwrap();
+    assert_eq!(row["status"], "timed_out");
+    assert!(s.fake.told().is_empty(), "{:?}", s.fake.told());
+    assert_eq!(s.server.stop(), 0);
 }

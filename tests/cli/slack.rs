@@ -303,3 +303,24 @@ fn slack_follows_quorum_escalation_and_timeouts() {
     assert!(s.fake.told().is_empty(), "{:?}", s.fake.told());
     assert_eq!(s.server.stop(), 0);
 }
+
+/// A Slack block without its secrets (in the file or the environment) stops `serve` at once.
+#[test]
+fn serve_refuses_an_incomplete_slack_channel() {
+    let env = crate::helpers::Env::new();
+    let config = env
+        .write(
+            "config.yaml",
+            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [t]\napprovals:\n  slack:\n    channel: C0SECOPS\n    signing_secrets: [s]\n",
+        )
+        .display()
+        .to_string();
+    let out = env.stanch(&["serve", "--config", &config]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`approvals.slack.bot_token` is not set (or STANCH_SLACK_BOT_TOKEN)"),
+        "{}",
+        out.stderr
+    );
+}

@@ -16,6 +16,7 @@ pub mod graph;
 pub mod http;
 pub mod intake;
 pub mod playbook;
+pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod store;

@@ -25,7 +25,8 @@ pub struct ActionResult {
     pub action: ActionKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// `succeeded`, `failed`, `needs_human`, `duplicate` or `skipped`.
+    /// `succeeded`, `failed`, `needs_human`, `duplicate`, `skipped`, `suppressed` (cooldown) or
+    /// `held` (now waits for a human: a budget is spent or the account is protected).
     pub status: &'static str,
     /// A failure worth retrying later (Graph throttled or unreachable).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -55,7 +56,17 @@ pub async fn execute(
         detail,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
-    match store.claim_action(detection_seq, &action.key).await? {
+    let safety = runner.safety();
+    let protected = if action.gate.needs_approval() {
+        None
+    } else {
+        safety.protected_reason(runner.client(), action).await
+    };
+    let guard = safety.guard(action, protected);
+    match store
+        .claim_action_guarded(detection_seq, &action.key, &guard)
+        .await?
+    {
         Claim::AlreadyDone { pk, status } => {
             return Ok(result(
                 "duplicate",
@@ -63,6 +74,13 @@ pub async fn execute(
             ));
         }
         Claim::NotPending => return Ok(result("skipped", "not waiting to run".into())),
+        Claim::Suppressed { by } => {
+            return Ok(result(
+                "suppressed",
+                format!("repeats action #{by} within the cooldown"),
+            ));
+        }
+        Claim::Held { why } => return Ok(result("held", format!("waits for a human: {why}"))),
         Claim::Claimed => {}
     }
     let subject = format!("action/{}", action.key);
@@ -316,7 +334,16 @@ pub fn planned_from_row(row: &ActionRow) -> Option<PlannedAction> {
         target,
         params: row.params.as_object().cloned().unwrap_or_default(),
         mode: Mode::Active,
-        gate: Gate::Automatic,
+        // Only pending actions run, so an approval gate here means people (or a step's
+        // timeout policy) approved it.
+        gate: if row.gate["gate"] == "approval" {
+            Gate::Approval {
+                reasons: serde_json::from_value(row.gate["reasons"].clone()).unwrap_or_default(),
+                policy: None,
+            }
+        } else {
+            Gate::Automatic
+        },
         expires_after_secs: row.expires_after_secs.map(|s| s as u64),
         reason: row.reason.clone(),
         recorded_at: chrono::DateTime::parse_from_rfc3339(&row.created_at)

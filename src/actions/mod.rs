@@ -14,6 +14,7 @@ mod mailbox;
 mod notify;
 pub mod rules;
 mod runner;
+pub mod safety;
 mod setup;
 mod spec;
 
@@ -24,5 +25,6 @@ pub use execute::{
 pub use expiry::{EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryReport, expire_due};
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
 pub use runner::{GraphRunner, GraphStats};
+pub use safety::Safety;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};

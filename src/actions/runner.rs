@@ -43,6 +43,7 @@ pub struct GraphRunner {
     /// UPNs or ids never to lock out, excluded from the tenant-wide blocking policy too.
     pub(super) protected: Vec<String>,
     pub(super) http: reqwest::Client,
+    pub(super) safety: Arc<super::safety::Safety>,
 }
 
 impl GraphRunner {
@@ -65,7 +66,18 @@ impl GraphRunner {
             notify,
             protected,
             http,
+            safety: Arc::default(),
         }
+    }
+
+    /// The rails (cooldowns, budgets, protected groups and roles) claims must respect.
+    pub fn with_safety(mut self, safety: Arc<super::safety::Safety>) -> GraphRunner {
+        self.safety = safety;
+        self
+    }
+
+    pub fn safety(&self) -> &super::safety::Safety {
+        &self.safety
     }
 
     /// Sends one Graph request with an audit record before and after it. The "after" record

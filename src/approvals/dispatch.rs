@@ -43,6 +43,20 @@ impl Dispatcher {
     pub async fn request_new(&self) -> Result<usize, StoreError> {
         let mut requested = 0;
         for row in self.store.unrequested_approvals(BATCH).await? {
+            if let Some(kind) = crate::actions::ActionKind::parse(&row.kind) {
+                let cooldown = self.directory.as_ref().map_or_else(
+                    || crate::config::SafetySettings::default().cooldown_secs(kind),
+                    |r| r.safety().settings.cooldown_secs(kind),
+                );
+                if self
+                    .store
+                    .suppress_repeat_request(row.pk, cooldown)
+                    .await?
+                    .is_some()
+                {
+                    continue;
+                }
+            }
             let policy = policy::policy_of(&row, &self.settings);
             let deadline = Utc::now() + secs(policy.timeout_secs);
             if self

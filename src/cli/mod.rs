@@ -9,6 +9,7 @@ mod demo;
 mod operate;
 mod output;
 mod playbooks;
+mod report;
 mod run;
 mod serve;
 
@@ -91,6 +92,19 @@ enum Command {
     },
     /// Print the JSON Schema of the playbook format (for editors).
     Schema,
+    /// What passive mode would have done, per playbook and action, and what the safety rails
+    /// (cooldowns, budgets, protected accounts, approvals) would have stopped: the evidence for
+    /// promoting a playbook to active.
+    Report {
+        /// Only detections observed at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only detections observed at or before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve a local fake Microsoft 365 tenant that speaks the Graph and token protocols.
     Emulate {
         /// Address to listen on; port 0 picks a free port.
@@ -316,6 +330,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         } => playbooks::validate(&config, paths, deny_warnings),
         Command::Test { paths } => playbooks::test(&config, paths),
         Command::Schema => playbooks::schema(),
+        Command::Report { since, until, json } => {
+            report::report(&config, since.as_deref(), until.as_deref(), json).await
+        }
         Command::Serve => serve::serve(&config).await,
         Command::Approvals {
             command: ApprovalsCommand::List { json },

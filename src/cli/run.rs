@@ -70,7 +70,7 @@ pub(crate) async fn process(
     let ctx = Context {
         default_mode: config.mode,
         force_passive: options.passive,
-        protected_accounts: config.protected_accounts.clone(),
+        protected_accounts: protected_accounts(config, runner).await?,
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -132,13 +132,45 @@ pub(crate) fn graph_runner(config: &Config, store: &Store) -> anyhow::Result<Opt
     }
     let client = crate::graph::GraphClient::new(graph_config(settings)?)
         .context("setting up the Graph client")?;
-    Ok(Some(GraphRunner::new(
-        client,
-        store.clone(),
-        config.containment.clone(),
-        config.notify.clone(),
+    let safety = crate::actions::Safety::new(
+        config.safety.clone(),
         config.protected_accounts.clone(),
-    )))
+        config.protected_groups.clone(),
+        config.protected_roles.clone(),
+    );
+    Ok(Some(
+        GraphRunner::new(
+            client,
+            store.clone(),
+            config.containment.clone(),
+            config.notify.clone(),
+            config.protected_accounts.clone(),
+        )
+        .with_safety(std::sync::Arc::new(safety)),
+    ))
+}
+
+/// The configured protected accounts plus the current members of the protected groups and
+/// roles. Starting without them would plan automatic actions against exactly the accounts that
+/// must never be touched, so a directory that cannot be read stops the start.
+pub(crate) async fn protected_accounts(
+    config: &Config,
+    runner: Option<&GraphRunner>,
+) -> anyhow::Result<Vec<String>> {
+    let mut names = config.protected_accounts.clone();
+    if config.protected_groups.is_empty() && config.protected_roles.is_empty() {
+        return Ok(names);
+    }
+    let runner = runner.context(
+        "`protected_groups` and `protected_roles` are resolved through Graph: configure `graph`",
+    )?;
+    let members = runner
+        .safety()
+        .members(runner.client())
+        .await
+        .map_err(|e| anyhow::anyhow!("resolving protected groups and roles: {e}"))?;
+    names.extend(crate::actions::safety::names(&members));
+    Ok(names)
 }
 
 fn graph_config(

@@ -47,7 +47,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         );
     }
     let run_id = store.start_run(config.mode, "serve", Utc::now()).await?;
-    let state = app_state(config, &store, set, run_id)?;
+    let state = app_state(config, &store, set, run_id).await?;
     let (runner, wake, metrics) = (
         state.runner.clone(),
         state.wake.clone(),
@@ -120,19 +120,21 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
 }
 
 /// What the HTTP handlers, the worker and the jobs share.
-fn app_state(
+async fn app_state(
     config: &Config,
     store: &Store,
     playbooks: crate::playbook::PlaybookSet,
     run_id: i64,
 ) -> anyhow::Result<AppState> {
+    let runner = graph_runner(config, store)?;
+    let protected_accounts = super::run::protected_accounts(config, runner.as_ref()).await?;
     Ok(AppState {
         store: store.clone(),
         playbooks: Arc::new(playbooks),
         context: Arc::new(Context {
             default_mode: config.mode,
             force_passive: false,
-            protected_accounts: config.protected_accounts.clone(),
+            protected_accounts,
         }),
         intake: Arc::new(config.intake.clone()),
         approvals: Arc::new(config.approvals.clone()),
@@ -141,7 +143,7 @@ fn app_state(
         approvals_wake: Arc::new(Notify::new()),
         channels: Arc::new(crate::approvals::Channels::new(&config.approvals)),
         metrics: Arc::new(Metrics::default()),
-        runner: graph_runner(config, store)?,
+        runner,
     })
 }
 
@@ -195,7 +197,7 @@ pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdi
     let run_id = store
         .start_run(config.mode, &format!("job {name}"), Utc::now())
         .await?;
-    let state = app_state(config, &store, set, run_id)?;
+    let state = app_state(config, &store, set, run_id).await?;
     let outcome = Jobs { state }.run(job).await;
     store
         .finish_run(

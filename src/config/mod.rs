@@ -9,6 +9,7 @@
 
 mod approvals;
 mod response;
+mod safety;
 mod service;
 mod slack;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use approvals::{ApprovalSettings, WebhookSettings};
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
+pub use safety::{Budget, SafetySettings};
 pub use service::{IntakeSettings, ScheduleSetting};
 pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
 
@@ -37,6 +39,9 @@ const KEYS: &[&str] = &[
     "intake",
     "schedules",
     "approvals",
+    "safety",
+    "protected_groups",
+    "protected_roles",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +64,11 @@ pub struct Config {
     /// Cron jobs run by `stanch serve` (alert polling, audit verification...).
     pub schedules: Vec<ScheduleSetting>,
     pub approvals: ApprovalSettings,
+    pub safety: SafetySettings,
+    /// Groups (by display name) whose members are protected, resolved through Graph.
+    pub protected_groups: Vec<String>,
+    /// Directory roles (e.g. Global Administrator) whose members are protected.
+    pub protected_roles: Vec<String>,
 }
 
 impl Default for Config {
@@ -75,6 +85,9 @@ impl Default for Config {
             intake: IntakeSettings::default(),
             schedules: Vec::new(),
             approvals: ApprovalSettings::default(),
+            safety: SafetySettings::default(),
+            protected_groups: Vec::new(),
+            protected_roles: Vec::new(),
         }
     }
 }
@@ -155,6 +168,25 @@ impl Config {
                     .into_iter()
                     .map(|(_, s)| s.to_string())
                     .collect();
+            }
+            for (key, what) in [
+                ("protected_groups", "`protected_groups`"),
+                ("protected_roles", "`protected_roles`"),
+            ] {
+                if let Some(node) = f.get(key) {
+                    let names = decode::strings(&mut p, node, what)
+                        .into_iter()
+                        .map(|(_, s)| s.to_string())
+                        .collect();
+                    if key == "protected_groups" {
+                        config.protected_groups = names;
+                    } else {
+                        config.protected_roles = names;
+                    }
+                }
+            }
+            if let Some(node) = f.get("safety") {
+                config.safety = safety::decode_safety(&mut p, node);
             }
             if let Some(node) = f.get("graph") {
                 config.graph = response::decode_graph(&mut p, node);

@@ -29,6 +29,9 @@ pub struct Fixture {
     pub inbox_rules: BTreeMap<String, Vec<Value>>,
     #[serde(default)]
     pub groups: Vec<Group>,
+    /// Activated directory roles (e.g. Global Administrator) with their member ids; read-only.
+    #[serde(default)]
+    pub directory_roles: Vec<Group>,
     #[serde(default)]
     pub conditional_access_policies: Vec<Value>,
     #[serde(default)]

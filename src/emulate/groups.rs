@@ -20,6 +20,51 @@ fn view(group: &Group) -> Value {
     Value::Object(out)
 }
 
+/// `GET /directoryRoles` and `GET /directoryRoles/{id}/members` (`segs` starts after
+/// `directoryRoles`). Roles are read-only here, as stanch only reads them.
+pub fn directory_roles(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> GraphResponse {
+    if req.method != Method::GET {
+        return method_not_allowed();
+    }
+    match segs {
+        [] => GraphResponse::ok(json!({
+            "@odata.context": metadata("directoryRoles"),
+            "value": tenant.directory_roles.iter().map(view).collect::<Vec<_>>(),
+        })),
+        [id, rest @ ..] => {
+            let Some(role) = tenant
+                .directory_roles
+                .iter()
+                .find(|r| r.id.eq_ignore_ascii_case(id))
+            else {
+                return not_found(id);
+            };
+            match rest {
+                [] => GraphResponse::ok(view(role)),
+                [m] if m.eq_ignore_ascii_case("members") => GraphResponse::ok(json!({
+                    "@odata.context": metadata("directoryObjects"),
+                    "value": member_views(tenant, &role.members),
+                })),
+                _ => unknown_segment(rest.last().map(String::as_str).unwrap_or("")),
+            }
+        }
+    }
+}
+
+fn member_views(tenant: &Fixture, members: &[String]) -> Vec<Value> {
+    members
+        .iter()
+        .filter_map(|m| tenant.user_index(m))
+        .map(|u| {
+            let mut v = users::view(&tenant.users[u]);
+            if let Some(map) = v.as_object_mut() {
+                map.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+            }
+            v
+        })
+        .collect()
+}
+
 /// `segs` starts after `groups`.
 pub fn route(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> GraphResponse {
     let Some(id) = segs.first() else {
@@ -44,18 +89,7 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> Graph
     match (rest.as_slice(), &req.method) {
         ([], &Method::GET) => GraphResponse::ok(view(&tenant.groups[g])),
         (["members"], &Method::GET) => {
-            let members: Vec<Value> = tenant.groups[g]
-                .members
-                .iter()
-                .filter_map(|m| tenant.user_index(m))
-                .map(|u| {
-                    let mut v = users::view(&tenant.users[u]);
-                    if let Some(map) = v.as_object_mut() {
-                        map.insert("@odata.type".into(), json!("#microsoft.graph.user"));
-                    }
-                    v
-                })
-                .collect();
+            let members = member_views(tenant, &tenant.groups[g].members);
             GraphResponse::ok(json!({
                 "@odata.context": metadata("directoryObjects"),
                 "value": members,

@@ -21,6 +21,7 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         ("users", _) => users::route(tenant, req, &segs),
         (f, _) if f.starts_with("users(") => users::route(tenant, req, &segs),
         ("groups", _) => groups::route(tenant, req, &segs[1..]),
+        ("directoryroles", _) => groups::directory_roles(tenant, req, &segs[1..]),
         ("identity", "conditionalaccess") => policies::route(tenant, req, &segs[2..]),
         ("identityprotection", "riskyusers") => risk::risky_users(tenant, req, &segs[2..]),
         // Beta also serves risky users at the root.

@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::Store;
 use super::batch::timestamp;
 use super::error::{StoreError, query_err};
+use super::guard::ClaimGuard;
 
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,10 @@ pub enum Claim {
     AlreadyDone { pk: i64, status: String },
     /// The row is not waiting to run (already claimed, passive, or awaiting approval).
     NotPending,
+    /// A cooldown suppressed it: the same action on the same account is recent (action `by`).
+    Suppressed { by: i64 },
+    /// It now waits for a human: `why` (a spent budget, a protected account).
+    Held { why: String },
 }
 
 /// Statuses that mean the action's effect exists or is being produced (`rolling_back` and
@@ -30,10 +35,23 @@ const DONE_STATUSES: &str = "'executing', 'succeeded', 'rolled_back_pending', 'r
 impl Store {
     /// Claims the planned action `key` of the detection recorded at `detection_seq`.
     pub async fn claim_action(&self, detection_seq: i64, key: &str) -> Result<Claim, StoreError> {
+        self.claim_action_guarded(detection_seq, key, &ClaimGuard::default())
+            .await
+    }
+
+    /// Claims an action after the safety rails: a cooldown may suppress it, a dynamic
+    /// protection or a spent budget may hold it for a human instead. All of it happens in the
+    /// claim's transaction, under the audit head lock, so concurrent workers cannot overspend.
+    pub async fn claim_action_guarded(
+        &self,
+        detection_seq: i64,
+        key: &str,
+        guard: &ClaimGuard,
+    ) -> Result<Claim, StoreError> {
         let (_writer, mut tx) = self.write_tx().await?;
         // Taking the audit head lock serializes claims across writers (and replicas), so two
         // workers can never both claim the same key.
-        super::audit::lock_head(&mut tx).await?;
+        let head = super::audit::lock_head(&mut tx).await?;
         let sql = format!(
             "SELECT pk, status FROM actions WHERE idempotency_key = $1 AND mode = 'active' \
              AND status IN ({DONE_STATUSES}) ORDER BY pk LIMIT 1"
@@ -65,6 +83,12 @@ impl Store {
             tx.commit().await.map_err(query_err("committing a claim"))?;
             return Ok(Claim::AlreadyDone { pk, status });
         }
+        if let Some(verdict) = super::guard::apply(&mut tx, detection_seq, key, guard).await? {
+            let (records, head) = crate::audit::seal_all(&head, [&verdict.event]);
+            super::audit::write_records(&mut tx, self.backend, records, &head).await?;
+            tx.commit().await.map_err(query_err("committing a claim"))?;
+            return Ok(verdict.claim);
+        }
         let claimed = sqlx::query(
             "UPDATE actions SET status = 'executing', updated_at = $1 \
              WHERE detection_seq = $2 AND idempotency_key = $3 AND status = 'pending'",
@@ -75,6 +99,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(query_err("claiming an action"))?;
+        if claimed.rows_affected() == 1 {
+            super::guard::spend(&mut tx, detection_seq, key, guard).await?;
+        }
         tx.commit().await.map_err(query_err("committing a claim"))?;
         Ok(if claimed.rows_affected() == 1 {
             Claim::Claimed

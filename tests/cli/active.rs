@@ -19,13 +19,17 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn start() -> Tenant {
+        Tenant::start_with(&project_root().join("examples/tenant.json"))
+    }
+
+    /// An emulator serving another fixture (e.g. the story's tenant grown to thousands of users).
+    pub fn start_with(fixture: &std::path::Path) -> Tenant {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let emulator =
-            Emulator::from_file(&project_root().join("examples/tenant.json")).expect("fixture");
+        let emulator = Emulator::from_file(fixture).expect("fixture");
         let running = runtime
             .block_on(emulator.spawn("127.0.0.1:0"))
             .expect("emulator");

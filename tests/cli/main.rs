@@ -2,10 +2,12 @@
 //! One test binary (faster to link), a module per feature.
 
 mod active;
+mod approvals;
 mod audit;
 mod expiry;
 mod helpers;
 mod playbooks;
 mod run;
+mod safety;
 mod serve;
 mod slack;

@@ -3,6 +3,7 @@
 
 mod expiry;
 mod fixtures;
+mod guard;
 mod postgres;
 mod sqlite;
 mod suite;

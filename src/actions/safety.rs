@@ -1,0 +1,178 @@
+//! The safety rails as the executor sees them: cooldowns and budgets from the config, and
+//! protected accounts, including members of protected groups and directory roles (Global
+//! Administrator...) resolved through Graph and cached, so membership that changes after
+//! startup is still caught when an action is about to run.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::config::SafetySettings;
+use crate::engine::PlannedAction;
+use crate::graph::{GraphClient, GraphPath, GraphRequest};
+use crate::store::{BudgetLimit, ClaimGuard};
+
+/// How long resolved memberships are trusted before being read again.
+pub const PROTECTION_TTL: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Default)]
+pub struct Safety {
+    pub settings: SafetySettings,
+    /// UPNs or ids protected by configuration.
+    pub accounts: Vec<String>,
+    /// Group display names whose members are protected.
+    pub groups: Vec<String>,
+    /// Directory role display names whose members are protected.
+    pub roles: Vec<String>,
+    cache: Mutex<Option<(Instant, Vec<Protected>)>>,
+}
+
+/// One protected account and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Protected {
+    pub upn: Option<String>,
+    pub id: String,
+    pub why: String,
+}
+
+impl Safety {
+    pub fn new(
+        settings: SafetySettings,
+        accounts: Vec<String>,
+        groups: Vec<String>,
+        roles: Vec<String>,
+    ) -> Safety {
+        Safety {
+            settings,
+            accounts,
+            groups,
+            roles,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The guard a claim of `action` must respect. `protected` is why its target is protected,
+    /// when it is.
+    pub fn guard(&self, action: &PlannedAction, protected: Option<String>) -> ClaimGuard {
+        ClaimGuard {
+            cooldown_secs: self.settings.cooldown_secs(action.action),
+            budgets: self
+                .settings
+                .budgets
+                .iter()
+                .filter(|b| b.applies_to(action.action, &action.playbook))
+                .map(|b| BudgetLimit {
+                    name: b.name.clone(),
+                    max: b.max,
+                    per_secs: b.per_secs,
+                })
+                .collect(),
+            human_approved: action.gate.needs_approval(),
+            protected,
+        }
+    }
+
+    /// Why `action`'s target is protected, if it is (configured, or a member of a protected
+    /// group or role). A directory that cannot be read counts as "protected": acting on an
+    /// account we cannot check is what the rails exist to prevent.
+    pub async fn protected_reason(
+        &self,
+        client: &GraphClient,
+        action: &PlannedAction,
+    ) -> Option<String> {
+        let target = action.target.as_ref()?;
+        if let Some(p) = self.accounts.iter().find(|p| target.is(p)) {
+            return Some(format!("`{p}` is a protected account"));
+        }
+        if self.groups.is_empty() && self.roles.is_empty() {
+            return None;
+        }
+        match self.members(client).await {
+            Ok(members) => members
+                .iter()
+                .find(|m| target.is(&m.id) || m.upn.as_deref().is_some_and(|u| target.is(u)))
+                .map(|m| m.why.clone()),
+            Err(e) => Some(format!(
+                "cannot check protected groups and roles ({e}); a person must decide"
+            )),
+        }
+    }
+
+    /// Members of the protected groups and roles, from the cache or freshly read.
+    pub async fn members(&self, client: &GraphClient) -> Result<Vec<Protected>, String> {
+        let mut cache = self.cache.lock().await;
+        if let Some((at, members)) = cache.as_ref()
+            && at.elapsed() < PROTECTION_TTL
+        {
+            return Ok(members.clone());
+        }
+        let members = resolve(client, &self.groups, &self.roles).await?;
+        *cache = Some((Instant::now(), members.clone()));
+        Ok(members)
+    }
+}
+
+/// Reads the members of the named groups and directory roles (reads only).
+pub async fn resolve(
+    client: &GraphClient,
+    groups: &[String],
+    roles: &[String],
+) -> Result<Vec<Protected>, String> {
+    let mut out = BTreeSet::new();
+    for (collection, names, label) in [
+        ("groups", groups, "group"),
+        ("directoryRoles", roles, "role"),
+    ] {
+        if names.is_empty() {
+            continue;
+        }
+        let listed = client
+            .get_pages(GraphPath::new([collection]), 20)
+            .await
+            .map_err(|e| format!("cannot read {collection}: {e}"))?;
+        for name in names {
+            let Some(id) = listed
+                .items
+                .iter()
+                .find(|g| {
+                    g["displayName"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .and_then(|g| g["id"].as_str())
+            else {
+                return Err(format!("no {label} named `{name}` in the directory"));
+            };
+            let path = GraphPath::new([collection])
+                .opaque(id)
+                .map_err(|e| e.to_string())?
+                .segment("members");
+            let members = client
+                .send(GraphRequest::get(path))
+                .await
+                .map_err(|e| format!("cannot read the members of {label} `{name}`: {e}"))?;
+            for m in members.body["value"].as_array().into_iter().flatten() {
+                if let Some(id) = m["id"].as_str() {
+                    out.insert(Protected {
+                        upn: m["userPrincipalName"].as_str().map(str::to_string),
+                        id: id.to_string(),
+                        why: format!(
+                            "`{}` is a member of the protected {label} `{name}`",
+                            m["userPrincipalName"].as_str().unwrap_or(id)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// The names (UPNs and ids) of resolved members, for the engine's `protected_accounts`.
+pub fn names(members: &[Protected]) -> Vec<String> {
+    members
+        .iter()
+        .flat_map(|m| m.upn.iter().cloned().chain([m.id.clone()]))
+        .collect()
+}

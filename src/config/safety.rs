@@ -1,0 +1,140 @@
+//! `safety:` in the config: the rails that keep an unattended responder from becoming a denial
+//! of service against its own company.
+//!
+//! ```yaml
+//! safety:
+//!   cooldown:                  # per (account, action): a repeat within the window is suppressed
+//!     default: 15m             # built in: 15m for account actions; 0s (never) for
+//!     revoke_sessions: 30m     #   disable_inbox_rules and notify, which must see every new rule/event
+//!   budgets:                   # over a budget, actions wait for a human instead of running
+//!     - { name: disables, action: disable_account, max: 5, per: 1h }
+//!     - { name: tenant, max: 50, per: 1h }               # every account action
+//!     - { name: surge, playbook: sender-surge, max: 10, per: 1h }
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::actions::ActionKind;
+use crate::playbook::decode;
+use crate::playbook::diag::Problems;
+use crate::playbook::yaml::Node;
+use crate::util::parse_duration;
+
+pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets"];
+const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];
+const DEFAULT_COOLDOWN_SECS: u64 = 15 * 60;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SafetySettings {
+    /// `default` and per action kind, in seconds (0: no cooldown).
+    pub cooldown: BTreeMap<String, u64>,
+    pub budgets: Vec<Budget>,
+}
+
+/// At most `max` distinct accounts acted on per `per_secs`, counting actions of `action` (all
+/// kinds when unset) from `playbook` (all playbooks when unset).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub name: String,
+    pub action: Option<ActionKind>,
+    pub playbook: Option<String>,
+    pub max: u64,
+    pub per_secs: u64,
+}
+
+impl Budget {
+    pub fn applies_to(&self, kind: ActionKind, playbook: &str) -> bool {
+        self.action.is_none_or(|a| a == kind)
+            && self.playbook.as_deref().is_none_or(|p| p == playbook)
+    }
+}
+
+impl SafetySettings {
+    /// How long a repeat of `kind` on the same account is suppressed.
+    pub fn cooldown_secs(&self, kind: ActionKind) -> u64 {
+        if let Some(secs) = self.cooldown.get(kind.name()) {
+            return *secs;
+        }
+        match kind {
+            // Each new detection may be about a new rule or event: never suppressed by default.
+            ActionKind::DisableInboxRules | ActionKind::Notify => 0,
+            _ => self
+                .cooldown
+                .get("default")
+                .copied()
+                .unwrap_or(DEFAULT_COOLDOWN_SECS),
+        }
+    }
+}
+
+pub(super) fn decode_safety(p: &mut Problems, node: &Node) -> SafetySettings {
+    let mut settings = SafetySettings::default();
+    let Some(f) = decode::fields(p, node, "`safety`", SAFETY_KEYS) else {
+        return settings;
+    };
+    if let Some(n) = f.get("cooldown") {
+        let mut keys: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+        keys.push("default");
+        if let Some(c) = decode::fields(p, n, "`safety.cooldown`", &keys) {
+            for key in keys {
+                if let Some(v) = c.get(key)
+                    && let Some(text) = decode::string(p, v, &format!("`safety.cooldown.{key}`"))
+                {
+                    match parse_duration(text) {
+                        Ok(secs) => {
+                            settings.cooldown.insert(key.to_string(), secs);
+                        }
+                        Err(m) => p.error(v.loc, m),
+                    }
+                }
+            }
+        }
+    }
+    if let Some(n) = f.get("budgets") {
+        for item in decode::list(p, n, "`safety.budgets`").unwrap_or_default() {
+            if let Some(budget) = decode_budget(p, item) {
+                if settings.budgets.iter().any(|b| b.name == budget.name) {
+                    p.error(item.loc, format!("two budgets are named `{}`", budget.name));
+                }
+                settings.budgets.push(budget);
+            }
+        }
+    }
+    settings
+}
+
+fn decode_budget(p: &mut Problems, item: &Node) -> Option<Budget> {
+    let b = decode::fields(p, item, "a budget", BUDGET_KEYS)?;
+    let name = b
+        .require(p, "name", "a budget")
+        .and_then(|n| decode::string(p, n, "`name`"));
+    let max = b
+        .require(p, "max", "a budget")
+        .and_then(|n| decode::positive_int(p, n, "`max`"));
+    let per = b.require(p, "per", "a budget").and_then(|n| {
+        decode::string(p, n, "`per`")
+            .and_then(|t| parse_duration(t).map_err(|m| p.error(n.loc, m)).ok())
+    });
+    let action = match b.get("action") {
+        None => None,
+        Some(n) => match decode::string(p, n, "`action`").map(|t| (t, ActionKind::parse(t))) {
+            Some((_, Some(kind))) => Some(kind),
+            Some((text, None)) => {
+                p.error(n.loc, format!("unknown action `{text}` in a budget"));
+                return None;
+            }
+            None => return None,
+        },
+    };
+    let playbook = b
+        .get("playbook")
+        .and_then(|n| decode::string(p, n, "`playbook`"))
+        .map(str::to_string);
+    Some(Budget {
+        name: name?.to_string(),
+        action,
+        playbook,
+        max: max?,
+        per_secs: per.filter(|s| *s > 0)?,
+    })
+}

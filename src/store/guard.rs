@@ -1,0 +1,349 @@
+//! The safety rails applied when an action is claimed: cooldowns (the same action on the same
+//! account again too soon is suppressed), protected accounts found at run time, and blast-radius
+//! budgets (over a budget the action waits for a human). Each outcome is audited with why.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use sqlx::{Any, Row, Transaction};
+
+use super::Store;
+use super::batch::timestamp;
+use super::error::{StoreError, query_err};
+use super::execution::Claim;
+use crate::audit::AuditEvent;
+
+/// What the claim must respect.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimGuard {
+    /// A repeat of the same kind on the same account within this many seconds is suppressed.
+    pub cooldown_secs: u64,
+    /// The budgets that apply to this action.
+    pub budgets: Vec<BudgetLimit>,
+    /// A person approved this action: budgets count it but do not hold it, and no cooldown
+    /// applies (the person saw what was done before).
+    pub human_approved: bool,
+    /// Why the target is protected, when it turned out to be at run time.
+    pub protected: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BudgetLimit {
+    pub name: String,
+    pub max: u64,
+    pub per_secs: u64,
+}
+
+impl ClaimGuard {
+    fn is_empty(&self) -> bool {
+        self.cooldown_secs == 0 && self.budgets.is_empty() && self.protected.is_none()
+    }
+}
+
+pub(super) struct Verdict {
+    pub claim: Claim,
+    pub event: AuditEvent,
+}
+
+/// Statuses of an earlier action that make a repeat redundant: it ran, runs, or waits for a human.
+const COOLING_STATUSES: &str = "'executing', 'succeeded', 'awaiting_approval', 'rolling_back'";
+
+struct Pending {
+    pk: i64,
+    detection_seq: i64,
+    kind: String,
+    target: Option<String>,
+    by_upn: bool,
+    gate: Value,
+}
+
+async fn pending(
+    tx: &mut Transaction<'static, Any>,
+    seq: i64,
+    key: &str,
+) -> Result<Option<Pending>, StoreError> {
+    let what = "reading an action to claim";
+    let row = sqlx::query(
+        "SELECT pk, detection_seq, kind, target_upn, target_id, gate FROM actions \
+         WHERE detection_seq = $1 AND idempotency_key = $2 AND status = 'pending'",
+    )
+    .bind(seq)
+    .bind(key.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(query_err(what))?;
+    let Some(row) = row else { return Ok(None) };
+    let upn: Option<String> = row.try_get("target_upn").map_err(query_err(what))?;
+    let id: Option<String> = row.try_get("target_id").map_err(query_err(what))?;
+    let gate: String = row.try_get("gate").map_err(query_err(what))?;
+    Ok(Some(Pending {
+        pk: row.try_get("pk").map_err(query_err(what))?,
+        detection_seq: row.try_get("detection_seq").map_err(query_err(what))?,
+        kind: row.try_get("kind").map_err(query_err(what))?,
+        by_upn: upn.is_some(),
+        target: upn.or(id),
+        gate: serde_json::from_str(&gate).unwrap_or(Value::Null),
+    }))
+}
+
+/// The rails' verdict on a pending action, or None when it may be claimed.
+pub(super) async fn apply(
+    tx: &mut Transaction<'static, Any>,
+    seq: i64,
+    key: &str,
+    guard: &ClaimGuard,
+) -> Result<Option<Verdict>, StoreError> {
+    if guard.is_empty() || guard.human_approved {
+        return Ok(None);
+    }
+    let Some(p) = pending(tx, seq, key).await? else {
+        return Ok(None);
+    };
+    // Tenant-wide actions have no account to protect, cool down or count.
+    let Some(target) = p.target.clone() else {
+        return Ok(None);
+    };
+    if let Some(why) = &guard.protected {
+        return hold(tx, &p, why, "action.held").await.map(Some);
+    }
+    if guard.cooldown_secs > 0
+        && let Some(by) = recent_same(tx, &p, &target, guard.cooldown_secs, "<>").await?
+    {
+        let detail = json!({"suppressed_by": by, "cooldown_secs": guard.cooldown_secs,
+                            "why": format!("action #{by} already did {} on {target} within the cooldown", p.kind)});
+        sqlx::query(
+            "UPDATE actions SET status = 'suppressed', result = $1, updated_at = $2 WHERE pk = $3",
+        )
+        .bind(detail.to_string())
+        .bind(timestamp(Utc::now()))
+        .bind(p.pk)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("suppressing an action"))?;
+        let event = AuditEvent::new(
+            Utc::now(),
+            "action.suppressed",
+            format!("action/{}", p.pk),
+            detail,
+        );
+        return Ok(Some(Verdict {
+            claim: Claim::Suppressed { by },
+            event,
+        }));
+    }
+    for budget in &guard.budgets {
+        let cutoff = timestamp(Utc::now() - secs(budget.per_secs));
+        let what = "reading a budget";
+        let already = sqlx::query(
+            "SELECT pk FROM budget_spend WHERE budget = $1 AND target = $2 AND spent_at >= $3 LIMIT 1",
+        )
+        .bind(budget.name.clone())
+        .bind(target.clone())
+        .bind(cutoff.clone())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err(what))?;
+        if already.is_some() {
+            continue;
+        }
+        let spent: i64 = sqlx::query(
+            "SELECT COUNT(DISTINCT target) AS n FROM budget_spend WHERE budget = $1 AND spent_at >= $2",
+        )
+        .bind(budget.name.clone())
+        .bind(cutoff)
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(query_err(what))?;
+        if spent as u64 >= budget.max {
+            let why = format!(
+                "budget `{}` is spent: {} of {} accounts in the last {}",
+                budget.name,
+                spent,
+                budget.max,
+                crate::util::format_duration(budget.per_secs)
+            );
+            return hold(tx, &p, &why, "budget.exceeded").await.map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Records that a claimed action spends its budgets (once per account and window).
+pub(super) async fn spend(
+    tx: &mut Transaction<'static, Any>,
+    seq: i64,
+    key: &str,
+    guard: &ClaimGuard,
+) -> Result<(), StoreError> {
+    if guard.budgets.is_empty() {
+        return Ok(());
+    }
+    let what = "spending a budget";
+    let row = sqlx::query("SELECT pk, COALESCE(target_upn, target_id) AS target FROM actions WHERE detection_seq = $1 AND idempotency_key = $2")
+        .bind(seq)
+        .bind(key.to_string())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(query_err(what))?;
+    let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
+    let Some(target): Option<String> = row.try_get("target").map_err(query_err(what))? else {
+        return Ok(());
+    };
+    for budget in &guard.budgets {
+        sqlx::query("INSERT INTO budget_spend (budget, target, action_pk, spent_at) VALUES ($1, $2, $3, $4)")
+            .bind(budget.name.clone())
+            .bind(target.clone())
+            .bind(pk)
+            .bind(timestamp(Utc::now()))
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err(what))?;
+    }
+    Ok(())
+}
+
+/// The latest other action of the same kind on the same account whose detection was observed
+/// within `cooldown_secs` of this one's. Detection time, not wall-clock time: a replay of days
+/// of detections must not suppress day 3 because day 1 was processed a second ago.
+async fn recent_same(
+    tx: &mut Transaction<'static, Any>,
+    p: &Pending,
+    target: &str,
+    cooldown_secs: u64,
+    other: &'static str,
+) -> Result<Option<i64>, StoreError> {
+    let what = "checking a cooldown";
+    let observed: String = sqlx::query("SELECT observed_at FROM detections WHERE seq = $1")
+        .bind(p.detection_seq)
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|row| row.try_get("observed_at"))
+        .map_err(query_err(what))?;
+    let Ok(observed) = chrono::DateTime::parse_from_rfc3339(&observed) else {
+        return Ok(None);
+    };
+    let window = secs(cooldown_secs);
+    let column = if p.by_upn { "target_upn" } else { "target_id" };
+    let sql = format!(
+        "SELECT a.pk FROM actions a JOIN detections d ON d.seq = a.detection_seq \
+         WHERE a.mode = 'active' AND a.{column} = $1 AND a.kind = $2 AND a.pk {other} $3 \
+         AND a.status IN ({COOLING_STATUSES}) AND d.observed_at >= $4 AND d.observed_at <= $5 \
+         ORDER BY a.pk DESC LIMIT 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(target.to_string())
+        .bind(p.kind.clone())
+        .bind(p.pk)
+        .bind(timestamp((observed - window).to_utc()))
+        .bind(timestamp((observed + window).to_utc()))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err(what))?;
+    row.map(|r| r.try_get("pk").map_err(query_err(what)))
+        .transpose()
+}
+
+/// Turns a pending action into one that waits for a human, adding `why` to its gate.
+async fn hold(
+    tx: &mut Transaction<'static, Any>,
+    p: &Pending,
+    why: &str,
+    kind: &str,
+) -> Result<Verdict, StoreError> {
+    let mut gate = p.gate.clone();
+    if gate["gate"] != "approval" {
+        gate = json!({"gate": "approval", "reasons": []});
+    }
+    if let Some(reasons) = gate["reasons"].as_array_mut() {
+        reasons.push(json!(why));
+    }
+    sqlx::query(
+        "UPDATE actions SET status = 'awaiting_approval', gate = $1, updated_at = $2 WHERE pk = $3",
+    )
+    .bind(gate.to_string())
+    .bind(timestamp(Utc::now()))
+    .bind(p.pk)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("holding an action for approval"))?;
+    let event = AuditEvent::new(
+        Utc::now(),
+        kind,
+        format!("action/{}", p.pk),
+        json!({"why": why, "kind": p.kind, "target": p.target, "now": "awaiting approval"}),
+    );
+    Ok(Verdict {
+        claim: Claim::Held {
+            why: why.to_string(),
+        },
+        event,
+    })
+}
+
+fn secs(n: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000))
+}
+
+impl Store {
+    /// Whether an action waiting for a human repeats one that is recent (same kind, same
+    /// account, within `cooldown_secs`); if so it is suppressed (and audited) and the earlier
+    /// action's id returned. Keeps a burst of detections from asking people fifty times.
+    pub async fn suppress_repeat_request(
+        &self,
+        pk: i64,
+        cooldown_secs: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        if cooldown_secs == 0 {
+            return Ok(None);
+        }
+        let (_writer, mut tx) = self.write_tx().await?;
+        let head = super::audit::lock_head(&mut tx).await?;
+        let what = "reading an action";
+        let row = sqlx::query("SELECT detection_seq, kind, target_upn, target_id FROM actions WHERE pk = $1 AND status = 'awaiting_approval'")
+            .bind(pk)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_err(what))?;
+        let Some(row) = row else { return Ok(None) };
+        let upn: Option<String> = row.try_get("target_upn").map_err(query_err(what))?;
+        let id: Option<String> = row.try_get("target_id").map_err(query_err(what))?;
+        let pending = Pending {
+            pk,
+            detection_seq: row.try_get("detection_seq").map_err(query_err(what))?,
+            kind: row.try_get("kind").map_err(query_err(what))?,
+            by_upn: upn.is_some(),
+            target: upn.or(id),
+            gate: Value::Null,
+        };
+        let Some(target) = pending.target.clone() else {
+            return Ok(None);
+        };
+        // Only an earlier request makes this one a repeat.
+        let Some(by) = recent_same(&mut tx, &pending, &target, cooldown_secs, "<").await? else {
+            return Ok(None);
+        };
+        let detail = json!({"suppressed_by": by, "cooldown_secs": cooldown_secs,
+                            "why": format!("action #{by} already asks for {} on {target}", pending.kind)});
+        sqlx::query(
+            "UPDATE actions SET status = 'suppressed', result = $1, updated_at = $2 WHERE pk = $3",
+        )
+        .bind(detail.to_string())
+        .bind(timestamp(Utc::now()))
+        .bind(pk)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("suppressing an action"))?;
+        let event = AuditEvent::new(
+            Utc::now(),
+            "action.suppressed",
+            format!("action/{pk}"),
+            detail,
+        );
+        let (records, head) = crate::audit::seal_all(&head, [&event]);
+        super::audit::write_records(&mut tx, self.backend, records, &head).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a suppression"))?;
+        Ok(Some(by))
+    }
+}

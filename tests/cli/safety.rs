@@ -1,0 +1,205 @@
+//! The safety rails under load: a flood of 10,000 detections on 2,000 accounts disables exactly
+//! as many accounts as the budget allows, every other account becomes one approval request, the
+//! repeats are suppressed by the cooldown, and a Global Administrator (a protected role, resolved
+//! through Graph) is never touched automatically.
+
+use serde_json::{Value, json};
+
+use crate::active::Tenant;
+use crate::helpers::{Env, actions, project_root};
+
+const ACCOUNTS: usize = 2_000;
+const WAVES: usize = 5;
+const BUDGET: usize = 5;
+
+const PLAYBOOK: &str = r#"version: 1
+id: flood
+name: Flood of unusual logins
+match: { name: "Flood / Unusual login" }
+steps:
+  - id: disable
+    action: disable_account
+"#;
+
+/// The story's tenant plus `ACCOUNTS` ordinary users.
+fn grown_fixture(env: &Env) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(project_root().join("examples/tenant.json")).unwrap();
+    let mut tenant: Value = serde_json::from_str(&text).unwrap();
+    let users = tenant["users"].as_array_mut().unwrap();
+    for n in 0..ACCOUNTS {
+        users.push(json!({
+            "id": format!("7f000000-0000-4000-8000-{n:012}"),
+            "userPrincipalName": format!("flood{n}@contoso.com"),
+            "displayName": format!("Flood {n}"),
+            "accountEnabled": true,
+            "privileged": false,
+            "signInSessionsValidFromDateTime": "2021-05-01T08:00:00Z",
+            "mail": format!("flood{n}@contoso.com"),
+        }));
+    }
+    env.write("tenant.json", &tenant.to_string())
+}
+
+#[test]
+fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_rest() {
+    let env = Env::new();
+    let tenant = Tenant::start_with(&grown_fixture(&env));
+    let dir = env.path("playbooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("flood.yaml"), PLAYBOOK).unwrap();
+    let config = tenant.config(
+        &env,
+        &format!(
+            "playbooks: [{}]\nprotected_roles: [Global Administrator]\nsafety:\n  budgets:\n    - {{ name: disables, action: disable_account, max: {BUDGET}, per: 1h }}\n",
+            dir.display()
+        ),
+    );
+    let mut flood = String::new();
+    for wave in 0..WAVES {
+        for n in 0..ACCOUNTS {
+            flood.push_str(&format!(
+                "{{\"id\":\"f-{wave}-{n}\",\"source\":\"soc\",\"name\":\"Flood / Unusual login\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T10:{wave:02}:00Z\",\"user\":{{\"upn\":\"flood{n}@contoso.com\"}}}}\n"
+            ));
+        }
+    }
+    flood.push_str("{\"id\":\"f-admin\",\"source\":\"soc\",\"name\":\"Flood / Unusual login\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T10:00:30Z\",\"user\":{\"upn\":\"it.admin@contoso.com\"}}\n");
+    let input = env.write("flood.jsonl", &flood);
+    let run = env.stanch(&[
+        "run",
+        "--input",
+        input.to_str().unwrap(),
+        "--quiet",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let state = tenant.state();
+    let disabled: Vec<&str> = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["accountEnabled"] == false)
+        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .collect();
+    assert_eq!(disabled.len(), BUDGET, "exactly the budget: {disabled:?}");
+    assert!(!disabled.contains(&"it.admin@contoso.com"));
+
+    let all = actions(&env, &config);
+    let count = |status: &str| all.iter().filter(|a| a["status"] == status).count();
+    assert_eq!(all.len(), WAVES * ACCOUNTS + 1);
+    assert_eq!(count("succeeded"), BUDGET);
+    assert_eq!(
+        count("suppressed"),
+        (WAVES - 1) * ACCOUNTS,
+        "every repeat on an account is suppressed by the cooldown"
+    );
+    let requests: Vec<Value> = serde_json::from_str(
+        &env.stanch(&["approvals", "list", "--json", "--config", &config])
+            .stdout,
+    )
+    .unwrap();
+    let pending: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["state"] == "pending")
+        .collect();
+    assert_eq!(
+        pending.len(),
+        ACCOUNTS - BUDGET + 1,
+        "every account over the budget, and the protected admin, waits for a person"
+    );
+    let over_budget = pending
+        .iter()
+        .filter(|r| {
+            r["reasons"]
+                .to_string()
+                .contains("budget `disables` is spent: 5 of 5")
+        })
+        .count();
+    assert_eq!(over_budget, ACCOUNTS - BUDGET);
+    let admin = pending
+        .iter()
+        .find(|r| r["target"] == "it.admin@contoso.com")
+        .expect("the admin's action waits for a person");
+    assert!(
+        admin["reasons"].to_string().contains("protected"),
+        "{admin}"
+    );
+    let trail = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    assert_eq!(
+        trail.matches("\"budget.exceeded\"").count(),
+        ACCOUNTS - BUDGET
+    );
+    assert_eq!(
+        trail.matches("\"action.suppressed\"").count(),
+        (WAVES - 1) * ACCOUNTS
+    );
+}
+
+#[test]
+fn the_passive_report_shows_what_would_have_run_and_what_the_rails_would_have_stopped() {
+    let env = Env::new();
+    let config = env.write(
+        "config.yaml",
+        "protected_accounts: [breakglass@contoso.com]\nsafety:\n  budgets:\n    - { name: revokes, action: revoke_sessions, max: 1, per: 24h }\n",
+    );
+    let config = config.to_str().unwrap();
+    let story = project_root().join("examples/attack-story.jsonl");
+    let run = env.stanch(&[
+        "run",
+        "--input",
+        story.to_str().unwrap(),
+        "--quiet",
+        "--config",
+        config,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = env.stanch(&["report", "--json", "--config", config]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["from"], "2021-06-01T06:12:00Z");
+    let action = |playbook: &str, kind: &str| -> Value {
+        report["playbooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["playbook"] == playbook)
+            .unwrap()["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == kind)
+            .unwrap()
+            .clone()
+    };
+    let legacy = action("legacy-auth-attempt", "block_legacy_auth");
+    assert_eq!(
+        legacy["protected"], 1,
+        "the break-glass retry is held: {legacy}"
+    );
+    let disable = action("compromise-login-and-new-rule", "disable_account");
+    assert_eq!(disable["step_approval"], 3);
+    // One account per 24 h: A on day 1 (B waits), C on day 2, D on day 3 (E waits).
+    let logins = action("unusual-credential-source", "revoke_sessions");
+    assert_eq!(logins["would_run"], 2, "{logins}");
+    assert_eq!(logins["held_by_budget"]["revokes"], 1, "{logins}");
+    let rules = action("compromise-login-and-new-rule", "revoke_sessions");
+    assert_eq!(rules["would_run"], 1, "{rules}");
+    assert_eq!(rules["held_by_budget"]["revokes"], 2, "{rules}");
+
+    let text = env.stanch(&[
+        "report",
+        "--since",
+        "2021-06-03T00:00:00Z",
+        "--config",
+        config,
+    ]);
+    assert!(
+        text.stdout.contains("passive period 2021-06-03"),
+        "{}",
+        text.stdout
+    );
+    let bad = env.stanch(&["report", "--since", "yesterday", "--config", config]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
+}

@@ -3,6 +3,7 @@
 //!
 //! - `webhook`: a JSON POST signed like intake (`X-Stanch-Signature: t=<unix>,v1=<hex
 //!   HMAC-SHA256 of "t.body">`), for other tools.
+//! - `slack`: a message with Approve / Deny buttons (`slack.rs`).
 
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub fn describe(effect: &crate::store::DecisionEffect, by: &str) -> (&'static st
 pub struct Channels {
     http: reqwest::Client,
     webhook: Option<WebhookSettings>,
+    slack: Option<super::slack::Slack>,
 }
 
 impl Channels {
@@ -56,6 +58,10 @@ impl Channels {
         Channels {
             http,
             webhook: settings.webhook.clone(),
+            // Incomplete settings are refused when `serve` starts; elsewhere the channel is off.
+            slack: (settings.slack.as_ref())
+                .filter(|s| s.problems().is_empty())
+                .map(super::slack::Slack::new),
         }
     }
 
@@ -64,6 +70,9 @@ impl Channels {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.slack.is_some() {
+            names.push("slack");
         }
         names
     }
@@ -78,6 +87,10 @@ impl Channels {
                     .as_ref()
                     .ok_or("the webhook channel is not configured")?;
                 self.post_signed(webhook, &request.to_json()).await
+            }
+            "slack" => {
+                let slack = self.slack()?;
+                slack.post_request(request).await.map_err(|e| e.to_string())
             }
             other => Err(format!("the `{other}` channel is not configured")),
         }
@@ -94,8 +107,16 @@ impl Channels {
                 let body = json!({"type": "approval.updated", "outcome": outcome});
                 self.post_signed(webhook, &body).await.map(|_| ())
             }
+            "slack" => (self.slack()?.update(delivery, outcome).await).map_err(|e| e.to_string()),
             _ => Ok(()),
         }
+    }
+
+    /// The Slack app, for the interactivity endpoint.
+    pub fn slack(&self) -> Result<&super::slack::Slack, String> {
+        self.slack
+            .as_ref()
+            .ok_or_else(|| "the slack channel is not configured".to_string())
     }
 
     async fn post_signed(&self, webhook: &WebhookSettings, body: &Value) -> Result<Value, String> {

@@ -21,6 +21,12 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             "refusing to accept detections from anyone: configure `intake.bearer_tokens` or `intake.hmac_secrets`"
         );
     }
+    if let Some(slack) = &config.approvals.slack {
+        let problems = slack.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("the Slack channel is incomplete: {}", problems.join("; "));
+        }
+    }
     let schedules = build_schedules(config)?;
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above); nothing was started");

@@ -13,6 +13,7 @@
 //!   webhook:                                 # generic channel: signed JSON POST
 //!     url: https://soar.example.com/hooks/stanch
 //!     secret: ...                            # X-Stanch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
+//!   slack: { ... }                           # see `config/slack.rs`
 //! ```
 
 use super::response::SecretString;
@@ -28,6 +29,7 @@ pub(super) const APPROVAL_KEYS: &[&str] = &[
     "link_ttl",
     "default",
     "webhook",
+    "slack",
 ];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret"];
 const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
@@ -43,6 +45,7 @@ pub struct ApprovalSettings {
     /// The policy of gates that have none of their own.
     pub default_policy: Option<ApprovalPolicy>,
     pub webhook: Option<WebhookSettings>,
+    pub slack: Option<super::SlackSettings>,
 }
 
 impl Default for ApprovalSettings {
@@ -53,6 +56,7 @@ impl Default for ApprovalSettings {
             link_ttl_secs: DEFAULT_LINK_TTL_SECS,
             default_policy: None,
             webhook: None,
+            slack: None,
         }
     }
 }
@@ -107,6 +111,9 @@ pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSetting
                 secret: SecretString::new(secret),
             });
         }
+    }
+    if let Some(n) = f.get("slack") {
+        settings.slack = super::slack::decode_slack(p, n);
     }
     settings
 }

@@ -11,6 +11,7 @@ mod approvals;
 mod response;
 mod safety;
 mod service;
+mod slack;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use approvals::{ApprovalSettings, WebhookSettings};
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
 pub use safety::{Budget, SafetySettings};
 pub use service::{IntakeSettings, ScheduleSetting};
+pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -243,6 +245,7 @@ impl Config {
         if let Some(value) = env("STANCH_APPROVAL_LINK_SECRET") {
             self.approvals.link_secret = Some(SecretString::new(value));
         }
+        slack::apply_env(&mut self.approvals.slack, &env)?;
         if let Some(value) = env("STANCH_LISTEN") {
             self.listen = value;
         }

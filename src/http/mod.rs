@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod intake;
 mod ops;
+mod slack;
 
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
             post(intake::post_detections_in_format),
         )
         .route("/approve/{token}", get(approve::show).post(approve::submit))
+        .route("/v1/chat/slack/interactions", post(slack::interactions))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -10,3 +10,4 @@ mod playbooks;
 mod run;
 mod safety;
 mod serve;
+mod slack;

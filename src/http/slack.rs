@@ -1,0 +1,319 @@
+//! `POST /v1/chat/slack/interactions`: Slack's Interactivity Request URL, where button clicks
+//! arrive.
+//!
+//! The signature is checked over the raw bytes before anything is parsed (a bad or stale one is
+//! a 401). A signed click is answered 200 at once, because Slack gives up after 3 s and the
+//! decision may need Graph (group membership) and Slack (`users.info`); the decision itself then
+//! goes through `approvals::decide` like every other channel, as the email Slack has for the
+//! clicking `user.id` (never the display name, which anyone can change). Every refusal is
+//! audited with the raw body's SHA-256, and the person is told privately why.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::approvals::slack::message::{APPROVE, DENY, parse_button_value};
+use crate::approvals::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::approvals::slack::{Slack, SlackUser};
+use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
+use crate::audit::AuditEvent;
+use crate::util::sha256_hex;
+
+/// What a `block_actions` payload says that matters here.
+#[derive(Debug, Clone)]
+struct Click {
+    kind: String,
+    user_id: String,
+    team_id: Option<String>,
+    app_id: Option<String>,
+    channel_id: String,
+    channel_name: String,
+    /// `trigger_id` + `action_ts`: the same for a replayed request, different for a new click.
+    key: String,
+    action_id: String,
+    value: String,
+}
+
+impl Click {
+    fn parse(body: &[u8]) -> Result<Click, String> {
+        let payload = form_urlencoded::parse(body)
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v)
+            .ok_or("the body has no `payload` field")?;
+        let p: Value =
+            serde_json::from_str(&payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let action = &p["actions"][0];
+        let channel_id = text(&p["channel"]["id"])
+            .or_else(|| text(&p["container"]["channel_id"]))
+            .unwrap_or_default();
+        Ok(Click {
+            kind: text(&p["type"]).unwrap_or_default(),
+            user_id: text(&p["user"]["id"]).ok_or("the payload names no user.id")?,
+            team_id: text(&p["team"]["id"]).or_else(|| text(&p["user"]["team_id"])),
+            app_id: text(&p["api_app_id"]),
+            channel_name: text(&p["channel"]["name"]).unwrap_or_else(|| channel_id.clone()),
+            channel_id,
+            key: format!(
+                "{}/{}",
+                text(&p["trigger_id"]).unwrap_or_default(),
+                text(&action["action_ts"]).unwrap_or_default()
+            ),
+            action_id: text(&action["action_id"]).unwrap_or_default(),
+            value: text(&action["value"]).unwrap_or_default(),
+        })
+    }
+}
+
+pub(super) async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw_sha256 = sha256_hex(&body);
+    let slack = match state.channels.slack() {
+        Ok(slack) => slack.clone(),
+        Err(why) => return ApiError::new(StatusCode::NOT_FOUND, "not_found", why).into_response(),
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = Utc::now().timestamp();
+    if let Err(e) = signature::verify(
+        &slack.signing_secrets(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        &body,
+        now,
+    ) {
+        let refusal = Refusal::new(&raw_sha256, e.to_string());
+        refusal.record(&state, None).await;
+        return ApiError::unauthorized(e.to_string()).into_response();
+    }
+    let click = match Click::parse(&body) {
+        Ok(click) => click,
+        Err(why) => {
+            Refusal::new(&raw_sha256, why.clone())
+                .record(&state, None)
+                .await;
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", why).into_response();
+        }
+    };
+    let settings = slack.settings();
+    let why = if click.kind != "block_actions" {
+        Some(format!("`{}` interactions are not handled", click.kind))
+    } else if settings
+        .team_id
+        .as_ref()
+        .is_some_and(|t| click.team_id.as_ref() != Some(t))
+    {
+        Some("the click comes from another Slack workspace".to_string())
+    } else if settings
+        .app_id
+        .as_ref()
+        .is_some_and(|a| click.app_id.as_ref() != Some(a))
+    {
+        Some("the click is for another Slack app".to_string())
+    } else if !slack.first_click(&click.key, now) {
+        Some("replayed click: this click was already taken in".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        let refusal = Refusal {
+            slack_user: Some(click.user_id.clone()),
+            ..Refusal::new(&raw_sha256, why)
+        };
+        refusal.record(&state, Some((&slack, &click))).await;
+        // Slack shows the clicker an error for anything but a 200; the refusal is audited and
+        // they were told why.
+        return StatusCode::OK.into_response();
+    }
+    tokio::spawn(async move { decide_click(state, slack, click, raw_sha256).await });
+    StatusCode::OK.into_response()
+}
+
+/// Decides on the action a signed, first-seen click names, as the person who clicked.
+async fn decide_click(state: AppState, slack: Slack, click: Click, raw_sha256: String) {
+    let mut refusal = Refusal {
+        slack_user: Some(click.user_id.clone()),
+        ..Refusal::new(&raw_sha256, String::new())
+    };
+    let refuse = |mut refusal: Refusal, why: String| {
+        refusal.why = why;
+        let (state, slack, click) = (&state, &slack, &click);
+        async move { refusal.record(state, Some((slack, click))).await }
+    };
+    let approve = match click.action_id.as_str() {
+        APPROVE => true,
+        DENY => false,
+        other => return refuse(refusal, format!("unknown action `{other}`")).await,
+    };
+    refusal.approve = Some(approve);
+    let Some((pk, hash)) = parse_button_value(&click.value) else {
+        return refuse(refusal, "unknown action: the button names none".into()).await;
+    };
+    refusal.pk = Some(pk);
+    let row = match state.store.action(pk).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return refuse(refusal, format!("unknown action #{pk}")).await,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the action a Slack click names");
+            slack
+                .tell(
+                    &click.channel_id,
+                    &click.user_id,
+                    "stanch could not record your click; nothing was decided, try again",
+                )
+                .await;
+            return;
+        }
+    };
+    if action_hash(&row) != hash {
+        let why = "the action changed since this message was posted; it cannot be decided here";
+        return refuse(refusal, why.into()).await;
+    }
+    let email = match slack.user(&click.user_id).await {
+        Ok(SlackUser {
+            email: Some(email),
+            deleted: false,
+            is_bot: false,
+            ..
+        }) => email,
+        Ok(_) => {
+            let why = format!(
+                "Slack user {} has no usable email (deleted, a bot, or the app lacks users:read.email)",
+                click.user_id
+            );
+            return refuse(refusal, why).await;
+        }
+        Err(e) => {
+            let why = format!("cannot tell who Slack user {} is: {e}", click.user_id);
+            return refuse(refusal, why).await;
+        }
+    };
+    refusal.approver = Some(email.clone());
+    let reason = format!(
+        "clicked {} in Slack (#{} as {})",
+        if approve { "Approve" } else { "Deny" },
+        click.channel_name,
+        click.user_id
+    );
+    let ctx = Deciding {
+        store: &state.store,
+        directory: state.runner.as_ref(),
+        settings: &state.approvals,
+    };
+    let request = DecisionRequest {
+        pk,
+        approver: &email,
+        approve,
+        reason: &reason,
+        channel: "slack",
+        raw_sha256: Some(raw_sha256.clone()),
+    };
+    match decide(ctx, &request).await {
+        Ok(effect) => {
+            state.wake.notify_one();
+            super::approve::announce(&state, pk, &effect, &email).await;
+        }
+        // `decide` audited it already.
+        Err(ApprovalError::Refused(why)) => {
+            let text = format!("stanch did not take your click: {why}");
+            slack.tell(&click.channel_id, &click.user_id, &text).await;
+        }
+        Err(ApprovalError::Decision(e)) => refuse(refusal, e.to_string()).await,
+        Err(ApprovalError::NotFound(pk)) => refuse(refusal, format!("unknown action #{pk}")).await,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a Slack decision");
+            slack
+                .tell(
+                    &click.channel_id,
+                    &click.user_id,
+                    "stanch could not record your click; nothing was decided, try again",
+                )
+                .await;
+        }
+    }
+}
+
+/// An `approval.refused` record for a Slack request.
+#[derive(Debug, Default)]
+struct Refusal {
+    pk: Option<i64>,
+    slack_user: Option<String>,
+    approver: Option<String>,
+    approve: Option<bool>,
+    why: String,
+    raw_sha256: String,
+}
+
+impl Refusal {
+    fn new(raw_sha256: &str, why: String) -> Refusal {
+        Refusal {
+            why,
+            raw_sha256: raw_sha256.to_string(),
+            ..Refusal::default()
+        }
+    }
+
+    /// Audits the refusal and, for a click from a known person, tells them why.
+    async fn record(self, state: &AppState, tell: Option<(&Slack, &Click)>) {
+        let subject = self
+            .pk
+            .map_or_else(|| "slack".to_string(), |pk| format!("action/{pk}"));
+        let event = AuditEvent::new(
+            Utc::now(),
+            "approval.refused",
+            subject,
+            json!({"channel": "slack", "why": self.why, "raw_sha256": self.raw_sha256,
+                   "slack_user": self.slack_user, "approver": self.approver,
+                   "approve": self.approve}),
+        );
+        if let Err(e) = state.store.append_audit(&[event]).await {
+            tracing::error!(error = %e, why = %self.why, "cannot audit a refused Slack request");
+        }
+        if let Some((slack, click)) = tell {
+            let text = format!("stanch did not take your click: {}", self.why);
+            slack.tell(&click.channel_id, &click.user_id, &text).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clicks_are_read_from_the_form_encoded_payload() {
+        let payload = json!({"type": "block_actions",
+            "user": {"id": "U024BE7LH", "username": "alice.sec", "team_id": "T024BE7LD"},
+            "api_app_id": "A0APP", "team": {"id": "T024BE7LD"},
+            "container": {"type": "message", "channel_id": "C0SECOPS"},
+            "channel": {"id": "C0SECOPS", "name": "secops-approvals"},
+            "trigger_id": "1234.5678.abcd",
+            "actions": [{"action_id": "approve", "value": "7:abc", "action_ts": "1700000005.123456"}]});
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        let click = Click::parse(body.as_bytes()).unwrap();
+        assert_eq!(click.user_id, "U024BE7LH");
+        assert_eq!(click.team_id.as_deref(), Some("T024BE7LD"));
+        assert_eq!(click.channel_name, "secops-approvals");
+        assert_eq!(click.key, "1234.5678.abcd/1700000005.123456");
+        assert_eq!(
+            (click.action_id.as_str(), click.value.as_str()),
+            ("approve", "7:abc")
+        );
+        assert!(Click::parse(b"token=x").is_err());
+        assert!(Click::parse(b"payload=%7Bnot-json").is_err());
+        assert!(
+            Click::parse(b"payload=%7B%7D")
+                .unwrap_err()
+                .contains("user.id")
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! - `webhook`: a JSON POST signed like intake (`X-Stanch-Signature: t=<unix>,v1=<hex
 //!   HMAC-SHA256 of "t.body">`), for other tools.
+//! - `teams`: an Adaptive Card to a Workflows webhook, with links to the approval page (`teams.rs`).
 
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub fn describe(effect: &crate::store::DecisionEffect, by: &str) -> (&'static st
 pub struct Channels {
     http: reqwest::Client,
     webhook: Option<WebhookSettings>,
+    teams: Option<super::teams::Teams>,
 }
 
 impl Channels {
@@ -56,6 +58,7 @@ impl Channels {
         Channels {
             http,
             webhook: settings.webhook.clone(),
+            teams: settings.teams.as_ref().map(super::teams::Teams::new),
         }
     }
 
@@ -64,6 +67,9 @@ impl Channels {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.teams.is_some() {
+            names.push("teams");
         }
         names
     }
@@ -79,6 +85,16 @@ impl Channels {
                     .ok_or("the webhook channel is not configured")?;
                 self.post_signed(webhook, &request.to_json()).await
             }
+            "teams" => {
+                let teams = self
+                    .teams
+                    .as_ref()
+                    .ok_or("the teams channel is not configured")?;
+                teams
+                    .send(&self.http, request)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             other => Err(format!("the `{other}` channel is not configured")),
         }
     }
@@ -93,6 +109,14 @@ impl Channels {
                     .ok_or("the webhook channel is not configured")?;
                 let body = json!({"type": "approval.updated", "outcome": outcome});
                 self.post_signed(webhook, &body).await.map(|_| ())
+            }
+            "teams" => {
+                let teams = self
+                    .teams
+                    .as_ref()
+                    .ok_or("the teams channel is not configured")?;
+                let sent = teams.update(&self.http, delivery, outcome).await;
+                sent.map_err(|e| e.to_string())
             }
             _ => Ok(()),
         }

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod link;
 pub mod policy;
 pub mod request;
+pub mod teams;
 
 pub use channels::{Channels, Outcome};
 pub use dispatch::Dispatcher;

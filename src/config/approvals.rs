@@ -13,6 +13,8 @@
 //!   webhook:                                 # generic channel: signed JSON POST
 //!     url: https://soar.example.com/hooks/stanch
 //!     secret: ...                            # X-Stanch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
+//!   teams:                                   # Adaptive Cards through a Workflows webhook (`teams.rs`)
+//!     webhook_url: ...                       # or STANCH_TEAMS_WEBHOOK_URL; a secret
 //! ```
 
 use super::response::SecretString;
@@ -28,6 +30,7 @@ pub(super) const APPROVAL_KEYS: &[&str] = &[
     "link_ttl",
     "default",
     "webhook",
+    "teams",
 ];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret"];
 const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
@@ -43,6 +46,7 @@ pub struct ApprovalSettings {
     /// The policy of gates that have none of their own.
     pub default_policy: Option<ApprovalPolicy>,
     pub webhook: Option<WebhookSettings>,
+    pub teams: Option<super::TeamsSettings>,
 }
 
 impl Default for ApprovalSettings {
@@ -53,6 +57,7 @@ impl Default for ApprovalSettings {
             link_ttl_secs: DEFAULT_LINK_TTL_SECS,
             default_policy: None,
             webhook: None,
+            teams: None,
         }
     }
 }
@@ -107,6 +112,9 @@ pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSetting
                 secret: SecretString::new(secret),
             });
         }
+    }
+    if let Some(n) = f.get("teams") {
+        settings.teams = super::teams::decode_teams(p, n);
     }
     settings
 }

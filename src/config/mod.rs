@@ -10,6 +10,7 @@
 mod approvals;
 mod response;
 mod service;
+mod teams;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use approvals::{ApprovalSettings, WebhookSettings};
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
 pub use service::{IntakeSettings, ScheduleSetting};
+pub use teams::TeamsSettings;
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -210,6 +212,15 @@ impl Config {
         }
         if let Some(value) = env("STANCH_APPROVAL_LINK_SECRET") {
             self.approvals.link_secret = Some(SecretString::new(value));
+        }
+        if let Some(value) = env("STANCH_TEAMS_WEBHOOK_URL") {
+            // The value is a secret, so the error does not repeat it.
+            let teams = TeamsSettings::from_url(&value).map_err(|reason| ConfigError::Env {
+                name: "STANCH_TEAMS_WEBHOOK_URL",
+                value: "[redacted]".into(),
+                reason,
+            })?;
+            self.approvals.teams = Some(teams);
         }
         if let Some(value) = env("STANCH_LISTEN") {
             self.listen = value;

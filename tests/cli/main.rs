@@ -8,3 +8,4 @@ mod helpers;
 mod playbooks;
 mod run;
 mod serve;
+mod teams;

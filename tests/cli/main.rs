@@ -3,9 +3,11 @@
 
 mod active;
 mod audit;
+mod browser;
 mod expiry;
 mod helpers;
 mod playbooks;
 mod run;
 mod serve;
 mod teams;
+mod webdriver;

@@ -362,5 +362,18 @@ fn a_gated_step_posts_an_adaptive_card_whose_links_open_the_approval_page() {
     wait_until(20, "the approved disable did not run", || {
         stack.tenant.user("b.jones@contoso.com")["accountEnabled"] == false
     });
+    // The other approver's link now explains instead of offering a form.
+    let html = stack.tenant.runtime.block_on(async {
+        reqwest::get(&links[1].1)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        html.contains("no longer waiting for a decision") && !html.contains("<form"),
+        "{html}"
+    );
     stack.assert_webhook_url_never_shown();
 }

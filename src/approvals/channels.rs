@@ -74,6 +74,12 @@ impl Channels {
         names
     }
 
+    /// Whether channel `name` announces an outcome with a new message instead of editing the one
+    /// it delivered.
+    pub fn follows_up(name: &str) -> bool {
+        name == "teams"
+    }
+
     /// Delivers `request` through channel `name`; the value is what finding the delivery again
     /// takes (or the channel's answer).
     pub async fn send(&self, name: &str, request: &ApprovalRequest) -> Result<Value, String> {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::teams::{LINK_SECRET, Stack, open_urls};
+use crate::stack::{LINK_SECRET, Stack, open_urls};
 use crate::webdriver::Browser;
 
 const REASON: &str = "Bestätigt: the manager says she is not travelling — disable";

@@ -9,5 +9,6 @@ mod helpers;
 mod playbooks;
 mod run;
 mod serve;
+mod stack;
 mod teams;
 mod webdriver;

@@ -4,6 +4,7 @@
 //! - `webhook`: a JSON POST signed like intake (`X-Stanch-Signature: t=<unix>,v1=<hex
 //!   HMAC-SHA256 of "t.body">`), for other tools.
 //! - `slack`: a message with Approve / Deny buttons (`slack.rs`).
+//! - `teams`: an Adaptive Card to a Workflows webhook, with links to the approval page (`teams.rs`).
 
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ pub struct Channels {
     http: reqwest::Client,
     webhook: Option<WebhookSettings>,
     slack: Option<super::slack::Slack>,
+    teams: Option<super::teams::Teams>,
 }
 
 impl Channels {
@@ -62,6 +64,7 @@ impl Channels {
             slack: (settings.slack.as_ref())
                 .filter(|s| s.problems().is_empty())
                 .map(super::slack::Slack::new),
+            teams: settings.teams.as_ref().map(super::teams::Teams::new),
         }
     }
 
@@ -74,7 +77,16 @@ impl Channels {
         if self.slack.is_some() {
             names.push("slack");
         }
+        if self.teams.is_some() {
+            names.push("teams");
+        }
         names
+    }
+
+    /// Whether channel `name` announces an outcome with a new message instead of editing the one
+    /// it delivered.
+    pub fn follows_up(name: &str) -> bool {
+        name == "teams"
     }
 
     /// Delivers `request` through channel `name`; the value is what finding the delivery again
@@ -92,6 +104,16 @@ impl Channels {
                 let slack = self.slack()?;
                 slack.post_request(request).await.map_err(|e| e.to_string())
             }
+            "teams" => {
+                let teams = self
+                    .teams
+                    .as_ref()
+                    .ok_or("the teams channel is not configured")?;
+                teams
+                    .send(&self.http, request)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             other => Err(format!("the `{other}` channel is not configured")),
         }
     }
@@ -108,6 +130,14 @@ impl Channels {
                 self.post_signed(webhook, &body).await.map(|_| ())
             }
             "slack" => (self.slack()?.update(delivery, outcome).await).map_err(|e| e.to_string()),
+            "teams" => {
+                let teams = self
+                    .teams
+                    .as_ref()
+                    .ok_or("the teams channel is not configured")?;
+                let sent = teams.update(&self.http, delivery, outcome).await;
+                sent.map_err(|e| e.to_string())
+            }
             _ => Ok(()),
         }
     }

@@ -149,11 +149,22 @@ impl Dispatcher {
             by: by.map(str::to_string),
             text: text.to_string(),
         };
-        for delivery in self.store.deliveries(row.pk).await? {
+        let deliveries = self.store.deliveries(row.pk).await?;
+        for (i, delivery) in deliveries.iter().enumerate() {
             if !delivery.ok {
                 continue;
             }
-            if let Err(e) = self.channels.update(&delivery, &outcome).await {
+            // A channel that posts a follow-up (it cannot edit what it sent) says it once, at
+            // its latest delivery, not once per round.
+            let later = || {
+                deliveries[i + 1..]
+                    .iter()
+                    .any(|d| d.ok && d.channel == delivery.channel)
+            };
+            if Channels::follows_up(&delivery.channel) && later() {
+                continue;
+            }
+            if let Err(e) = self.channels.update(delivery, &outcome).await {
                 tracing::warn!(action = row.pk, channel = %delivery.channel, error = %e, "cannot update an approval request");
             }
         }

@@ -11,6 +11,7 @@ pub mod link;
 pub mod policy;
 pub mod request;
 pub mod slack;
+pub mod teams;
 
 pub use channels::{Channels, Outcome};
 pub use dispatch::Dispatcher;

@@ -14,6 +14,8 @@
 //!     url: https://soar.example.com/hooks/stanch
 //!     secret: ...                            # X-Stanch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
 //!   slack: { ... }                           # see `config/slack.rs`
+//!   teams:                                   # Adaptive Cards through a Workflows webhook (`teams.rs`)
+//!     webhook_url: ...                       # or STANCH_TEAMS_WEBHOOK_URL; a secret
 //! ```
 
 use super::response::SecretString;
@@ -30,6 +32,7 @@ pub(super) const APPROVAL_KEYS: &[&str] = &[
     "default",
     "webhook",
     "slack",
+    "teams",
 ];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret"];
 const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
@@ -46,6 +49,7 @@ pub struct ApprovalSettings {
     pub default_policy: Option<ApprovalPolicy>,
     pub webhook: Option<WebhookSettings>,
     pub slack: Option<super::SlackSettings>,
+    pub teams: Option<super::TeamsSettings>,
 }
 
 impl Default for ApprovalSettings {
@@ -57,6 +61,7 @@ impl Default for ApprovalSettings {
             default_policy: None,
             webhook: None,
             slack: None,
+            teams: None,
         }
     }
 }
@@ -114,6 +119,9 @@ pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSetting
     }
     if let Some(n) = f.get("slack") {
         settings.slack = super::slack::decode_slack(p, n);
+    }
+    if let Some(n) = f.get("teams") {
+        settings.teams = super::teams::decode_teams(p, n);
     }
     settings
 }

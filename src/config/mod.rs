@@ -12,6 +12,7 @@ mod response;
 mod safety;
 mod service;
 mod slack;
+mod teams;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
 pub use safety::{Budget, SafetySettings};
 pub use service::{IntakeSettings, ScheduleSetting};
 pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
+pub use teams::TeamsSettings;
 
 use crate::engine::Mode;
 use crate::playbook::decode;
@@ -246,6 +248,15 @@ impl Config {
             self.approvals.link_secret = Some(SecretString::new(value));
         }
         slack::apply_env(&mut self.approvals.slack, &env)?;
+        if let Some(value) = env("STANCH_TEAMS_WEBHOOK_URL") {
+            // The value is a secret, so the error does not repeat it.
+            let teams = TeamsSettings::from_url(&value).map_err(|reason| ConfigError::Env {
+                name: "STANCH_TEAMS_WEBHOOK_URL",
+                value: "[redacted]".into(),
+                reason,
+            })?;
+            self.approvals.teams = Some(teams);
+        }
         if let Some(value) = env("STANCH_LISTEN") {
             self.listen = value;
         }

@@ -1,6 +1,6 @@
 //! The signed approval page: `GET /approve/{token}` shows the evidence and a form (it never
 //! decides, so link scanners approve nothing); `POST /approve/{token}` decides. Plain HTML, no
-//! JavaScript.
+//! JavaScript; `tests/cli/browser.rs` drives it in headless Chromium.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AppState;
 use crate::approvals::link::{LinkClaims, verify_link};
@@ -24,14 +24,49 @@ pub(super) struct DecisionForm {
 }
 
 pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match open(&state, &token).await {
-        Ok((claims, row)) => page(
-            StatusCode::OK,
-            "Approval requested",
-            &evidence(&row, &claims, Some(&token)),
-        ),
-        Err(response) => response,
-    }
+    let (claims, row) = match open(&state, &token).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let detection = state
+        .store
+        .detection_at(row.detection_seq)
+        .await
+        .ok()
+        .flatten()
+        .map(|d| d["detection"].clone())
+        .unwrap_or(Value::Null);
+    // The form only while there is something to decide, so a reopened link (or the back button
+    // after deciding) shows why instead of a form that can only be refused.
+    let mine = state.store.decisions(row.pk).await.ok().and_then(|all| {
+        all.into_iter()
+            .find(|d| d.approver.eq_ignore_ascii_case(&claims.u))
+    });
+    let closed = if row.status != "awaiting_approval" {
+        Some(format!(
+            "This action is no longer waiting for a decision (status: {}).",
+            row.status
+        ))
+    } else {
+        mine.map(|d| {
+            format!(
+                "You already decided on this action: {} at {}.",
+                d.decision, d.decided_at
+            )
+        })
+    };
+    let mut html = evidence(&row, &claims, &detection);
+    let title = match closed {
+        Some(why) => {
+            html.push_str(&format!("<p><strong>{}</strong></p>", escape(&why)));
+            "Already decided"
+        }
+        None => {
+            html.push_str(&form(&token));
+            "Approval requested"
+        }
+    };
+    page(StatusCode::OK, title, &html)
 }
 
 pub(super) async fn submit(
@@ -174,37 +209,83 @@ async fn open(state: &AppState, token: &str) -> Result<(LinkClaims, ActionRow), 
     Ok((claims, row))
 }
 
-fn evidence(row: &ActionRow, claims: &LinkClaims, token: Option<&str>) -> String {
+fn evidence(row: &ActionRow, claims: &LinkClaims, detection: &Value) -> String {
     let target = row
         .target_upn
         .as_deref()
         .or(row.target_id.as_deref())
         .unwrap_or("the whole tenant");
-    let mut html = format!(
-        "<p>stanch asks <strong>{}</strong> to decide on action #{}.</p><dl><dt>Action</dt><dd>{}</dd><dt>Target</dt><dd>{}</dd><dt>Parameters</dt><dd><code>{}</code></dd><dt>Why</dt><dd>{}</dd><dt>Playbook</dt><dd>{} / {}</dd><dt>Status</dt><dd>{}</dd></dl>",
-        escape(&claims.u),
-        row.pk,
-        escape(&row.kind),
-        escape(target),
-        escape(&row.params.to_string()),
-        escape(&row.gate["reasons"].to_string()),
-        escape(&row.playbook),
-        escape(&row.step),
-        escape(&row.status)
-    );
-    if let Some(token) = token {
-        html.push_str(&format!(
-            "<form method=\"post\" action=\"/approve/{t}\"><label>Reason <input name=\"reason\" required></label>\
-             <button name=\"decision\" value=\"approve\">Approve</button> <button name=\"decision\" value=\"deny\">Deny</button></form>",
-            t = escape(token)
-        ));
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    };
+    let mut rows = vec![
+        ("Action", row.kind.clone()),
+        ("Target", target.to_string()),
+        ("Parameters", row.params.to_string()),
+        ("Why", row.gate["reasons"].to_string()),
+        ("Playbook", format!("{} / {}", row.playbook, row.step)),
+        ("Status", row.status.clone()),
+        (
+            "Detection",
+            format!(
+                "{} ({})",
+                text(&detection["name"]),
+                text(&detection["severity"])
+            ),
+        ),
+        (
+            "Source",
+            format!(
+                "{} / {}",
+                text(&detection["source"]),
+                text(&detection["id"])
+            ),
+        ),
+        ("Observed", text(&detection["observed_at"])),
+    ];
+    if !detection["ip"].is_null() {
+        rows.push(("From", text(&detection["ip"])));
     }
+    let mut html = format!(
+        "<p>stanch asks <strong>{}</strong> to decide on action #{}.</p><dl>",
+        escape(&claims.u),
+        row.pk
+    );
+    for (label, value) in rows {
+        let value = escape(&value);
+        let value = if label == "Parameters" {
+            format!("<code>{value}</code>")
+        } else {
+            value
+        };
+        html.push_str(&format!("<dt>{label}</dt><dd>{value}</dd>"));
+    }
+    html.push_str("</dl>");
     html
+}
+
+/// The decision form. Its action is relative (the token itself), so it posts back to the URL the
+/// page was opened at, also behind a proxy that serves stanch under a path prefix.
+fn form(token: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"./{t}\" accept-charset=\"utf-8\">\
+         <p><label for=\"reason\">Reason (recorded in the audit trail)</label><br>\
+         <input id=\"reason\" name=\"reason\" required maxlength=\"1000\" size=\"60\" autocomplete=\"off\"></p>\
+         <p><button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
+        t = escape(token)
+    )
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t} · stanch</title></head><body><h1>{t}</h1>{body}</body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{t} · stanch</title>\
+         <style>body{{font-family:sans-serif;max-width:50rem;margin:1rem auto;padding:0 1rem}}dt{{font-weight:bold}}dd{{margin:0 0 .5rem 1rem;overflow-wrap:anywhere}}</style>\
+         </head><body><h1>{t}</h1>{body}</body></html>",
         t = escape(title)
     );
     (
@@ -212,6 +293,14 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         [
             ("cache-control", "no-store"),
             ("referrer-policy", "no-referrer"),
+            // No scripts, no framing (an approval page inside someone else's page invites
+            // clickjacking), and the form may only post back here.
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
         ],
         Html(html),
     )

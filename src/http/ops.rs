@@ -125,7 +125,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     let (waiting, oldest) = state.store.approvals_waiting().await.unwrap_or_default();
     let oldest_wait = oldest
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-        .map_or(0, |t| (chrono::Utc::now() - t.to_utc()).num_seconds().max(0));
+        .map_or(0, |t| {
+            (chrono::Utc::now() - t.to_utc()).num_seconds().max(0)
+        });
     let _ = writeln!(
         out,
         "# HELP stanch_approvals_waiting Actions waiting for a human decision.\n# TYPE stanch_approvals_waiting gauge\nstanch_approvals_waiting {waiting}\n\

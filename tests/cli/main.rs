@@ -4,6 +4,7 @@
 mod active;
 mod approvals;
 mod audit;
+mod browser;
 mod expiry;
 mod helpers;
 mod playbooks;
@@ -11,3 +12,6 @@ mod run;
 mod safety;
 mod serve;
 mod slack;
+mod stack;
+mod teams;
+mod webdriver;

@@ -1,0 +1,95 @@
+//! `approvals.teams` in the config: the Teams channel, a Workflows webhook.
+//!
+//! ```yaml
+//! approvals:
+//!   teams:
+//!     webhook_url: https://prod-00.westeurope.logic.azure.com/workflows/...&sig=...   # or STANCH_TEAMS_WEBHOOK_URL
+//! ```
+//!
+//! The URL is the flow's "When a Teams webhook request is received" trigger. Its `sig=` query
+//! parameter is the only thing that authorises a post, so the whole URL is a secret: it is kept
+//! in a `SecretString` and never appears in logs, errors or the store.
+
+use super::response::SecretString;
+use crate::playbook::decode;
+use crate::playbook::diag::Problems;
+use crate::playbook::yaml::Node;
+
+const TEAMS_KEYS: &[&str] = &["webhook_url"];
+
+/// Where Teams approval cards are posted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamsSettings {
+    pub webhook_url: SecretString,
+}
+
+impl TeamsSettings {
+    /// Settings from a URL, refused (without repeating the URL) unless it is http(s).
+    pub fn from_url(url: &str) -> Result<TeamsSettings, String> {
+        let url = url.trim();
+        if url.starts_with("https://") || url.starts_with("http://") {
+            Ok(TeamsSettings {
+                webhook_url: SecretString::new(url),
+            })
+        } else {
+            Err("the Teams webhook URL must start with https:// (the Workflows trigger URL)".into())
+        }
+    }
+}
+
+pub(super) fn decode_teams(p: &mut Problems, node: &Node) -> Option<TeamsSettings> {
+    let f = decode::fields(p, node, "`approvals.teams`", TEAMS_KEYS)?;
+    let n = f.require(p, "webhook_url", "`approvals.teams`")?;
+    let url = decode::string(p, n, "`approvals.teams.webhook_url`")?;
+    match TeamsSettings::from_url(url) {
+        Ok(settings) => Some(settings),
+        Err(message) => {
+            p.error(n.loc, message);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn the_webhook_url_comes_from_file_or_environment_and_is_never_shown() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let url = "https://prod.example.logic.azure.com/workflows/1/triggers/manual/paths/invoke?api-version=1&sig=s3cr3t";
+        std::fs::write(
+            file.path(),
+            format!("approvals:\n  teams:\n    webhook_url: \"{url}\"\n"),
+        )
+        .unwrap();
+        let config = Config::load(Some(file.path()), |_| None).unwrap();
+        let teams = config.approvals.teams.clone().unwrap();
+        assert_eq!(teams.webhook_url.expose(), url);
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+
+        let from_env = Config::load(None, |name| {
+            (name == "STANCH_TEAMS_WEBHOOK_URL").then(|| url.to_string())
+        })
+        .unwrap();
+        assert_eq!(from_env.approvals.teams, Some(teams));
+        let err = Config::load(None, |name| {
+            (name == "STANCH_TEAMS_WEBHOOK_URL").then(|| "ftp://x/?sig=s3cr3t".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("must start with https://") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+
+        std::fs::write(file.path(), "approvals:\n  teams:\n    url: x\n").unwrap();
+        let err = Config::load(Some(file.path()), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key `url` in `approvals.teams`"),
+            "{err}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 
 use crate::config::SafetySettings;
 use crate::engine::PlannedAction;
-use crate::graph::{GraphClient, GraphPath, GraphRequest};
+use crate::graph::{DirectorySet, GraphClient};
 use crate::store::{BudgetLimit, ClaimGuard};
 
 /// How long resolved memberships are trusted before being read again.
@@ -120,49 +120,21 @@ pub async fn resolve(
     roles: &[String],
 ) -> Result<Vec<Protected>, String> {
     let mut out = BTreeSet::new();
-    for (collection, names, label) in [
-        ("groups", groups, "group"),
-        ("directoryRoles", roles, "role"),
-    ] {
-        if names.is_empty() {
-            continue;
-        }
-        let listed = client
-            .get_pages(GraphPath::new([collection]), 20)
-            .await
-            .map_err(|e| format!("cannot read {collection}: {e}"))?;
-        for name in names {
-            let Some(id) = listed
-                .items
-                .iter()
-                .find(|g| {
-                    g["displayName"]
-                        .as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                })
-                .and_then(|g| g["id"].as_str())
-            else {
-                return Err(format!("no {label} named `{name}` in the directory"));
-            };
-            let path = GraphPath::new([collection])
-                .opaque(id)
-                .map_err(|e| e.to_string())?
-                .segment("members");
-            let members = client
-                .send(GraphRequest::get(path))
-                .await
-                .map_err(|e| format!("cannot read the members of {label} `{name}`: {e}"))?;
-            for m in members.body["value"].as_array().into_iter().flatten() {
-                if let Some(id) = m["id"].as_str() {
-                    out.insert(Protected {
-                        upn: m["userPrincipalName"].as_str().map(str::to_string),
-                        id: id.to_string(),
-                        why: format!(
-                            "`{}` is a member of the protected {label} `{name}`",
-                            m["userPrincipalName"].as_str().unwrap_or(id)
-                        ),
-                    });
-                }
+    let sets = groups
+        .iter()
+        .map(|g| (DirectorySet::Group, "group", g))
+        .chain(roles.iter().map(|r| (DirectorySet::Role, "role", r)));
+    for (set, label, name) in sets {
+        for m in client.named_members(set, name).await? {
+            if let Some(id) = m["id"].as_str() {
+                out.insert(Protected {
+                    upn: m["userPrincipalName"].as_str().map(str::to_string),
+                    id: id.to_string(),
+                    why: format!(
+                        "`{}` is a member of the protected {label} `{name}`",
+                        m["userPrincipalName"].as_str().unwrap_or(id)
+                    ),
+                });
             }
         }
     }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::actions::GraphRunner;
 use crate::config::ApprovalSettings;
 use crate::engine::{ApprovalPolicy, OnTimeout};
-use crate::graph::{GraphPath, GraphRequest};
+use crate::graph::DirectorySet;
 use crate::store::ActionRow;
 
 /// The timeout of gates that have no policy at all (neither the step nor `approvals.default`).
@@ -115,48 +115,17 @@ pub(super) async fn is_listed(
     Ok(false)
 }
 
-/// `group:NAME` and `role:NAME` name a Graph collection and a display name in it.
-fn directory_set(who: &str) -> Option<(&'static str, &str)> {
+/// `group:NAME` and `role:NAME` name a directory set and a display name in it.
+fn directory_set(who: &str) -> Option<(DirectorySet, &str)> {
     who.strip_prefix("group:")
-        .map(|g| ("groups", g))
-        .or_else(|| who.strip_prefix("role:").map(|r| ("directoryRoles", r)))
+        .map(|g| (DirectorySet::Group, g))
+        .or_else(|| who.strip_prefix("role:").map(|r| (DirectorySet::Role, r)))
 }
 
-/// The members of the group or directory role with this display name (reads only).
 async fn set_members(
     directory: &GraphRunner,
-    collection: &'static str,
-    group: &str,
+    set: DirectorySet,
+    name: &str,
 ) -> Result<Vec<Value>, String> {
-    let client = directory.client();
-    let groups = client
-        .get_pages(GraphPath::new([collection]), 20)
-        .await
-        .map_err(|e| format!("cannot read {collection}: {e}"))?;
-    let Some(id) = groups
-        .items
-        .iter()
-        .find(|g| {
-            g["displayName"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(group))
-        })
-        .and_then(|g| g["id"].as_str())
-    else {
-        return Err(format!(
-            "no {collection} entry named `{group}` in the directory"
-        ));
-    };
-    let path = GraphPath::new([collection])
-        .opaque(id)
-        .map_err(|e| e.to_string())?
-        .segment("members");
-    let members = client
-        .send(GraphRequest::get(path))
-        .await
-        .map_err(|e| format!("cannot read the members of `{group}`: {e}"))?;
-    Ok(members.body["value"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+    directory.client().named_members(set, name).await
 }

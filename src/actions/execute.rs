@@ -80,7 +80,12 @@ pub async fn execute(
                 format!("repeats action #{by} within the cooldown"),
             ));
         }
-        Claim::Held { why } => return Ok(result("held", format!("waits for a human: {why}"))),
+        Claim::Held { why, budget } => {
+            if let Some(budget) = budget {
+                super::safety::alert_budget(runner, &budget, action, &why).await;
+            }
+            return Ok(result("held", format!("waits for a human: {why}")));
+        }
         Claim::Claimed => {}
     }
     let subject = format!("action/{}", action.key);

@@ -26,7 +26,12 @@ pub struct Safety {
     /// Directory role display names whose members are protected.
     pub roles: Vec<String>,
     cache: Mutex<Option<(Instant, Vec<Protected>)>>,
+    /// When each budget last raised an alert, so a flood sends one alert, not thousands.
+    alerted: Mutex<std::collections::HashMap<String, Instant>>,
 }
+
+/// One alert per budget per this long.
+const ALERT_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// One protected account and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,6 +54,7 @@ impl Safety {
             groups,
             roles,
             cache: Mutex::new(None),
+            alerted: Mutex::default(),
         }
     }
 
@@ -147,4 +153,48 @@ pub fn names(members: &[Protected]) -> Vec<String> {
         .iter()
         .flat_map(|m| m.upn.iter().cloned().chain([m.id.clone()]))
         .collect()
+}
+
+/// Tells the `default` notification channel (when configured) that a budget is spent and
+/// actions now wait for people; at most once per budget every ten minutes. Audited.
+pub(super) async fn alert_budget(
+    runner: &super::GraphRunner,
+    budget: &str,
+    action: &PlannedAction,
+    why: &str,
+) {
+    let Some(url) = runner.notify.get("default") else {
+        return;
+    };
+    {
+        let mut alerted = runner.safety.alerted.lock().await;
+        if alerted
+            .get(budget)
+            .is_some_and(|at| at.elapsed() < ALERT_EVERY)
+        {
+            return;
+        }
+        alerted.insert(budget.to_string(), Instant::now());
+    }
+    let text = format!(
+        "stanch: {why}. {} on {} (playbook {}) and further actions under this budget now wait for approval.",
+        action.action,
+        action
+            .target
+            .as_ref()
+            .map_or("the tenant".to_string(), |t| t.to_string()),
+        action.playbook
+    );
+    let body = serde_json::json!({"text": text, "budget": budget});
+    let sent = runner.http.post(url).json(&body).send().await;
+    let event = crate::audit::AuditEvent::new(
+        chrono::Utc::now(),
+        "budget.alert",
+        format!("budget/{budget}"),
+        serde_json::json!({"text": text, "status": sent.as_ref().ok().map(|r| r.status().as_u16()),
+                           "error": sent.as_ref().err().map(|e| e.to_string())}),
+    );
+    if let Err(e) = runner.store.append_audit(&[event]).await {
+        tracing::warn!(error = %e, "cannot record a budget alert");
+    }
 }

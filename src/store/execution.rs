@@ -21,8 +21,9 @@ pub enum Claim {
     NotPending,
     /// A cooldown suppressed it: the same action on the same account is recent (action `by`).
     Suppressed { by: i64 },
-    /// It now waits for a human: `why` (a spent budget, a protected account).
-    Held { why: String },
+    /// It now waits for a human: `why` (a spent budget, named in `budget`, or a protected
+    /// account).
+    Held { why: String, budget: Option<String> },
 }
 
 /// Statuses that mean the action's effect exists or is being produced (`rolling_back` and

@@ -103,7 +103,7 @@ pub(super) async fn apply(
         return Ok(None);
     };
     if let Some(why) = &guard.protected {
-        return hold(tx, &p, why, "action.held").await.map(Some);
+        return hold(tx, &p, why, None).await.map(Some);
     }
     if guard.cooldown_secs > 0
         && let Some(by) = recent_same(tx, &p, &target, guard.cooldown_secs, "<>").await?
@@ -162,7 +162,7 @@ pub(super) async fn apply(
                 budget.max,
                 crate::util::format_duration(budget.per_secs)
             );
-            return hold(tx, &p, &why, "budget.exceeded").await.map(Some);
+            return hold(tx, &p, &why, Some(&budget.name)).await.map(Some);
         }
     }
     Ok(None)
@@ -248,8 +248,13 @@ async fn hold(
     tx: &mut Transaction<'static, Any>,
     p: &Pending,
     why: &str,
-    kind: &str,
+    budget: Option<&str>,
 ) -> Result<Verdict, StoreError> {
+    let kind = if budget.is_some() {
+        "budget.exceeded"
+    } else {
+        "action.held"
+    };
     let mut gate = p.gate.clone();
     if gate["gate"] != "approval" {
         gate = json!({"gate": "approval", "reasons": []});
@@ -275,6 +280,7 @@ async fn hold(
     Ok(Verdict {
         claim: Claim::Held {
             why: why.to_string(),
+            budget: budget.map(str::to_string),
         },
         event,
     })

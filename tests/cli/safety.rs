@@ -125,6 +125,24 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
         admin["reasons"].to_string().contains("protected"),
         "{admin}"
     );
+    let alerts: Vec<Value> = tenant
+        .running
+        .emulator
+        .webhooks()
+        .into_iter()
+        .filter(|w| w["budget"] == "disables")
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "a flood raises one alert, not thousands: {alerts:?}"
+    );
+    assert!(
+        alerts[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("now wait for approval")
+    );
     let trail = env.stanch(&["audit", "export", "--config", &config]).stdout;
     assert_eq!(
         trail.matches("\"budget.exceeded\"").count(),

@@ -63,7 +63,7 @@ pub async fn budgets_hold_exactly_the_accounts_over_them(store: &Store) {
         &[Claim::Claimed, Claim::Claimed, Claim::Claimed]
     );
     assert!(
-        matches!(&claims[3], Claim::Held { why } if why.contains("budget `revokes` is spent: 3 of 3"))
+        matches!(&claims[3], Claim::Held { why, budget } if why.contains("budget `revokes` is spent: 3 of 3") && budget.as_deref() == Some("revokes"))
     );
     let held = store.action(rows[4].pk).await.unwrap().unwrap();
     assert_eq!(held.status, "awaiting_approval");

@@ -15,6 +15,7 @@ pub mod rules;
 mod runner;
 mod setup;
 mod spec;
+mod sweep;
 
 pub use execute::{
     ActionResult, RollbackError, execute, planned_from_row, rollback, runs_automatically,
@@ -23,3 +24,4 @@ pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunne
 pub use runner::{GraphRunner, GraphStats};
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};
+pub use sweep::MAX_IPS as SWEEP_MAX_IPS;

@@ -29,6 +29,6 @@ pub use batch::BATCH_LIMIT;
 pub use client::{GraphClient, GraphRequest, GraphResponse};
 pub use config::{Cloud, Credential, GraphConfig, Secret};
 pub use error::GraphError;
-pub use paging::Paged;
+pub use paging::{Page, PageRef, Paged};
 pub use path::GraphPath;
 pub use reqwest::Method;

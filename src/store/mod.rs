@@ -7,6 +7,8 @@
 mod approvals;
 mod audit;
 mod batch;
+mod campaigns;
+mod campaigns_read;
 mod error;
 mod execution;
 mod open;
@@ -20,6 +22,7 @@ mod tests;
 
 pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
 pub use batch::{Evaluation, action_status};
+pub use campaigns_read::{CampaignDetail, CampaignSummary, TimelineEntry};
 pub use error::StoreError;
 pub use execution::Claim;
 pub use prepared::PreparedBatch;

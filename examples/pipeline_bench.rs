@@ -81,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &store,
         &playbooks,
         &Context::default(),
+        &Default::default(),
         None,
         reader,
         "bench",

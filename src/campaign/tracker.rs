@@ -118,6 +118,10 @@ pub struct Tracker {
     dirty_members: BTreeSet<(usize, usize)>,
     dirty_seen: BTreeSet<(usize, usize)>,
     merges: Vec<(String, String)>,
+    /// Counts [`take_dirty`](Self::take_dirty) calls; `touched[slot]` is the last one that
+    /// wrote the slot, so rows taken but perhaps not yet committed are not forgotten.
+    generation: u64,
+    touched: Vec<u64>,
 }
 
 impl Tracker {
@@ -132,6 +136,8 @@ impl Tracker {
             dirty_members: BTreeSet::new(),
             dirty_seen: BTreeSet::new(),
             merges: Vec::new(),
+            generation: 0,
+            touched: Vec::new(),
         }
     }
 
@@ -183,6 +189,7 @@ impl Tracker {
             self.by_id.entry(alias.clone()).or_insert(slot);
         }
         self.slots.push(campaign);
+        self.touched.push(self.generation);
     }
 
     fn resolve(&self, mut slot: usize) -> usize {
@@ -351,6 +358,10 @@ impl Tracker {
 
     /// The rows to write for everything changed since the last call.
     pub fn take_dirty(&mut self) -> Dirty {
+        self.generation += 1;
+        for &slot in &self.dirty_campaigns {
+            self.touched[slot] = self.generation;
+        }
         let live = |slot: usize| self.slots[slot].merged_into.is_none();
         let campaigns = std::mem::take(&mut self.dirty_campaigns)
             .into_iter()
@@ -392,8 +403,9 @@ impl Tracker {
     }
 
     /// Forgets campaigns untouched since `before` (by observed time) that have nothing left to
-    /// write, so a long replay does not hold every campaign it ever saw. They are still in the
-    /// store, and reloaded if a later detection links to them.
+    /// write (nor rows taken in the last two takes, which may still be in flight), so a long
+    /// replay does not hold every campaign it ever saw. They are still in the store, and
+    /// reloaded if a later detection links to them.
     pub fn forget_before(&mut self, before: DateTime<Utc>) {
         let pending: BTreeSet<usize> = self
             .dirty_campaigns
@@ -407,6 +419,8 @@ impl Tracker {
                 let root = self.resolve(slot);
                 pending.contains(&slot)
                     || pending.contains(&root)
+                    || self.touched[slot] + 2 > self.generation
+                    || self.touched[root] + 2 > self.generation
                     || self.slots[root].last_seen + self.window >= before
             })
             .collect();
@@ -414,11 +428,13 @@ impl Tracker {
             return;
         }
         let old = std::mem::take(&mut self.slots);
+        let touched = std::mem::take(&mut self.touched);
         let mut renumber = vec![usize::MAX; old.len()];
         for (slot, campaign) in old.into_iter().enumerate() {
             if keep[slot] {
                 renumber[slot] = self.slots.len();
                 self.slots.push(campaign);
+                self.touched.push(touched[slot]);
             }
         }
         self.by_id.retain(|_, slot| {
@@ -469,6 +485,7 @@ impl Tracker {
         let slot = self.slots.len();
         self.by_id.insert(id.clone(), slot);
         self.slots.push(Campaign::new(id, at));
+        self.touched.push(self.generation);
         self.dirty_campaigns.insert(slot);
         slot
     }

@@ -215,6 +215,10 @@ fn forgotten_campaigns_are_the_old_ones_with_nothing_to_write() {
     let mut t = Tracker::new(Settings::default());
     let old = t.assign(&d("1", Some("a"), 0.0, &[ip("198.51.100.23")])).unwrap();
     let _ = t.take_dirty();
+    let cutoff = t.get(&old.campaign).unwrap().last_seen + Duration::hours(500);
+    t.forget_before(cutoff);
+    assert!(t.knows(&old.campaign), "its rows may still be in flight");
+    let _ = (t.take_dirty(), t.take_dirty());
     let new = t.assign(&d("2", Some("b"), 500.0, &[ip("203.0.113.9")])).unwrap();
     let cutoff = t.get(&new.campaign).unwrap().last_seen - Duration::hours(1);
     t.forget_before(cutoff);

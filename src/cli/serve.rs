@@ -70,6 +70,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             wake,
             metrics,
             stop_rx,
+            state.campaigns.clone(),
         ))),
         None => {
             eprintln!(
@@ -108,14 +109,23 @@ fn app_state(
     playbooks: crate::playbook::PlaybookSet,
     run_id: i64,
 ) -> anyhow::Result<AppState> {
+    let playbooks = Arc::new(playbooks);
+    let context = Arc::new(Context {
+        default_mode: config.mode,
+        force_passive: false,
+        protected_accounts: config.protected_accounts.clone(),
+    });
     Ok(AppState {
         store: store.clone(),
-        playbooks: Arc::new(playbooks),
-        context: Arc::new(Context {
-            default_mode: config.mode,
-            force_passive: false,
-            protected_accounts: config.protected_accounts.clone(),
-        }),
+        campaigns: Arc::new(crate::campaign::Recorder::new(
+            store.clone(),
+            playbooks.clone(),
+            context.clone(),
+            config.campaigns.clone(),
+            run_id,
+        )),
+        playbooks,
+        context,
         intake: Arc::new(config.intake.clone()),
         approvals: Arc::new(config.approvals.clone()),
         run_id,

@@ -7,6 +7,7 @@
 //! playbooks: [playbooks]
 //! ```
 
+mod campaigns;
 mod response;
 mod service;
 
@@ -33,6 +34,7 @@ const KEYS: &[&str] = &[
     "intake",
     "schedules",
     "approvals",
+    "campaigns",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,8 @@ pub struct Config {
     /// Cron jobs run by `stanch serve` (alert polling, audit verification...).
     pub schedules: Vec<ScheduleSetting>,
     pub approvals: ApprovalSettings,
+    /// How detections are grouped into campaigns.
+    pub campaigns: crate::campaign::Settings,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             intake: IntakeSettings::default(),
             schedules: Vec::new(),
             approvals: ApprovalSettings::default(),
+            campaigns: crate::campaign::Settings::default(),
         }
     }
 }
@@ -163,6 +168,9 @@ impl Config {
                 .and_then(|n| decode::string(&mut p, n, "`listen`"))
             {
                 config.listen = listen.to_string();
+            }
+            if let Some(node) = f.get("campaigns") {
+                config.campaigns = campaigns::decode_campaigns(&mut p, node);
             }
             if let Some(node) = f.get("approvals") {
                 config.approvals = service::decode_approvals(&mut p, node);

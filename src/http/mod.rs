@@ -39,6 +39,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub runner: Option<GraphRunner>,
+    /// Groups detections into campaigns as they are recorded (intake, polling, the worker).
+    pub campaigns: Arc<crate::campaign::Recorder>,
 }
 
 pub fn app(state: AppState) -> Router {

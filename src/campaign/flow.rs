@@ -67,7 +67,12 @@ pub fn evaluate(
         Some(id) => tracker.assign_to(detection, id),
         None => tracker.assign(detection),
     };
-    let view = assignment.as_ref().and_then(|a| tracker.view(&a.campaign));
+    // A detection from outside sees its campaign as of its own time; one of stanch's own sees it
+    // as it is now (it was made because of what is known now).
+    let as_of = made_for.is_none().then_some(detection.observed_at);
+    let view = assignment
+        .as_ref()
+        .and_then(|a| tracker.view(&a.campaign, as_of));
     let plan = engine::plan_with(detection, view, playbooks, ctx);
     Evaluated {
         plan,
@@ -152,16 +157,21 @@ pub async fn confirm_campaign(
     let Some(campaign) = tracker.get(&live) else {
         return Ok(Vec::new());
     };
-    let mut follow_ups: Vec<FollowUp> = campaign
-        .members()
-        .iter()
-        .filter(|m| !m.contained)
+    let mut waiting: Vec<_> = campaign.members().iter().filter(|m| !m.contained).collect();
+    // In the order they joined: the earliest compromised are contained first.
+    waiting.sort_by(|a, b| (a.joined_at, &a.account).cmp(&(b.joined_at, &b.account)));
+    let mut follow_ups: Vec<FollowUp> = waiting
+        .into_iter()
         .map(|m| FollowUp {
             detection: member_detection(campaign, m, at),
             campaign: live.clone(),
         })
         .collect();
-    if !campaign.lists().networks.as_array().is_none_or(Vec::is_empty) {
+    if !campaign
+        .list(super::ListKind::Networks, None)
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
         follow_ups.push(FollowUp {
             detection: confirmed_detection(campaign, at),
             campaign: live.clone(),

@@ -26,7 +26,7 @@ pub use flow::{
 };
 pub use recorder::{Input, Recorder};
 pub use indicator::{Extractor, Indicator, network_of};
-pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, Member, Seen};
+pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
 pub use synthetic::{CONFIRMED_NAME, MEMBER_NAME, SOURCE};
 pub use tracker::{Assignment, CampaignEvent, CampaignRow, Dirty, Tracker};
 

@@ -1,7 +1,7 @@
 //! A campaign as stanch knows it: the accounts in it (and how each joined), the infrastructure
 //! seen, when, and whether a compromise in it has been confirmed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -67,38 +67,49 @@ pub struct Campaign {
     member_index: HashMap<Box<str>, usize>,
     seen: Vec<Seen>,
     seen_index: HashMap<Indicator, usize>,
-    lists: Lists,
+    ordered: Ordered,
 }
 
-/// The JSON lists playbooks read, kept up to date as the campaign grows so that planning a
-/// detection never rebuilds them.
-#[derive(Debug, Clone)]
-pub struct Lists {
-    pub accounts: Value,
-    pub ips: Value,
-    pub networks: Value,
-    pub asns: Value,
-    pub user_agents: Value,
+/// What playbooks list, in time order (then by value), so a list cut at a detection's time is
+/// the same whatever order the evidence arrived in.
+#[derive(Debug, Clone, Default)]
+struct Ordered {
+    accounts: BTreeSet<(DateTime<Utc>, String)>,
+    ips: BTreeSet<(DateTime<Utc>, String)>,
+    networks: BTreeSet<(DateTime<Utc>, String)>,
+    asns: BTreeSet<(DateTime<Utc>, String)>,
+    user_agents: BTreeSet<(DateTime<Utc>, String)>,
 }
 
-impl Default for Lists {
-    fn default() -> Self {
-        let empty = || Value::Array(Vec::new());
-        Lists {
-            accounts: empty(),
-            ips: empty(),
-            networks: empty(),
-            asns: empty(),
-            user_agents: empty(),
-        }
+/// The lists a campaign exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Accounts,
+    Ips,
+    Networks,
+    Asns,
+    UserAgents,
+}
+
+impl Ordered {
+    fn set(&mut self, indicator: &Indicator) -> Option<(&mut BTreeSet<(DateTime<Utc>, String)>, String)> {
+        Some(match indicator {
+            Indicator::Ip(ip) => (&mut self.ips, ip.to_string()),
+            Indicator::Network(net) => (&mut self.networks, net.to_string()),
+            Indicator::Asn(asn) => (&mut self.asns, asn.to_string()),
+            Indicator::UserAgent(ua) => (&mut self.user_agents, ua.to_string()),
+            Indicator::Account(_) => return None,
+        })
     }
-}
 
-fn push_capped(list: &mut Value, item: Value) {
-    if let Value::Array(items) = list
-        && items.len() < LIST_LIMIT
-    {
-        items.push(item);
+    fn get(&self, kind: ListKind) -> &BTreeSet<(DateTime<Utc>, String)> {
+        match kind {
+            ListKind::Accounts => &self.accounts,
+            ListKind::Ips => &self.ips,
+            ListKind::Networks => &self.networks,
+            ListKind::Asns => &self.asns,
+            ListKind::UserAgents => &self.user_agents,
+        }
     }
 }
 
@@ -116,7 +127,7 @@ impl Campaign {
             member_index: HashMap::new(),
             seen: Vec::new(),
             seen_index: HashMap::new(),
-            lists: Lists::default(),
+            ordered: Ordered::default(),
         }
     }
 
@@ -157,8 +168,30 @@ impl Campaign {
         &self.seen
     }
 
-    pub fn lists(&self) -> &Lists {
-        &self.lists
+    /// A list (`campaign.ips`...) in time order, as of `as_of` (everything when `None`), at most
+    /// [`LIST_LIMIT`] long.
+    pub fn list(&self, kind: ListKind, as_of: Option<DateTime<Utc>>) -> Value {
+        let items = self
+            .ordered
+            .get(kind)
+            .iter()
+            .take_while(|(at, _)| as_of.is_none_or(|t| *at <= t))
+            .take(LIST_LIMIT)
+            .map(|(_, value)| match kind {
+                ListKind::Asns => value.parse::<u32>().map_or(Value::Null, Value::from),
+                _ => Value::String(value.clone()),
+            });
+        Value::Array(items.collect())
+    }
+
+    /// How many members had joined by `as_of` (all when `None`).
+    pub fn member_count(&self, as_of: Option<DateTime<Utc>>) -> usize {
+        match as_of {
+            Some(t) if self.last_seen > t => {
+                self.members.iter().filter(|m| m.joined_at <= t).count()
+            }
+            _ => self.members.len(),
+        }
     }
 
     pub fn member_index(&self, name: &str) -> Option<usize> {
@@ -175,6 +208,12 @@ impl Campaign {
         self.last_seen = self.last_seen.max(at);
         if let Some(&i) = self.seen_index.get(indicator) {
             let s = &mut self.seen[i];
+            if at < s.first_seen
+                && let Some((set, value)) = self.ordered.set(indicator)
+            {
+                set.remove(&(s.first_seen, value.clone()));
+                set.insert((at, value));
+            }
             s.first_seen = s.first_seen.min(at);
             s.last_seen = s.last_seen.max(at);
             return (i, false);
@@ -186,17 +225,8 @@ impl Campaign {
             last_seen: at,
         });
         self.seen_index.insert(indicator.clone(), i);
-        let lists = &mut self.lists;
-        match indicator {
-            Indicator::Ip(ip) => push_capped(&mut lists.ips, Value::String(ip.to_string())),
-            Indicator::Network(net) => {
-                push_capped(&mut lists.networks, Value::String(net.to_string()))
-            }
-            Indicator::Asn(asn) => push_capped(&mut lists.asns, Value::from(*asn)),
-            Indicator::UserAgent(ua) => {
-                push_capped(&mut lists.user_agents, Value::String(ua.to_string()))
-            }
-            Indicator::Account(_) => {}
+        if let Some((set, value)) = self.ordered.set(indicator) {
+            set.insert((at, value));
         }
         (i, true)
     }
@@ -218,19 +248,24 @@ impl Campaign {
             .find_map(|n| self.member_index.get(n.as_str()).copied())
         {
             let known = &mut self.members[i];
+            let before = (known.joined_at, known.name().to_string());
             known.upn = known.upn.take().or(member.upn);
             known.id = known.id.take().or(member.id);
             known.contained |= member.contained;
+            let after = (known.joined_at, known.name().to_string());
+            if after != before {
+                self.ordered.accounts.remove(&before);
+                self.ordered.accounts.insert(after);
+            }
             for name in names {
                 self.member_index.entry(name.into()).or_insert(i);
             }
             return (i, false);
         }
         let i = self.members.len();
-        push_capped(
-            &mut self.lists.accounts,
-            Value::String(member.name().to_string()),
-        );
+        self.ordered
+            .accounts
+            .insert((member.joined_at, member.name().to_string()));
         self.members.push(member);
         for name in names {
             self.member_index.entry(name.into()).or_insert(i);
@@ -244,21 +279,46 @@ impl Campaign {
         self.member_index.clear();
         self.seen.clear();
         self.seen_index.clear();
-        self.lists = Lists::default();
+        self.ordered = Ordered::default();
     }
 }
 
-/// What a playbook sees of the detection's campaign: the campaign as it stood when the
-/// detection was assigned to it, and the grouping window (for `campaign.window_start`).
+/// What a playbook sees of the detection's campaign: the campaign cut at the detection's own
+/// time (`as_of`), so replaying a detection after its campaign grew gives the same plan; stanch's
+/// own detections see it as it is now (`as_of` empty).
 #[derive(Debug, Clone, Copy)]
 pub struct CampaignView<'a> {
     pub campaign: &'a Campaign,
     pub window_secs: u64,
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl CampaignView<'_> {
     /// How far back a sweep for this campaign looks: its first sighting minus the window.
     pub fn window_start(&self) -> DateTime<Utc> {
         self.campaign.first_seen - chrono::Duration::seconds(self.window_secs as i64)
+    }
+
+    /// Confirmed before the detection's time. Strictly before: the detection that led to the
+    /// confirmation was planned without it, and a replay must plan it the same way.
+    pub fn confirmed(&self) -> bool {
+        match (&self.campaign.confirmed, self.as_of) {
+            (Some(c), Some(t)) => c.at < t,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    pub fn accounts(&self) -> usize {
+        self.campaign.member_count(self.as_of)
+    }
+
+    pub fn list(&self, kind: ListKind) -> Value {
+        self.campaign.list(kind, self.as_of)
+    }
+
+    pub fn last_seen(&self) -> DateTime<Utc> {
+        self.as_of
+            .map_or(self.campaign.last_seen, |t| self.campaign.last_seen.min(t))
     }
 }

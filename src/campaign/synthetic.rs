@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::model::{Campaign, Member};
+use super::model::{Campaign, ListKind, Member};
 use crate::intake::{Detection, Severity, UserRef};
 use crate::util::sha256_hex;
 
@@ -18,14 +18,14 @@ pub const MEMBER_NAME: &str = "stanch / Campaign / Member of confirmed campaign"
 pub const CONFIRMED_NAME: &str = "stanch / Campaign / Confirmed campaign infrastructure";
 
 fn campaign_details(campaign: &Campaign) -> Value {
-    let lists = campaign.lists();
+    let list = |kind| campaign.list(kind, None);
     let confirmed = campaign.confirmed.as_ref();
     json!({
         "id": campaign.id,
-        "accounts": lists.accounts,
-        "ips": lists.ips,
-        "networks": lists.networks,
-        "asns": lists.asns,
+        "accounts": list(ListKind::Accounts),
+        "ips": list(ListKind::Ips),
+        "networks": list(ListKind::Networks),
+        "asns": list(ListKind::Asns),
         "confirmed_by": confirmed.map(|c| c.by.clone()),
         "confirmed_reason": confirmed.map(|c| c.reason.clone()),
     })
@@ -72,7 +72,7 @@ pub fn member_detection(campaign: &Campaign, member: &Member, at: DateTime<Utc>)
 /// "The campaign is confirmed: here is its infrastructure." Its id names the set of networks, so
 /// a later confirmation with more networks is a new detection and an unchanged one is not.
 pub fn confirmed_detection(campaign: &Campaign, at: DateTime<Utc>) -> Detection {
-    let networks = campaign.lists().networks.to_string();
+    let networks = campaign.list(ListKind::Networks, None).to_string();
     let hash = sha256_hex(networks.as_bytes());
     detection(
         format!("{}:confirmed:{}", campaign.id, &hash[..10]),

@@ -163,10 +163,12 @@ impl Tracker {
         self.by_id.get(id).map(|&slot| &self.slots[self.resolve(slot)])
     }
 
-    pub fn view(&self, id: &str) -> Option<CampaignView<'_>> {
+    /// The campaign `id` as a playbook sees it, cut at `as_of` (see [`CampaignView`]).
+    pub fn view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<CampaignView<'_>> {
         self.get(id).map(|campaign| CampaignView {
             campaign,
             window_secs: self.window.num_seconds().max(0) as u64,
+            as_of,
         })
     }
 

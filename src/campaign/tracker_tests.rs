@@ -87,8 +87,11 @@ fn the_same_asn_links_unless_it_is_ignored() {
     let e = t.assign(&d("4", Some("e"), 1.0, &[ip("192.0.3.1"), asn("16509")])).unwrap();
     assert_ne!(c.campaign, e.campaign);
     // ... but the ASN is still part of the campaign's picture.
-    let lists = t.get(&c.campaign).unwrap().lists().asns.clone();
-    assert_eq!(lists, serde_json::json!([16509]));
+    let asns = t
+        .get(&c.campaign)
+        .unwrap()
+        .list(crate::campaign::ListKind::Asns, None);
+    assert_eq!(asns, serde_json::json!([16509]));
 }
 
 #[test]
@@ -228,4 +231,39 @@ fn forgotten_campaigns_are_the_old_ones_with_nothing_to_write() {
     assert!(t.knows(&new.campaign));
     // The forgotten one comes back from the store when needed; the pending one was kept.
     assert_eq!(t.take_dirty().campaigns[0].id, new.campaign);
+}
+
+#[test]
+fn a_view_is_cut_at_the_detections_time_so_replays_plan_alike() {
+    let hour = |h: i64| {
+        DateTime::parse_from_rfc3339("2021-06-01T00:00:00Z")
+            .unwrap()
+            .to_utc()
+            + Duration::hours(h)
+    };
+    let mut t = Tracker::new(Settings::default());
+    let a = t.assign(&d("1", Some("a"), 0.0, &[ip("198.51.100.23")])).unwrap();
+    t.assign(&d("2", Some("b"), 10.0, &[ip("198.51.100.24")]));
+    let confirmation = Confirmation {
+        at: hour(10),
+        by: "b's own confirmation".into(),
+        reason: "r".into(),
+    };
+    t.confirm(&a.campaign, confirmation);
+    let ips = |v: CampaignView<'_>| v.list(crate::campaign::ListKind::Ips);
+    let early = t.view(&a.campaign, Some(hour(5))).unwrap();
+    assert_eq!(early.accounts(), 1);
+    assert_eq!(ips(early), serde_json::json!(["198.51.100.23"]));
+    assert!(!early.confirmed());
+    let same_time = t.view(&a.campaign, Some(hour(10))).unwrap();
+    assert_eq!(same_time.accounts(), 2);
+    assert!(!same_time.confirmed(), "not by the detection that confirms it");
+    assert!(t.view(&a.campaign, Some(hour(11))).unwrap().confirmed());
+    assert!(t.view(&a.campaign, None).unwrap().confirmed());
+    // An earlier sighting arriving late moves to the front of the lists.
+    t.assign(&d("3", Some("c"), -1.0, &[ip("198.51.100.99")]));
+    assert_eq!(
+        ips(t.view(&a.campaign, None).unwrap()),
+        serde_json::json!(["198.51.100.99", "198.51.100.23", "198.51.100.24"])
+    );
 }

@@ -74,7 +74,7 @@ fn narrative(d: &CampaignDetail) -> String {
         _ => out.push_str("  not confirmed: no member's compromise has been confirmed yet\n"),
     }
     out.push_str(&format!(
-        "  seen {} → {}, {} detection(s), {} account(s), {} contained as members\n",
+        "  seen {} → {}, {} detection(s), {} account(s), containment planned for {}\n",
         s.first_seen, s.last_seen, s.detections, s.accounts, s.contained
     ));
     if !d.merged_from.is_empty() {
@@ -83,7 +83,11 @@ fn narrative(d: &CampaignDetail) -> String {
     out.push_str("\naccounts (how each joined)\n");
     for m in &d.members {
         let name = m.upn.as_deref().or(m.user_id.as_deref()).unwrap_or(&m.account);
-        let mark = if m.contained { "  [contained as member]" } else { "" };
+        let mark = if m.contained {
+            "  [containment planned]"
+        } else {
+            ""
+        };
         out.push_str(&format!("  {name:<28} {}  {}{mark}\n", m.joined_at, m.via));
     }
     out.push_str("\ninfrastructure\n");

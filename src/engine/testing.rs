@@ -47,6 +47,8 @@ fn run_one(playbook: &Playbook, test: &PlaybookTest) -> TestOutcome {
     let campaign = test.campaign.as_ref().map(|campaign| CampaignView {
         campaign,
         window_secs: Settings::default().window_secs,
+        // The test's campaign is taken as written, not cut at the detection's time.
+        as_of: None,
     });
     let planned = plan_with(&test.detection, campaign, &set, &ctx).actions;
     TestOutcome {

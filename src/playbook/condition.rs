@@ -150,6 +150,9 @@ impl Condition {
 }
 
 fn test(value: &FieldValue<'_>, op: &Op) -> bool {
+    if let FieldValue::Owned(owned) = value {
+        return test(&FieldValue::Json(owned), op);
+    }
     if let FieldValue::Json(Value::Array(items)) = value {
         // Multi-valued field: positive tests hold if any element holds, negative ones if all do.
         let each = |op: &Op| items.iter().any(|item| test(&FieldValue::Json(item), op));

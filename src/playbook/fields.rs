@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::campaign::CampaignView;
+use crate::campaign::{CampaignView, ListKind};
 use crate::intake::{Detection, Severity};
 use crate::util::did_you_mean;
 
@@ -109,6 +109,8 @@ pub enum FieldValue<'a> {
     Ip(IpAddr),
     Int(i64),
     Json(&'a Value),
+    /// JSON built for this evaluation (a campaign's list cut at the detection's time).
+    Owned(Value),
 }
 
 pub const SIMPLE: [(&str, FieldPath); 12] = [
@@ -221,24 +223,24 @@ impl FieldPath {
 
 fn campaign_value(view: CampaignView<'_>, field: CampaignField) -> Option<FieldValue<'_>> {
     let c = view.campaign;
-    let lists = c.lists();
     let count = |n: usize| Some(FieldValue::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+    let list = |kind| Some(FieldValue::Owned(view.list(kind)));
     match field {
         CampaignField::Id => Some(FieldValue::Text(Cow::Borrowed(&c.id))),
-        CampaignField::Accounts => count(c.members().len()),
-        CampaignField::AccountList => Some(FieldValue::Json(&lists.accounts)),
-        CampaignField::Confirmed => Some(FieldValue::Json(if c.confirmed.is_some() {
+        CampaignField::Accounts => count(view.accounts()),
+        CampaignField::AccountList => list(ListKind::Accounts),
+        CampaignField::Confirmed => Some(FieldValue::Json(if view.confirmed() {
             &TRUE
         } else {
             &FALSE
         })),
-        CampaignField::Ips => Some(FieldValue::Json(&lists.ips)),
-        CampaignField::Networks => Some(FieldValue::Json(&lists.networks)),
-        CampaignField::Asns => Some(FieldValue::Json(&lists.asns)),
-        CampaignField::UserAgents => Some(FieldValue::Json(&lists.user_agents)),
+        CampaignField::Ips => list(ListKind::Ips),
+        CampaignField::Networks => list(ListKind::Networks),
+        CampaignField::Asns => list(ListKind::Asns),
+        CampaignField::UserAgents => list(ListKind::UserAgents),
         CampaignField::Detections => count(c.detections as usize),
         CampaignField::FirstSeen => Some(FieldValue::Time(c.first_seen)),
-        CampaignField::LastSeen => Some(FieldValue::Time(c.last_seen)),
+        CampaignField::LastSeen => Some(FieldValue::Time(view.last_seen())),
         CampaignField::WindowStart => Some(FieldValue::Time(view.window_start())),
     }
 }
@@ -263,6 +265,7 @@ impl FieldValue<'_> {
             FieldValue::Ip(ip) => Value::String(ip.to_string()),
             FieldValue::Int(i) => Value::from(*i),
             FieldValue::Json(v) => (*v).clone(),
+            FieldValue::Owned(v) => v.clone(),
         }
     }
 }

@@ -297,7 +297,7 @@ async fn sweep_found(
 }
 
 /// Records follow-ups through the normal path: assigned to their campaign, planned, written with
-/// their audit records in one transaction.
+/// their audit records in one transaction. One already recorded (same id) is not made again.
 pub async fn record_follow_ups(
     store: &Store,
     tracker: &mut Tracker,
@@ -306,6 +306,16 @@ pub async fn record_follow_ups(
     ctx: &Context,
     follow_ups: Vec<FollowUp>,
 ) -> Result<Vec<Recorded>, StoreError> {
+    let mut fresh = Vec::with_capacity(follow_ups.len());
+    for f in follow_ups {
+        if !store
+            .detection_recorded(&f.detection.source, &f.detection.id)
+            .await?
+        {
+            fresh.push(f);
+        }
+    }
+    let follow_ups = fresh;
     if follow_ups.is_empty() {
         return Ok(Vec::new());
     }

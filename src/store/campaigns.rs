@@ -414,6 +414,20 @@ impl Store {
         )))
     }
 
+    /// Whether a detection with this source and id was recorded already (stanch's own
+    /// follow-ups are made once: confirming a campaign again does not repeat them).
+    pub async fn detection_recorded(&self, source: &str, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS found FROM detections WHERE source = $1 AND detection_id = $2 LIMIT 1",
+        )
+        .bind(source.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking a detection up"))?;
+        Ok(row.is_some())
+    }
+
     /// Writes campaign changes that no detection carries (a confirmation, accounts found by a
     /// sweep) with their audit records, in one transaction.
     pub async fn record_campaign_changes(

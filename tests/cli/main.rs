@@ -3,6 +3,7 @@
 
 mod active;
 mod audit;
+mod campaigns;
 mod helpers;
 mod playbooks;
 mod run;

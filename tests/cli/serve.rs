@@ -9,15 +9,15 @@ use serde_json::Value;
 use crate::active::Tenant;
 use crate::helpers::{Env, actions, project_root, wait_until};
 
-const TOKEN: &str = "test-intake-token";
+pub const TOKEN: &str = "test-intake-token";
 
-struct Server {
+pub struct Server {
     child: Child,
-    url: String,
+    pub url: String,
 }
 
 impl Server {
-    fn start(env: &Env, config: &str) -> Server {
+    pub fn start(env: &Env, config: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stanch"))
             .current_dir(project_root())
             .args([
@@ -45,14 +45,14 @@ impl Server {
         }
     }
 
-    fn stop(mut self) -> i32 {
+    pub fn stop(mut self) -> i32 {
         // SAFETY: sending SIGTERM to our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
 }
 
-fn post(tenant: &Tenant, url: &str, body: String, headers: &[(&str, String)]) -> (u16, Value) {
+pub fn post(tenant: &Tenant, url: &str, body: String, headers: &[(&str, String)]) -> (u16, Value) {
     tenant.runtime.block_on(async {
         let mut request = reqwest::Client::new().post(url).body(body);
         for (k, v) in headers {
@@ -71,7 +71,7 @@ fn get(tenant: &Tenant, url: &str) -> (u16, String) {
     })
 }
 
-fn bearer() -> Vec<(&'static str, String)> {
+pub fn bearer() -> Vec<(&'static str, String)> {
     vec![("authorization", format!("Bearer {TOKEN}"))]
 }
 

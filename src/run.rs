@@ -307,7 +307,13 @@ fn prepare(
             Item::Rejected { .. } => None,
         })
         .collect();
-    PreparedBatch::with_campaigns(run_id, &evaluations, &notes, tracker.take_dirty(), Utc::now())
+    PreparedBatch::with_campaigns(
+        run_id,
+        &evaluations,
+        &notes,
+        tracker.take_dirty(),
+        Utc::now(),
+    )
 }
 
 /// Once a batch has committed: carry out its automatic active actions (and what follows them),
@@ -339,8 +345,8 @@ async fn report(
                 let mut follow_ups: Vec<(Recorded, Vec<ActionResult>)> = Vec::new();
                 match runner {
                     Some(runner) => {
-                        results = carry_out(store, runner, campaigns, seq, plan, &mut follow_ups)
-                            .await?;
+                        results =
+                            carry_out(store, runner, campaigns, seq, plan, &mut follow_ups).await?;
                         // An account joining a campaign confirmed earlier is contained as a member.
                         if let (Some(note), Some(user)) = (note, &detection.user)
                             && note.joined_confirmed
@@ -375,8 +381,11 @@ async fn report(
                         }
                     }
                     None => {
-                        summary.not_executed +=
-                            plan.actions.iter().filter(|a| runs_automatically(a)).count()
+                        summary.not_executed += plan
+                            .actions
+                            .iter()
+                            .filter(|a| runs_automatically(a))
+                            .count()
                     }
                 }
                 summary.executed_all(&results);

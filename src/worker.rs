@@ -94,7 +94,11 @@ pub async fn work(
                     {
                         Ok(0) => {}
                         Ok(n) => {
-                            tracing::info!(action = row.pk, detections = n, "campaign follow-ups recorded");
+                            tracing::info!(
+                                action = row.pk,
+                                detections = n,
+                                "campaign follow-ups recorded"
+                            );
                             wake.notify_one();
                         }
                         Err(e) => {

@@ -164,14 +164,19 @@ impl GraphRunner {
     ) -> Result<Page, ActionError> {
         let subject = format!("action/{}", action.key);
         let described = json!({"about": action.action, "method": "GET", "path": at.shown()});
-        self.audited_with(&subject, described, |page: &Page| &page.response, self.client.get_page(at))
-            .await
-            .map_err(|e| ActionError::Failed {
-                action: action.action.to_string(),
-                target: target_text(action),
-                reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
-            })?
-            .map_err(|e| graph_failure(action, e))
+        self.audited_with(
+            &subject,
+            described,
+            |page: &Page| &page.response,
+            self.client.get_page(at),
+        )
+        .await
+        .map_err(|e| ActionError::Failed {
+            action: action.action.to_string(),
+            target: target_text(action),
+            reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
+        })?
+        .map_err(|e| graph_failure(action, e))
     }
 
     /// Audits `described` before `call` is made and its answer (`response` of it) after.

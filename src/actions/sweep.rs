@@ -30,10 +30,19 @@ fn failed(action: &PlannedAction, reason: impl Into<String>) -> ActionError {
 }
 
 fn time_param(action: &PlannedAction, name: &str) -> Result<DateTime<Utc>, ActionError> {
-    let text = action.params.get(name).and_then(Value::as_str).unwrap_or("");
+    let text = action
+        .params
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or("");
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.to_utc())
-        .map_err(|_| failed(action, format!("`{name}` is `{text}`, not an RFC 3339 time")))
+        .map_err(|_| {
+            failed(
+                action,
+                format!("`{name}` is `{text}`, not an RFC 3339 time"),
+            )
+        })
 }
 
 /// The single addresses to look for, and the ranges the sign-in log cannot be searched by.

@@ -144,7 +144,12 @@ pub async fn confirm_campaign(
     let by = confirmation.by.clone();
     let event = tracker.confirm(&live, confirmation);
     if let Some(user) = contained {
-        tracker.mark_contained(&live, user, at, format!("contained by its own playbook ({by})"));
+        tracker.mark_contained(
+            &live,
+            user,
+            at,
+            format!("contained by its own playbook ({by})"),
+        );
     }
     let newly = event.is_some();
     let events = audit_events(&event.into_iter().collect::<Vec<_>>(), Utc::now());
@@ -213,7 +218,8 @@ pub async fn after_action(
     }
     match action.action {
         ActionKind::ConfirmCompromised => {
-            let Some((observed_at, Some(campaign))) = store.detection_campaign(detection_seq).await?
+            let Some((observed_at, Some(campaign))) =
+                store.detection_campaign(detection_seq).await?
             else {
                 return Ok(Vec::new());
             };
@@ -230,8 +236,15 @@ pub async fn after_action(
                     action.step, action.playbook
                 ),
             };
-            confirm_campaign(store, tracker, &campaign, confirmation, action.target.as_ref(), false)
-                .await
+            confirm_campaign(
+                store,
+                tracker,
+                &campaign,
+                confirmation,
+                action.target.as_ref(),
+                false,
+            )
+            .await
         }
         ActionKind::SweepSignins => sweep_found(store, tracker, action, result).await,
         _ => Ok(Vec::new()),
@@ -333,8 +346,13 @@ pub async fn record_follow_ups(
         })
         .collect();
     let notes: Vec<Option<&CampaignNote>> = evaluated.iter().map(|e| e.note.as_ref()).collect();
-    let batch =
-        PreparedBatch::with_campaigns(run_id, &evaluations, &notes, tracker.take_dirty(), Utc::now())?;
+    let batch = PreparedBatch::with_campaigns(
+        run_id,
+        &evaluations,
+        &notes,
+        tracker.take_dirty(),
+        Utc::now(),
+    )?;
     let seqs = store.record_prepared(batch).await?;
     Ok(follow_ups
         .into_iter()
@@ -382,7 +400,16 @@ pub fn execute_with_follow_ups<'a>(
                 record_follow_ups(store, tracker, run_id, playbooks, ctx, follow_ups).await?;
             for r in &recorded {
                 let done = execute_with_follow_ups(
-                    store, runner, tracker, run_id, playbooks, ctx, r.seq, &r.plan, sink, depth + 1,
+                    store,
+                    runner,
+                    tracker,
+                    run_id,
+                    playbooks,
+                    ctx,
+                    r.seq,
+                    &r.plan,
+                    sink,
+                    depth + 1,
                 )
                 .await?;
                 sink(r, &done);
@@ -391,4 +418,3 @@ pub fn execute_with_follow_ups<'a>(
         Ok(results)
     })
 }
-

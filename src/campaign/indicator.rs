@@ -102,7 +102,10 @@ impl Extractor {
     pub fn indicators(&self, d: &Detection) -> Vec<Indicator> {
         let mut out = Vec::with_capacity(6);
         if let Some(user) = &d.user {
-            for id in [user.upn.as_deref(), user.id.as_deref()].into_iter().flatten() {
+            for id in [user.upn.as_deref(), user.id.as_deref()]
+                .into_iter()
+                .flatten()
+            {
                 out.push(Indicator::Account(id.to_lowercase().into()));
             }
         }

@@ -24,9 +24,9 @@ pub use flow::{
     CampaignNote, Evaluated, FollowUp, FollowUpSink, Recorded, after_action, confirm_campaign,
     evaluate, execute_with_follow_ups, load_for, member_follow_up, record_follow_ups,
 };
-pub use recorder::{Input, Recorder};
 pub use indicator::{Extractor, Indicator, network_of};
 pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
+pub use recorder::{Input, Recorder};
 pub use synthetic::{CONFIRMED_NAME, MEMBER_NAME, SOURCE};
 pub use tracker::{Assignment, CampaignEvent, CampaignRow, Dirty, Tracker};
 

@@ -30,7 +30,10 @@ pub struct Member {
 impl Member {
     /// What to call the account: the UPN when known.
     pub fn name(&self) -> &str {
-        self.upn.as_deref().or(self.id.as_deref()).unwrap_or(&self.account)
+        self.upn
+            .as_deref()
+            .or(self.id.as_deref())
+            .unwrap_or(&self.account)
     }
 }
 
@@ -74,12 +77,15 @@ pub struct Campaign {
 /// the same whatever order the evidence arrived in.
 #[derive(Debug, Clone, Default)]
 struct Ordered {
-    accounts: BTreeSet<(DateTime<Utc>, String)>,
-    ips: BTreeSet<(DateTime<Utc>, String)>,
-    networks: BTreeSet<(DateTime<Utc>, String)>,
-    asns: BTreeSet<(DateTime<Utc>, String)>,
-    user_agents: BTreeSet<(DateTime<Utc>, String)>,
+    accounts: TimeOrdered,
+    ips: TimeOrdered,
+    networks: TimeOrdered,
+    asns: TimeOrdered,
+    user_agents: TimeOrdered,
 }
+
+/// Values by the time they were first seen, then by value.
+type TimeOrdered = BTreeSet<(DateTime<Utc>, String)>;
 
 /// The lists a campaign exposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +98,7 @@ pub enum ListKind {
 }
 
 impl Ordered {
-    fn set(&mut self, indicator: &Indicator) -> Option<(&mut BTreeSet<(DateTime<Utc>, String)>, String)> {
+    fn set(&mut self, indicator: &Indicator) -> Option<(&mut TimeOrdered, String)> {
         Some(match indicator {
             Indicator::Ip(ip) => (&mut self.ips, ip.to_string()),
             Indicator::Network(net) => (&mut self.networks, net.to_string()),
@@ -102,7 +108,7 @@ impl Ordered {
         })
     }
 
-    fn get(&self, kind: ListKind) -> &BTreeSet<(DateTime<Utc>, String)> {
+    fn get(&self, kind: ListKind) -> &TimeOrdered {
         match kind {
             ListKind::Accounts => &self.accounts,
             ListKind::Ips => &self.ips,

@@ -131,7 +131,9 @@ impl Recorder {
                 };
                 let user = detection.user.as_ref()?;
                 note.joined_confirmed
-                    .then(|| member_follow_up(&tracker, &note.campaign, user, detection.observed_at))
+                    .then(|| {
+                        member_follow_up(&tracker, &note.campaign, user, detection.observed_at)
+                    })
                     .flatten()
             })
             .collect();
@@ -159,7 +161,10 @@ impl Recorder {
         let mut tracker = Tracker::new(self.settings.clone());
         let follow_ups =
             after_action(&self.store, &mut tracker, detection_seq, action, result).await?;
-        Ok(self.record_follow_ups(&mut tracker, follow_ups).await?.len())
+        Ok(self
+            .record_follow_ups(&mut tracker, follow_ups)
+            .await?
+            .len())
     }
 
     async fn record_follow_ups(

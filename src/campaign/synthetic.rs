@@ -31,7 +31,13 @@ fn campaign_details(campaign: &Campaign) -> Value {
     })
 }
 
-fn detection(id: String, name: &str, at: DateTime<Utc>, user: Option<UserRef>, details: Value) -> Detection {
+fn detection(
+    id: String,
+    name: &str,
+    at: DateTime<Utc>,
+    user: Option<UserRef>,
+    details: Value,
+) -> Detection {
     Detection {
         id,
         source: SOURCE.to_string(),

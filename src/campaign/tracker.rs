@@ -160,7 +160,9 @@ impl Tracker {
 
     /// The live campaign `id` ended up in, following merges.
     pub fn get(&self, id: &str) -> Option<&Campaign> {
-        self.by_id.get(id).map(|&slot| &self.slots[self.resolve(slot)])
+        self.by_id
+            .get(id)
+            .map(|&slot| &self.slots[self.resolve(slot)])
     }
 
     /// The campaign `id` as a playbook sees it, cut at `as_of` (see [`CampaignView`]).

@@ -82,7 +82,11 @@ fn narrative(d: &CampaignDetail) -> String {
     }
     out.push_str("\naccounts (how each joined)\n");
     for m in &d.members {
-        let name = m.upn.as_deref().or(m.user_id.as_deref()).unwrap_or(&m.account);
+        let name = m
+            .upn
+            .as_deref()
+            .or(m.user_id.as_deref())
+            .unwrap_or(&m.account);
         let mark = if m.contained {
             "  [containment planned]"
         } else {
@@ -142,7 +146,11 @@ pub(crate) async fn confirm(
         anyhow::bail!("no campaign {id}; `stanch campaigns list` shows them");
     };
     let run_id = store
-        .start_run(config.mode, &format!("campaigns confirm {live}"), Utc::now())
+        .start_run(
+            config.mode,
+            &format!("campaigns confirm {live}"),
+            Utc::now(),
+        )
         .await?;
     let ctx = Context {
         default_mode: config.mode,
@@ -167,9 +175,8 @@ pub(crate) async fn confirm(
     for r in &recorded {
         print_follow_up(r);
         if let Some(runner) = &runner {
-            let mut printed = |nested: &Recorded, _: &[crate::actions::ActionResult]| {
-                print_follow_up(nested)
-            };
+            let mut printed =
+                |nested: &Recorded, _: &[crate::actions::ActionResult]| print_follow_up(nested);
             let results = campaign::execute_with_follow_ups(
                 &store,
                 runner,
@@ -213,5 +220,9 @@ fn print_follow_up(r: &Recorded) {
         .as_ref()
         .map(|u| u.to_string())
         .unwrap_or_else(|| "the tenant".into());
-    println!("  {} for {user}: {} action(s) planned", r.detection.name, r.plan.actions.len());
+    println!(
+        "  {} for {user}: {} action(s) planned",
+        r.detection.name,
+        r.plan.actions.len()
+    );
 }

@@ -105,8 +105,8 @@ pub(crate) async fn process(
         input_name,
         sinks,
     )
-        .await
-        .with_context(|| format!("processing {input_name}"))?;
+    .await
+    .with_context(|| format!("processing {input_name}"))?;
     progress.finish();
     if options.json {
         writeln!(

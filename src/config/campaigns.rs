@@ -14,12 +14,8 @@ use crate::playbook::diag::Problems;
 use crate::playbook::yaml::Node;
 use crate::util::parse_duration;
 
-pub(super) const CAMPAIGN_KEYS: &[&str] = &[
-    "window",
-    "link_by",
-    "ignore_asns",
-    "common_user_agents",
-];
+pub(super) const CAMPAIGN_KEYS: &[&str] =
+    &["window", "link_by", "ignore_asns", "common_user_agents"];
 
 pub(super) fn decode_campaigns(p: &mut Problems, node: &Node) -> Settings {
     let mut settings = Settings::default();

@@ -141,10 +141,7 @@ impl FieldPath {
             let names = CAMPAIGN_FIELDS.iter().map(|(name, _)| *name);
             let hint = match did_you_mean(text, names.clone()) {
                 Some(close) => format!("did you mean `{close}`?"),
-                None => format!(
-                    "campaign fields: {}",
-                    names.collect::<Vec<_>>().join(", ")
-                ),
+                None => format!("campaign fields: {}", names.collect::<Vec<_>>().join(", ")),
             };
             return Err(format!("unknown campaign field `{text}`; {hint}"));
         }
@@ -163,10 +160,11 @@ impl FieldPath {
                 return Ok(make(parts));
             }
         }
-        let known = SIMPLE
-            .iter()
-            .map(|(name, _)| *name)
-            .chain(["details.<path>", "extra.<path>", "campaign.<field>"]);
+        let known = SIMPLE.iter().map(|(name, _)| *name).chain([
+            "details.<path>",
+            "extra.<path>",
+            "campaign.<field>",
+        ]);
         let candidates = SIMPLE
             .iter()
             .map(|(name, _)| *name)

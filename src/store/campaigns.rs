@@ -126,7 +126,10 @@ pub(super) async fn write_dirty(
         earliest(i, "first_seen"),
         latest(i, "last_seen"),
     );
-    for chunk in dirty.indicators.chunks(rows_per_statement(INDICATOR_COLUMNS)) {
+    for chunk in dirty
+        .indicators
+        .chunks(rows_per_statement(INDICATOR_COLUMNS))
+    {
         let sql = multi_row_insert(
             backend,
             "INSERT INTO campaign_indicators (campaign_id, indicator, first_seen, last_seen)",
@@ -277,7 +280,8 @@ impl Store {
     ) -> Result<usize, StoreError> {
         // Follow merges to the live campaigns, remembering the old ids as aliases.
         let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut pending: Vec<(String, String)> = ids.into_iter().map(|id| (id.clone(), id)).collect();
+        let mut pending: Vec<(String, String)> =
+            ids.into_iter().map(|id| (id.clone(), id)).collect();
         let mut live: BTreeMap<String, AnyRow> = BTreeMap::new();
         let mut hops = 0;
         while !pending.is_empty() && hops < 32 {

@@ -184,14 +184,15 @@ impl Store {
         let Some(summary) = self.campaign_summary(&id).await? else {
             return Ok(None);
         };
-        let merged_from = sqlx::query("SELECT id FROM campaigns WHERE merged_into = $1 ORDER BY id")
-            .bind(id.clone())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("reading merged campaigns"))?
-            .iter()
-            .map(|row| text(row, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let merged_from =
+            sqlx::query("SELECT id FROM campaigns WHERE merged_into = $1 ORDER BY id")
+                .bind(id.clone())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("reading merged campaigns"))?
+                .iter()
+                .map(|row| text(row, "id"))
+                .collect::<Result<Vec<_>, _>>()?;
         let members = self
             .members_of(&id)
             .await?

@@ -63,7 +63,10 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
 
     // Days 1 and 2 only: B is confirmed compromised on day 1 at 09:41.
     let days_1_2 = story_days(&["dt-1", "dt-2"], &[]);
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(&days_1_2));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(&days_1_2),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("failed "), "{}", out.stdout);
     let listed = campaigns(&env, &config);
@@ -80,12 +83,19 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
     // A, quiet since day 1, is already contained as a member of the confirmed campaign: before
     // any of its day-3 detections exists.
     let all = actions(&env, &config);
-    for kind in ["revoke_sessions", "disable_inbox_rules", "block_legacy_auth"] {
+    for kind in [
+        "revoke_sessions",
+        "disable_inbox_rules",
+        "block_legacy_auth",
+    ] {
         let action = member_action(&all, kind, "a.silva@contoso.com")
             .unwrap_or_else(|| panic!("no campaign-member {kind} for A: {all:#?}"));
         assert_eq!(action["status"], "succeeded", "{action:#?}");
     }
-    assert!(tenant.quarantined().iter().any(|m| m == A), "A's legacy auth is blocked");
+    assert!(
+        tenant.quarantined().iter().any(|m| m == A),
+        "A's legacy auth is blocked"
+    );
     assert_ne!(
         tenant.user("a.silva@contoso.com")["signInSessionsValidFromDateTime"],
         a_before["signInSessionsValidFromDateTime"]
@@ -95,7 +105,10 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == "stanch / Campaign / Member of confirmed campaign" && t["account"] == "a.silva@contoso.com")
+        .find(|t| {
+            t["name"] == "stanch / Campaign / Member of confirmed campaign"
+                && t["account"] == "a.silva@contoso.com"
+        })
         .expect("A's member detection");
     assert!(
         a_member["observed_at"]
@@ -119,12 +132,19 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
     assert_eq!(status, 202, "{body}");
     wait_until(30, "D and E were not contained as members", || {
         let all = actions(&env, &config);
-        ["d.patel@contoso.com", "e.novak@contoso.com"].iter().all(|upn| {
-            member_action(&all, "block_legacy_auth", upn).is_some_and(|a| a["status"] == "succeeded")
-        })
+        ["d.patel@contoso.com", "e.novak@contoso.com"]
+            .iter()
+            .all(|upn| {
+                member_action(&all, "block_legacy_auth", upn)
+                    .is_some_and(|a| a["status"] == "succeeded")
+            })
     });
     let listed = campaigns(&env, &config);
-    assert_eq!(listed.len(), 1, "one campaign for the whole story: {listed:#?}");
+    assert_eq!(
+        listed.len(),
+        1,
+        "one campaign for the whole story: {listed:#?}"
+    );
     let members = accounts(&listed[0]);
     for upn in [
         "a.silva@contoso.com",
@@ -149,7 +169,8 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         block["params"]["ips"],
         serde_json::json!(["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"])
     );
-    let id_of_block = block["id"].to_string();
+    let block_pk = block["id"].as_i64().unwrap();
+    let id_of_block = block_pk.to_string();
     let approved = env.stanch(&[
         "approvals",
         "approve",
@@ -165,7 +186,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
     wait_until(30, "the approved range block did not run", || {
         actions(&env, &config)
             .iter()
-            .any(|a| a["pk"].to_string() == id_of_block && a["status"] == "succeeded")
+            .any(|a| a["pk"] == block_pk && a["status"] == "succeeded")
     });
     assert_eq!(server.stop(), 0);
 
@@ -184,7 +205,10 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         .map(|r| r["cidrAddress"].as_str().unwrap())
         .collect();
     ranges.sort();
-    assert_eq!(ranges, ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]);
+    assert_eq!(
+        ranges,
+        ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
+    );
     let policy = state["conditionalAccessPolicies"]
         .as_array()
         .unwrap()
@@ -225,7 +249,11 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         "timeline",
         "campaign-member/block-legacy",
     ] {
-        assert!(text.stdout.contains(expected), "no `{expected}` in:\n{}", text.stdout);
+        assert!(
+            text.stdout.contains(expected),
+            "no `{expected}` in:\n{}",
+            text.stdout
+        );
     }
     let export = env.stanch(&["audit", "export"]).stdout;
     for kind in ["campaign.opened", "campaign.joined", "campaign.confirmed"] {
@@ -242,7 +270,10 @@ fn a_quiet_account_without_a_detection_is_found_by_the_sweep_and_contained() {
     // No detection ever names A: only its sign-in from the attacker's VPN exit (198.51.100.24,
     // B's address) on day 1 connects it.
     let days_1_2 = story_days(&["dt-1", "dt-2"], &["dt-1001"]);
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(&days_1_2));
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(&days_1_2),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let listed = campaigns(&env, &config);
     assert_eq!(listed.len(), 1, "{listed:#?}");
@@ -264,7 +295,10 @@ fn a_quiet_account_without_a_detection_is_found_by_the_sweep_and_contained() {
     assert!(tenant.quarantined().iter().any(|m| m == A));
     // The sweep's reads are in the trail like any other Graph call.
     let export = env.stanch(&["audit", "export"]).stdout;
-    assert!(export.contains("auditLogs/signIns?$filter=ipAddress"), "no audited sweep");
+    assert!(
+        export.contains("auditLogs/signIns?$filter=ipAddress"),
+        "no audited sweep"
+    );
 }
 
 #[test]
@@ -288,7 +322,17 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     let id = listed[0]["id"].as_str().unwrap().to_string();
     assert!(tenant.quarantined().is_empty(), "nothing contained yet");
 
-    let refused = env.stanch(&["campaigns", "confirm", &id, "--as", "", "--reason", "x", "--config", &config]);
+    let refused = env.stanch(&[
+        "campaigns",
+        "confirm",
+        &id,
+        "--as",
+        "",
+        "--reason",
+        "x",
+        "--config",
+        &config,
+    ]);
     assert_eq!(refused.code, 2, "{refused:?}");
     let confirmed = env.stanch(&[
         "campaigns",
@@ -303,7 +347,9 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     ]);
     assert_eq!(confirmed.code, 0, "{confirmed:?}");
     assert!(
-        confirmed.stdout.contains("3 follow-up detection(s) recorded"),
+        confirmed
+            .stdout
+            .contains("3 follow-up detection(s) recorded"),
         "two members and the infrastructure: {}",
         confirmed.stdout
     );
@@ -323,8 +369,15 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     // Confirming again finds nobody new to contain and acts on nothing twice.
     let writes = tenant.writes().len();
     let again = env.stanch(&[
-        "campaigns", "confirm", &id, "--as", "secops-lead@contoso.com", "--reason", "again",
-        "--config", &config,
+        "campaigns",
+        "confirm",
+        &id,
+        "--as",
+        "secops-lead@contoso.com",
+        "--reason",
+        "again",
+        "--config",
+        &config,
     ]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
@@ -340,7 +393,14 @@ fn passive_mode_sweeps_and_groups_but_changes_nothing() {
     let tenant = Tenant::start();
     let env = Env::new();
     let config = tenant.config(&env, "");
-    let out = env.stanch(&["run", "--input", &attack_story(), "--passive", "--config", &config]);
+    let out = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--passive",
+        "--config",
+        &config,
+    ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(tenant.writes().is_empty(), "{:?}", tenant.writes());
     let sweeps = tenant
@@ -353,6 +413,9 @@ fn passive_mode_sweeps_and_groups_but_changes_nothing() {
     assert!(sweeps > 0, "the read-only sweeps ran");
     let listed = campaigns(&env, &config);
     assert_eq!(listed.len(), 1);
-    assert!(listed[0]["confirmed_at"].is_null(), "a passive run confirms nothing");
+    assert!(
+        listed[0]["confirmed_at"].is_null(),
+        "a passive run confirms nothing"
+    );
     assert_eq!(listed[0]["accounts"], 6);
 }

@@ -12,7 +12,11 @@ use crate::store::{Evaluation, PreparedBatch, Store};
 
 /// A detection from AS37100 unless the IP is in 203.0.113.0/24 (AS64501).
 fn detection(id: &str, upn: &str, hours: i64, ip: &str) -> Detection {
-    let asn = if ip.starts_with("203.0.113.") { 64501 } else { 37100 };
+    let asn = if ip.starts_with("203.0.113.") {
+        64501
+    } else {
+        37100
+    };
     let at = DateTime::parse_from_rfc3339("2021-06-01T00:00:00Z")
         .unwrap()
         .to_utc()
@@ -25,9 +29,16 @@ fn detection(id: &str, upn: &str, hours: i64, ip: &str) -> Detection {
 }
 
 /// Assigns, plans and records `detections` like `stanch run` does; returns their campaigns.
-async fn record(store: &Store, run: i64, tracker: &mut Tracker, detections: &[Detection]) -> Vec<String> {
+async fn record(
+    store: &Store,
+    run: i64,
+    tracker: &mut Tracker,
+    detections: &[Detection],
+) -> Vec<String> {
     let refs: Vec<&Detection> = detections.iter().collect();
-    crate::campaign::load_for(store, tracker, &refs).await.unwrap();
+    crate::campaign::load_for(store, tracker, &refs)
+        .await
+        .unwrap();
     let playbooks = PlaybookSet {
         playbooks: Vec::new(),
     };
@@ -46,7 +57,8 @@ async fn record(store: &Store, run: i64, tracker: &mut Tracker, detections: &[De
         .collect();
     let notes: Vec<Option<&CampaignNote>> = evaluated.iter().map(|e| e.note.as_ref()).collect();
     let batch =
-        PreparedBatch::with_campaigns(run, &items, &notes, tracker.take_dirty(), Utc::now()).unwrap();
+        PreparedBatch::with_campaigns(run, &items, &notes, tracker.take_dirty(), Utc::now())
+            .unwrap();
     store.record_prepared(batch).await.unwrap();
     evaluated
         .into_iter()
@@ -77,7 +89,9 @@ pub async fn campaigns_round_trip(store: &Store) {
     // Another process (a fresh tracker) finds the campaign by indicator and window only.
     let mut second = Tracker::new(Settings::default());
     let far = detection("9", "z@contoso.com", 500, "198.51.100.23");
-    crate::campaign::load_for(store, &mut second, &[&far]).await.unwrap();
+    crate::campaign::load_for(store, &mut second, &[&far])
+        .await
+        .unwrap();
     assert!(second.is_empty(), "outside the window nothing is loaded");
     let bridge = detection("4", "d@contoso.com", 3, "203.0.113.10");
     let mut bridge = bridge;
@@ -93,7 +107,12 @@ pub async fn campaigns_round_trip(store: &Store) {
     let accounts: Vec<&str> = detail.members.iter().map(|m| m.account.as_str()).collect();
     assert_eq!(
         accounts,
-        ["a@contoso.com", "b@contoso.com", "c@contoso.com", "d@contoso.com"]
+        [
+            "a@contoso.com",
+            "b@contoso.com",
+            "c@contoso.com",
+            "d@contoso.com"
+        ]
     );
     assert_eq!(detail.timeline.len(), 4, "every detection, merged ones too");
     assert_eq!(detail.summary.detections, 4);
@@ -140,7 +159,12 @@ pub async fn campaigns_round_trip(store: &Store) {
     .unwrap();
     let names: Vec<String> = follow_ups
         .iter()
-        .map(|f| f.detection.user.as_ref().map_or("tenant".into(), |u| u.to_string()))
+        .map(|f| {
+            f.detection
+                .user
+                .as_ref()
+                .map_or("tenant".into(), |u| u.to_string())
+        })
         .collect();
     assert_eq!(
         names,
@@ -190,5 +214,10 @@ pub async fn campaigns_round_trip(store: &Store) {
     // Planning without a campaign still works (and says nothing about one).
     let d = detection("7", "q@contoso.com", 0, "192.0.2.1");
     let plan = engine::plan(&d, &PlaybookSet { playbooks: vec![] }, &Context::default());
-    assert!(serde_json::to_value(&plan).unwrap().get("campaign").is_none());
+    assert!(
+        serde_json::to_value(&plan)
+            .unwrap()
+            .get("campaign")
+            .is_none()
+    );
 }

@@ -251,6 +251,18 @@ fn spawn_reader(input: Box<dyn BufRead + Send>) -> mpsc::Receiver<Line> {
 }
 
 fn evaluate(item: JsonlItem, campaigns: &mut Campaigns<'_>) -> Item {
+    let reserved = item
+        .result
+        .as_ref()
+        .ok()
+        .and_then(campaign::reserved_source);
+    if let Some(reason) = reserved {
+        return Item::Rejected {
+            line: item.line,
+            reason,
+            raw: item.raw,
+        };
+    }
     match item.result {
         Ok(detection) => {
             let evaluated = campaign::evaluate(

@@ -27,7 +27,7 @@ pub use flow::{
 pub use indicator::{Extractor, Indicator, network_of};
 pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
 pub use recorder::{Input, Recorder};
-pub use synthetic::{CONFIRMED_NAME, MEMBER_NAME, SOURCE};
+pub use synthetic::{CONFIRMED_NAME, MEMBER_NAME, SOURCE, reserved_source};
 pub use tracker::{Assignment, CampaignEvent, CampaignRow, Dirty, Tracker};
 
 /// How campaigns are formed (`campaigns:` in the config).

@@ -17,6 +17,17 @@ pub const MEMBER_NAME: &str = "stanch / Campaign / Member of confirmed campaign"
 /// (`playbooks/campaign-confirmed.yaml`).
 pub const CONFIRMED_NAME: &str = "stanch / Campaign / Confirmed campaign infrastructure";
 
+/// Why a detection from outside may not claim stanch's own source: playbooks answering
+/// `source: stanch` act on a confirmed campaign's say-so, which only stanch may give.
+pub fn reserved_source(d: &Detection) -> Option<String> {
+    d.source.eq_ignore_ascii_case(SOURCE).then(|| {
+        format!(
+            "field `source`: `{}` is reserved for the detections stanch emits itself",
+            d.source
+        )
+    })
+}
+
 fn campaign_details(campaign: &Campaign) -> Value {
     let list = |kind| campaign.list(kind, None);
     let confirmed = campaign.confirmed.as_ref();

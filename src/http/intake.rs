@@ -213,7 +213,10 @@ fn items(
             .map(|d| Item {
                 line,
                 raw: raw.clone(),
-                result: Ok(d),
+                result: match crate::campaign::reserved_source(&d) {
+                    Some(reason) => Err(reason),
+                    None => Ok(d),
+                },
             })
             .collect(),
         Err(reason) => vec![Item {

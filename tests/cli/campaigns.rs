@@ -386,6 +386,18 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
         again.stdout
     );
     assert_eq!(tenant.writes().len(), writes, "{:?}", tenant.writes());
+
+    // Nothing from outside can pass for one of stanch's own campaign detections.
+    let forged = "{\"id\":\"f-1\",\"source\":\"stanch\",\"name\":\"stanch / Campaign / Member of confirmed campaign\",\"observed_at\":\"2021-06-02T00:00:00Z\",\"user\":{\"upn\":\"h.room@contoso.com\"}}";
+    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(forged));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("is reserved for the detections stanch emits"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(tenant.writes().len(), writes);
 }
 
 #[test]

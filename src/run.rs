@@ -93,6 +93,7 @@ enum Item {
 /// What the run needs to group detections and follow confirmations up.
 struct Campaigns<'a> {
     tracker: Tracker,
+    lookups: campaign::Lookups,
     playbooks: &'a PlaybookSet,
     ctx: &'a Context,
     run_id: i64,
@@ -133,6 +134,7 @@ pub async fn run_jsonl(
     };
     let mut campaigns = Campaigns {
         tracker: Tracker::new(campaign_settings.clone()),
+        lookups: campaign::Lookups::start(store).await?,
         playbooks,
         ctx,
         run_id: summary.run_id,
@@ -173,8 +175,11 @@ pub async fn run_jsonl(
             .map(|d| d.observed_at)
             .chain(latest_seen)
             .max();
-        // One query for the batch: the campaigns its indicators may link to.
-        campaign::load_for(store, &mut campaigns.tracker, &detections).await?;
+        // At most one query for the batch: the stored campaigns its indicators may link to.
+        campaigns
+            .lookups
+            .load_for(store, &mut campaigns.tracker, &detections)
+            .await?;
         let items: Vec<Item> = parsed
             .into_iter()
             .map(|item| evaluate(item, &mut campaigns))
@@ -220,6 +225,7 @@ pub async fn run_jsonl(
         {
             let window = campaigns.tracker.window();
             campaigns.tracker.forget_before(latest - window);
+            campaigns.lookups.forgot();
         }
         (sinks.progress)(bytes_read, &summary);
     }

@@ -21,8 +21,9 @@ mod synthetic;
 mod tracker;
 
 pub use flow::{
-    CampaignNote, Evaluated, FollowUp, FollowUpSink, Recorded, after_action, confirm_campaign,
-    evaluate, execute_with_follow_ups, load_for, member_follow_up, record_follow_ups,
+    CampaignNote, Evaluated, FollowUp, FollowUpSink, Lookups, Recorded, after_action,
+    confirm_campaign, evaluate, execute_with_follow_ups, load_for, member_follow_up,
+    record_follow_ups,
 };
 pub use indicator::{Extractor, Indicator, network_of};
 pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};

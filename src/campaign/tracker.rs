@@ -218,9 +218,12 @@ impl Tracker {
             return None;
         }
         let at = d.observed_at;
-        // Every live campaign linked, with what linked it.
-        let mut linked: Vec<(usize, Vec<String>)> = Vec::new();
-        for indicator in indicators.iter().filter(|i| self.extractor.links(i)) {
+        // Every live campaign linked, with the indicators (by index) that linked it.
+        let mut linked: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (n, indicator) in indicators.iter().enumerate() {
+            if !self.extractor.links(indicator) {
+                continue;
+            }
             let Some(slots) = self.index.get(indicator) else {
                 continue;
             };
@@ -233,24 +236,24 @@ impl Tracker {
                     continue;
                 }
                 match linked.iter_mut().find(|(s, _)| *s == root) {
-                    Some((_, why)) => {
-                        let text = indicator.to_string();
-                        if !why.contains(&text) {
-                            why.push(text);
-                        }
-                    }
-                    None => linked.push((root, vec![indicator.to_string()])),
+                    Some((_, why)) if !why.contains(&n) => why.push(n),
+                    Some(_) => {}
+                    None => linked.push((root, vec![n])),
                 }
             }
         }
-        let key = d.key();
+        // Said for people only when something new happens (a member, a merge).
+        let via = |why: &[usize]| {
+            let shown: Vec<String> = why.iter().map(|&n| indicators[n].to_string()).collect();
+            format!("detection {} ({})", d.key(), shown.join(", "))
+        };
         let mut events = Vec::new();
         let slot = if linked.is_empty() {
             let id = self.new_id(d);
             let slot = self.open(id.clone(), at);
             events.push(CampaignEvent::Opened {
                 campaign: id,
-                detection: key.clone(),
+                detection: d.key(),
                 account: d.user.as_ref().map(|u| u.to_string()),
                 indicators: indicators.iter().map(Indicator::key).collect(),
             });
@@ -263,8 +266,8 @@ impl Tracker {
             });
             let survivor = linked[0].0;
             for (loser, why) in linked.iter().skip(1) {
-                let via = format!("detection {key} ({})", why.join(", "));
-                events.push(self.merge(*loser, survivor, via));
+                let event = self.merge(*loser, survivor, via(why));
+                events.push(event);
             }
             survivor
         };
@@ -277,18 +280,20 @@ impl Tracker {
         self.dirty_campaigns.insert(slot);
         let mut joined_confirmed = false;
         if let Some(user) = &d.user {
-            let via = match linked.first() {
-                Some((_, why)) => format!("detection {key} ({})", why.join(", ")),
-                None => format!("detection {key} (opened the campaign)"),
+            let why = || match linked.first() {
+                Some((_, why)) => via(why),
+                None => format!("detection {} (opened the campaign)", d.key()),
             };
-            let (i, new) = self.add_member(slot, user, at, via.clone(), false);
+            // Its account indicators were noted with the others above.
+            let (i, new) = self.add_member(slot, user, at, why, false, false);
             if new && !linked.is_empty() {
                 let campaign = &self.slots[slot];
                 joined_confirmed = campaign.confirmed.is_some();
+                let member = &campaign.members()[i];
                 events.push(CampaignEvent::Joined {
                     campaign: campaign.id.clone(),
-                    account: campaign.members()[i].name().to_string(),
-                    via,
+                    account: member.name().to_string(),
+                    via: member.via.clone(),
                 });
             }
         }
@@ -305,8 +310,8 @@ impl Tracker {
     pub fn assign_to(&mut self, d: &Detection, id: &str) -> Option<Assignment> {
         let slot = self.resolve(*self.by_id.get(id)?);
         if let Some(user) = &d.user {
-            let via = format!("stanch detection {}", d.key());
-            self.add_member(slot, user, d.observed_at, via, true);
+            let via = || format!("stanch detection {}", d.key());
+            self.add_member(slot, user, d.observed_at, via, true, false);
         }
         Some(Assignment {
             campaign: self.slots[slot].id.clone(),
@@ -324,12 +329,13 @@ impl Tracker {
         via: String,
     ) -> Option<CampaignEvent> {
         let slot = self.resolve(*self.by_id.get(id)?);
-        let (i, new) = self.add_member(slot, user, at, via.clone(), false);
+        let (i, new) = self.add_member(slot, user, at, || via, false, true);
         let campaign = &self.slots[slot];
+        let member = &campaign.members()[i];
         new.then(|| CampaignEvent::Joined {
             campaign: campaign.id.clone(),
-            account: campaign.members()[i].name().to_string(),
-            via,
+            account: member.name().to_string(),
+            via: member.via.clone(),
         })
     }
 
@@ -338,7 +344,7 @@ impl Tracker {
     pub fn mark_contained(&mut self, id: &str, user: &UserRef, at: DateTime<Utc>, via: String) {
         if let Some(&slot) = self.by_id.get(id) {
             let slot = self.resolve(slot);
-            self.add_member(slot, user, at, via, true);
+            self.add_member(slot, user, at, || via, true, false);
         }
     }
 
@@ -495,50 +501,78 @@ impl Tracker {
     }
 
     fn index_indicator(&mut self, indicator: &Indicator, slot: usize) {
-        let slots = self.index.entry(indicator.clone()).or_default();
-        if !slots.contains(&slot) {
-            slots.push(slot);
+        match self.index.get_mut(indicator) {
+            Some(slots) if slots.contains(&slot) => {}
+            Some(slots) => slots.push(slot),
+            None => {
+                self.index.insert(indicator.clone(), vec![slot]);
+            }
         }
     }
 
+    /// Adds (or completes) a member; `via` says how it joined, and is only built for a new one.
+    /// `sighting`: the account was seen at `at` (a detection, a sign-in), which widens its window;
+    /// stanch's own bookkeeping (containment asked for) is not a sighting.
     fn add_member(
         &mut self,
         slot: usize,
         user: &UserRef,
         at: DateTime<Utc>,
-        via: String,
+        via: impl FnOnce() -> String,
         contained: bool,
+        sighting: bool,
     ) -> (usize, bool) {
-        let account = user
-            .upn
-            .as_deref()
-            .or(user.id.as_deref())
-            .unwrap_or_default()
-            .to_lowercase();
-        let member = Member {
-            account,
-            upn: user.upn.clone(),
-            id: user.id.clone(),
-            joined_at: at,
-            via,
-            contained,
-        };
-        let (i, new) = self.slots[slot].add_member(member);
-        // An account is evidence too: its next detection joins this campaign. Stanch's own
-        // bookkeeping (containment asked for) is not a sighting, so it does not widen the window.
-        let sighting = !contained;
-        for name in [user.upn.as_deref(), user.id.as_deref()]
+        let names = [user.upn.as_deref(), user.id.as_deref()];
+        let known = names
             .into_iter()
             .flatten()
-            .filter(|_| new || sighting)
-        {
-            let indicator = Indicator::Account(name.to_lowercase().into());
-            let (seen, _) = self.slots[slot].note(&indicator, at);
-            self.index_indicator(&indicator, slot);
-            self.dirty_seen.insert((slot, seen));
+            .find_map(|name| self.slots[slot].member_index(name));
+        let (i, new) = match known {
+            // The common case, an account seen again: nothing about the member changes.
+            Some(i)
+                if {
+                    let m = &self.slots[slot].members()[i];
+                    (user.upn.is_none() || m.upn.is_some())
+                        && (user.id.is_none() || m.id.is_some())
+                        && (m.contained || !contained)
+                } =>
+            {
+                (i, false)
+            }
+            _ => {
+                let account = user
+                    .upn
+                    .as_deref()
+                    .or(user.id.as_deref())
+                    .unwrap_or_default()
+                    .to_lowercase();
+                let member = Member {
+                    account,
+                    upn: user.upn.clone(),
+                    id: user.id.clone(),
+                    joined_at: at,
+                    via: if known.is_some() {
+                        String::new()
+                    } else {
+                        via()
+                    },
+                    contained,
+                };
+                let (i, new) = self.slots[slot].add_member(member);
+                self.dirty_members.insert((slot, i));
+                self.dirty_campaigns.insert(slot);
+                (i, new)
+            }
+        };
+        // An account is evidence too: its next detection joins this campaign.
+        if sighting || new {
+            for name in names.into_iter().flatten() {
+                let indicator = Indicator::Account(name.to_lowercase().into());
+                let (seen, _) = self.slots[slot].note(&indicator, at);
+                self.index_indicator(&indicator, slot);
+                self.dirty_seen.insert((slot, seen));
+            }
         }
-        self.dirty_members.insert((slot, i));
-        self.dirty_campaigns.insert(slot);
         (i, new)
     }
 

@@ -260,6 +260,26 @@ impl Store {
         self.load_ids(tracker, ids).await
     }
 
+    /// The earliest and latest sighting of any stored campaign indicator (`None` when there are
+    /// none): what a run can find in the store beyond what it writes itself.
+    pub async fn campaign_span(
+        &self,
+    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(first_seen) AS first, MAX(last_seen) AS last FROM campaign_indicators",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("reading the span of campaigns"))?;
+        let what = "reading the span of campaigns";
+        let first: Option<String> = row.try_get("first").map_err(query_err(what))?;
+        let last: Option<String> = row.try_get("last").map_err(query_err(what))?;
+        match (first, last) {
+            (Some(first), Some(last)) => Ok(Some((parse_time(&first)?, parse_time(&last)?))),
+            _ => Ok(None),
+        }
+    }
+
     /// Loads the campaign `id` (following merges) into `tracker`; returns the live campaign's id.
     pub async fn load_campaign(
         &self,

@@ -38,7 +38,9 @@ CREATE TABLE campaign_indicators (
     last_seen   TEXT NOT NULL,
     PRIMARY KEY (campaign_id, indicator)
 );
-CREATE INDEX campaign_indicators_by_value ON campaign_indicators (indicator, last_seen);
+-- By value only: a sighting moves last_seen on almost every write, and keeping it out of the index
+-- spares an index update per upsert (an indicator has one row per campaign, so few to filter).
+CREATE INDEX campaign_indicators_by_value ON campaign_indicators (indicator);
 
 CREATE TABLE campaign_detections (
     detection_seq BIGINT PRIMARY KEY REFERENCES detections (seq),

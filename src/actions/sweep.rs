@@ -17,7 +17,7 @@ use crate::intake::{is_object_id, is_upn};
 
 /// At most this many IPs per sweep (one query each), so a sprawling campaign cannot turn one
 /// action into thousands of calls; the outcome says when some were left out.
-pub const MAX_IPS: usize = 50;
+pub const MAX_IPS: usize = 20;
 /// Pages of up to 1,000 sign-ins read per IP.
 const MAX_PAGES: usize = 5;
 

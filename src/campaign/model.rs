@@ -11,7 +11,7 @@ use super::indicator::Indicator;
 /// Lists exposed to playbooks (`campaign.ips`...) hold at most this many entries, the earliest
 /// seen first: a campaign can grow large, and the first infrastructure is the attacker's core.
 /// Counts (`campaign.accounts`, `campaign.detections`) are always exact.
-pub const LIST_LIMIT: usize = 50;
+pub const LIST_LIMIT: usize = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {

@@ -41,10 +41,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_id = store
         .start_run(stanch::engine::Mode::Passive, "bench", chrono::Utc::now())
         .await?;
+    let (playbooks, context) = (Arc::new(playbooks), Arc::new(Context::default()));
     let state = AppState {
+        campaigns: Arc::new(stanch::campaign::Recorder::new(
+            store.clone(),
+            playbooks.clone(),
+            context.clone(),
+            Default::default(),
+            run_id,
+        )),
         store,
-        playbooks: Arc::new(playbooks),
-        context: Arc::new(Context::default()),
+        playbooks,
+        context,
         intake: Arc::new(IntakeSettings {
             bearer_tokens: vec![SecretString::new("bench")],
             ..IntakeSettings::default()

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use stanch::engine::{self, Context};
+use stanch::campaign::{self, Settings, Tracker};
+use stanch::engine::Context;
 use stanch::intake::{JsonlReader, UserRef};
 use stanch::playbook::load_paths;
 use stanch::run::{BATCH_SIZE, Sinks, run_jsonl};
@@ -46,14 +47,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         playbooks.playbooks.len()
     );
 
-    // Parse + plan only, to show where the time goes.
+    // Parse + group + plan only, to show where the time goes.
     let started = Instant::now();
     let mut planned = 0;
+    let mut tracker = Tracker::new(Settings::default());
     for item in JsonlReader::new(input.as_bytes()) {
         let detection = item?.result?;
-        planned += engine::plan(&detection, &playbooks, &Context::default())
-            .actions
-            .len();
+        planned += campaign::evaluate(
+            &mut tracker,
+            &detection,
+            None,
+            &playbooks,
+            &Context::default(),
+        )
+        .plan
+        .actions
+        .len();
     }
     let plan_only = started.elapsed();
 
@@ -81,6 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &store,
         &playbooks,
         &Context::default(),
+        &Default::default(),
         None,
         reader,
         "bench",
@@ -91,6 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let audit_rows = store.audit_head().await?.map(|h| h.seq).unwrap_or(0) as usize;
     let rows = summary.detections + summary.actions + audit_rows;
     assert_eq!(summary.actions, planned);
+    let campaign_rows = campaign_rows(&dir.path().join("stanch.db")).await?;
     if std::env::var_os("PIPELINE_ONLY").is_some() {
         println!(
             "pipeline (stanch run) {:.0} detections/s ({:.2?})",
@@ -115,7 +126,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     batch_latencies.sort();
     let pct = |p: f64| batch_latencies[((batch_latencies.len() - 1) as f64 * p) as usize];
     println!(
-        "rows written by the pipeline: {rows} ({} detections, {} actions, {audit_rows} audit records)",
+        "rows written by the pipeline: {rows} ({} detections, {} actions, {audit_rows} audit records), \
+         plus campaign rows (now in the store: {campaign_rows})",
         summary.detections, summary.actions
     );
     println!(
@@ -178,12 +190,47 @@ fn synthetic_jsonl(count: usize, accounts: usize) -> String {
     out
 }
 
-/// One body per row the pipeline writes: the detection, each action, and the two audit payloads.
+/// Rows in the campaign tables after the run (upserts rewrite rows, so more were written).
+async fn campaign_rows(path: &std::path::Path) -> Result<i64, sqlx::Error> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::new().filename(path))
+        .await?;
+    let mut total = 0;
+    for table in [
+        "campaigns",
+        "campaign_members",
+        "campaign_indicators",
+        "campaign_detections",
+    ] {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await?;
+        total += n;
+    }
+    pool.close().await;
+    Ok(total)
+}
+
+/// One body per row the pipeline writes: the detection, each action, and the audit payloads (two,
+/// and one per campaign event). Campaign table rows are counted apart.
 fn baseline_bodies(input: &str, playbooks: &stanch::playbook::PlaybookSet) -> Vec<String> {
     let mut bodies = Vec::new();
+    let mut tracker = Tracker::new(Settings::default());
     for item in JsonlReader::new(input.as_bytes()) {
         let detection = item.unwrap().result.unwrap();
-        let plan = engine::plan(&detection, playbooks, &Context::default());
+        let evaluated = campaign::evaluate(
+            &mut tracker,
+            &detection,
+            None,
+            playbooks,
+            &Context::default(),
+        );
+        let plan = evaluated.plan;
+        for event in evaluated.note.iter().flat_map(|n| &n.events) {
+            bodies.push(serde_json::to_string(event).unwrap());
+        }
         let body = serde_json::to_string(&detection).unwrap();
         bodies.push(body.clone());
         bodies.extend(

@@ -32,6 +32,7 @@ fn detection(n: usize, accounts: usize) -> Detection {
 fn plan(d: &Detection) -> Plan {
     Plan {
         detection: d.key(),
+        campaign: None,
         evaluated_at: "2021-06-01T10:00:00Z".into(),
         matched: Vec::new(),
         actions: vec![PlannedAction {

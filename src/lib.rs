@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod approvals;
 pub mod audit;
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod emulate;

@@ -6,6 +6,12 @@
 //! what is printed has been durably recorded; a rejected line is audited like any other input.
 //! Input is read on its own thread: a file is consumed in full batches (throughput), while a
 //! live stream is flushed as soon as no more input is waiting (latency).
+//!
+//! Each detection is assigned to its campaign before it is planned, by one [`Tracker`] that
+//! lives for the whole run (loaded from the store batch by batch, by indicator and window), and
+//! the campaign rows are written in the batch's transaction. When an action confirms a campaign,
+//! the detections that follow (its members to contain) are recorded and carried out right
+//! away, before the next detection of the input.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -15,8 +21,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
-use crate::engine::{self, Context, Gate, Mode, Plan};
+use crate::actions::{ActionResult, GraphRunner, runs_automatically};
+use crate::campaign::{self, CampaignNote, Recorded, Settings, Tracker};
+use crate::engine::{Context, Gate, Mode, Plan};
 use crate::intake::{Detection, JsonlItem, JsonlReader};
 use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
@@ -63,6 +70,8 @@ pub struct RunSummary {
     pub by_action: BTreeMap<String, usize>,
     /// Outcomes of the actions carried out: `succeeded`, `failed`, `needs_human`, `duplicate`...
     pub executed: BTreeMap<String, usize>,
+    /// Detections stanch emitted for confirmed campaigns (members to contain, infrastructure).
+    pub campaign_detections: usize,
     /// Active, automatic actions left `pending` because no Graph connection is configured.
     pub not_executed: usize,
 }
@@ -72,6 +81,7 @@ enum Item {
         line: usize,
         detection: Box<Detection>,
         plan: Plan,
+        note: Option<CampaignNote>,
     },
     Rejected {
         line: usize,
@@ -79,6 +89,18 @@ enum Item {
         raw: String,
     },
 }
+
+/// What the run needs to group detections and follow confirmations up.
+struct Campaigns<'a> {
+    tracker: Tracker,
+    lookups: campaign::Lookups,
+    playbooks: &'a PlaybookSet,
+    ctx: &'a Context,
+    run_id: i64,
+}
+
+/// The tracker forgets old campaigns once it holds this many (they stay in the store).
+const TRACKER_SOFT_LIMIT: usize = 20_000;
 
 /// A batch being written, and its items, reported once the write has committed.
 type InFlight = (JoinHandle<Result<Vec<i64>, StoreError>>, Vec<Item>);
@@ -89,11 +111,13 @@ pub struct Sinks<'a> {
     pub progress: &'a mut dyn FnMut(u64, &RunSummary),
 }
 
-/// Processes a JSONL stream: plans, records, and (with a runner) executes.
+/// Processes a JSONL stream: groups, plans, records, and (with a runner) executes.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_jsonl(
     store: &Store,
     playbooks: &PlaybookSet,
     ctx: &Context,
+    campaign_settings: &Settings,
     runner: Option<&GraphRunner>,
     input: Box<dyn BufRead + Send>,
     input_name: &str,
@@ -108,6 +132,14 @@ pub async fn run_jsonl(
         run_id: store.start_run(run_mode, input_name, Utc::now()).await?,
         ..RunSummary::default()
     };
+    let mut campaigns = Campaigns {
+        tracker: Tracker::new(campaign_settings.clone()),
+        lookups: campaign::Lookups::start(store).await?,
+        playbooks,
+        ctx,
+        run_id: summary.run_id,
+    };
+    let mut latest_seen = None;
     let mut lines = spawn_reader(input);
     let mut in_flight: Option<InFlight> = None;
     let mut bytes_read = 0;
@@ -128,14 +160,32 @@ pub async fn run_jsonl(
                 }
             }
         }
-        let mut items = Vec::with_capacity(batch.len());
+        let mut parsed = Vec::with_capacity(batch.len());
         for line in batch {
             let (item, bytes) = line?;
             bytes_read = bytes;
-            items.push(evaluate(item, playbooks, ctx));
+            parsed.push(item);
         }
+        let detections: Vec<&Detection> = parsed
+            .iter()
+            .filter_map(|item| item.result.as_ref().ok())
+            .collect();
+        latest_seen = detections
+            .iter()
+            .map(|d| d.observed_at)
+            .chain(latest_seen)
+            .max();
+        // At most one query for the batch: the stored campaigns its indicators may link to.
+        campaigns
+            .lookups
+            .load_for(store, &mut campaigns.tracker, &detections)
+            .await?;
+        let items: Vec<Item> = parsed
+            .into_iter()
+            .map(|item| evaluate(item, &mut campaigns))
+            .collect();
         if !items.is_empty() {
-            let prepared = prepare(summary.run_id, &items)?;
+            let prepared = prepare(summary.run_id, &items, &mut campaigns.tracker)?;
             if let Some((write, done)) = in_flight.take() {
                 report(
                     store,
@@ -144,6 +194,7 @@ pub async fn run_jsonl(
                     done,
                     &mut summary,
                     &mut *sinks.on_outcome,
+                    &mut campaigns,
                 )
                 .await?;
             }
@@ -165,8 +216,16 @@ pub async fn run_jsonl(
                 done,
                 &mut summary,
                 &mut *sinks.on_outcome,
+                &mut campaigns,
             )
             .await?;
+        }
+        if campaigns.tracker.len() > TRACKER_SOFT_LIMIT
+            && let Some(latest) = latest_seen
+        {
+            let window = campaigns.tracker.window();
+            campaigns.tracker.forget_before(latest - window);
+            campaigns.lookups.forgot();
         }
         (sinks.progress)(bytes_read, &summary);
     }
@@ -197,14 +256,33 @@ fn spawn_reader(input: Box<dyn BufRead + Send>) -> mpsc::Receiver<Line> {
     rx
 }
 
-fn evaluate(item: JsonlItem, playbooks: &PlaybookSet, ctx: &Context) -> Item {
+fn evaluate(item: JsonlItem, campaigns: &mut Campaigns<'_>) -> Item {
+    let reserved = item
+        .result
+        .as_ref()
+        .ok()
+        .and_then(campaign::reserved_source);
+    if let Some(reason) = reserved {
+        return Item::Rejected {
+            line: item.line,
+            reason,
+            raw: item.raw,
+        };
+    }
     match item.result {
         Ok(detection) => {
-            let plan = engine::plan(&detection, playbooks, ctx);
+            let evaluated = campaign::evaluate(
+                &mut campaigns.tracker,
+                &detection,
+                None,
+                campaigns.playbooks,
+                campaigns.ctx,
+            );
             Item::Planned {
                 line: item.line,
                 detection: Box::new(detection),
-                plan,
+                plan: evaluated.plan,
+                note: evaluated.note,
             }
         }
         Err(err) => Item::Rejected {
@@ -215,7 +293,11 @@ fn evaluate(item: JsonlItem, playbooks: &PlaybookSet, ctx: &Context) -> Item {
     }
 }
 
-fn prepare(run_id: i64, items: &[Item]) -> Result<PreparedBatch, StoreError> {
+fn prepare(
+    run_id: i64,
+    items: &[Item],
+    tracker: &mut Tracker,
+) -> Result<PreparedBatch, StoreError> {
     let evaluations: Vec<Evaluation<'_>> = items
         .iter()
         .map(|item| match item {
@@ -223,6 +305,7 @@ fn prepare(run_id: i64, items: &[Item]) -> Result<PreparedBatch, StoreError> {
                 line,
                 detection,
                 plan,
+                ..
             } => Evaluation::Accepted {
                 line: Some(*line),
                 detection,
@@ -235,10 +318,24 @@ fn prepare(run_id: i64, items: &[Item]) -> Result<PreparedBatch, StoreError> {
             },
         })
         .collect();
-    PreparedBatch::new(run_id, &evaluations, Utc::now())
+    let notes: Vec<Option<&CampaignNote>> = items
+        .iter()
+        .map(|item| match item {
+            Item::Planned { note, .. } => note.as_ref(),
+            Item::Rejected { .. } => None,
+        })
+        .collect();
+    PreparedBatch::with_campaigns(
+        run_id,
+        &evaluations,
+        &notes,
+        tracker.take_dirty(),
+        Utc::now(),
+    )
 }
 
-/// Once a batch has committed: carry out its automatic active actions, then report each line.
+/// Once a batch has committed: carry out its automatic active actions (and what follows them),
+/// then report each line.
 async fn report(
     store: &Store,
     runner: Option<&GraphRunner>,
@@ -246,6 +343,7 @@ async fn report(
     items: Vec<Item>,
     summary: &mut RunSummary,
     on_outcome: &mut dyn FnMut(&Outcome<'_>),
+    campaigns: &mut Campaigns<'_>,
 ) -> Result<(), RunError> {
     let seqs = written.map_err(|e| RunError::Task(e.to_string()))??;
     let mut seqs = seqs.into_iter();
@@ -255,31 +353,77 @@ async fn report(
                 line,
                 detection,
                 plan,
+                note,
             } => {
                 let seq = seqs.next().ok_or_else(|| {
                     RunError::Task("the store returned fewer detection keys than detections".into())
                 })?;
                 summary.count(plan);
                 let mut results = Vec::new();
-                for action in plan.actions.iter().filter(|a| runs_automatically(a)) {
-                    match runner {
-                        Some(runner) => {
-                            let result = execute(runner, store, seq, action).await?;
-                            *summary
-                                .executed
-                                .entry(result.status.to_string())
-                                .or_default() += 1;
-                            results.push(result);
+                let mut follow_ups: Vec<(Recorded, Vec<ActionResult>)> = Vec::new();
+                match runner {
+                    Some(runner) => {
+                        results =
+                            carry_out(store, runner, campaigns, seq, plan, &mut follow_ups).await?;
+                        // An account joining a campaign confirmed earlier is contained as a member.
+                        if let (Some(note), Some(user)) = (note, &detection.user)
+                            && note.joined_confirmed
+                            && let Some(follow_up) = campaign::member_follow_up(
+                                &campaigns.tracker,
+                                &note.campaign,
+                                user,
+                                detection.observed_at,
+                            )
+                        {
+                            let recorded = campaign::record_follow_ups(
+                                store,
+                                &mut campaigns.tracker,
+                                campaigns.run_id,
+                                campaigns.playbooks,
+                                campaigns.ctx,
+                                vec![follow_up],
+                            )
+                            .await?;
+                            for r in recorded {
+                                let done = carry_out(
+                                    store,
+                                    runner,
+                                    campaigns,
+                                    r.seq,
+                                    &r.plan,
+                                    &mut follow_ups,
+                                )
+                                .await?;
+                                follow_ups.push((r, done));
+                            }
                         }
-                        None => summary.not_executed += 1,
+                    }
+                    None => {
+                        summary.not_executed += plan
+                            .actions
+                            .iter()
+                            .filter(|a| runs_automatically(a))
+                            .count()
                     }
                 }
+                summary.executed_all(&results);
                 on_outcome(&Outcome::Planned {
                     line: *line,
                     detection,
                     plan,
                     results: &results,
                 });
+                for (recorded, done) in &follow_ups {
+                    summary.campaign_detections += 1;
+                    summary.count_actions(&recorded.plan);
+                    summary.executed_all(done);
+                    on_outcome(&Outcome::Planned {
+                        line: *line,
+                        detection: &recorded.detection,
+                        plan: &recorded.plan,
+                        results: done,
+                    });
+                }
             }
             Item::Rejected { line, reason, .. } => {
                 summary.rejected += 1;
@@ -293,10 +437,47 @@ async fn report(
     Ok(())
 }
 
+/// Executes a plan's automatic actions with their follow-ups, collected in `follow_ups`.
+async fn carry_out(
+    store: &Store,
+    runner: &GraphRunner,
+    campaigns: &mut Campaigns<'_>,
+    seq: i64,
+    plan: &Plan,
+    follow_ups: &mut Vec<(Recorded, Vec<ActionResult>)>,
+) -> Result<Vec<ActionResult>, RunError> {
+    let mut sink = |recorded: &Recorded, done: &[ActionResult]| {
+        follow_ups.push((recorded.clone(), done.to_vec()));
+    };
+    Ok(campaign::execute_with_follow_ups(
+        store,
+        runner,
+        &mut campaigns.tracker,
+        campaigns.run_id,
+        campaigns.playbooks,
+        campaigns.ctx,
+        seq,
+        plan,
+        &mut sink,
+        0,
+    )
+    .await?)
+}
+
 impl RunSummary {
     fn count(&mut self, plan: &Plan) {
         self.detections += 1;
         self.matched += usize::from(!plan.matched.is_empty());
+        self.count_actions(plan);
+    }
+
+    fn executed_all(&mut self, results: &[ActionResult]) {
+        for result in results {
+            *self.executed.entry(result.status.to_string()).or_default() += 1;
+        }
+    }
+
+    fn count_actions(&mut self, plan: &Plan) {
         for action in &plan.actions {
             self.actions += 1;
             match action.mode {

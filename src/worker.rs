@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::actions::{GraphRunner, execute, planned_from_row};
+use crate::campaign::{Input, Recorder};
 use crate::http::Metrics;
 use crate::intake::Detection;
 use crate::schedule::{JobKind, JobRunner, RejectedAlert, poll_and_store};
 use crate::store::Store;
-use crate::store::{Evaluation, PreparedBatch};
 
 const BATCH: i64 = 32;
 /// Transient failures (Graph throttled or unreachable through all the client's own retries) are
@@ -31,6 +31,7 @@ pub async fn work(
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
+    campaigns: Arc<Recorder>,
 ) {
     loop {
         if *stop.borrow() {
@@ -86,6 +87,24 @@ pub async fn work(
             match execute(&runner, &store, row.detection_seq, &action).await {
                 Ok(result) => {
                     metrics.record_action(&row.kind, result.status, result.elapsed_ms);
+                    // A confirmation contains the campaign's members; a sweep's finds join it.
+                    match campaigns
+                        .after_action(row.detection_seq, &action, &result)
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(
+                                action = row.pk,
+                                detections = n,
+                                "campaign follow-ups recorded"
+                            );
+                            wake.notify_one();
+                        }
+                        Err(e) => {
+                            tracing::error!(action = row.pk, error = %e, "cannot record the campaign's follow-ups")
+                        }
+                    }
                     if result.retryable && row.attempts < MAX_RETRIES {
                         let delay = FIRST_RETRY * 4u32.pow(row.attempts as u32);
                         if let Err(e) = store.schedule_retry(row.pk, delay).await {
@@ -207,42 +226,29 @@ async fn ingest(
     detections: Vec<Detection>,
     rejected: Vec<RejectedAlert>,
 ) -> Result<(), String> {
-    let plans: Vec<_> = detections
-        .iter()
-        .map(|d| crate::engine::plan(d, &state.playbooks, &state.context))
-        .collect();
     let raws: Vec<String> = rejected.iter().map(|r| r.alert.to_string()).collect();
-    let mut evaluations: Vec<Evaluation<'_>> = detections
+    let mut inputs: Vec<Input<'_>> = detections
         .iter()
-        .zip(&plans)
-        .map(|(detection, plan)| Evaluation::Accepted {
+        .map(|detection| Input::Detection {
             line: None,
             detection,
-            plan,
         })
         .collect();
-    evaluations.extend(
-        rejected
-            .iter()
-            .zip(&raws)
-            .map(|(r, raw)| Evaluation::Rejected {
-                line: None,
-                reason: format!(
-                    "alert {}: {}",
-                    r.id.as_deref().unwrap_or("(no id)"),
-                    r.reason
-                ),
-                raw,
-            }),
-    );
-    if evaluations.is_empty() {
+    inputs.extend(rejected.iter().zip(&raws).map(|(r, raw)| Input::Rejected {
+        line: None,
+        reason: format!(
+            "alert {}: {}",
+            r.id.as_deref().unwrap_or("(no id)"),
+            r.reason
+        ),
+        raw,
+    }));
+    if inputs.is_empty() {
         return Ok(());
     }
-    let batch = PreparedBatch::new(state.run_id, &evaluations, chrono::Utc::now())
-        .map_err(|e| e.to_string())?;
     state
-        .store
-        .record_prepared(batch)
+        .campaigns
+        .record(&inputs)
         .await
         .map_err(|e| e.to_string())?;
     state.metrics.received.fetch_add(

@@ -33,11 +33,16 @@ pub struct ActionResult {
     pub retryable: bool,
     pub detail: String,
     pub elapsed_ms: u64,
+    /// What the action produced (a sweep's findings), for what follows it; not printed.
+    #[serde(skip)]
+    pub outcome: Option<Value>,
 }
 
-/// Whether the engine's plan asks for this action to run now, without a human.
+/// Whether the engine's plan asks for this action to run now, without a human. Read-only
+/// actions run in passive mode too: they change nothing.
 pub fn runs_automatically(action: &PlannedAction) -> bool {
-    action.mode == Mode::Active && matches!(action.gate, Gate::Automatic)
+    (action.mode == Mode::Active || action.action.spec().read_only)
+        && matches!(action.gate, Gate::Automatic)
 }
 
 pub async fn execute(
@@ -55,6 +60,7 @@ pub async fn execute(
         retryable: false,
         detail,
         elapsed_ms: started.elapsed().as_millis() as u64,
+        outcome: None,
     };
     let safety = runner.safety();
     let protected = if action.gate.needs_approval() {
@@ -143,6 +149,7 @@ pub async fn execute(
     let retryable = stored["retryable"] == true;
     Ok(ActionResult {
         retryable,
+        outcome: stored.get("outcome").cloned(),
         ..result(status, detail)
     })
 }

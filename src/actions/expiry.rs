@@ -163,6 +163,7 @@ mod tests {
         };
         let plan = crate::engine::Plan {
             detection: detection.key(),
+            campaign: None,
             evaluated_at: "2021-06-01T00:00:00Z".into(),
             matched: Vec::new(),
             actions: vec![action],

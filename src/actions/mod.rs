@@ -17,6 +17,7 @@ mod runner;
 pub mod safety;
 mod setup;
 mod spec;
+mod sweep;
 
 pub use execute::{
     ActionResult, RollbackError, Undo, execute, planned_from_row, rollback, runs_automatically,
@@ -28,3 +29,4 @@ pub use runner::{GraphRunner, GraphStats};
 pub use safety::Safety;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};
+pub use sweep::MAX_IPS as SWEEP_MAX_IPS;

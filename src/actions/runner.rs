@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::spec::ActionKind;
-use super::{access, account, mailbox, notify};
+use super::{access, account, mailbox, notify, sweep};
 use crate::audit::AuditEvent;
 use crate::config::ContainmentSettings;
 use crate::engine::PlannedAction;
-use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse};
+use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, PageRef};
 use crate::store::Store;
 
 /// Counters of the Graph calls made through a runner, for `/metrics`.
@@ -96,7 +96,7 @@ impl GraphRunner {
         &self.stats
     }
 
-    fn count(&self, result: &Result<GraphResponse, GraphError>, elapsed: std::time::Duration) {
+    fn count(&self, result: &Result<&GraphResponse, &GraphError>, elapsed: std::time::Duration) {
         let stats = &self.stats;
         stats.requests.fetch_add(1, Ordering::Relaxed);
         stats
@@ -163,6 +163,42 @@ impl GraphRunner {
             "path": request.path.to_string(),
             "body": request.body.as_ref().map(redact),
         });
+        self.audited_with(subject, described, |r| r, self.client.send(request))
+            .await
+    }
+
+    /// One page of a collection read for an action, audited like any other call (a sweep of the
+    /// sign-in logs follows `nextLink`s, and each page is a call of its own).
+    pub(super) async fn call_page(
+        &self,
+        action: &PlannedAction,
+        at: &PageRef,
+    ) -> Result<Page, ActionError> {
+        let subject = format!("action/{}", action.key);
+        let described = json!({"about": action.action, "method": "GET", "path": at.shown()});
+        self.audited_with(
+            &subject,
+            described,
+            |page: &Page| &page.response,
+            self.client.get_page(at),
+        )
+        .await
+        .map_err(|e| ActionError::Failed {
+            action: action.action.to_string(),
+            target: target_text(action),
+            reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
+        })?
+        .map_err(|e| graph_failure(action, e))
+    }
+
+    /// Audits `described` before `call` is made and its answer (`response` of it) after.
+    async fn audited_with<T>(
+        &self,
+        subject: &str,
+        described: Value,
+        response: impl Fn(&T) -> &GraphResponse,
+        call: impl std::future::Future<Output = Result<T, GraphError>>,
+    ) -> Result<Result<T, GraphError>, crate::store::StoreError> {
         self.store
             .append_audit(&[AuditEvent::new(
                 Utc::now(),
@@ -172,9 +208,10 @@ impl GraphRunner {
             )])
             .await?;
         let started = Instant::now();
-        let result = self.client.send(request).await;
-        self.count(&result, started.elapsed());
-        let after = match &result {
+        let result = call.await;
+        let answered = result.as_ref().map(&response);
+        self.count(&answered, started.elapsed());
+        let after = match &answered {
             Ok(response) => json!({
                 "status": response.status,
                 "request_id": response.request_id,
@@ -215,6 +252,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockLegacyAuth => access::read_membership(self, action).await?,
             ActionKind::BlockIps => access::read_location(self, action).await?,
             ActionKind::Notify => json!({}),
+            ActionKind::SweepSignins => sweep::describe(action),
         };
         Ok(Evidence(evidence))
     }
@@ -236,6 +274,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockLegacyAuth => access::add_to_quarantine(self, action, evidence).await,
             ActionKind::BlockIps => access::block_ips(self, action, evidence).await,
             ActionKind::Notify => notify::send(self, action).await,
+            ActionKind::SweepSignins => sweep::sweep(self, action, evidence).await,
         }
     }
 

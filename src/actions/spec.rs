@@ -57,6 +57,10 @@ pub struct ActionSpec {
     pub reversible: bool,
     /// Whether the action can lock a person out or destroy data: such steps deserve approval.
     pub disruptive: bool,
+    /// Whether the action only reads the tenant. Such actions run in passive mode too (when a
+    /// Graph connection is configured): reading changes nothing, and what they find is what
+    /// lets a passive report say what would have been contained.
+    pub read_only: bool,
     pub params: &'static [ParamSpec],
     pub doc: &'static str,
 }
@@ -103,10 +107,11 @@ pub enum ActionKind {
     BlockIps,
     ResetPassword,
     Notify,
+    SweepSignins,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 9] = [
+    pub const ALL: [ActionKind; 10] = [
         ActionKind::RevokeSessions,
         ActionKind::DisableInboxRules,
         ActionKind::BlockLegacyAuth,
@@ -116,6 +121,7 @@ impl ActionKind {
         ActionKind::BlockIps,
         ActionKind::ResetPassword,
         ActionKind::Notify,
+        ActionKind::SweepSignins,
     ];
 
     pub fn name(self) -> &'static str {
@@ -129,6 +135,7 @@ impl ActionKind {
             ActionKind::BlockIps => "block_ips",
             ActionKind::ResetPassword => "reset_password",
             ActionKind::Notify => "notify",
+            ActionKind::SweepSignins => "sweep_signins",
         }
     }
 
@@ -239,12 +246,45 @@ impl ActionKind {
                     ],
                     "Send a message to a configured webhook channel.",
                 ),
+                SweepSignins => (
+                    TargetKind::Tenant,
+                    false,
+                    false,
+                    &[
+                        param!(
+                            "campaign",
+                            String,
+                            default = "{{ campaign.id }}",
+                            "The campaign the accounts found join."
+                        ),
+                        param!(
+                            "ips",
+                            IpList,
+                            default = "{{ campaign.ips }}",
+                            "Addresses to look for in the sign-in log (single addresses; the log cannot be searched by range)."
+                        ),
+                        param!(
+                            "since",
+                            String,
+                            default = "{{ campaign.window_start }}",
+                            "Earliest sign-in time (RFC 3339): by default the campaign's first sighting minus the grouping window."
+                        ),
+                        param!(
+                            "until",
+                            String,
+                            default = "{{ observed_at }}",
+                            "Latest sign-in time (RFC 3339): by default the detection's own time, so a replay never reads the future."
+                        ),
+                    ],
+                    "Read every sign-in from the campaign's IPs in the window and bring the accounts that signed in successfully into the campaign (reads only).",
+                ),
             };
         ActionSpec {
             kind: self,
             target,
             reversible,
             disruptive,
+            read_only: matches!(self, SweepSignins),
             params,
             doc,
         }

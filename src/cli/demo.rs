@@ -131,6 +131,7 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
             "\n{graph_calls} Graph request(s) for {contained} action(s) carried out; approvals are still pending for the rest."
         );
     }
+    print_campaigns(&store).await?;
     let report = store
         .verify_audit()
         .await
@@ -193,6 +194,26 @@ fn connect_to_emulator(config: &mut Config, fixture: &Fixture, url: &str) -> any
     config
         .notify
         .insert("default".into(), format!("{url}/_emulator/webhook"));
+    Ok(())
+}
+
+/// The campaigns the story formed: who is in them and whether they were confirmed.
+async fn print_campaigns(store: &Store) -> anyhow::Result<()> {
+    let campaigns = store.campaigns().await?;
+    println!("\n== campaigns (`stanch campaigns show ID` tells each one) ==");
+    for c in &campaigns {
+        println!(
+            "{}: {} account(s) ({}), networks {}; {}",
+            c.id,
+            c.accounts,
+            c.account_list.join(", "),
+            c.networks.join(", "),
+            match (&c.confirmed_at, &c.confirmed_by) {
+                (Some(at), Some(by)) => format!("confirmed {at} by {by}"),
+                _ => "not confirmed".to_string(),
+            }
+        );
+    }
     Ok(())
 }
 

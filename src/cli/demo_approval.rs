@@ -29,10 +29,21 @@ pub(super) async fn approve_through_a_signed_link(
     let mut settings = config.approvals.clone();
     settings.public_url = Some(url.clone());
     settings.link_secret = Some(SecretString::new(uuid::Uuid::new_v4().to_string()));
+    let (playbooks, context) = (
+        Arc::<crate::playbook::PlaybookSet>::default(),
+        Arc::new(Context::default()),
+    );
     let state = AppState {
         store: store.clone(),
-        playbooks: Arc::default(),
-        context: Arc::new(Context::default()),
+        campaigns: Arc::new(crate::campaign::Recorder::new(
+            store.clone(),
+            playbooks.clone(),
+            context.clone(),
+            config.campaigns.clone(),
+            0,
+        )),
+        playbooks,
+        context,
         intake: Arc::default(),
         approvals: Arc::new(settings),
         run_id: 0,

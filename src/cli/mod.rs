@@ -5,6 +5,7 @@
 
 mod approvals;
 mod audit;
+mod campaigns;
 mod demo;
 mod demo_approval;
 mod operate;
@@ -134,6 +135,35 @@ enum Command {
     Setup {
         #[command(subcommand)]
         command: SetupCommand,
+    },
+    /// Campaigns: the accounts of one attack, connected by shared infrastructure.
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignsCommand {
+    /// List campaigns with their accounts, networks and whether they are confirmed.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The story of one campaign: accounts and how they joined, infrastructure, timeline, actions.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Confirm a campaign by hand: its members are contained like after a confirmed compromise.
+    Confirm {
+        id: String,
+        /// Who confirms; recorded in the audit trail.
+        #[arg(long = "as", value_name = "NAME")]
+        by: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -414,6 +444,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
             )
             .await
         }
+        Command::Campaigns {
+            command: CampaignsCommand::List { json },
+        } => campaigns::list(&config, json).await,
+        Command::Campaigns {
+            command: CampaignsCommand::Show { id, json },
+        } => campaigns::show(&config, &id, json).await,
+        Command::Campaigns {
+            command: CampaignsCommand::Confirm { id, by, reason },
+        } => campaigns::confirm(&config, &id, &by, &reason).await,
         Command::Audit {
             command: AuditCommand::Verify { file },
         } => audit::verify(&config, file).await,

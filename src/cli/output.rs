@@ -161,9 +161,15 @@ pub(crate) fn summary_text(summary: &RunSummary, database_url: &str) -> String {
             executed.join(", ")
         ));
     }
+    if summary.campaign_detections > 0 {
+        text.push_str(&format!(
+            "{} detection(s) emitted for confirmed campaigns (members to contain, infrastructure); their actions are counted above\n",
+            summary.campaign_detections
+        ));
+    }
     if summary.not_executed > 0 {
         text.push_str(&format!(
-            "{} active action(s) left pending: no `graph` connection is configured\n",
+            "{} action(s) left pending (active ones, and read-only sign-in sweeps): no `graph` connection is configured\n",
             summary.not_executed
         ));
     }

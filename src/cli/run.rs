@@ -95,9 +95,18 @@ pub(crate) async fn process(
         on_outcome: &mut on_outcome,
         progress: &mut on_progress,
     };
-    let summary = run_jsonl(store, set, &ctx, runner, reader, input_name, sinks)
-        .await
-        .with_context(|| format!("processing {input_name}"))?;
+    let summary = run_jsonl(
+        store,
+        set,
+        &ctx,
+        &config.campaigns,
+        runner,
+        reader,
+        input_name,
+        sinks,
+    )
+    .await
+    .with_context(|| format!("processing {input_name}"))?;
     progress.finish();
     if options.json {
         writeln!(

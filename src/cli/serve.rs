@@ -87,6 +87,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             wake,
             metrics,
             stop_rx,
+            state.campaigns.clone(),
         ))),
         None => {
             eprintln!(
@@ -127,15 +128,23 @@ async fn app_state(
     run_id: i64,
 ) -> anyhow::Result<AppState> {
     let runner = graph_runner(config, store)?;
-    let protected_accounts = super::run::protected_accounts(config, runner.as_ref()).await?;
+    let playbooks = Arc::new(playbooks);
+    let context = Arc::new(Context {
+        default_mode: config.mode,
+        force_passive: false,
+        protected_accounts: super::run::protected_accounts(config, runner.as_ref()).await?,
+    });
     Ok(AppState {
         store: store.clone(),
-        playbooks: Arc::new(playbooks),
-        context: Arc::new(Context {
-            default_mode: config.mode,
-            force_passive: false,
-            protected_accounts,
-        }),
+        campaigns: Arc::new(crate::campaign::Recorder::new(
+            store.clone(),
+            playbooks.clone(),
+            context.clone(),
+            config.campaigns.clone(),
+            run_id,
+        )),
+        playbooks,
+        context,
         intake: Arc::new(config.intake.clone()),
         approvals: Arc::new(config.approvals.clone()),
         run_id,

@@ -8,6 +8,7 @@
 //! ```
 
 mod approvals;
+mod campaigns;
 mod response;
 mod safety;
 mod service;
@@ -44,6 +45,7 @@ const KEYS: &[&str] = &[
     "safety",
     "protected_groups",
     "protected_roles",
+    "campaigns",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,8 @@ pub struct Config {
     pub protected_groups: Vec<String>,
     /// Directory roles (e.g. Global Administrator) whose members are protected.
     pub protected_roles: Vec<String>,
+    /// How detections are grouped into campaigns.
+    pub campaigns: crate::campaign::Settings,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
             safety: SafetySettings::default(),
             protected_groups: Vec::new(),
             protected_roles: Vec::new(),
+            campaigns: crate::campaign::Settings::default(),
         }
     }
 }
@@ -201,6 +206,9 @@ impl Config {
                 .and_then(|n| decode::string(&mut p, n, "`listen`"))
             {
                 config.listen = listen.to_string();
+            }
+            if let Some(node) = f.get("campaigns") {
+                config.campaigns = campaigns::decode_campaigns(&mut p, node);
             }
             if let Some(node) = f.get("approvals") {
                 config.approvals = approvals::decode_approvals(&mut p, node);

@@ -14,7 +14,9 @@ pub use plan::{
 };
 
 use crate::actions::TargetKind;
+use crate::campaign::CampaignView;
 use crate::intake::{Detection, UserRef, is_object_id, is_upn};
+use crate::playbook::fields::Subject;
 use crate::playbook::{Param, Playbook, PlaybookSet, Step, check_param};
 use crate::util::sha256_hex;
 
@@ -38,11 +40,28 @@ impl Context {
     }
 }
 
-/// Decides what to do about one detection.
+/// Decides what to do about one detection that belongs to no campaign.
 pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
+    plan_with(d, None, playbooks, ctx)
+}
+
+/// Decides what to do about one detection, knowing its campaign as it stood when the detection
+/// joined it (`campaign.*` fields). The campaign is an input like the detection: grouping
+/// happens before planning, outside the engine.
+pub fn plan_with(
+    detection: &Detection,
+    campaign: Option<CampaignView<'_>>,
+    playbooks: &PlaybookSet,
+    ctx: &Context,
+) -> Plan {
+    let d = Subject {
+        detection,
+        campaign,
+    };
     let mut plan = Plan {
-        detection: d.key(),
-        evaluated_at: d
+        detection: detection.key(),
+        campaign: campaign.map(|c| c.campaign.id.clone()),
+        evaluated_at: detection
             .observed_at
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         matched: Vec::new(),
@@ -50,7 +69,7 @@ pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
         skipped: Vec::new(),
     };
     for playbook in playbooks.playbooks.iter().filter(|p| p.enabled) {
-        let Some(mut why) = playbook.trigger.matches(d) else {
+        let Some(mut why) = playbook.trigger.matches(detection) else {
             continue;
         };
         if let Some(when) = &playbook.when {
@@ -81,7 +100,7 @@ pub fn plan(d: &Detection, playbooks: &PlaybookSet, ctx: &Context) -> Plan {
 /// Plans one step. Its reason covers the step only: why the playbook matched is said once, in the
 /// plan's `matched` entry, rather than repeated in every action.
 fn plan_step(
-    d: &Detection,
+    d: Subject<'_>,
     playbook: &Playbook,
     step: &Step,
     ctx: &Context,
@@ -134,7 +153,7 @@ fn plan_step(
             policy: step.approval.clone(),
         }
     };
-    let key = idempotency_key(d, playbook, step, target.as_ref(), &params);
+    let key = idempotency_key(d.detection, playbook, step, target.as_ref(), &params);
     Ok(PlannedAction {
         key,
         playbook: playbook.id.clone(),
@@ -150,7 +169,8 @@ fn plan_step(
     })
 }
 
-fn resolve_target(d: &Detection, step: &Step) -> Result<UserRef, String> {
+fn resolve_target(subject: Subject<'_>, step: &Step) -> Result<UserRef, String> {
+    let d = subject.detection;
     let Some(template) = &step.target else {
         return d.user.clone().ok_or_else(|| {
             format!(
@@ -159,7 +179,9 @@ fn resolve_target(d: &Detection, step: &Step) -> Result<UserRef, String> {
             )
         });
     };
-    let rendered = template.render(d).map_err(|e| format!("target: {e}"))?;
+    let rendered = template
+        .render(subject)
+        .map_err(|e| format!("target: {e}"))?;
     let Value::String(text) = rendered else {
         return Err(format!(
             "target rendered to {rendered}, not a UPN or object id"

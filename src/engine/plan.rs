@@ -131,6 +131,9 @@ pub struct SkippedStep {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub detection: String,
+    /// The campaign the detection was assigned to before planning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
     /// The clock the plan was made with: the detection's own `observed_at`, so replays agree.
     pub evaluated_at: String,
     pub matched: Vec<PlaybookMatch>,

@@ -1,7 +1,8 @@
 //! Runs the `tests:` blocks that playbooks carry: each test's detection through the engine with
 //! only its own playbook loaded, compared with the expected plan.
 
-use super::{Context, Gate, PlannedAction, plan};
+use super::{Context, Gate, PlannedAction, plan_with};
+use crate::campaign::{CampaignView, Settings};
 use crate::playbook::{ExpectedAction, Playbook, PlaybookSet, PlaybookTest};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +44,13 @@ fn run_one(playbook: &Playbook, test: &PlaybookTest) -> TestOutcome {
         protected_accounts: test.protected_accounts.clone(),
         ..Context::default()
     };
-    let planned = plan(&test.detection, &set, &ctx).actions;
+    let campaign = test.campaign.as_ref().map(|campaign| CampaignView {
+        campaign,
+        window_secs: Settings::default().window_secs,
+        // The test's campaign is taken as written, not cut at the detection's time.
+        as_of: None,
+    });
+    let planned = plan_with(&test.detection, campaign, &set, &ctx).actions;
     TestOutcome {
         playbook: playbook.id.clone(),
         file: playbook.file.clone(),

@@ -31,6 +31,6 @@ pub use client::{GraphClient, GraphRequest, GraphResponse};
 pub use config::{Cloud, Credential, GraphConfig, Secret};
 pub use directory::DirectorySet;
 pub use error::GraphError;
-pub use paging::Paged;
+pub use paging::{Page, PageRef, Paged};
 pub use path::GraphPath;
 pub use reqwest::Method;

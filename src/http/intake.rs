@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::authenticate;
 use super::error::ApiError;
+use crate::campaign::Input;
 use crate::engine;
 use crate::intake::{Detection, Format, parse_any, to_detections};
-use crate::store::{Evaluation, PreparedBatch};
 
 pub(super) async fn post_detections(
     state: State<AppState>,
@@ -97,36 +97,24 @@ async fn accept(
             "the body holds no detection",
         ));
     }
-    let plans: Vec<Option<engine::Plan>> = items
+    let inputs: Vec<Input<'_>> = items
         .iter()
-        .map(|item| {
-            item.result
-                .as_ref()
-                .ok()
-                .map(|d| engine::plan(d, &state.playbooks, &state.context))
-        })
-        .collect();
-    let evaluations: Vec<Evaluation<'_>> = items
-        .iter()
-        .zip(&plans)
-        .map(|(item, plan)| match (&item.result, plan) {
-            (Ok(detection), Some(plan)) => Evaluation::Accepted {
+        .map(|item| match &item.result {
+            Ok(detection) => Input::Detection {
                 line: Some(item.line),
                 detection,
-                plan,
             },
-            (Err(_), _) | (Ok(_), None) => Evaluation::Rejected {
+            Err(reason) => Input::Rejected {
                 line: Some(item.line),
-                reason: reason_of(&item.result),
+                reason: reason.clone(),
                 raw: &item.raw,
             },
         })
         .collect();
-    let prepared = PreparedBatch::new(state.run_id, &evaluations, Utc::now())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    state
-        .store
-        .record_prepared(prepared)
+    // Grouped into campaigns, planned and committed before the answer.
+    let plans: Vec<Option<engine::Plan>> = state
+        .campaigns
+        .record(&inputs)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     state.new_work();
@@ -170,10 +158,6 @@ async fn accept(
         extra: Some(Box::new(json!({"accepted": accepted}))),
         ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_detections", message)
     })
-}
-
-fn reason_of(result: &Result<Detection, String>) -> String {
-    result.as_ref().err().cloned().unwrap_or_default()
 }
 
 /// One object, an array of objects, or one object per line (blank and `#` lines skipped, as in
@@ -229,7 +213,10 @@ fn items(
             .map(|d| Item {
                 line,
                 raw: raw.clone(),
-                result: Ok(d),
+                result: match crate::campaign::reserved_source(&d) {
+                    Some(reason) => Err(reason),
+                    None => Ok(d),
+                },
             })
             .collect(),
         Err(reason) => vec![Item {

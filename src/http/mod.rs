@@ -43,6 +43,8 @@ pub struct AppState {
     pub channels: Arc<crate::approvals::Channels>,
     pub metrics: Arc<Metrics>,
     pub runner: Option<GraphRunner>,
+    /// Groups detections into campaigns as they are recorded (intake, polling, the worker).
+    pub campaigns: Arc<crate::campaign::Recorder>,
 }
 
 impl AppState {

@@ -20,7 +20,13 @@ pub const APPROVAL_KEYS: &[&str] = &[
     "escalate_to",
     "channels",
 ];
-pub const TEST_KEYS: &[&str] = &["name", "detection", "protected_accounts", "expect"];
+pub const TEST_KEYS: &[&str] = &[
+    "name",
+    "detection",
+    "protected_accounts",
+    "campaign",
+    "expect",
+];
 pub const EXPECT_KEYS: &[&str] = &["step", "action", "target", "params", "mode", "approval"];
 pub const CHANNELS: &[&str] = &["slack", "teams", "link", "webhook"];
 const DEFAULT_APPROVAL_TIMEOUT_SECS: u64 = 30 * 60;
@@ -176,6 +182,12 @@ fn compile_test(p: &mut Problems, node: &Node, playbook: &Playbook) -> Option<Pl
                 .collect()
         })
         .unwrap_or_default();
+    let campaign = match (f.get("campaign"), &detection) {
+        (Some(n), Some(d)) => {
+            super::test_campaign::compile_test_campaign(p, n, d.observed_at).map(Some)
+        }
+        _ => Some(None),
+    };
     let expect = f.require(p, "expect", "a test").and_then(|n| {
         let items = decode::list(p, n, "`expect`")?;
         let expected: Vec<Option<ExpectedAction>> = items
@@ -189,6 +201,7 @@ fn compile_test(p: &mut Problems, node: &Node, playbook: &Playbook) -> Option<Pl
         loc: node.loc,
         detection: detection?,
         protected_accounts,
+        campaign: campaign?,
         expect: expect?,
     })
 }

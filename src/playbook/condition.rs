@@ -16,8 +16,8 @@ use ipnet::IpNet;
 use regex::Regex;
 use serde_json::Value;
 
-use super::fields::{FieldPath, FieldValue};
-use crate::intake::{Detection, Severity};
+use super::fields::{FieldPath, FieldValue, Subject};
+use crate::intake::Severity;
 
 pub const OPERATORS: [&str; 15] = [
     "eq",
@@ -85,11 +85,16 @@ pub enum Lit {
 }
 
 impl Condition {
-    pub fn eval(&self, d: &Detection) -> bool {
+    /// Whether the condition holds for the detection (and its campaign).
+    pub fn eval<'a>(&self, subject: impl Into<Subject<'a>>) -> bool {
+        self.eval_in(subject.into())
+    }
+
+    fn eval_in(&self, d: Subject<'_>) -> bool {
         match self {
-            Condition::All(items) => items.iter().all(|c| c.eval(d)),
-            Condition::Any(items) => items.iter().any(|c| c.eval(d)),
-            Condition::Not(inner) => !inner.eval(d),
+            Condition::All(items) => items.iter().all(|c| c.eval_in(d)),
+            Condition::Any(items) => items.iter().any(|c| c.eval_in(d)),
+            Condition::Not(inner) => !inner.eval_in(d),
             Condition::Test { field, op, .. } => match field.get(d) {
                 None => matches!(op, Op::Exists(false) | Op::Ne(_) | Op::NotIn(_)),
                 Some(value) => test(&value, op),
@@ -99,12 +104,16 @@ impl Condition {
 
     /// Why the condition held on this detection: for `any`, the branch that held; `None` if it
     /// did not hold. This is what plan reasons quote.
-    pub fn explain(&self, d: &Detection) -> Option<String> {
+    pub fn explain<'a>(&self, subject: impl Into<Subject<'a>>) -> Option<String> {
+        self.explain_in(subject.into())
+    }
+
+    fn explain_in(&self, d: Subject<'_>) -> Option<String> {
         match self {
             Condition::All(items) => {
                 let parts = items
                     .iter()
-                    .map(|c| c.explain(d))
+                    .map(|c| c.explain_in(d))
                     .collect::<Option<Vec<_>>>()?;
                 Some(if parts.len() == 1 {
                     parts.into_iter().next().unwrap_or_default()
@@ -112,9 +121,9 @@ impl Condition {
                     parts.join(" and ")
                 })
             }
-            Condition::Any(items) => items.iter().find_map(|c| c.explain(d)),
-            Condition::Not(_) => self.eval(d).then(|| self.describe()),
-            Condition::Test { field, text, .. } => self.eval(d).then(|| match field.get(d) {
+            Condition::Any(items) => items.iter().find_map(|c| c.explain_in(d)),
+            Condition::Not(_) => self.eval_in(d).then(|| self.describe()),
+            Condition::Test { field, text, .. } => self.eval_in(d).then(|| match field.get(d) {
                 Some(value) => format!("{text} (is {})", short_json(&value.to_json())),
                 None => text.clone(),
             }),
@@ -141,6 +150,9 @@ impl Condition {
 }
 
 fn test(value: &FieldValue<'_>, op: &Op) -> bool {
+    if let FieldValue::Owned(owned) = value {
+        return test(&FieldValue::Json(owned), op);
+    }
     if let FieldValue::Json(Value::Array(items)) = value {
         // Multi-valued field: positive tests hold if any element holds, negative ones if all do.
         let each = |op: &Op| items.iter().any(|item| test(&FieldValue::Json(item), op));

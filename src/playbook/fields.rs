@@ -9,8 +9,26 @@ use std::net::IpAddr;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
+use crate::campaign::{CampaignView, ListKind};
 use crate::intake::{Detection, Severity};
 use crate::util::did_you_mean;
+
+/// What conditions and templates read: the detection, and the campaign it was assigned to
+/// (absent in playbook tests without a `campaign`, and for detections with nothing to group on).
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub detection: &'a Detection,
+    pub campaign: Option<CampaignView<'a>>,
+}
+
+impl<'a> From<&'a Detection> for Subject<'a> {
+    fn from(detection: &'a Detection) -> Self {
+        Subject {
+            detection,
+            campaign: None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldPath {
@@ -30,7 +48,45 @@ pub enum FieldPath {
     Details(Vec<String>),
     /// A path inside the unknown top-level fields the detection carried.
     Extra(Vec<String>),
+    /// A fact about the detection's campaign (`campaign.accounts`...).
+    Campaign(CampaignField),
 }
+
+/// The `campaign.*` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignField {
+    Id,
+    Accounts,
+    AccountList,
+    Confirmed,
+    Ips,
+    Networks,
+    Asns,
+    UserAgents,
+    Detections,
+    FirstSeen,
+    LastSeen,
+    WindowStart,
+}
+
+/// Every `campaign.*` field, as playbooks write them (also listed by `stanch schema`).
+pub const CAMPAIGN_FIELDS: [(&str, CampaignField); 12] = [
+    ("campaign.id", CampaignField::Id),
+    ("campaign.accounts", CampaignField::Accounts),
+    ("campaign.account_list", CampaignField::AccountList),
+    ("campaign.confirmed", CampaignField::Confirmed),
+    ("campaign.ips", CampaignField::Ips),
+    ("campaign.networks", CampaignField::Networks),
+    ("campaign.asns", CampaignField::Asns),
+    ("campaign.user_agents", CampaignField::UserAgents),
+    ("campaign.detections", CampaignField::Detections),
+    ("campaign.first_seen", CampaignField::FirstSeen),
+    ("campaign.last_seen", CampaignField::LastSeen),
+    ("campaign.window_start", CampaignField::WindowStart),
+];
+
+static TRUE: Value = Value::Bool(true);
+static FALSE: Value = Value::Bool(false);
 
 /// How a field's values compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +109,11 @@ pub enum FieldValue<'a> {
     Ip(IpAddr),
     Int(i64),
     Json(&'a Value),
+    /// JSON built for this evaluation (a campaign's list cut at the detection's time).
+    Owned(Value),
 }
 
-const SIMPLE: [(&str, FieldPath); 12] = [
+pub const SIMPLE: [(&str, FieldPath); 12] = [
     ("id", FieldPath::Id),
     ("source", FieldPath::Source),
     ("name", FieldPath::Name),
@@ -76,6 +134,17 @@ impl FieldPath {
         if let Some((_, path)) = SIMPLE.iter().find(|(name, _)| *name == text) {
             return Ok(path.clone());
         }
+        if text.starts_with("campaign.") {
+            if let Some((_, field)) = CAMPAIGN_FIELDS.iter().find(|(name, _)| *name == text) {
+                return Ok(FieldPath::Campaign(*field));
+            }
+            let names = CAMPAIGN_FIELDS.iter().map(|(name, _)| *name);
+            let hint = match did_you_mean(text, names.clone()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("campaign fields: {}", names.collect::<Vec<_>>().join(", ")),
+            };
+            return Err(format!("unknown campaign field `{text}`; {hint}"));
+        }
         for (prefix, make) in [
             (
                 "details.",
@@ -91,11 +160,16 @@ impl FieldPath {
                 return Ok(make(parts));
             }
         }
-        let known = SIMPLE
+        let known = SIMPLE.iter().map(|(name, _)| *name).chain([
+            "details.<path>",
+            "extra.<path>",
+            "campaign.<field>",
+        ]);
+        let candidates = SIMPLE
             .iter()
             .map(|(name, _)| *name)
-            .chain(["details.<path>", "extra.<path>"]);
-        let hint = match did_you_mean(text, SIMPLE.iter().map(|(name, _)| *name)) {
+            .chain(CAMPAIGN_FIELDS.iter().map(|(name, _)| *name));
+        let hint = match did_you_mean(text, candidates) {
             Some(close) => format!("did you mean `{close}`?"),
             None => format!("known fields: {}", known.collect::<Vec<_>>().join(", ")),
         };
@@ -109,11 +183,21 @@ impl FieldPath {
             FieldPath::Ip => FieldType::Ip,
             FieldPath::Asn => FieldType::Int,
             FieldPath::Details(_) | FieldPath::Extra(_) => FieldType::Json,
+            FieldPath::Campaign(field) => match field {
+                CampaignField::Id => FieldType::Text,
+                CampaignField::Accounts | CampaignField::Detections => FieldType::Int,
+                CampaignField::FirstSeen | CampaignField::LastSeen | CampaignField::WindowStart => {
+                    FieldType::Time
+                }
+                _ => FieldType::Json,
+            },
             _ => FieldType::Text,
         }
     }
 
-    pub fn get<'a>(&self, d: &'a Detection) -> Option<FieldValue<'a>> {
+    pub fn get<'a>(&self, subject: impl Into<Subject<'a>>) -> Option<FieldValue<'a>> {
+        let subject = subject.into();
+        let d = subject.detection;
         let text = |s: &'a str| Some(FieldValue::Text(Cow::Borrowed(s)));
         match self {
             FieldPath::Id => text(&d.id),
@@ -130,7 +214,32 @@ impl FieldPath {
             FieldPath::ClientApp => d.client_app.as_deref().and_then(text),
             FieldPath::Details(path) => walk(d.details.get(&path[0])?, &path[1..]),
             FieldPath::Extra(path) => walk(d.extra.get(&path[0])?, &path[1..]),
+            FieldPath::Campaign(field) => campaign_value(subject.campaign?, *field),
         }
+    }
+}
+
+fn campaign_value(view: CampaignView<'_>, field: CampaignField) -> Option<FieldValue<'_>> {
+    let c = view.campaign;
+    let count = |n: usize| Some(FieldValue::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+    let list = |kind| Some(FieldValue::Owned(view.list(kind)));
+    match field {
+        CampaignField::Id => Some(FieldValue::Text(Cow::Borrowed(&c.id))),
+        CampaignField::Accounts => count(view.accounts()),
+        CampaignField::AccountList => list(ListKind::Accounts),
+        CampaignField::Confirmed => Some(FieldValue::Json(if view.confirmed() {
+            &TRUE
+        } else {
+            &FALSE
+        })),
+        CampaignField::Ips => list(ListKind::Ips),
+        CampaignField::Networks => list(ListKind::Networks),
+        CampaignField::Asns => list(ListKind::Asns),
+        CampaignField::UserAgents => list(ListKind::UserAgents),
+        CampaignField::Detections => count(c.detections as usize),
+        CampaignField::FirstSeen => Some(FieldValue::Time(c.first_seen)),
+        CampaignField::LastSeen => Some(FieldValue::Time(view.last_seen())),
+        CampaignField::WindowStart => Some(FieldValue::Time(view.window_start())),
     }
 }
 
@@ -154,6 +263,7 @@ impl FieldValue<'_> {
             FieldValue::Ip(ip) => Value::String(ip.to_string()),
             FieldValue::Int(i) => Value::from(*i),
             FieldValue::Json(v) => (*v).clone(),
+            FieldValue::Owned(v) => v.clone(),
         }
     }
 }

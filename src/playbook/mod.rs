@@ -16,6 +16,7 @@ pub mod model;
 mod params;
 pub mod schema;
 pub mod template;
+mod test_campaign;
 pub mod yaml;
 
 pub use compile_tests::compile_approval;

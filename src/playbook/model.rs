@@ -99,6 +99,8 @@ pub struct PlaybookTest {
     pub loc: Loc,
     pub detection: Detection,
     pub protected_accounts: Vec<String>,
+    /// The campaign the detection is planned in (`campaign:` in the test), if any.
+    pub campaign: Option<crate::campaign::Campaign>,
     pub expect: Vec<ExpectedAction>,
 }
 

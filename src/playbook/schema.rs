@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::compile_tests::CHANNELS;
 use super::condition::OPERATORS;
+use super::fields::{CAMPAIGN_FIELDS, SIMPLE};
+use super::test_campaign::CAMPAIGN_TEST_KEYS;
 use crate::actions::{ActionKind, ParamKind};
 use crate::intake::Severity;
 
@@ -75,6 +77,7 @@ pub fn playbook_schema() -> Value {
                     "name": {"type": "string"},
                     "detection": {"type": "object", "required": ["id", "name", "observed_at"]},
                     "protected_accounts": string_or_list,
+                    "campaign": test_campaign_schema(),
                     "expect": {"type": "array", "items": {"$ref": "#/$defs/expected_action"}},
                 },
             },
@@ -100,7 +103,7 @@ fn condition_schema() -> Value {
         json!({"type": "array", "items": {"$ref": "#/$defs/condition"}}),
     );
     props.insert("not".into(), json!({"$ref": "#/$defs/condition"}));
-    props.insert("field".into(), json!({"type": "string", "description": "id, source, name, severity, observed_at, user.upn, user.id, ip, asn, country, user_agent, client_app, details.<path>, extra.<path>"}));
+    props.insert("field".into(), field_schema());
     for op in OPERATORS {
         let schema = match op {
             "in" | "not_in" => json!({"type": "array"}),
@@ -118,6 +121,42 @@ fn condition_schema() -> Value {
             {"type": "array", "items": {"$ref": "#/$defs/condition"}},
             {"type": "object", "additionalProperties": false, "properties": props, "minProperties": 1},
         ]
+    })
+}
+
+/// A detection field: a named one (`user.upn`, `campaign.accounts`...) or a path into
+/// `details` or `extra`.
+fn field_schema() -> Value {
+    let named: Vec<&str> = SIMPLE
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(CAMPAIGN_FIELDS.iter().map(|(name, _)| *name))
+        .collect();
+    json!({
+        "type": "string",
+        "description": "A detection field, `details.<path>`, `extra.<path>`, or a fact about the detection's campaign (`campaign.*`).",
+        "anyOf": [{"enum": named}, {"pattern": "^(details|extra)\\.[^.]+(\\.[^.]+)*$"}],
+    })
+}
+
+fn test_campaign_schema() -> Value {
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let props: Map<String, Value> = CAMPAIGN_TEST_KEYS
+        .iter()
+        .map(|key| {
+            let schema = match *key {
+                "id" | "first_seen" => json!({"type": "string"}),
+                "confirmed" => json!({"type": "boolean"}),
+                "detections" => json!({"type": "integer", "minimum": 1}),
+                "asns" => json!({"type": "array", "items": {"type": "integer"}}),
+                _ => strings.clone(),
+            };
+            (key.to_string(), schema)
+        })
+        .collect();
+    json!({
+        "type": "object", "additionalProperties": false, "properties": props,
+        "description": "The campaign the test detection is planned in; networks come from the IPs.",
     })
 }
 
@@ -190,5 +229,31 @@ mod tests {
         condition.push("field");
         condition.extend(OPERATORS);
         assert_eq!(keys(&defs["condition"]["oneOf"][1]), sorted(&condition));
+        assert_eq!(
+            keys(&defs["test"]["properties"]["campaign"]),
+            sorted(CAMPAIGN_TEST_KEYS)
+        );
+    }
+
+    #[test]
+    fn schema_fields_are_exactly_what_conditions_accept() {
+        let schema = playbook_schema();
+        let field = &schema["$defs"]["condition"]["oneOf"][1]["properties"]["field"];
+        let named: Vec<&str> = field["anyOf"][0]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for name in &named {
+            assert!(
+                crate::playbook::fields::FieldPath::parse(name).is_ok(),
+                "{name}"
+            );
+        }
+        assert_eq!(named.len(), SIMPLE.len() + CAMPAIGN_FIELDS.len());
+        assert!(named.contains(&"campaign.accounts"));
+        let pattern = regex::Regex::new(field["anyOf"][1]["pattern"].as_str().unwrap()).unwrap();
+        assert!(pattern.is_match("details.rule.forward_to") && !pattern.is_match("campaign.x"));
     }
 }

@@ -8,8 +8,7 @@
 use serde_json::Value;
 
 use super::condition::parse_net;
-use super::fields::FieldPath;
-use crate::intake::Detection;
+use super::fields::{FieldPath, Subject};
 
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -67,7 +66,8 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
-    pub fn render(&self, d: &Detection) -> Result<Value, String> {
+    pub fn render<'a>(&self, subject: impl Into<Subject<'a>>) -> Result<Value, String> {
+        let d = subject.into();
         if let [
             Part::Expr {
                 field,
@@ -158,7 +158,12 @@ fn compile_filter(text: &str) -> Result<Filter, String> {
     }
 }
 
-fn eval(d: &Detection, field: &FieldPath, name: &str, filters: &[Filter]) -> Result<Value, String> {
+fn eval(
+    d: Subject<'_>,
+    field: &FieldPath,
+    name: &str,
+    filters: &[Filter],
+) -> Result<Value, String> {
     let mut value = field.get(d).map(|v| v.to_json());
     for filter in filters {
         value = match (filter, value) {
@@ -170,7 +175,10 @@ fn eval(d: &Detection, field: &FieldPath, name: &str, filters: &[Filter]) -> Res
             (Filter::Cidr(bits), Some(v)) => Some(network(v, *bits, name)?),
         };
     }
-    value.ok_or_else(|| format!("`{name}` is not set on this detection"))
+    value.ok_or_else(|| match field {
+        FieldPath::Campaign(_) => format!("`{name}`: the detection is in no campaign"),
+        _ => format!("`{name}` is not set on this detection"),
+    })
 }
 
 fn map_strings(value: Value, f: impl Fn(&str) -> String + Copy) -> Value {

@@ -131,6 +131,8 @@ impl Store {
             events,
             detections,
             actions,
+            campaign_links,
+            campaigns,
         } = batch;
         let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
@@ -155,6 +157,14 @@ impl Store {
             &detection_seqs,
         )
         .await?;
+        if !campaigns.is_empty() || !campaign_links.is_empty() {
+            let links: Vec<(i64, String)> = campaign_links
+                .into_iter()
+                .map(|(i, id)| (detection_seqs[i], id))
+                .collect();
+            super::campaigns::write_dirty(&mut tx, self.backend, campaigns, &links, &received_at)
+                .await?;
+        }
         write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await

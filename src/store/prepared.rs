@@ -6,6 +6,7 @@ use serde_json::json;
 use super::batch::{Evaluation, action_status, timestamp};
 use super::error::{StoreError, json_err};
 use crate::audit::AuditEvent;
+use crate::campaign::{CampaignNote, Dirty};
 use crate::engine::{Plan, PlannedAction};
 use crate::intake::Detection;
 
@@ -22,6 +23,10 @@ pub struct PreparedBatch {
     pub(super) events: Vec<AuditEvent>,
     pub(super) detections: Vec<NewDetection>,
     pub(super) actions: Vec<NewAction>,
+    /// The campaign each detection (by index in `detections`) joined.
+    pub(super) campaign_links: Vec<(usize, String)>,
+    /// Campaign rows the batch's detections changed.
+    pub(super) campaigns: Dirty,
 }
 
 #[derive(Debug)]
@@ -62,20 +67,38 @@ impl PreparedBatch {
         items: &[Evaluation<'_>],
         now: DateTime<Utc>,
     ) -> Result<PreparedBatch, StoreError> {
+        Self::with_campaigns(run_id, items, &[], Dirty::default(), now)
+    }
+
+    /// Like [`new`](Self::new), with each item's campaign (`notes`, aligned with `items`; the
+    /// events are audited between the detection's `detection.received` and `plan.decided`) and
+    /// the campaign rows to write in the same transaction.
+    pub fn with_campaigns(
+        run_id: i64,
+        items: &[Evaluation<'_>],
+        notes: &[Option<&CampaignNote>],
+        campaigns: Dirty,
+        now: DateTime<Utc>,
+    ) -> Result<PreparedBatch, StoreError> {
         let mut batch = PreparedBatch {
             run_id,
             received_at: timestamp(now),
             events: Vec::with_capacity(items.len() * 2),
             detections: Vec::with_capacity(items.len()),
             actions: Vec::new(),
+            campaign_links: Vec::new(),
+            campaigns,
         };
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
             match *item {
                 Evaluation::Accepted {
                     line,
                     detection,
                     plan,
-                } => batch.accept(now, line, detection, plan)?,
+                } => {
+                    let note = notes.get(i).copied().flatten();
+                    batch.accept(now, line, detection, plan, note)?
+                }
                 Evaluation::Rejected {
                     line,
                     ref reason,
@@ -92,6 +115,7 @@ impl PreparedBatch {
         line: Option<usize>,
         d: &Detection,
         plan: &Plan,
+        note: Option<&CampaignNote>,
     ) -> Result<(), StoreError> {
         let run_id = self.run_id;
         let body = serde_json::to_string(d).map_err(json_err("a detection"))?;
@@ -120,6 +144,18 @@ impl PreparedBatch {
             subject.clone(),
             received,
         ));
+        if let Some(note) = note {
+            self.campaign_links.push((index, note.campaign.clone()));
+            for event in &note.events {
+                let payload = serde_json::to_value(event).map_err(json_err("a campaign event"))?;
+                self.events.push(AuditEvent::new(
+                    now,
+                    event.kind(),
+                    format!("campaign/{}", event.campaign()),
+                    payload,
+                ));
+            }
+        }
         self.events
             .push(AuditEvent::with_json(now, "plan.decided", subject, decided));
         for action in &plan.actions {
@@ -168,7 +204,12 @@ fn action_row(detection: usize, action: &PlannedAction) -> Result<NewAction, Sto
         params: serde_json::to_string(&action.params).map_err(json_err("action params"))?,
         mode: action.mode.as_str(),
         gate: serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?,
-        status: action_status(action.mode, &action.gate),
+        // A read-only action (a sign-in sweep) is queued to run even in passive mode.
+        status: if action.action.spec().read_only && !action.gate.needs_approval() {
+            "pending"
+        } else {
+            action_status(action.mode, &action.gate)
+        },
         reason: action.reason.clone(),
         expires_after_secs: action
             .expires_after_secs

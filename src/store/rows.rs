@@ -77,6 +77,20 @@ impl Store {
         rows.iter().map(action_from_row).collect()
     }
 
+    /// The actions planned for a campaign's detections, oldest first.
+    pub async fn actions_of_campaign(&self, id: &str) -> Result<Vec<ActionRow>, StoreError> {
+        let sql = format!(
+            "{ACTION_SELECT} WHERE detection_seq IN \
+             (SELECT detection_seq FROM campaign_detections WHERE campaign_id = $1) ORDER BY pk"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading a campaign's actions"))?;
+        rows.iter().map(action_from_row).collect()
+    }
+
     /// Pending actions whose (retry) time has come, oldest first.
     pub(crate) async fn actions_due(
         &self,

@@ -175,10 +175,11 @@ fn the_attack_story_is_contained_against_the_emulator() {
     );
     assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
 
-    // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account.
+    // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account
+    // (its own legacy-auth block, and the four steps of containing it as a campaign member).
     let approvals = env.stanch(&["approvals", "list", "--json", "--config", &config]);
     let approvals: Vec<Value> = serde_json::from_str(&approvals.stdout).unwrap();
-    assert_eq!(approvals.len(), 8, "{approvals:#?}");
+    assert_eq!(approvals.len(), 17, "{approvals:#?}");
     assert!(approvals.iter().all(|a| a["state"] == "pending"));
     let breakglass = approvals
         .iter()
@@ -520,7 +521,8 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
     let out = env.stanch(&["demo"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("executed through Graph: 33 succeeded"),
+        out.stdout
+            .contains("executed through Graph: 53 succeeded, 3 suppressed"),
         "{}",
         out.stdout
     );
@@ -560,6 +562,15 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
         line("breakglass@contoso.com")
     );
     assert!(out.stdout.contains("hash chain intact"));
+    let campaign = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("cmp-"))
+        .unwrap_or_else(|| panic!("no campaign line in {}", out.stdout));
+    assert!(
+        campaign.contains("6 account(s)") && campaign.contains("confirmed 2021-06-01T09:41"),
+        "{campaign}"
+    );
     let passive = Env::new().stanch(&["demo", "--passive"]);
     assert_eq!(passive.code, 0, "{}", passive.stderr);
     assert!(

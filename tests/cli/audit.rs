@@ -8,7 +8,7 @@ fn recorded(env: &Env) {
     assert!(
         verify
             .stdout
-            .contains("audit trail intact: 30 record(s) verified"),
+            .contains("audit trail intact: 36 record(s) verified"),
         "{}",
         verify.stdout
     );
@@ -41,11 +41,11 @@ fn an_edited_record_is_named() {
     tamper(
         &env,
         &[
-            "UPDATE audit_log SET payload = replace(payload, 'disable_account', 'enable_account') WHERE seq = 7",
+            "UPDATE audit_log SET payload = replace(payload, 'disable_account', 'enable_account') WHERE seq = 9",
         ],
     );
     let out = broken(&env);
-    assert!(out.contains("record 7 ") && out.contains("edited"), "{out}");
+    assert!(out.contains("record 9 ") && out.contains("edited"), "{out}");
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn a_deleted_last_record_is_noticed() {
         &["DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"],
     );
     let out = broken(&env);
-    assert!(out.contains("record 30") || out.contains("head"), "{out}");
+    assert!(out.contains("record 36") || out.contains("head"), "{out}");
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn an_export_verifies_on_its_own_and_tampering_with_it_shows() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         std::fs::read_to_string(&export).unwrap().lines().count(),
-        30
+        36
     );
     let ok = env.stanch(&["audit", "verify", "--file", &export]);
     assert_eq!(ok.code, 0, "{ok:?}");

@@ -5,6 +5,7 @@ mod active;
 mod approvals;
 mod audit;
 mod browser;
+mod campaigns;
 mod expiry;
 mod helpers;
 mod playbooks;

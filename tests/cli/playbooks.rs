@@ -6,7 +6,7 @@ fn the_shipped_playbooks_validate_and_their_tests_pass() {
     let validate = env.stanch(&["validate", "--deny-warnings"]);
     assert_eq!(validate.code, 0, "{validate:?}");
     assert!(
-        validate.stdout.contains("5 playbook(s) valid"),
+        validate.stdout.contains("7 playbook(s) valid"),
         "{}",
         validate.stdout
     );

@@ -67,13 +67,23 @@ fn the_attack_story_is_planned_passively_with_reasons() {
         [
             "disable_inbox_rules",
             "revoke_sessions",
+            "sweep_signins",
             "confirm_compromised",
             "disable_account",
             "notify"
         ]
     );
     assert_eq!(b[0]["target"]["upn"], "b.jones@contoso.com");
-    assert_eq!(b[3]["gate"], "approval");
+    assert_eq!(b[4]["gate"], "approval");
+    // The sweep reads the sign-ins from the campaign's IPs, up to the detection's own time.
+    assert_eq!(b[2]["params"]["until"], "2021-06-01T09:41:00Z");
+    assert_eq!(
+        b[2]["params"]["ips"],
+        serde_json::json!(["198.51.100.23/32", "198.51.100.24/32", "203.0.113.77/32"])
+    );
+    let campaign = plan_for(&lines, "darktrace/dt-1003")["campaign"].clone();
+    assert!(campaign.as_str().unwrap().starts_with("cmp-"));
+    assert_eq!(plan_for(&lines, "darktrace/dt-3003")["campaign"], campaign);
     let matched = &plan_for(&lines, "darktrace/dt-1003")["matched"][0];
     assert_eq!(matched["playbook"], "compromise-login-and-new-rule");
     assert!(matched["reason"].as_str().unwrap().contains("name matches `SaaS / Compromise / Unusual Login and New Email Rule`; severity high ≥ medium"));
@@ -214,7 +224,7 @@ fn the_database_records_every_action_as_would_have_done() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout
-            .contains("41 action(s) planned (41 passive, 0 active, 8 needing approval)"),
+            .contains("46 action(s) planned (46 passive, 0 active, 8 needing approval)"),
         "{}",
         out.stdout
     );
@@ -229,6 +239,8 @@ fn the_database_records_every_action_as_would_have_done() {
         assert_eq!(
             statuses,
             [
+                // The sign-in sweeps read only, so they wait to run even in passive mode.
+                ("pending".to_string(), 5),
                 ("would_execute".to_string(), 33),
                 ("would_request_approval".to_string(), 8)
             ]
@@ -257,7 +269,7 @@ fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
         &config,
     ]);
     assert!(
-        active.stdout.contains("(0 passive, 41 active"),
+        active.stdout.contains("(0 passive, 46 active"),
         "{}",
         active.stdout
     );
@@ -271,7 +283,7 @@ fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
         "--passive",
     ]);
     assert!(
-        forced.stdout.contains("(41 passive, 0 active"),
+        forced.stdout.contains("(46 passive, 0 active"),
         "{}",
         forced.stdout
     );

@@ -39,6 +39,7 @@ pub fn plan(detection: &Detection, mode: Mode) -> Plan {
     };
     Plan {
         detection: detection.key(),
+        campaign: None,
         evaluated_at: "2021-06-01T00:00:00Z".into(),
         matched: Vec::new(),
         actions: vec![

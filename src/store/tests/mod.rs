@@ -1,6 +1,7 @@
 //! Store tests. The shared suites in `suite` run against every backend; `sqlite` and `postgres`
 //! provide fresh databases.
 
+mod campaigns;
 mod expiry;
 mod fixtures;
 mod guard;

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{Connection, Executor};
 
-use super::{suite, tamper};
+use super::{campaigns, suite, tamper};
 use crate::store::{Backend, Store};
 
 /// A fresh database, dropped at the end of its test (shared with the other store test modules).
@@ -97,6 +97,9 @@ pg_test!(postgres_empty_store, |store| suite::empty_store(&store)
     .await);
 pg_test!(postgres_large_batch_is_chunked, |store| {
     suite::large_batch_is_chunked(&store).await
+});
+pg_test!(postgres_campaigns_round_trip, |store| {
+    campaigns::campaigns_round_trip(&store).await
 });
 pg_test!(postgres_concurrent_appends, |store| {
     suite::concurrent_appends(&store).await

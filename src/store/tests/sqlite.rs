@@ -1,4 +1,4 @@
-use super::suite;
+use super::{campaigns, suite};
 use crate::store::{Backend, Store};
 
 async fn memory() -> Store {
@@ -20,6 +20,11 @@ async fn memory_empty_store() {
     let store = memory().await;
     assert_eq!(store.backend(), Backend::Sqlite);
     suite::empty_store(&store).await;
+}
+
+#[tokio::test]
+async fn memory_campaigns_round_trip() {
+    campaigns::campaigns_round_trip(&memory().await).await;
 }
 
 #[tokio::test]

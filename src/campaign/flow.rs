@@ -1,0 +1,487 @@
+//! Campaigns in the pipeline: assign → plan → record (one transaction), and what follows an
+//! action: a succeeded `confirm_compromised` confirms the campaign and emits a detection per
+//! member still to contain (and one for the infrastructure); a `sweep_signins` brings the
+//! accounts it found into the campaign.
+//!
+//! `stanch run` keeps one [`Tracker`] for the whole input (see `run.rs`); `stanch serve` uses
+//! the [`Recorder`](super::Recorder), which loads a fresh one for every request or action.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::model::Confirmation;
+use super::synthetic::{confirmed_detection, member_detection};
+use super::tracker::{CampaignEvent, Tracker};
+use crate::actions::{ActionKind, ActionResult, GraphRunner, execute, runs_automatically};
+use crate::audit::AuditEvent;
+use crate::engine::{self, Context, Plan, PlannedAction};
+use crate::intake::{Detection, UserRef, is_object_id, is_upn};
+use crate::playbook::PlaybookSet;
+use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+
+/// What grouping decided for one detection, recorded with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignNote {
+    pub campaign: String,
+    pub events: Vec<CampaignEvent>,
+    /// The account joined a campaign already confirmed: contain it as a member.
+    pub joined_confirmed: bool,
+}
+
+/// A detection assigned and planned.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub plan: Plan,
+    pub note: Option<CampaignNote>,
+}
+
+/// A detection stanch emits for a campaign, to record and plan like any other.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub detection: Detection,
+    pub campaign: String,
+}
+
+/// A follow-up once recorded: its detection's key in the store, and its plan.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub seq: i64,
+    pub detection: Detection,
+    pub plan: Plan,
+}
+
+/// Assigns the detection to its campaign (for one of stanch's own, the campaign it was made
+/// for), then plans it with the campaign as it now stands.
+pub fn evaluate(
+    tracker: &mut Tracker,
+    detection: &Detection,
+    made_for: Option<&str>,
+    playbooks: &PlaybookSet,
+    ctx: &Context,
+) -> Evaluated {
+    let assignment = match made_for {
+        Some(id) => tracker.assign_to(detection, id),
+        None => tracker.assign(detection),
+    };
+    // A detection from outside sees its campaign as of its own time; one of stanch's own sees it
+    // as it is now (it was made because of what is known now).
+    let as_of = made_for.is_none().then_some(detection.observed_at);
+    let view = assignment
+        .as_ref()
+        .and_then(|a| tracker.view(&a.campaign, as_of));
+    let plan = engine::plan_with(detection, view, playbooks, ctx);
+    Evaluated {
+        plan,
+        note: assignment.map(|a| CampaignNote {
+            campaign: a.campaign,
+            events: a.events,
+            joined_confirmed: a.joined_confirmed,
+        }),
+    }
+}
+
+/// Loads from the store every campaign these detections may link to: one indexed query on
+/// their indicators, within the window around their times.
+pub async fn load_for(
+    store: &Store,
+    tracker: &mut Tracker,
+    detections: &[&Detection],
+) -> Result<usize, StoreError> {
+    let (Some(from), Some(to)) = (
+        detections.iter().map(|d| d.observed_at).min(),
+        detections.iter().map(|d| d.observed_at).max(),
+    ) else {
+        return Ok(0);
+    };
+    let keys: BTreeSet<String> = detections
+        .iter()
+        .flat_map(|d| tracker.indicators(d))
+        .map(|i| i.key())
+        .collect();
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let window = tracker.window();
+    store
+        .load_campaigns(tracker, &keys, from - window, to + window)
+        .await
+}
+
+/// What a long run has already asked the store, so it asks each indicator once per time range.
+///
+/// Everything this process wrote is in its tracker; the store can only add campaigns that existed
+/// before the run started (`stored`, the span of their sightings), so a batch outside that span,
+/// or an indicator already looked up over a range covering the batch's, needs no query.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    stored: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    covered: std::collections::HashMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Lookups {
+    pub async fn start(store: &Store) -> Result<Lookups, StoreError> {
+        Ok(Lookups {
+            stored: store.campaign_span().await?,
+            covered: Default::default(),
+        })
+    }
+
+    /// The tracker forgot campaigns this run wrote: from now on they may only be in the store.
+    pub fn forgot(&mut self) {
+        self.stored = Some((DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC));
+        self.covered.clear();
+    }
+
+    /// [`load_for`], skipping what is known to find nothing new.
+    pub async fn load_for(
+        &mut self,
+        store: &Store,
+        tracker: &mut Tracker,
+        detections: &[&Detection],
+    ) -> Result<usize, StoreError> {
+        let (Some(first), Some(last)) = (
+            detections.iter().map(|d| d.observed_at).min(),
+            detections.iter().map(|d| d.observed_at).max(),
+        ) else {
+            return Ok(0);
+        };
+        let window = tracker.window();
+        let (from, to) = (first - window, last + window);
+        let Some((stored_from, stored_to)) = self.stored else {
+            return Ok(0);
+        };
+        if to < stored_from || from > stored_to {
+            return Ok(0);
+        }
+        let keys: BTreeSet<String> = detections
+            .iter()
+            .flat_map(|d| tracker.indicators(d))
+            .map(|i| i.key())
+            .filter(|key| {
+                self.covered
+                    .get(key)
+                    .is_none_or(|(f, t)| *f > from || *t < to)
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let loaded = store.load_campaigns(tracker, &keys, from, to).await?;
+        for key in keys {
+            self.covered.insert(key, (from, to));
+        }
+        Ok(loaded)
+    }
+}
+
+pub(crate) fn audit_events(events: &[CampaignEvent], at: DateTime<Utc>) -> Vec<AuditEvent> {
+    events
+        .iter()
+        .map(|event| {
+            AuditEvent::new(
+                at,
+                event.kind(),
+                format!("campaign/{}", event.campaign()),
+                serde_json::to_value(event).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Confirms a campaign (once) and returns what must follow: a detection for every member not
+/// yet contained, and one for the infrastructure. `contained` is the account whose own
+/// confirmation this is (its playbook already contains it). With `again` (an operator
+/// confirming anew), an already-confirmed campaign emits what is new since.
+pub async fn confirm_campaign(
+    store: &Store,
+    tracker: &mut Tracker,
+    id: &str,
+    confirmation: Confirmation,
+    contained: Option<&UserRef>,
+    again: bool,
+) -> Result<Vec<FollowUp>, StoreError> {
+    let Some(live) = store.load_campaign(tracker, id).await? else {
+        return Ok(Vec::new());
+    };
+    let at = confirmation.at;
+    let by = confirmation.by.clone();
+    let event = tracker.confirm(&live, confirmation);
+    if let Some(user) = contained {
+        tracker.mark_contained(
+            &live,
+            user,
+            at,
+            format!("contained by its own playbook ({by})"),
+        );
+    }
+    let newly = event.is_some();
+    let events = audit_events(&event.into_iter().collect::<Vec<_>>(), Utc::now());
+    store
+        .record_campaign_changes(tracker.take_dirty(), &events)
+        .await?;
+    if !newly && !again {
+        return Ok(Vec::new());
+    }
+    let Some(campaign) = tracker.get(&live) else {
+        return Ok(Vec::new());
+    };
+    let mut waiting: Vec<_> = campaign.members().iter().filter(|m| !m.contained).collect();
+    // In the order they joined: the earliest compromised are contained first.
+    waiting.sort_by(|a, b| (a.joined_at, &a.account).cmp(&(b.joined_at, &b.account)));
+    let mut follow_ups: Vec<FollowUp> = waiting
+        .into_iter()
+        .map(|m| FollowUp {
+            detection: member_detection(campaign, m, at),
+            campaign: live.clone(),
+        })
+        .collect();
+    if !campaign
+        .list(super::ListKind::Networks, None)
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        follow_ups.push(FollowUp {
+            detection: confirmed_detection(campaign, at),
+            campaign: live.clone(),
+        });
+    }
+    Ok(follow_ups)
+}
+
+/// The member detection for `user` if it joined a confirmed campaign and is not contained yet.
+pub fn member_follow_up(
+    tracker: &Tracker,
+    id: &str,
+    user: &UserRef,
+    at: DateTime<Utc>,
+) -> Option<FollowUp> {
+    let campaign = tracker.get(id)?;
+    campaign.confirmed.as_ref()?;
+    let i = [user.upn.as_deref(), user.id.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|name| campaign.member_index(name))?;
+    let member = &campaign.members()[i];
+    (!member.contained).then(|| FollowUp {
+        detection: member_detection(campaign, member, at),
+        campaign: campaign.id.clone(),
+    })
+}
+
+/// What follows a succeeded action: a confirmation, or the accounts a sweep found.
+pub async fn after_action(
+    store: &Store,
+    tracker: &mut Tracker,
+    detection_seq: i64,
+    action: &PlannedAction,
+    result: &ActionResult,
+) -> Result<Vec<FollowUp>, StoreError> {
+    if result.status != "succeeded" {
+        return Ok(Vec::new());
+    }
+    match action.action {
+        ActionKind::ConfirmCompromised => {
+            let Some((observed_at, Some(campaign))) =
+                store.detection_campaign(detection_seq).await?
+            else {
+                return Ok(Vec::new());
+            };
+            let target = action
+                .target
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let confirmation = Confirmation {
+                at: observed_at,
+                by: format!("confirm_compromised on {target} (action {})", action.key),
+                reason: format!(
+                    "the compromise of {target} was confirmed to Identity Protection by step `{}` of `{}`",
+                    action.step, action.playbook
+                ),
+            };
+            confirm_campaign(
+                store,
+                tracker,
+                &campaign,
+                confirmation,
+                action.target.as_ref(),
+                false,
+            )
+            .await
+        }
+        ActionKind::SweepSignins => sweep_found(store, tracker, action, result).await,
+        _ => Ok(Vec::new()),
+    }
+}
+
+async fn sweep_found(
+    store: &Store,
+    tracker: &mut Tracker,
+    action: &PlannedAction,
+    result: &ActionResult,
+) -> Result<Vec<FollowUp>, StoreError> {
+    let Some(id) = action.params.get("campaign").and_then(Value::as_str) else {
+        return Ok(Vec::new());
+    };
+    let Some(live) = store.load_campaign(tracker, id).await? else {
+        return Ok(Vec::new());
+    };
+    let found = result
+        .outcome
+        .as_ref()
+        .and_then(|o| o["signed_in"].as_array().cloned())
+        .unwrap_or_default();
+    let mut events = Vec::new();
+    let mut joined = Vec::new();
+    for sign_in in &found {
+        let text = |key: &str| sign_in[key].as_str().map(str::to_string);
+        let user = UserRef {
+            upn: text("upn").filter(|u| is_upn(u)),
+            id: text("id").filter(|i| is_object_id(i)),
+        };
+        let at = text("at").and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
+        let (Some(at), true) = (at, user.upn.is_some() || user.id.is_some()) else {
+            continue;
+        };
+        let via = format!(
+            "sweep_signins (action {}): signed in from {} at {}",
+            action.key,
+            text("ip").unwrap_or_default(),
+            text("at").unwrap_or_default()
+        );
+        if let Some(event) = tracker.join(&live, &user, at.to_utc(), via) {
+            events.push(event);
+            joined.push((user, at.to_utc()));
+        }
+    }
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    store
+        .record_campaign_changes(tracker.take_dirty(), &audit_events(&events, Utc::now()))
+        .await?;
+    let until = action
+        .params
+        .get("until")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc());
+    Ok(joined
+        .iter()
+        .filter_map(|(user, at)| member_follow_up(tracker, &live, user, until.unwrap_or(*at)))
+        .collect())
+}
+
+/// Records follow-ups through the normal path: assigned to their campaign, planned, written with
+/// their audit records in one transaction. One already recorded (same id) is not made again.
+pub async fn record_follow_ups(
+    store: &Store,
+    tracker: &mut Tracker,
+    run_id: i64,
+    playbooks: &PlaybookSet,
+    ctx: &Context,
+    follow_ups: Vec<FollowUp>,
+) -> Result<Vec<Recorded>, StoreError> {
+    let mut fresh = Vec::with_capacity(follow_ups.len());
+    for f in follow_ups {
+        if !store
+            .detection_recorded(&f.detection.source, &f.detection.id)
+            .await?
+        {
+            fresh.push(f);
+        }
+    }
+    let follow_ups = fresh;
+    if follow_ups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let evaluated: Vec<Evaluated> = follow_ups
+        .iter()
+        .map(|f| evaluate(tracker, &f.detection, Some(&f.campaign), playbooks, ctx))
+        .collect();
+    let evaluations: Vec<Evaluation<'_>> = follow_ups
+        .iter()
+        .zip(&evaluated)
+        .map(|(f, e)| Evaluation::Accepted {
+            line: None,
+            detection: &f.detection,
+            plan: &e.plan,
+        })
+        .collect();
+    let notes: Vec<Option<&CampaignNote>> = evaluated.iter().map(|e| e.note.as_ref()).collect();
+    let batch = PreparedBatch::with_campaigns(
+        run_id,
+        &evaluations,
+        &notes,
+        tracker.take_dirty(),
+        Utc::now(),
+    )?;
+    let seqs = store.record_prepared(batch).await?;
+    Ok(follow_ups
+        .into_iter()
+        .zip(evaluated)
+        .zip(seqs)
+        .map(|((f, e), seq)| Recorded {
+            seq,
+            detection: f.detection,
+            plan: e.plan,
+        })
+        .collect())
+}
+
+/// Where the results of follow-ups go (`stanch run` prints them).
+pub type FollowUpSink<'a> = &'a mut dyn FnMut(&Recorded, &[ActionResult]);
+
+/// Carries out a recorded detection's automatic actions, each followed by what it implies
+/// (depth first: a campaign's members are contained right after the confirmation that made them
+/// members, before the next detection is looked at). Follow-ups go to `sink`.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_with_follow_ups<'a>(
+    store: &'a Store,
+    runner: &'a GraphRunner,
+    tracker: &'a mut Tracker,
+    run_id: i64,
+    playbooks: &'a PlaybookSet,
+    ctx: &'a Context,
+    seq: i64,
+    plan: &'a Plan,
+    sink: FollowUpSink<'a>,
+    depth: usize,
+) -> Pin<Box<dyn Future<Output = Result<Vec<ActionResult>, StoreError>> + 'a>> {
+    Box::pin(async move {
+        let mut results = Vec::new();
+        for action in plan.actions.iter().filter(|a| runs_automatically(a)) {
+            let result = execute(runner, store, seq, action).await?;
+            // Each level of follow-ups is a confirmation's consequence; three are plenty.
+            let follow_ups = if depth < 3 {
+                after_action(store, tracker, seq, action, &result).await?
+            } else {
+                Vec::new()
+            };
+            results.push(result);
+            let recorded =
+                record_follow_ups(store, tracker, run_id, playbooks, ctx, follow_ups).await?;
+            for r in &recorded {
+                let done = execute_with_follow_ups(
+                    store,
+                    runner,
+                    tracker,
+                    run_id,
+                    playbooks,
+                    ctx,
+                    r.seq,
+                    &r.plan,
+                    sink,
+                    depth + 1,
+                )
+                .await?;
+                sink(r, &done);
+            }
+        }
+        Ok(results)
+    })
+}

@@ -1,0 +1,437 @@
+//! Campaigns end to end: the attack story replayed in active mode against the emulator, in two
+//! parts (days 1–2 with `stanch run`, days 3–4 through `stanch serve`), so what happened on day 1
+//! can be checked before the day-3 detections exist.
+
+use serde_json::Value;
+
+use crate::active::Tenant;
+use crate::helpers::{Env, actions, attack_story, wait_until};
+use crate::serve::{Server, TOKEN, bearer, post};
+
+const A: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0001";
+const BREAKGLASS: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e00bb";
+
+/// The story's detection lines whose id starts with one of `days` (`dt-1`, `dt-2`...).
+fn story_days(days: &[&str], skip: &[&str]) -> String {
+    std::fs::read_to_string(attack_story())
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter(|l| days.iter().any(|d| l.contains(&format!("\"id\":\"{d}"))))
+        .filter(|l| !skip.iter().any(|s| l.contains(&format!("\"id\":\"{s}\""))))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn campaigns(env: &Env, config: &str) -> Vec<Value> {
+    let out = env.stanch(&["campaigns", "list", "--json", "--config", config]);
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
+}
+
+fn show(env: &Env, config: &str, id: &str) -> Value {
+    let out = env.stanch(&["campaigns", "show", id, "--json", "--config", config]);
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn accounts(campaign: &Value) -> Vec<String> {
+    let mut list: Vec<String> = campaign["account_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    list.sort();
+    list
+}
+
+fn member_action<'a>(all: &'a [Value], kind: &str, upn: &str) -> Option<&'a Value> {
+    all.iter()
+        .find(|a| a["playbook"] == "campaign-member" && a["kind"] == kind && a["target_upn"] == upn)
+}
+
+#[test]
+fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(
+        &env,
+        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
+    );
+    let a_before = tenant.user("a.silva@contoso.com");
+
+    // Days 1 and 2 only: B is confirmed compromised on day 1 at 09:41.
+    let days_1_2 = story_days(&["dt-1", "dt-2"], &[]);
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(&days_1_2),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("failed "), "{}", out.stdout);
+    let listed = campaigns(&env, &config);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        listed[0]["confirmed_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2021-06-01T09:41:00"),
+        "{listed:#?}"
+    );
+
+    // A, quiet since day 1, is already contained as a member of the confirmed campaign: before
+    // any of its day-3 detections exists.
+    let all = actions(&env, &config);
+    for kind in [
+        "revoke_sessions",
+        "disable_inbox_rules",
+        "block_legacy_auth",
+    ] {
+        let action = member_action(&all, kind, "a.silva@contoso.com")
+            .unwrap_or_else(|| panic!("no campaign-member {kind} for A: {all:#?}"));
+        assert_eq!(action["status"], "succeeded", "{action:#?}");
+    }
+    assert!(
+        tenant.quarantined().iter().any(|m| m == A),
+        "A's legacy auth is blocked"
+    );
+    assert_ne!(
+        tenant.user("a.silva@contoso.com")["signInSessionsValidFromDateTime"],
+        a_before["signInSessionsValidFromDateTime"]
+    );
+    let story = show(&env, &config, &id);
+    let a_member = story["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["name"] == "stanch / Campaign / Member of confirmed campaign"
+                && t["account"] == "a.silva@contoso.com"
+        })
+        .expect("A's member detection");
+    assert!(
+        a_member["observed_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2021-06-01T09:41:00"),
+        "contained as of B's confirmation: {a_member}"
+    );
+
+    // Days 3 and 4 arrive through the HTTP intake of `stanch serve`; its worker contains D and E
+    // as members (they joined a campaign confirmed before), and carries out the range block
+    // once a SOC member approves it.
+    let server = Server::start(&env, &config);
+    let days_3_4 = story_days(&["dt-3", "dt-4"], &[]);
+    let (status, body) = post(
+        &tenant,
+        &format!("{}/v1/detections", server.url),
+        days_3_4,
+        &bearer(),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_until(30, "D and E were not contained as members", || {
+        let all = actions(&env, &config);
+        ["d.patel@contoso.com", "e.novak@contoso.com"]
+            .iter()
+            .all(|upn| {
+                member_action(&all, "block_legacy_auth", upn)
+                    .is_some_and(|a| a["status"] == "succeeded")
+            })
+    });
+    let listed = campaigns(&env, &config);
+    assert_eq!(
+        listed.len(),
+        1,
+        "one campaign for the whole story: {listed:#?}"
+    );
+    let members = accounts(&listed[0]);
+    for upn in [
+        "a.silva@contoso.com",
+        "b.jones@contoso.com",
+        "c.lee@contoso.com",
+        "d.patel@contoso.com",
+        "e.novak@contoso.com",
+    ] {
+        assert!(members.iter().any(|m| m == upn), "{upn} not in {members:?}");
+    }
+
+    let approvals: Vec<Value> = serde_json::from_str(
+        &env.stanch(&["approvals", "list", "--json", "--config", &config])
+            .stdout,
+    )
+    .unwrap();
+    let block = approvals
+        .iter()
+        .find(|a| a["playbook"] == "campaign-confirmed" && a["action"] == "block_ips")
+        .expect("the campaign's range block waits for approval");
+    assert_eq!(
+        block["params"]["ips"],
+        serde_json::json!(["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"])
+    );
+    let block_pk = block["id"].as_i64().unwrap();
+    let id_of_block = block_pk.to_string();
+    let approved = env.stanch(&[
+        "approvals",
+        "approve",
+        &id_of_block,
+        "--as",
+        "f.okafor@contoso.com",
+        "--reason",
+        "the three ranges are the attacker's",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(approved.code, 0, "{approved:?}");
+    wait_until(30, "the approved range block did not run", || {
+        actions(&env, &config)
+            .iter()
+            .any(|a| a["pk"] == block_pk && a["status"] == "succeeded")
+    });
+    assert_eq!(server.stop(), 0);
+
+    let state = tenant.state();
+    let location = state["namedLocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["displayName"] == "stanch: attacker ranges")
+        .cloned()
+        .expect("the named location of attacker ranges");
+    let mut ranges: Vec<&str> = location["ipRanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cidrAddress"].as_str().unwrap())
+        .collect();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
+    );
+    let policy = state["conditionalAccessPolicies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["conditions"]["locations"]["includeLocations"][0] == location["id"])
+        .cloned()
+        .expect("a policy blocking the location");
+    assert_eq!(policy["grantControls"]["builtInControls"][0], "block");
+    assert_eq!(policy["conditions"]["users"]["excludeUsers"][0], BREAKGLASS);
+
+    // The break-glass account is in the campaign, but nothing touched it: a human must decide.
+    assert!(members.iter().any(|m| m == "breakglass@contoso.com"));
+    let breakglass = tenant.user("breakglass@contoso.com");
+    assert_eq!(breakglass["accountEnabled"], true);
+    assert_eq!(
+        breakglass["signInSessionsValidFromDateTime"],
+        "2021-05-01T08:00:00Z"
+    );
+    assert!(!tenant.quarantined().iter().any(|m| m == BREAKGLASS));
+    let all = actions(&env, &config);
+    let touching: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["target_upn"] == "breakglass@contoso.com")
+        .collect();
+    assert!(!touching.is_empty());
+    // Each waits for a person; a repeat of a request already waiting is suppressed, not asked twice.
+    assert!(
+        touching
+            .iter()
+            .all(|a| a["status"] == "awaiting_approval" || a["status"] == "suppressed"),
+        "{touching:#?}"
+    );
+    assert!(touching.iter().any(|a| a["status"] == "awaiting_approval"));
+
+    // The narrative, and the audit trail behind it.
+    let text = env.stanch(&["campaigns", "show", &id, "--config", &config]);
+    for expected in [
+        "confirmed 2021-06-01T09:41:00",
+        "accounts (how each joined)",
+        "detection darktrace/dt-1002 (network 198.51.100.0/24, AS37100)",
+        "infrastructure",
+        "timeline",
+        "campaign-member/block-legacy",
+    ] {
+        assert!(
+            text.stdout.contains(expected),
+            "no `{expected}` in:\n{}",
+            text.stdout
+        );
+    }
+    let export = env.stanch(&["audit", "export"]).stdout;
+    for kind in ["campaign.opened", "campaign.joined", "campaign.confirmed"] {
+        assert!(export.contains(&format!("\"kind\":\"{kind}\"")), "{kind}");
+    }
+    assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
+}
+
+#[test]
+fn a_quiet_account_without_a_detection_is_found_by_the_sweep_and_contained() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(&env, "");
+    // No detection ever names A: only its sign-in from the attacker's VPN exit (198.51.100.24,
+    // B's address) on day 1 connects it.
+    let days_1_2 = story_days(&["dt-1", "dt-2"], &["dt-1001"]);
+    let out = env.stanch_with_input(
+        &["run", "--input", "-", "--config", &config],
+        Some(&days_1_2),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let listed = campaigns(&env, &config);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let story = show(&env, &config, listed[0]["id"].as_str().unwrap());
+    let a = story["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["upn"] == "a.silva@contoso.com")
+        .unwrap_or_else(|| panic!("A did not join: {story:#}"));
+    assert!(
+        a["via"]
+            .as_str()
+            .unwrap()
+            .contains("signed in from 198.51.100.24 at 2021-06-01T06:55:00Z"),
+        "{a}"
+    );
+    assert_eq!(a["contained"], true);
+    assert!(tenant.quarantined().iter().any(|m| m == A));
+    // The sweep's reads are in the trail like any other Graph call.
+    let export = env.stanch(&["audit", "export"]).stdout;
+    assert!(
+        export.contains("auditLogs/signIns?$filter=ipAddress"),
+        "no audited sweep"
+    );
+}
+
+#[test]
+fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(&env, "");
+    // Two unusual logins from one /24 at home: grouped, but nothing confirms a compromise.
+    let home = |id: &str, upn: &str, ip: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"medium\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"{ip}\",\"country\":\"BE\"}}\n"
+        )
+    };
+    let input = home("op-1", "f.okafor@contoso.com", "198.51.100.23")
+        + &home("op-2", "g.muller@contoso.com", "198.51.100.99");
+    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(&input));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let listed = campaigns(&env, &config);
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0]["confirmed_at"].is_null());
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    assert!(tenant.quarantined().is_empty(), "nothing contained yet");
+
+    let refused = env.stanch(&[
+        "campaigns",
+        "confirm",
+        &id,
+        "--as",
+        "",
+        "--reason",
+        "x",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let confirmed = env.stanch(&[
+        "campaigns",
+        "confirm",
+        &id,
+        "--as",
+        "secops-lead@contoso.com",
+        "--reason",
+        "both logged in from the phishing kit's proxy",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(confirmed.code, 0, "{confirmed:?}");
+    assert!(
+        confirmed
+            .stdout
+            .contains("3 follow-up detection(s) recorded"),
+        "two members and the infrastructure: {}",
+        confirmed.stdout
+    );
+    let quarantined = tenant.quarantined();
+    for id in [
+        "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e000a",
+        "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e000b",
+    ] {
+        assert!(quarantined.iter().any(|m| m == id), "{id}: {quarantined:?}");
+    }
+    let listed = campaigns(&env, &config);
+    assert_eq!(
+        listed[0]["confirmed_by"],
+        "operator secops-lead@contoso.com"
+    );
+    assert_eq!(listed[0]["contained"], 2);
+    // Confirming again finds nobody new to contain and acts on nothing twice.
+    let writes = tenant.writes().len();
+    let again = env.stanch(&[
+        "campaigns",
+        "confirm",
+        &id,
+        "--as",
+        "secops-lead@contoso.com",
+        "--reason",
+        "again",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stdout.contains("0 follow-up detection(s) recorded"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(tenant.writes().len(), writes, "{:?}", tenant.writes());
+
+    // Nothing from outside can pass for one of stanch's own campaign detections.
+    let forged = "{\"id\":\"f-1\",\"source\":\"stanch\",\"name\":\"stanch / Campaign / Member of confirmed campaign\",\"observed_at\":\"2021-06-02T00:00:00Z\",\"user\":{\"upn\":\"h.room@contoso.com\"}}";
+    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(forged));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("is reserved for the detections stanch emits"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(tenant.writes().len(), writes);
+}
+
+#[test]
+fn passive_mode_sweeps_and_groups_but_changes_nothing() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(&env, "");
+    let out = env.stanch(&[
+        "run",
+        "--input",
+        &attack_story(),
+        "--passive",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(tenant.writes().is_empty(), "{:?}", tenant.writes());
+    let sweeps = tenant
+        .running
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("auditLogs/signIns"))
+        .count();
+    assert!(sweeps > 0, "the read-only sweeps ran");
+    let listed = campaigns(&env, &config);
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0]["confirmed_at"].is_null(),
+        "a passive run confirms nothing"
+    );
+    assert_eq!(listed[0]["accounts"], 6);
+}

@@ -51,13 +51,19 @@ fn member_action<'a>(all: &'a [Value], kind: &str, upn: &str) -> Option<&'a Valu
         .find(|a| a["playbook"] == "campaign-member" && a["kind"] == kind && a["target_upn"] == upn)
 }
 
+/// At most this many accounts acted on automatically per day: the story's five compromised
+/// accounts fit; anything beyond would wait for a person.
+const STORY_BUDGET: usize = 5;
+
 #[test]
 fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked() {
     let tenant = Tenant::start();
     let env = Env::new();
     let config = tenant.config(
         &env,
-        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
+        &format!(
+            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\nsafety:\n  budgets:\n    - {{ name: accounts, max: {STORY_BUDGET}, per: 24h }}\n"
+        ),
     );
     let a_before = tenant.user("a.silva@contoso.com");
 
@@ -242,6 +248,18 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         "{touching:#?}"
     );
     assert!(touching.iter().any(|a| a["status"] == "awaiting_approval"));
+
+    // The budget held: no more distinct accounts were acted on without a person than it allows.
+    let acted: std::collections::BTreeSet<&str> = all
+        .iter()
+        .filter(|a| a["status"] == "succeeded" && a["gate"]["gate"] == "automatic")
+        .filter_map(|a| a["target_upn"].as_str())
+        .collect();
+    assert_eq!(
+        acted.len(),
+        STORY_BUDGET,
+        "the five compromised accounts, and no other, were acted on automatically: {acted:?}"
+    );
 
     // The narrative, and the audit trail behind it.
     let text = env.stanch(&["campaigns", "show", &id, "--config", &config]);

@@ -130,6 +130,15 @@ impl Lookups {
         })
     }
 
+    /// For a long-lived process: anything may be in the store (others write too), so only the
+    /// indicators already looked up over the batch's range are skipped.
+    pub fn unbounded() -> Lookups {
+        Lookups {
+            stored: Some((DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)),
+            covered: Default::default(),
+        }
+    }
+
     /// The tracker forgot campaigns this run wrote: from now on they may only be in the store.
     pub fn forgot(&mut self) {
         self.stored = Some((DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC));

@@ -4,7 +4,7 @@
 //! accounts it found into the campaign.
 //!
 //! `stanch run` keeps one [`Tracker`] for the whole input (see `run.rs`); `stanch serve` uses
-//! the [`Recorder`](super::Recorder), which loads a fresh one for every request or action.
+//! the [`Recorder`](super::Recorder), which keeps one for the life of the server.
 
 use std::collections::BTreeSet;
 use std::future::Future;

@@ -15,6 +15,8 @@ CREATE TABLE campaigns (
     confirmed_reason TEXT,
     updated_at       TEXT NOT NULL
 );
+-- A long-running server picks up what other processes changed since it last looked.
+CREATE INDEX campaigns_by_update ON campaigns (updated_at);
 
 CREATE TABLE campaign_members (
     campaign_id TEXT NOT NULL,

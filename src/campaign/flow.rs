@@ -4,7 +4,7 @@
 //! accounts it found into the campaign.
 //!
 //! `stanch run` keeps one [`Tracker`] for the whole input (see `run.rs`); `stanch serve` uses
-//! the [`Recorder`](super::Recorder), which loads a fresh one for every request or action.
+//! the [`Recorder`](super::Recorder), which keeps one for the life of the server.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -128,6 +128,15 @@ impl Lookups {
             stored: store.campaign_span().await?,
             covered: Default::default(),
         })
+    }
+
+    /// For a long-lived process: anything may be in the store (others write too), so only the
+    /// indicators already looked up over the batch's range are skipped.
+    pub fn unbounded() -> Lookups {
+        Lookups {
+            stored: Some((DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)),
+            covered: Default::default(),
+        }
     }
 
     /// The tracker forgot campaigns this run wrote: from now on they may only be in the store.

@@ -9,7 +9,8 @@
 //!   contain, one for the campaign's infrastructure), recorded and planned like any other.
 //! - `flow.rs`: the glue with the store and the engine: assign → plan → record in one
 //!   transaction, and what follows a `confirm_compromised` or a `sweep_signins`.
-//! - `recorder.rs`: the same for `stanch serve`, from a tracker loaded fresh under a lock.
+//! - `recorder.rs`: the same for `stanch serve`: one long-lived tracker, kept in step with what
+//!   other processes write.
 //!
 //! The store's side (tables, loading by indicator and window) is `store/campaigns.rs`.
 

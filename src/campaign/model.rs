@@ -208,7 +208,8 @@ impl Campaign {
         self.seen_index.get(indicator).map(|&i| &self.seen[i])
     }
 
-    /// Records an indicator seen at `at`; returns its index and whether it was new.
+    /// Records an indicator seen at `at`; returns its index and whether anything changed (a new
+    /// indicator, or a sighting outside the span known), which is what needs writing.
     pub(super) fn note(&mut self, indicator: &Indicator, at: DateTime<Utc>) -> (usize, bool) {
         self.first_seen = self.first_seen.min(at);
         self.last_seen = self.last_seen.max(at);
@@ -220,9 +221,10 @@ impl Campaign {
                 set.remove(&(s.first_seen, value.clone()));
                 set.insert((at, value));
             }
+            let changed = at < s.first_seen || at > s.last_seen;
             s.first_seen = s.first_seen.min(at);
             s.last_seen = s.last_seen.max(at);
-            return (i, false);
+            return (i, changed);
         }
         let i = self.seen.len();
         self.seen.push(Seen {

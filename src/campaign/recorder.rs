@@ -1,15 +1,23 @@
-//! Campaign-aware recording for `stanch serve`: every request, polled page of alerts and
-//! finished action is grouped against a tracker freshly loaded from the store, under one lock,
-//! so the HTTP handlers, the worker and the scheduler never group from stale state.
+//! Campaign-aware recording for `stanch serve`: HTTP intake, alert polling and the worker's
+//! follow-ups all group against one tracker that lives as long as the server, under one lock, and
+//! write in the order they grouped (so a merge is never written before the links it moves).
+//!
+//! The tracker holds everything this process wrote. What others write (an operator's `stanch
+//! campaigns confirm`, another replica) is picked up before each grouping: campaigns updated since
+//! the last look, other than by our own writes, are reloaded from the store. Two replicas grouping
+//! at the same instant can still open two campaigns for one attacker; the next detection that
+//! links them merges them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Mutex;
 
 use super::Settings;
 use super::flow::{
-    CampaignNote, Evaluated, FollowUp, Recorded, after_action, evaluate, load_for,
-    member_follow_up, record_follow_ups,
+    CampaignNote, Evaluated, FollowUp, Lookups, Recorded, after_action, evaluate, member_follow_up,
+    record_follow_ups,
 };
 use super::tracker::Tracker;
 use crate::actions::{ActionKind, ActionResult};
@@ -18,6 +26,30 @@ use crate::intake::Detection;
 use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
 
+/// The tracker forgets old campaigns once it holds this many (they stay in the store).
+const TRACKER_SOFT_LIMIT: usize = 20_000;
+/// Looking back a little before the last look catches writes that committed late.
+const SYNC_OVERLAP: Duration = Duration::seconds(5);
+/// Others' changes are looked for at most this often: a busy intake does not pay a query per
+/// request to learn, a quarter of a second sooner, that an operator confirmed a campaign.
+const SYNC_EVERY: Duration = Duration::milliseconds(250);
+
+struct Shared {
+    tracker: Tracker,
+    lookups: Lookups,
+    /// When the store was last asked what others changed.
+    synced_at: Option<DateTime<Utc>>,
+    latest_seen: Option<DateTime<Utc>>,
+}
+
+/// Held while a batch is written, taken before the grouping lock is let go, so batches are
+/// written in the order they were grouped while the next one is grouped.
+#[derive(Default)]
+struct Writes {
+    /// The `updated_at` of our own last write of each campaign: not a change by someone else.
+    stamps: HashMap<String, String>,
+}
+
 /// Campaign-aware recording for `stanch serve` (HTTP intake, alert polling, the worker).
 pub struct Recorder {
     pub store: Store,
@@ -25,8 +57,10 @@ pub struct Recorder {
     pub context: Arc<Context>,
     pub settings: Settings,
     pub run_id: i64,
-    /// One grouping at a time in this process: load, assign and record happen under it.
-    lock: tokio::sync::Mutex<()>,
+    /// One grouping at a time in this process (sync, assign, plan).
+    shared: Mutex<Shared>,
+    /// One write at a time, in grouping order (lock order: `shared`, then `writes`).
+    writes: Mutex<Writes>,
 }
 
 /// One item of input for [`Recorder::record`].
@@ -54,9 +88,57 @@ impl Recorder {
             store,
             playbooks,
             context,
+            shared: Mutex::new(Shared {
+                tracker: Tracker::new(settings.clone()),
+                lookups: Lookups::unbounded(),
+                synced_at: None,
+                latest_seen: None,
+            }),
+            writes: Mutex::new(Writes::default()),
             settings,
             run_id,
-            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Reloads the campaigns someone else changed since the last look. Only when no write of
+    /// ours is in flight: a reload replaces what the tracker holds, which must all be written.
+    async fn sync(&self, shared: &mut Shared) -> Result<(), StoreError> {
+        let started = Utc::now();
+        let Some(since) = shared.synced_at else {
+            // Nothing is held yet: what is needed is loaded by indicator as it comes.
+            shared.synced_at = Some(started);
+            return Ok(());
+        };
+        if started - since < SYNC_EVERY {
+            return Ok(());
+        }
+        let Ok(writes) = self.writes.try_lock() else {
+            return Ok(());
+        };
+        let changed: Vec<String> = self
+            .store
+            .campaigns_changed_since(since - SYNC_OVERLAP)
+            .await?
+            .into_iter()
+            .filter(|(id, updated_at)| writes.stamps.get(id) != Some(updated_at))
+            .map(|(id, _)| id)
+            .collect();
+        if !changed.is_empty() {
+            self.store
+                .reload_campaigns(&mut shared.tracker, changed)
+                .await?;
+        }
+        shared.synced_at = Some(started);
+        Ok(())
+    }
+
+    /// Keeps a long-lived server's memory bounded.
+    fn trim(shared: &mut Shared, writes: &mut Writes) {
+        if let Some(latest) = shared.latest_seen {
+            let window = shared.tracker.window();
+            shared.tracker.forget_before(latest - window);
+            shared.lookups.forgot();
+            writes.stamps.clear();
         }
     }
 
@@ -64,8 +146,14 @@ impl Recorder {
     /// detections for accounts that joined an already-confirmed campaign. Returns the plans,
     /// aligned with `items` (`None` for rejected ones).
     pub async fn record(&self, items: &[Input<'_>]) -> Result<Vec<Option<Plan>>, StoreError> {
-        let _one_at_a_time = self.lock.lock().await;
-        let mut tracker = Tracker::new(self.settings.clone());
+        let mut guard = Some(self.shared.lock().await);
+        let Some(shared) = guard.as_deref_mut() else {
+            return Ok(Vec::new());
+        };
+        self.sync(shared).await?;
+        if shared.tracker.len() > TRACKER_SOFT_LIMIT {
+            Self::trim(shared, &mut *self.writes.lock().await);
+        }
         let detections: Vec<&Detection> = items
             .iter()
             .filter_map(|i| match i {
@@ -73,12 +161,20 @@ impl Recorder {
                 Input::Rejected { .. } => None,
             })
             .collect();
-        load_for(&self.store, &mut tracker, &detections).await?;
+        shared.latest_seen = detections
+            .iter()
+            .map(|d| d.observed_at)
+            .chain(shared.latest_seen)
+            .max();
+        shared
+            .lookups
+            .load_for(&self.store, &mut shared.tracker, &detections)
+            .await?;
         let evaluated: Vec<Option<Evaluated>> = items
             .iter()
             .map(|item| match item {
                 Input::Detection { detection, .. } => Some(evaluate(
-                    &mut tracker,
+                    &mut shared.tracker,
                     detection,
                     None,
                     &self.playbooks,
@@ -87,6 +183,35 @@ impl Recorder {
                 Input::Rejected { .. } => None,
             })
             .collect();
+        let dirty = shared.tracker.take_dirty();
+        let joined_confirmed: Vec<FollowUp> = items
+            .iter()
+            .zip(&evaluated)
+            .filter_map(|(item, e)| {
+                let (Input::Detection { detection, .. }, Some(note)) =
+                    (item, e.as_ref()?.note.as_ref())
+                else {
+                    return None;
+                };
+                let user = detection.user.as_ref()?;
+                note.joined_confirmed
+                    .then(|| {
+                        member_follow_up(
+                            &shared.tracker,
+                            &note.campaign,
+                            user,
+                            detection.observed_at,
+                        )
+                    })
+                    .flatten()
+            })
+            .collect();
+        // Hand over hand: our turn to write is taken before the next request may group, and
+        // serializing the batch happens while it does.
+        let mut writes = self.writes.lock().await;
+        if joined_confirmed.is_empty() {
+            guard = None;
+        }
         let evaluations: Vec<Evaluation<'_>> = items
             .iter()
             .zip(&evaluated)
@@ -112,32 +237,18 @@ impl Recorder {
             .iter()
             .map(|e| e.as_ref().and_then(|e| e.note.as_ref()))
             .collect();
-        let batch = PreparedBatch::with_campaigns(
-            self.run_id,
-            &evaluations,
-            &notes,
-            tracker.take_dirty(),
-            Utc::now(),
-        )?;
+        let batch =
+            PreparedBatch::with_campaigns(self.run_id, &evaluations, &notes, dirty, Utc::now())?;
+        let (stamp, ids) = batch.campaign_stamp();
         self.store.record_prepared(batch).await?;
-        let follow_ups: Vec<FollowUp> = items
-            .iter()
-            .zip(&evaluated)
-            .filter_map(|(item, e)| {
-                let (Input::Detection { detection, .. }, Some(note)) =
-                    (item, e.as_ref()?.note.as_ref())
-                else {
-                    return None;
-                };
-                let user = detection.user.as_ref()?;
-                note.joined_confirmed
-                    .then(|| {
-                        member_follow_up(&tracker, &note.campaign, user, detection.observed_at)
-                    })
-                    .flatten()
-            })
-            .collect();
-        self.record_follow_ups(&mut tracker, follow_ups).await?;
+        for id in ids {
+            writes.stamps.insert(id, stamp.clone());
+        }
+        if let Some(shared) = guard.as_deref_mut() {
+            // Rare: accounts joined a confirmed campaign. Their containment is grouped and
+            // written while both locks are still held.
+            self.record_follow_ups(shared, joined_confirmed).await?;
+        }
         Ok(evaluated.into_iter().map(|e| e.map(|e| e.plan)).collect())
     }
 
@@ -157,24 +268,29 @@ impl Recorder {
         {
             return Ok(0);
         }
-        let _one_at_a_time = self.lock.lock().await;
-        let mut tracker = Tracker::new(self.settings.clone());
-        let follow_ups =
-            after_action(&self.store, &mut tracker, detection_seq, action, result).await?;
-        Ok(self
-            .record_follow_ups(&mut tracker, follow_ups)
-            .await?
-            .len())
+        let mut guard = self.shared.lock().await;
+        let shared = &mut *guard;
+        self.sync(shared).await?;
+        let _writes = self.writes.lock().await;
+        let follow_ups = after_action(
+            &self.store,
+            &mut shared.tracker,
+            detection_seq,
+            action,
+            result,
+        )
+        .await?;
+        Ok(self.record_follow_ups(shared, follow_ups).await?.len())
     }
 
     async fn record_follow_ups(
         &self,
-        tracker: &mut Tracker,
+        shared: &mut Shared,
         follow_ups: Vec<FollowUp>,
     ) -> Result<Vec<Recorded>, StoreError> {
         record_follow_ups(
             &self.store,
-            tracker,
+            &mut shared.tracker,
             self.run_id,
             &self.playbooks,
             &self.context,

@@ -126,9 +126,14 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(settings: Settings) -> Tracker {
+        Tracker::with_extractor(Extractor::new(settings))
+    }
+
+    /// A tracker reusing compiled settings (a server builds one per request).
+    pub fn with_extractor(extractor: Extractor) -> Tracker {
         Tracker {
-            window: Duration::seconds(settings.window_secs as i64),
-            extractor: Extractor::new(settings),
+            window: Duration::seconds(extractor.settings().window_secs as i64),
+            extractor,
             slots: Vec::new(),
             by_id: HashMap::new(),
             index: HashMap::new(),
@@ -194,6 +199,34 @@ impl Tracker {
         }
         self.slots.push(campaign);
         self.touched.push(self.generation);
+    }
+
+    /// Takes the stored state of a campaign someone else changed (a confirmation, a merge by
+    /// another replica). Only for a tracker whose own changes are all written.
+    pub fn replace_loaded(&mut self, campaign: Campaign, aliases: &[String]) {
+        let Some(&slot) = self.by_id.get(&campaign.id) else {
+            self.insert_loaded(campaign, aliases);
+            return;
+        };
+        for seen in campaign.seen() {
+            self.index_indicator(&seen.indicator, slot);
+        }
+        let id = campaign.id.clone();
+        self.slots[slot] = campaign;
+        self.touched[slot] = self.generation;
+        // Campaigns merged into it elsewhere: what they knew is in it now.
+        for alias in aliases {
+            match self.by_id.get(alias).copied() {
+                Some(other) if other != slot => {
+                    self.slots[other].clear();
+                    self.slots[other].merged_into = Some(id.clone());
+                }
+                Some(_) => {}
+                None => {
+                    self.by_id.insert(alias.clone(), slot);
+                }
+            }
+        }
     }
 
     fn resolve(&self, mut slot: usize) -> usize {
@@ -272,9 +305,11 @@ impl Tracker {
             survivor
         };
         for indicator in &indicators {
-            let (i, _) = self.slots[slot].note(indicator, at);
+            let (i, changed) = self.slots[slot].note(indicator, at);
             self.index_indicator(indicator, slot);
-            self.dirty_seen.insert((slot, i));
+            if changed {
+                self.dirty_seen.insert((slot, i));
+            }
         }
         self.slots[slot].detections += 1;
         self.dirty_campaigns.insert(slot);
@@ -568,9 +603,11 @@ impl Tracker {
         if sighting || new {
             for name in names.into_iter().flatten() {
                 let indicator = Indicator::Account(name.to_lowercase().into());
-                let (seen, _) = self.slots[slot].note(&indicator, at);
+                let (seen, changed) = self.slots[slot].note(&indicator, at);
                 self.index_indicator(&indicator, slot);
-                self.dirty_seen.insert((slot, seen));
+                if changed {
+                    self.dirty_seen.insert((slot, seen));
+                }
             }
         }
         (i, new)

@@ -293,10 +293,51 @@ impl Store {
         Ok(tracker.get(id).map(|c| c.id.clone()))
     }
 
+    /// Campaigns whose rows changed after `since`, with their `updated_at`.
+    pub async fn campaigns_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let what = "finding changed campaigns";
+        let rows = sqlx::query("SELECT id, updated_at FROM campaigns WHERE updated_at > $1")
+            .bind(timestamp(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err(what))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id").map_err(query_err(what))?,
+                    row.try_get("updated_at").map_err(query_err(what))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces what `tracker` holds of these campaigns with the stored state (someone else
+    /// changed them; everything the tracker changed itself is already written).
+    pub async fn reload_campaigns(
+        &self,
+        tracker: &mut Tracker,
+        ids: Vec<String>,
+    ) -> Result<usize, StoreError> {
+        self.load_ids_as(tracker, ids.into_iter().collect(), true)
+            .await
+    }
+
     async fn load_ids(
         &self,
         tracker: &mut Tracker,
         ids: BTreeSet<String>,
+    ) -> Result<usize, StoreError> {
+        self.load_ids_as(tracker, ids, false).await
+    }
+
+    async fn load_ids_as(
+        &self,
+        tracker: &mut Tracker,
+        ids: BTreeSet<String>,
+        replace: bool,
     ) -> Result<usize, StoreError> {
         // Follow merges to the live campaigns, remembering the old ids as aliases.
         let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -331,11 +372,14 @@ impl Store {
         }
         let count = live.len();
         for (id, row) in live {
-            if tracker.knows(&id) {
-                continue;
+            let aliases = aliases.get(&id).map_or(&[][..], Vec::as_slice);
+            if replace {
+                let campaign = self.restore(&id, &row).await?;
+                tracker.replace_loaded(campaign, aliases);
+            } else if !tracker.knows(&id) {
+                let campaign = self.restore(&id, &row).await?;
+                tracker.insert_loaded(campaign, aliases);
             }
-            let campaign = self.restore(&id, &row).await?;
-            tracker.insert_loaded(campaign, aliases.get(&id).map_or(&[], Vec::as_slice));
         }
         Ok(count)
     }

@@ -109,6 +109,17 @@ impl PreparedBatch {
         Ok(batch)
     }
 
+    /// The `updated_at` the batch gives the campaign rows it writes, and their ids.
+    pub fn campaign_stamp(&self) -> (String, Vec<String>) {
+        let ids = self
+            .campaigns
+            .campaigns
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        (self.received_at.clone(), ids)
+    }
+
     fn accept(
         &mut self,
         now: DateTime<Utc>,

@@ -453,3 +453,66 @@ fn passive_mode_sweeps_and_groups_but_changes_nothing() {
     );
     assert_eq!(listed[0]["accounts"], 6);
 }
+
+/// `stanch serve` keeps its campaigns in memory; an operator confirming one from the CLI (another
+/// process) is picked up, and the next account joining it is contained as a member.
+#[test]
+fn a_running_server_learns_of_a_confirmation_made_elsewhere() {
+    let tenant = Tenant::start();
+    let env = Env::new();
+    let config = tenant.config(
+        &env,
+        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
+    );
+    let server = Server::start(&env, &config);
+    let intake = format!("{}/v1/detections", server.url);
+    let home = |id: &str, upn: &str, ip: &str, minute: u32| {
+        format!(
+            "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"medium\",\"observed_at\":\"2021-06-01T06:{minute:02}:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"{ip}\",\"country\":\"BE\"}}\n"
+        )
+    };
+    let first = home("s-1", "f.okafor@contoso.com", "198.51.100.23", 10)
+        + &home("s-2", "g.muller@contoso.com", "198.51.100.99", 11);
+    let (status, body) = post(&tenant, &intake, first, &bearer());
+    assert_eq!(status, 202, "{body}");
+    let id = campaigns(&env, &config)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirmed = env.stanch(&[
+        "campaigns",
+        "confirm",
+        &id,
+        "--as",
+        "secops-lead@contoso.com",
+        "--reason",
+        "proxy logs",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(confirmed.code, 0, "{confirmed:?}");
+    // The server looks for others' changes at most every quarter of a second.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let (status, body) = post(
+        &tenant,
+        &intake,
+        home("s-3", "h.room@contoso.com", "198.51.100.7", 40),
+        &bearer(),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_until(30, "h.room was not contained as a member", || {
+        member_action(
+            &actions(&env, &config),
+            "block_legacy_auth",
+            "h.room@contoso.com",
+        )
+        .is_some_and(|a| a["status"] == "succeeded")
+    });
+    assert!(
+        tenant
+            .quarantined()
+            .iter()
+            .any(|m| m == "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e000c")
+    );
+    assert_eq!(server.stop(), 0);
+}

@@ -4,6 +4,7 @@
 //! playbooks, failing tests, a broken audit chain); 2 stanch itself could not do its job.
 
 mod approvals;
+mod args;
 mod audit;
 mod campaigns;
 mod demo;
@@ -19,6 +20,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use args::{
+    ActionsCommand, ApprovalsCommand, AuditCommand, CampaignsCommand, JobCommand, SetupCommand,
+};
 
 use crate::config::Config;
 use crate::engine::Mode;
@@ -140,142 +145,6 @@ enum Command {
     Campaigns {
         #[command(subcommand)]
         command: CampaignsCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum CampaignsCommand {
-    /// List campaigns with their accounts, networks and whether they are confirmed.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// The story of one campaign: accounts and how they joined, infrastructure, timeline, actions.
-    Show {
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Confirm a campaign by hand: its members are contained like after a confirmed compromise.
-    Confirm {
-        id: String,
-        /// Who confirms; recorded in the audit trail.
-        #[arg(long = "as", value_name = "NAME")]
-        by: String,
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ActionsCommand {
-    /// List planned and executed actions.
-    List {
-        #[arg(long)]
-        json: bool,
-        /// Only actions in this status (succeeded, failed, needs_human, pending...).
-        #[arg(long)]
-        status: Option<String>,
-    },
-    /// Put a failed (or needs-human) action back in the queue of `stanch serve`.
-    Retry { id: i64 },
-    /// Undo a succeeded action from its recorded restore data.
-    Rollback {
-        id: i64,
-        #[arg(long, default_value = "operator rollback")]
-        reason: String,
-    },
-    /// Push back the deadline of an expiring action (from its old deadline, or from now if
-    /// that has passed).
-    Extend {
-        id: i64,
-        /// How much longer, e.g. `24h`, `7d`, `1h30m`.
-        #[arg(long, value_name = "DURATION")]
-        by: String,
-        /// Who decides (recorded in the audit trail).
-        #[arg(long = "as", value_name = "NAME")]
-        operator: String,
-        #[arg(long)]
-        reason: String,
-    },
-    /// Keep an expiring action for good: it becomes permanent and never expires.
-    Confirm {
-        id: i64,
-        /// Who decides (recorded in the audit trail).
-        #[arg(long = "as", value_name = "NAME")]
-        operator: String,
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ApprovalsCommand {
-    /// List approval requests with the target account, the action and the state.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one request: the evidence, where it was sent, and every decision.
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Approve a gated action (counted toward its quorum).
-    Approve {
-        id: i64,
-        /// Who decides (UPN); checked against the step's approvers.
-        #[arg(long = "as", value_name = "NAME")]
-        approver: String,
-        #[arg(long)]
-        reason: String,
-    },
-    /// Print a signed, short-lived approval link for one approver (needs `approvals.link_secret`).
-    Link {
-        id: i64,
-        /// The approver the link is for (UPN).
-        #[arg(long = "for", value_name = "UPN")]
-        approver: String,
-        /// How long the link stays valid.
-        #[arg(long, default_value = "15m")]
-        ttl: String,
-    },
-    /// Deny a gated action; it will not run.
-    Deny {
-        id: i64,
-        #[arg(long = "as", value_name = "NAME")]
-        approver: String,
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum JobCommand {
-    /// Run the job now; prints its summary as JSON.
-    Run { name: String },
-}
-
-#[derive(Debug, Subcommand)]
-enum SetupCommand {
-    /// Create the quarantine group and the Conditional Access policy blocking legacy auth for it.
-    LegacyAuth,
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Check the hash chain; names every edited, deleted or reordered record.
-    Verify {
-        /// Verify an exported JSONL file instead of the database.
-        #[arg(long, value_name = "FILE")]
-        file: Option<PathBuf>,
-    },
-    /// Write the audit trail as JSONL.
-    Export {
-        /// Output file (default: standard output).
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
     },
 }
 

@@ -14,19 +14,21 @@
 //!
 //! The store's side (tables, loading by indicator and window) is `store/campaigns.rs`.
 
+mod events;
 mod flow;
 mod indicator;
+mod lookups;
 mod model;
 mod recorder;
 mod synthetic;
 mod tracker;
 
 pub use flow::{
-    CampaignNote, Evaluated, FollowUp, FollowUpSink, Lookups, Recorded, after_action,
-    confirm_campaign, evaluate, execute_with_follow_ups, load_for, member_follow_up,
-    record_follow_ups,
+    CampaignNote, Evaluated, FollowUp, FollowUpSink, Recorded, after_action, confirm_campaign,
+    evaluate, execute_with_follow_ups, load_for, member_follow_up, record_follow_ups,
 };
 pub use indicator::{Extractor, Indicator, network_of};
+pub use lookups::Lookups;
 pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
 pub use recorder::{Input, Recorder};
 pub use synthetic::{CONFIRMED_NAME, MEMBER_NAME, SOURCE, reserved_source};

@@ -16,9 +16,10 @@ use tokio::sync::Mutex;
 
 use super::Settings;
 use super::flow::{
-    CampaignNote, Evaluated, FollowUp, Lookups, Recorded, after_action, evaluate, member_follow_up,
+    CampaignNote, Evaluated, FollowUp, Recorded, after_action, evaluate, member_follow_up,
     record_follow_ups,
 };
+use super::lookups::Lookups;
 use super::tracker::Tracker;
 use crate::actions::{ActionKind, ActionResult};
 use crate::engine::{Context, Plan, PlannedAction};

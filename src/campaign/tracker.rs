@@ -11,100 +11,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde::Serialize;
 
 use super::Settings;
+pub use super::events::{Assignment, CampaignEvent, CampaignRow, Dirty};
 use super::indicator::{Extractor, Indicator};
-use super::model::{Campaign, CampaignView, Confirmation, Member, Seen};
+use super::model::{Campaign, CampaignView, Confirmation, Member};
 use crate::intake::{Detection, UserRef};
 use crate::util::sha256_hex;
-
-/// Something that happened to a campaign, for the audit trail (`campaign.<kind>`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum CampaignEvent {
-    Opened {
-        campaign: String,
-        detection: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        account: Option<String>,
-        indicators: Vec<String>,
-    },
-    Joined {
-        campaign: String,
-        account: String,
-        via: String,
-    },
-    Merged {
-        from: String,
-        into: String,
-        via: String,
-    },
-    Confirmed {
-        campaign: String,
-        at: String,
-        by: String,
-        reason: String,
-    },
-}
-
-impl CampaignEvent {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CampaignEvent::Opened { .. } => "campaign.opened",
-            CampaignEvent::Joined { .. } => "campaign.joined",
-            CampaignEvent::Merged { .. } => "campaign.merged",
-            CampaignEvent::Confirmed { .. } => "campaign.confirmed",
-        }
-    }
-
-    /// The campaign the record is about (its audit subject is `campaign/<id>`).
-    pub fn campaign(&self) -> &str {
-        match self {
-            CampaignEvent::Opened { campaign, .. }
-            | CampaignEvent::Joined { campaign, .. }
-            | CampaignEvent::Confirmed { campaign, .. } => campaign,
-            CampaignEvent::Merged { into, .. } => into,
-        }
-    }
-}
-
-/// Where a detection landed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assignment {
-    pub campaign: String,
-    pub events: Vec<CampaignEvent>,
-    /// The detection's account joined a campaign that was already confirmed: it must be
-    /// contained as a member too.
-    pub joined_confirmed: bool,
-}
-
-/// The rows to write for what changed since the last take, read from the current state.
-#[derive(Debug, Clone, Default)]
-pub struct Dirty {
-    pub campaigns: Vec<CampaignRow>,
-    pub members: Vec<(String, Member)>,
-    pub indicators: Vec<(String, Seen)>,
-    /// `(from, into)`, in the order they happened.
-    pub merges: Vec<(String, String)>,
-}
-
-impl Dirty {
-    pub fn is_empty(&self) -> bool {
-        self.campaigns.is_empty() && self.merges.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CampaignRow {
-    pub id: String,
-    pub opened_at: DateTime<Utc>,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    pub detections: u64,
-    pub merged_into: Option<String>,
-    pub confirmed: Option<Confirmation>,
-}
 
 /// All campaigns known to this process, indexed by indicator.
 #[derive(Debug, Clone)]
@@ -177,56 +90,6 @@ impl Tracker {
             window_secs: self.window.num_seconds().max(0) as u64,
             as_of,
         })
-    }
-
-    /// Adds a campaign read from the store, known under `aliases` too (campaigns merged into
-    /// it). Campaigns this process already holds are kept as they are: they may carry changes
-    /// not yet written.
-    pub fn insert_loaded(&mut self, campaign: Campaign, aliases: &[String]) {
-        if self.by_id.contains_key(&campaign.id) {
-            return;
-        }
-        let slot = self.slots.len();
-        for seen in campaign.seen() {
-            self.index
-                .entry(seen.indicator.clone())
-                .or_default()
-                .push(slot);
-        }
-        self.by_id.insert(campaign.id.clone(), slot);
-        for alias in aliases {
-            self.by_id.entry(alias.clone()).or_insert(slot);
-        }
-        self.slots.push(campaign);
-        self.touched.push(self.generation);
-    }
-
-    /// Takes the stored state of a campaign someone else changed (a confirmation, a merge by
-    /// another replica). Only for a tracker whose own changes are all written.
-    pub fn replace_loaded(&mut self, campaign: Campaign, aliases: &[String]) {
-        let Some(&slot) = self.by_id.get(&campaign.id) else {
-            self.insert_loaded(campaign, aliases);
-            return;
-        };
-        for seen in campaign.seen() {
-            self.index_indicator(&seen.indicator, slot);
-        }
-        let id = campaign.id.clone();
-        self.slots[slot] = campaign;
-        self.touched[slot] = self.generation;
-        // Campaigns merged into it elsewhere: what they knew is in it now.
-        for alias in aliases {
-            match self.by_id.get(alias).copied() {
-                Some(other) if other != slot => {
-                    self.slots[other].clear();
-                    self.slots[other].merged_into = Some(id.clone());
-                }
-                Some(_) => {}
-                None => {
-                    self.by_id.insert(alias.clone(), slot);
-                }
-            }
-        }
     }
 
     fn resolve(&self, mut slot: usize) -> usize {
@@ -401,106 +264,6 @@ impl Tracker {
         Some(event)
     }
 
-    /// The rows to write for everything changed since the last call.
-    pub fn take_dirty(&mut self) -> Dirty {
-        self.generation += 1;
-        for &slot in &self.dirty_campaigns {
-            self.touched[slot] = self.generation;
-        }
-        let live = |slot: usize| self.slots[slot].merged_into.is_none();
-        let campaigns = std::mem::take(&mut self.dirty_campaigns)
-            .into_iter()
-            .map(|slot| {
-                let c = &self.slots[slot];
-                CampaignRow {
-                    id: c.id.clone(),
-                    opened_at: c.opened_at,
-                    first_seen: c.first_seen,
-                    last_seen: c.last_seen,
-                    detections: c.detections,
-                    merged_into: c.merged_into.clone(),
-                    confirmed: c.confirmed.clone(),
-                }
-            })
-            .collect();
-        let members = std::mem::take(&mut self.dirty_members)
-            .into_iter()
-            .filter(|(slot, _)| live(*slot))
-            .map(|(slot, i)| {
-                let c = &self.slots[slot];
-                (c.id.clone(), c.members()[i].clone())
-            })
-            .collect();
-        let indicators = std::mem::take(&mut self.dirty_seen)
-            .into_iter()
-            .filter(|(slot, _)| live(*slot))
-            .map(|(slot, i)| {
-                let c = &self.slots[slot];
-                (c.id.clone(), c.seen()[i].clone())
-            })
-            .collect();
-        Dirty {
-            campaigns,
-            members,
-            indicators,
-            merges: std::mem::take(&mut self.merges),
-        }
-    }
-
-    /// Forgets campaigns untouched since `before` (by observed time) that have nothing left to
-    /// write (nor rows taken in the last two takes, which may still be in flight), so a long
-    /// replay does not hold every campaign it ever saw. They are still in the store, and
-    /// reloaded if a later detection links to them.
-    pub fn forget_before(&mut self, before: DateTime<Utc>) {
-        let pending: BTreeSet<usize> = self
-            .dirty_campaigns
-            .iter()
-            .copied()
-            .chain(self.dirty_members.iter().map(|(s, _)| *s))
-            .chain(self.dirty_seen.iter().map(|(s, _)| *s))
-            .collect();
-        let keep: Vec<bool> = (0..self.slots.len())
-            .map(|slot| {
-                let root = self.resolve(slot);
-                pending.contains(&slot)
-                    || pending.contains(&root)
-                    || self.touched[slot] + 2 > self.generation
-                    || self.touched[root] + 2 > self.generation
-                    || self.slots[root].last_seen + self.window >= before
-            })
-            .collect();
-        if keep.iter().all(|k| *k) {
-            return;
-        }
-        let old = std::mem::take(&mut self.slots);
-        let touched = std::mem::take(&mut self.touched);
-        let mut renumber = vec![usize::MAX; old.len()];
-        for (slot, campaign) in old.into_iter().enumerate() {
-            if keep[slot] {
-                renumber[slot] = self.slots.len();
-                self.slots.push(campaign);
-                self.touched.push(touched[slot]);
-            }
-        }
-        self.by_id.retain(|_, slot| {
-            *slot = renumber[*slot];
-            *slot != usize::MAX
-        });
-        self.index.retain(|_, slots| {
-            slots.retain_mut(|slot| {
-                *slot = renumber[*slot];
-                *slot != usize::MAX
-            });
-            !slots.is_empty()
-        });
-        let map = |set: &BTreeSet<(usize, usize)>| -> BTreeSet<(usize, usize)> {
-            set.iter().map(|(s, i)| (renumber[*s], *i)).collect()
-        };
-        self.dirty_members = map(&self.dirty_members);
-        self.dirty_seen = map(&self.dirty_seen);
-        self.dirty_campaigns = self.dirty_campaigns.iter().map(|s| renumber[*s]).collect();
-    }
-
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -647,6 +410,9 @@ impl Tracker {
         CampaignEvent::Merged { from, into, via }
     }
 }
+
+#[path = "tracker_store.rs"]
+mod store;
 
 #[cfg(test)]
 #[path = "tracker_tests.rs"]

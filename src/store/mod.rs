@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod batch;
 mod campaigns;
+mod campaigns_load;
 mod campaigns_read;
 mod error;
 mod execution;

@@ -1,0 +1,164 @@
+//! Once a batch has committed: carrying out its actions (and what a confirmed campaign implies),
+//! then reporting each line and counting the summary.
+
+use super::{Campaigns, Item, Outcome, RunError, RunSummary};
+use crate::actions::{ActionResult, GraphRunner, runs_automatically};
+use crate::campaign::{self, Recorded};
+use crate::engine::{Gate, Mode, Plan};
+use crate::store::{Store, StoreError};
+
+/// Once a batch has committed: carry out its automatic active actions (and what follows them),
+/// then report each line.
+pub(super) async fn report(
+    store: &Store,
+    runner: Option<&GraphRunner>,
+    written: Result<Result<Vec<i64>, StoreError>, tokio::task::JoinError>,
+    items: Vec<Item>,
+    summary: &mut RunSummary,
+    on_outcome: &mut dyn FnMut(&Outcome<'_>),
+    campaigns: &mut Campaigns<'_>,
+) -> Result<(), RunError> {
+    let seqs = written.map_err(|e| RunError::Task(e.to_string()))??;
+    let mut seqs = seqs.into_iter();
+    for item in &items {
+        match item {
+            Item::Planned {
+                line,
+                detection,
+                plan,
+                note,
+            } => {
+                let seq = seqs.next().ok_or_else(|| {
+                    RunError::Task("the store returned fewer detection keys than detections".into())
+                })?;
+                summary.count(plan);
+                let mut results = Vec::new();
+                let mut follow_ups: Vec<(Recorded, Vec<ActionResult>)> = Vec::new();
+                match runner {
+                    Some(runner) => {
+                        results =
+                            carry_out(store, runner, campaigns, seq, plan, &mut follow_ups).await?;
+                        // An account joining a campaign confirmed earlier is contained as a member.
+                        if let (Some(note), Some(user)) = (note, &detection.user)
+                            && note.joined_confirmed
+                            && let Some(follow_up) = campaign::member_follow_up(
+                                &campaigns.tracker,
+                                &note.campaign,
+                                user,
+                                detection.observed_at,
+                            )
+                        {
+                            let recorded = campaign::record_follow_ups(
+                                store,
+                                &mut campaigns.tracker,
+                                campaigns.run_id,
+                                campaigns.playbooks,
+                                campaigns.ctx,
+                                vec![follow_up],
+                            )
+                            .await?;
+                            for r in recorded {
+                                let done = carry_out(
+                                    store,
+                                    runner,
+                                    campaigns,
+                                    r.seq,
+                                    &r.plan,
+                                    &mut follow_ups,
+                                )
+                                .await?;
+                                follow_ups.push((r, done));
+                            }
+                        }
+                    }
+                    None => {
+                        summary.not_executed += plan
+                            .actions
+                            .iter()
+                            .filter(|a| runs_automatically(a))
+                            .count()
+                    }
+                }
+                summary.executed_all(&results);
+                on_outcome(&Outcome::Planned {
+                    line: *line,
+                    detection,
+                    plan,
+                    results: &results,
+                });
+                for (recorded, done) in &follow_ups {
+                    summary.campaign_detections += 1;
+                    summary.count_actions(&recorded.plan);
+                    summary.executed_all(done);
+                    on_outcome(&Outcome::Planned {
+                        line: *line,
+                        detection: &recorded.detection,
+                        plan: &recorded.plan,
+                        results: done,
+                    });
+                }
+            }
+            Item::Rejected { line, reason, .. } => {
+                summary.rejected += 1;
+                on_outcome(&Outcome::Rejected {
+                    line: *line,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Executes a plan's automatic actions with their follow-ups, collected in `follow_ups`.
+async fn carry_out(
+    store: &Store,
+    runner: &GraphRunner,
+    campaigns: &mut Campaigns<'_>,
+    seq: i64,
+    plan: &Plan,
+    follow_ups: &mut Vec<(Recorded, Vec<ActionResult>)>,
+) -> Result<Vec<ActionResult>, RunError> {
+    let mut sink = |recorded: &Recorded, done: &[ActionResult]| {
+        follow_ups.push((recorded.clone(), done.to_vec()));
+    };
+    Ok(campaign::execute_with_follow_ups(
+        store,
+        runner,
+        &mut campaigns.tracker,
+        campaigns.run_id,
+        campaigns.playbooks,
+        campaigns.ctx,
+        seq,
+        plan,
+        &mut sink,
+        0,
+    )
+    .await?)
+}
+
+impl RunSummary {
+    fn count(&mut self, plan: &Plan) {
+        self.detections += 1;
+        self.matched += usize::from(!plan.matched.is_empty());
+        self.count_actions(plan);
+    }
+
+    fn executed_all(&mut self, results: &[ActionResult]) {
+        for result in results {
+            *self.executed.entry(result.status.to_string()).or_default() += 1;
+        }
+    }
+
+    fn count_actions(&mut self, plan: &Plan) {
+        for action in &plan.actions {
+            self.actions += 1;
+            match action.mode {
+                Mode::Passive => self.passive_actions += 1,
+                Mode::Active => self.active_actions += 1,
+            }
+            self.approvals += usize::from(matches!(action.gate, Gate::Approval { .. }));
+            *self.by_action.entry(action.action.to_string()).or_default() += 1;
+        }
+    }
+}

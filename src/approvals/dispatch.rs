@@ -60,7 +60,7 @@ impl Dispatcher {
             let policy = policy::policy_of(&row, &self.settings);
             let deadline = Utc::now() + secs(policy.timeout_secs);
             if self
-                .send_round(&row, 0, deadline, "approval.requested")
+                .send_round(&row, &policy, 0, deadline, "approval.requested")
                 .await?
             {
                 requested += 1;
@@ -87,7 +87,7 @@ impl Dispatcher {
                 OnTimeout::Escalate => {
                     let deadline = now + secs(policy.timeout_secs);
                     if self
-                        .send_round(&row, 1, deadline, "approval.escalated")
+                        .send_round(&row, &policy, 1, deadline, "approval.escalated")
                         .await?
                     {
                         escalated += 1;
@@ -174,12 +174,12 @@ impl Dispatcher {
     async fn send_round(
         &self,
         row: &ActionRow,
+        policy: &crate::engine::ApprovalPolicy,
         round: i64,
         deadline: DateTime<Utc>,
         kind: &str,
     ) -> Result<bool, StoreError> {
-        let policy = policy::policy_of(row, &self.settings);
-        let request = ApprovalRequest::build(self.deciding(), row, &policy, round, deadline).await;
+        let request = ApprovalRequest::build(self.deciding(), row, policy, round, deadline).await;
         let configured = self.channels.configured();
         let wanted: Vec<&str> = if policy.channels.is_empty() {
             configured.clone()

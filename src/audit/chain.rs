@@ -151,6 +151,17 @@ fn record_hash(seq: i64, at: &str, kind: &str, subject: &str, payload: &str, pre
     to_hex(&hasher.finalize())
 }
 
+/// Lowercase or uppercase hex to bytes; None for odd lengths or non-hex digits.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

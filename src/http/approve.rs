@@ -2,12 +2,10 @@
 //! decides, so link scanners approve nothing); `POST /approve/{token}` decides. Plain HTML, no
 //! JavaScript; `tests/cli/browser.rs` drives it in headless Chromium.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -16,11 +14,25 @@ use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, de
 use crate::audit::AuditEvent;
 use crate::store::ActionRow;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct DecisionForm {
+/// The form's fields, read from the raw body (kept whole so its hash goes in the audit trail).
+#[derive(Debug, Default)]
+struct DecisionForm {
     decision: String,
-    #[serde(default)]
     reason: String,
+}
+
+impl DecisionForm {
+    fn parse(body: &[u8]) -> DecisionForm {
+        let mut form = DecisionForm::default();
+        for (key, value) in form_urlencoded::parse(body) {
+            match key.as_ref() {
+                "decision" => form.decision = value.into_owned(),
+                "reason" => form.reason = value.into_owned(),
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
 pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -72,8 +84,9 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
 pub(super) async fn submit(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<DecisionForm>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let form = DecisionForm::parse(&body);
     let (claims, _row) = match open(&state, &token).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -101,7 +114,7 @@ pub(super) async fn submit(
         reason: &form.reason,
         channel: "link",
         raw_sha256: Some(crate::util::sha256_hex(
-            format!("{token}\n{}\n{}", form.decision, form.reason).as_bytes(),
+            &[format!("POST /approve/{token}\n").as_bytes(), &body[..]].concat(),
         )),
     };
     match decide(ctx, &request).await {

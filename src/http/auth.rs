@@ -69,7 +69,7 @@ fn verify_signature(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => digest = decode_hex(value),
+            Some(("v1", value)) => digest = crate::audit::from_hex(value),
             _ => {}
         }
     }
@@ -101,16 +101,6 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
         "t={timestamp},v1={}",
         crate::audit::to_hex(hmac::sign(&key, &message).as_ref())
     )
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

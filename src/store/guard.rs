@@ -56,21 +56,26 @@ struct Pending {
     gate: Value,
 }
 
+const PENDING_COLUMNS: &str =
+    "SELECT pk, detection_seq, kind, target_upn, target_id, gate FROM actions";
+
+/// The claim's view of the action matching `condition` (two parameters, bound as given).
 async fn pending(
     tx: &mut Transaction<'static, Any>,
-    seq: i64,
-    key: &str,
+    condition: &'static str,
+    first: i64,
+    second: Option<&str>,
 ) -> Result<Option<Pending>, StoreError> {
     let what = "reading an action to claim";
-    let row = sqlx::query(
-        "SELECT pk, detection_seq, kind, target_upn, target_id, gate FROM actions \
-         WHERE detection_seq = $1 AND idempotency_key = $2 AND status = 'pending'",
-    )
-    .bind(seq)
-    .bind(key.to_string())
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(query_err(what))?;
+    let sql = format!("{PENDING_COLUMNS} WHERE {condition}");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first);
+    if let Some(second) = second {
+        query = query.bind(second.to_string());
+    }
+    let row = query
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err(what))?;
     let Some(row) = row else { return Ok(None) };
     let upn: Option<String> = row.try_get("target_upn").map_err(query_err(what))?;
     let id: Option<String> = row.try_get("target_id").map_err(query_err(what))?;
@@ -95,7 +100,8 @@ pub(super) async fn apply(
     if guard.is_empty() || guard.human_approved {
         return Ok(None);
     }
-    let Some(p) = pending(tx, seq, key).await? else {
+    let claimable = "detection_seq = $1 AND idempotency_key = $2 AND status = 'pending'";
+    let Some(p) = pending(tx, claimable, seq, Some(key)).await? else {
         return Ok(None);
     };
     // Tenant-wide actions have no account to protect, cool down or count.
@@ -304,22 +310,9 @@ impl Store {
         }
         let (_writer, mut tx) = self.write_tx().await?;
         let head = super::audit::lock_head(&mut tx).await?;
-        let what = "reading an action";
-        let row = sqlx::query("SELECT detection_seq, kind, target_upn, target_id FROM actions WHERE pk = $1 AND status = 'awaiting_approval'")
-            .bind(pk)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(query_err(what))?;
-        let Some(row) = row else { return Ok(None) };
-        let upn: Option<String> = row.try_get("target_upn").map_err(query_err(what))?;
-        let id: Option<String> = row.try_get("target_id").map_err(query_err(what))?;
-        let pending = Pending {
-            pk,
-            detection_seq: row.try_get("detection_seq").map_err(query_err(what))?,
-            kind: row.try_get("kind").map_err(query_err(what))?,
-            by_upn: upn.is_some(),
-            target: upn.or(id),
-            gate: Value::Null,
+        let waiting = "pk = $1 AND status = 'awaiting_approval'";
+        let Some(pending) = pending(&mut tx, waiting, pk, None).await? else {
+            return Ok(None);
         };
         let Some(target) = pending.target.clone() else {
             return Ok(None);

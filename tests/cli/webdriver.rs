@@ -203,9 +203,16 @@ impl Browser {
         );
     }
 
+    /// Clicks, then waits (up to 10 s) for the page to change: WebDriver answers a click that
+    /// submits a form before the next page has loaded, so reading it at once can see the old one.
     pub fn click(&self, css: &str) {
+        let before = self.title();
         let element = self.element(css);
         self.command("POST", &format!("/element/{element}/click"), None);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.title() == before && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// The handle of the current tab.

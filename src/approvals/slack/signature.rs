@@ -46,7 +46,9 @@ pub fn verify(
     let tag = signature
         .trim()
         .strip_prefix("v0=")
-        .and_then(decode_hex)
+        .and_then(crate::audit::from_hex)
+        // An HMAC-SHA256 tag is 32 bytes; anything else is malformed, not merely wrong.
+        .filter(|tag| tag.len() == 32)
         .ok_or(SignatureError::Malformed(SIGNATURE_HEADER))?;
     let message = base_string(ts, body);
     let matches = secrets.iter().any(|secret| {
@@ -70,16 +72,6 @@ fn base_string(timestamp: i64, body: &[u8]) -> Vec<u8> {
     let mut message = format!("v0:{timestamp}:").into_bytes();
     message.extend_from_slice(body);
     message
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

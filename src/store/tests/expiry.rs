@@ -7,23 +7,13 @@ use serde_json::{Value, json};
 use super::fixtures::{at, batch};
 use crate::audit::AuditEvent;
 use crate::engine::Mode;
-use crate::store::{
-    ActionRow, Evaluation, ExpiryChange, ExpiryError, ExpiryOperator, Store, timestamp,
-};
+use crate::store::{ActionRow, ExpiryChange, ExpiryError, ExpiryOperator, Store, timestamp};
 
 /// Four active actions made `succeeded` (as the executor records them), with the given deadlines.
 async fn succeeded(store: &Store, deadlines: [Option<DateTime<Utc>>; 4]) -> Vec<ActionRow> {
     let run = store.start_run(Mode::Active, "-", at()).await.unwrap();
     let (detections, plans) = batch(1, 4, Mode::Active);
-    let items: Vec<Evaluation<'_>> = detections
-        .iter()
-        .zip(&plans)
-        .map(|(detection, plan)| Evaluation::Accepted {
-            line: None,
-            detection,
-            plan,
-        })
-        .collect();
+    let items = super::fixtures::accepted(&detections, &plans);
     store.record_batch(run, &items).await.unwrap();
     let pending: Vec<ActionRow> = store
         .actions(Some(run))

@@ -62,3 +62,19 @@ pub fn batch(first: usize, count: usize, mode: Mode) -> (Vec<Detection>, Vec<Pla
     let plans = detections.iter().map(|d| plan(d, mode)).collect();
     (detections, plans)
 }
+
+/// Each detection with its plan, as intake hands them to the store.
+pub fn accepted<'a>(
+    detections: &'a [Detection],
+    plans: &'a [Plan],
+) -> Vec<crate::store::Evaluation<'a>> {
+    detections
+        .iter()
+        .zip(plans)
+        .map(|(detection, plan)| crate::store::Evaluation::Accepted {
+            line: None,
+            detection,
+            plan,
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 
 use super::fixtures::{at, batch, plan};
 use crate::engine::Mode;
-use crate::store::{ActionRow, BudgetLimit, Claim, ClaimGuard, Evaluation, Store};
+use crate::store::{ActionRow, BudgetLimit, Claim, ClaimGuard, Store};
 
 /// Records `count` new detections on accounts `first..` (each with an automatic revoke and a
 /// gated disable) and returns the pending revokes. Every call makes new detections.
@@ -17,15 +17,7 @@ async fn revokes(store: &Store, first: usize, count: usize) -> Vec<ActionRow> {
         d.id = format!("{}-wave{wave}", d.id);
     }
     let plans: Vec<_> = detections.iter().map(|d| plan(d, Mode::Active)).collect();
-    let items: Vec<Evaluation<'_>> = detections
-        .iter()
-        .zip(&plans)
-        .map(|(detection, plan)| Evaluation::Accepted {
-            line: None,
-            detection,
-            plan,
-        })
-        .collect();
+    let items = super::fixtures::accepted(&detections, &plans);
     store.record_batch(run, &items).await.unwrap();
     store
         .actions(Some(run))

@@ -116,15 +116,7 @@ pub async fn empty_store(store: &Store) {
 pub async fn large_batch_is_chunked(store: &Store) {
     let run = store.start_run(Mode::Passive, "-", at()).await.unwrap();
     let (detections, plans) = batch(1, 3000, Mode::Passive);
-    let items: Vec<Evaluation<'_>> = detections
-        .iter()
-        .zip(&plans)
-        .map(|(detection, plan)| Evaluation::Accepted {
-            line: None,
-            detection,
-            plan,
-        })
-        .collect();
+    let items = super::fixtures::accepted(&detections, &plans);
     store.record_batch(run, &items).await.unwrap();
     assert_eq!(store.detections_count(Some(run)).await.unwrap(), 3000);
     let actions = store.actions(Some(run)).await.unwrap();
@@ -204,15 +196,7 @@ pub async fn concurrent_appends_quiet(store: &Store) -> Result<(), crate::store:
 pub async fn tamper_is_named(store: &Store, tamper: &str, expected: &[(i64, ProblemKind)]) {
     let run = store.start_run(Mode::Passive, "-", at()).await.unwrap();
     let (detections, plans) = batch(1, 3, Mode::Passive);
-    let items: Vec<Evaluation<'_>> = detections
-        .iter()
-        .zip(&plans)
-        .map(|(detection, plan)| Evaluation::Accepted {
-            line: None,
-            detection,
-            plan,
-        })
-        .collect();
+    let items = super::fixtures::accepted(&detections, &plans);
     store.record_batch(run, &items).await.unwrap();
     store.finish_run(run, &json!({})).await.unwrap();
     for statement in tamper.split(';').filter(|s| !s.trim().is_empty()) {

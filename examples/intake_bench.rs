@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))
     .await?;
     let run_id = store
-        .start_run(stanch::engine::Mode::Passive, "bench", chrono::Utc::now())
+        .start_run(stanch::vocab::Mode::Passive, "bench", chrono::Utc::now())
         .await?;
     let (playbooks, context) = (Arc::new(playbooks), Arc::new(Context::default()));
     let state = AppState {

@@ -18,11 +18,12 @@ use chrono::{DateTime, Utc};
 use stanch::actions::GraphRunner;
 use stanch::config::ContainmentSettings;
 use stanch::emulate::Emulator;
-use stanch::engine::{Context, Mode};
+use stanch::engine::Context;
 use stanch::graph::{Credential, GraphClient, GraphConfig, Secret};
 use stanch::playbook::load_paths;
 use stanch::run::{Outcome, RunSummary, Sinks, run_jsonl};
 use stanch::store::Store;
+use stanch::vocab::Mode;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -12,10 +12,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Map;
-use stanch::actions::ActionKind;
-use stanch::engine::{Gate, Mode, Plan, PlannedAction};
+use stanch::engine::{Gate, Plan, PlannedAction};
 use stanch::intake::{Detection, UserRef, parse_generic};
 use stanch::store::{ActionRow, BudgetLimit, ClaimGuard, Evaluation, Store};
+use stanch::vocab::ActionKind;
+use stanch::vocab::Mode;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -22,4 +22,5 @@ pub mod run;
 pub mod schedule;
 pub mod store;
 pub mod util;
+pub mod vocab;
 pub mod worker;

@@ -23,10 +23,11 @@ use tokio::task::JoinHandle;
 
 use crate::actions::{ActionResult, GraphRunner};
 use crate::campaign::{self, CampaignNote, Settings, Tracker};
-use crate::engine::{Context, Mode, Plan};
+use crate::engine::{Context, Plan};
 use crate::intake::{Detection, JsonlItem, JsonlReader};
 use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+use crate::vocab::Mode;
 
 /// How many detections are written per transaction, at most.
 pub const BATCH_SIZE: usize = 512;

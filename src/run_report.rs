@@ -4,8 +4,9 @@
 use super::{Campaigns, Item, Outcome, RunError, RunSummary};
 use crate::actions::{ActionResult, GraphRunner, runs_automatically};
 use crate::campaign::{self, Recorded};
-use crate::engine::{Gate, Mode, Plan};
+use crate::engine::{Gate, Plan};
 use crate::store::{Store, StoreError};
+use crate::vocab::Mode;
 
 /// Once a batch has committed: carry out its automatic active actions (and what follows them),
 /// then report each line.

@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
-use super::spec::ActionKind;
 use crate::audit::AuditEvent;
-use crate::engine::{Gate, Mode, PlannedAction};
+use crate::engine::{Gate, PlannedAction};
 use crate::intake::UserRef;
 use crate::store::{ActionRow, Claim, Store, StoreError};
+use crate::vocab::ActionKind;
+use crate::vocab::Mode;
 
 /// How one action ended, for reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -134,7 +134,7 @@ async fn give_up(store: &Store, row: &ActionRow, error: &RollbackError) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Mode;
+    use crate::vocab::Mode;
 
     #[tokio::test]
     async fn without_graph_nothing_due_is_fine_and_work_to_do_is_refused() {
@@ -152,7 +152,7 @@ mod tests {
             key: "generic/1/disable".into(),
             playbook: "p".into(),
             step: "disable".into(),
-            action: crate::actions::ActionKind::DisableAccount,
+            action: crate::vocab::ActionKind::DisableAccount,
             target: detection.user.clone(),
             params: serde_json::Map::new(),
             mode: Mode::Active,

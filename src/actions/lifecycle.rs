@@ -3,7 +3,9 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::engine::{Mode, PlannedAction};
+use crate::engine::PlannedAction;
+
+use crate::vocab::Mode;
 
 /// What an action's pre-check found: the state before acting, kept as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,7 +138,7 @@ mod tests {
             key: "k".into(),
             playbook: "p".into(),
             step: "s".into(),
-            action: crate::actions::ActionKind::DisableAccount,
+            action: crate::vocab::ActionKind::DisableAccount,
             target: Some(UserRef {
                 upn: Some("b.jones@contoso.com".into()),
                 id: None,

@@ -16,7 +16,6 @@ pub mod rules;
 mod runner;
 pub mod safety;
 mod setup;
-mod spec;
 mod sweep;
 
 pub use execute::{
@@ -28,5 +27,4 @@ pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunne
 pub use runner::{GraphRunner, GraphStats};
 pub use safety::Safety;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
-pub use spec::{ActionKind, ActionSpec, ParamKind, ParamSpec, TargetKind};
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;

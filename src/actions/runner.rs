@@ -12,13 +12,13 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
-use super::spec::ActionKind;
 use super::{access, account, mailbox, notify, sweep};
 use crate::audit::AuditEvent;
 use crate::config::ContainmentSettings;
 use crate::engine::PlannedAction;
 use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, PageRef};
 use crate::store::Store;
+use crate::vocab::ActionKind;
 
 /// Counters of the Graph calls made through a runner, for `/metrics`.
 #[derive(Debug, Default)]

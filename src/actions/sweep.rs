@@ -175,7 +175,8 @@ fn account_of(sign_in: &Value, ip: IpAddr) -> Option<(String, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Gate, Mode};
+    use crate::engine::Gate;
+    use crate::vocab::Mode;
 
     #[test]
     fn ranges_are_set_apart_and_identifiers_are_checked() {
@@ -183,7 +184,7 @@ mod tests {
             key: "k".into(),
             playbook: "p".into(),
             step: "s".into(),
-            action: crate::actions::ActionKind::SweepSignins,
+            action: crate::vocab::ActionKind::SweepSignins,
             target: None,
             params: json!({"ips": ["198.51.100.23/32", "198.51.100.0/24", "2001:db8::1/128"]})
                 .as_object()

@@ -15,8 +15,8 @@ use super::{Deciding, TIMEOUT_CHANNEL, policy};
 use crate::actions::GraphRunner;
 use crate::audit::AuditEvent;
 use crate::config::ApprovalSettings;
-use crate::engine::OnTimeout;
 use crate::store::{ActionRow, Delivery, NewDecision, Store, StoreError};
+use crate::vocab::OnTimeout;
 
 const BATCH: i64 = 100;
 
@@ -43,7 +43,7 @@ impl Dispatcher {
     pub async fn request_new(&self) -> Result<usize, StoreError> {
         let mut requested = 0;
         for row in self.store.unrequested_approvals(BATCH).await? {
-            if let Some(kind) = crate::actions::ActionKind::parse(&row.kind) {
+            if let Some(kind) = crate::vocab::ActionKind::parse(&row.kind) {
                 let cooldown = self.directory.as_ref().map_or_else(
                     || crate::config::SafetySettings::default().cooldown_secs(kind),
                     |r| r.safety().settings.cooldown_secs(kind),
@@ -174,7 +174,7 @@ impl Dispatcher {
     async fn send_round(
         &self,
         row: &ActionRow,
-        policy: &crate::engine::ApprovalPolicy,
+        policy: &crate::vocab::ApprovalPolicy,
         round: i64,
         deadline: DateTime<Utc>,
         kind: &str,
@@ -223,7 +223,7 @@ impl Dispatcher {
     async fn approve_by_timeout(
         &self,
         row: &ActionRow,
-        policy: &crate::engine::ApprovalPolicy,
+        policy: &crate::vocab::ApprovalPolicy,
     ) -> Result<bool, StoreError> {
         let decision = NewDecision {
             action_pk: row.pk,

@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use crate::actions::GraphRunner;
 use crate::config::ApprovalSettings;
-use crate::engine::{ApprovalPolicy, OnTimeout};
 use crate::graph::DirectorySet;
 use crate::store::ActionRow;
+use crate::vocab::{ApprovalPolicy, OnTimeout};
 
 /// The timeout of gates that have no policy at all (neither the step nor `approvals.default`).
 const FALLBACK_TIMEOUT_SECS: u64 = 30 * 60;

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::link::{LinkClaims, sign_link};
 use super::{Deciding, action_hash, policy};
-use crate::engine::ApprovalPolicy;
 use crate::store::ActionRow;
+use crate::vocab::ApprovalPolicy;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApprovalRequest {

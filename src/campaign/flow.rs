@@ -16,12 +16,13 @@ use serde_json::Value;
 use super::model::Confirmation;
 use super::synthetic::{confirmed_detection, member_detection};
 use super::tracker::{CampaignEvent, Tracker};
-use crate::actions::{ActionKind, ActionResult, GraphRunner, execute, runs_automatically};
+use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
 use crate::audit::AuditEvent;
 use crate::engine::{self, Context, Plan, PlannedAction};
 use crate::intake::{Detection, UserRef, is_object_id, is_upn};
 use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+use crate::vocab::ActionKind;
 
 /// What grouping decided for one detection, recorded with it.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,11 +21,12 @@ use super::flow::{
 };
 use super::lookups::Lookups;
 use super::tracker::Tracker;
-use crate::actions::{ActionKind, ActionResult};
+use crate::actions::ActionResult;
 use crate::engine::{Context, Plan, PlannedAction};
 use crate::intake::Detection;
 use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+use crate::vocab::ActionKind;
 
 /// The tracker forgets old campaigns once it holds this many (they stay in the store).
 const TRACKER_SOFT_LIMIT: usize = 20_000;

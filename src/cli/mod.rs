@@ -26,7 +26,7 @@ use args::{
 };
 
 use crate::config::Config;
-use crate::engine::Mode;
+use crate::vocab::Mode;
 
 #[derive(Debug, Parser)]
 #[command(

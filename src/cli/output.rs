@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::actions::ActionResult;
-use crate::engine::{Gate, Mode, PlannedAction};
+use crate::engine::{Gate, PlannedAction};
 use crate::run::{Outcome, RunSummary};
+use crate::vocab::Mode;
 
 /// A plain-text line per detection, an indented line per matched playbook, action and skip.
 pub(crate) fn human(outcome: &Outcome<'_>) -> String {

@@ -19,11 +19,11 @@
 //! ```
 
 use super::response::SecretString;
-use crate::engine::ApprovalPolicy;
 use crate::playbook::decode;
 use crate::playbook::diag::Problems;
 use crate::playbook::yaml::Node;
 use crate::util::parse_duration;
+use crate::vocab::ApprovalPolicy;
 
 pub(super) const APPROVAL_KEYS: &[&str] = &[
     "link_secret",

@@ -25,10 +25,10 @@ pub use service::{IntakeSettings, ScheduleSetting};
 pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
 pub use teams::TeamsSettings;
 
-use crate::engine::Mode;
 use crate::playbook::decode;
 use crate::playbook::diag::Problems;
 use crate::playbook::yaml::{self, Loc};
+use crate::vocab::Mode;
 
 const KEYS: &[&str] = &[
     "mode",

@@ -14,11 +14,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::actions::ActionKind;
 use crate::playbook::decode;
 use crate::playbook::diag::Problems;
 use crate::playbook::yaml::Node;
 use crate::util::parse_duration;
+use crate::vocab::ActionKind;
 
 pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets"];
 const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];

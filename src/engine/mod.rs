@@ -9,16 +9,14 @@ pub mod testing;
 
 use serde_json::{Map, Value};
 
-pub use plan::{
-    ApprovalPolicy, Gate, Mode, OnTimeout, Plan, PlannedAction, PlaybookMatch, SkippedStep,
-};
+pub use plan::{Gate, Plan, PlannedAction, PlaybookMatch, SkippedStep};
 
-use crate::actions::TargetKind;
 use crate::campaign::CampaignView;
 use crate::intake::{Detection, UserRef, is_object_id, is_upn};
 use crate::playbook::fields::Subject;
 use crate::playbook::{Param, Playbook, PlaybookSet, Step, check_param};
 use crate::util::sha256_hex;
+use crate::vocab::{Mode, TargetKind};
 
 /// What the engine knows besides the detection and the playbooks.
 #[derive(Debug, Clone, Default)]

@@ -1,45 +1,11 @@
 //! The engine's output: a plan of concrete actions, each saying which playbook and step asked for
 //! it and why. Plans are boundary types: they are persisted, audited and printed as JSON.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::actions::ActionKind;
 use crate::intake::UserRef;
-
-/// Whether actions are carried out (`active`) or only recorded as "would have done" (`passive`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Passive,
-    Active,
-}
-
-impl Mode {
-    pub fn parse(text: &str) -> Option<Mode> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "passive" => Some(Mode::Passive),
-            "active" => Some(Mode::Active),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Passive => "passive",
-            Mode::Active => "active",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::vocab::{ActionKind, ApprovalPolicy, Mode};
 
 /// What must happen before an action may run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -59,29 +25,6 @@ impl Gate {
     pub fn needs_approval(&self) -> bool {
         matches!(self, Gate::Approval { .. })
     }
-}
-
-/// Who may approve a step, how many must, and what happens when nobody answers in time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApprovalPolicy {
-    pub approvers: Vec<String>,
-    pub quorum: u32,
-    pub timeout_secs: u64,
-    pub on_timeout: OnTimeout,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub escalate_to: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnTimeout {
-    Deny,
-    /// Only for gates a step asked for: a protected account or a spent budget is never
-    /// approved by a timeout (it is denied instead).
-    Approve,
-    Escalate,
 }
 
 /// One concrete action the engine decided on.

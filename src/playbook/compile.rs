@@ -6,10 +6,10 @@ use super::diag::Problems;
 use super::model::{Pattern, Playbook, Step, Trigger};
 use super::template::Template;
 use super::yaml::{self, Node, NodeValue};
-use crate::actions::{ActionKind, TargetKind};
-use crate::engine::Mode;
 use crate::intake::Severity;
 use crate::util::{did_you_mean, parse_duration, sha256_hex};
+use crate::vocab::Mode;
+use crate::vocab::{ActionKind, TargetKind};
 
 pub const PLAYBOOK_KEYS: &[&str] = &[
     "version",

@@ -7,10 +7,10 @@ use super::decode::{self, describe};
 use super::diag::Problems;
 use super::model::{ExpectedAction, Playbook, PlaybookTest};
 use super::yaml::{Node, NodeValue};
-use crate::actions::ActionKind;
-use crate::engine::{ApprovalPolicy, Mode, OnTimeout};
 use crate::intake::{is_object_id, is_upn, parse_generic_value};
 use crate::util::parse_duration;
+use crate::vocab::ActionKind;
+use crate::vocab::{ApprovalPolicy, Mode, OnTimeout};
 
 pub const APPROVAL_KEYS: &[&str] = &[
     "approvers",

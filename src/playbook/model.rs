@@ -6,9 +6,9 @@ use serde_json::{Map, Value};
 use super::condition::Condition;
 use super::template::Template;
 use super::yaml::Loc;
-use crate::actions::{ActionKind, ParamKind};
-use crate::engine::{ApprovalPolicy, Mode};
 use crate::intake::{Detection, Severity};
+use crate::vocab::{ActionKind, ParamKind};
+use crate::vocab::{ApprovalPolicy, Mode};
 
 #[derive(Debug, Clone)]
 pub struct Playbook {

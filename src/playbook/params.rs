@@ -9,7 +9,7 @@ use super::diag::Problems;
 use super::model::Param;
 use super::template::Template;
 use super::yaml::{Node, NodeValue};
-use crate::actions::{ActionKind, ParamKind, ParamSpec};
+use crate::vocab::{ActionKind, ParamKind, ParamSpec};
 
 pub(super) fn compile_params(
     p: &mut Problems,

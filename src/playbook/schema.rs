@@ -9,8 +9,8 @@ use super::compile_tests::CHANNELS;
 use super::condition::OPERATORS;
 use super::fields::{CAMPAIGN_FIELDS, SIMPLE};
 use super::test_campaign::CAMPAIGN_TEST_KEYS;
-use crate::actions::{ActionKind, ParamKind};
 use crate::intake::Severity;
+use crate::vocab::{ActionKind, ParamKind};
 
 pub fn playbook_schema() -> Value {
     let string_or_list =

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::actions::ActionKind;
 use crate::config::SafetySettings;
+use crate::vocab::ActionKind;
 
 /// One passive action, as the store has it.
 #[derive(Debug, Clone, PartialEq)]

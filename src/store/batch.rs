@@ -8,8 +8,9 @@ use super::prepared::{NewAction, NewDetection, PreparedBatch};
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
 use crate::audit::{self, AuditEvent};
-use crate::engine::{Gate, Mode, Plan};
+use crate::engine::{Gate, Plan};
 use crate::intake::Detection;
+use crate::vocab::Mode;
 
 const DETECTION_COLUMNS: usize = 11;
 const ACTION_COLUMNS: usize = 17;

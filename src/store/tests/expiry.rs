@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::fixtures::{at, batch};
 use crate::audit::AuditEvent;
-use crate::engine::Mode;
 use crate::store::{ActionRow, ExpiryChange, ExpiryError, ExpiryOperator, Store, timestamp};
+use crate::vocab::Mode;
 
 /// Four active actions made `succeeded` (as the executor records them), with the given deadlines.
 async fn succeeded(store: &Store, deadlines: [Option<DateTime<Utc>>; 4]) -> Vec<ActionRow> {

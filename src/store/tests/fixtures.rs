@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Map;
 
-use crate::actions::ActionKind;
-use crate::engine::{Gate, Mode, Plan, PlannedAction};
+use crate::engine::{Gate, Plan, PlannedAction};
 use crate::intake::{Detection, UserRef, parse_generic};
+use crate::vocab::ActionKind;
+use crate::vocab::Mode;
 
 pub fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2021-06-01T00:00:00Z")

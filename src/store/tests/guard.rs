@@ -3,8 +3,8 @@
 //! every verdict is audited.
 
 use super::fixtures::{at, batch, plan};
-use crate::engine::Mode;
 use crate::store::{ActionRow, BudgetLimit, Claim, ClaimGuard, Store};
+use crate::vocab::Mode;
 
 /// Records `count` new detections on accounts `first..` (each with an automatic revoke and a
 /// gated disable) and returns the pending revokes. Every call makes new detections.

@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use super::fixtures::{at, batch};
 use crate::audit::{AuditEvent, ProblemKind};
-use crate::engine::Mode;
 use crate::store::{Evaluation, Store};
+use crate::vocab::Mode;
 
 pub async fn records_a_run(store: &Store) {
     let run = store

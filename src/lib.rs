@@ -24,3 +24,4 @@ pub mod store;
 pub mod util;
 pub mod vocab;
 pub mod worker;
+pub mod yaml;

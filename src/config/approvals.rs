@@ -19,9 +19,9 @@
 //! ```
 
 use super::response::SecretString;
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 use crate::util::parse_duration;
 use crate::vocab::ApprovalPolicy;
 

@@ -9,9 +9,9 @@
 //! ```
 
 use crate::campaign::{LINK_KINDS, LinkBy, Settings};
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 use crate::util::parse_duration;
 
 pub(super) const CAMPAIGN_KEYS: &[&str] =

@@ -25,9 +25,9 @@ pub use service::{IntakeSettings, ScheduleSetting};
 pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
 pub use teams::TeamsSettings;
 
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::{self, Loc};
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::{self, Loc};
 use crate::vocab::Mode;
 
 const KEYS: &[&str] = &[

@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 
 pub(super) const GRAPH_KEYS: &[&str] = &[
     "tenant_id",
@@ -139,7 +139,7 @@ pub(super) fn decode_containment(p: &mut Problems, node: &Node) -> Option<Contai
 /// `notify:` maps a channel name to a webhook URL.
 pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, String> {
     let mut channels = BTreeMap::new();
-    if let crate::playbook::yaml::NodeValue::Map(entries) = &node.value {
+    if let crate::yaml::NodeValue::Map(entries) = &node.value {
         for (key, value) in entries {
             if let Some(url) = decode::string(p, value, &format!("`notify.{}`", key.scalar_text()))
             {

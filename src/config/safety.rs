@@ -14,9 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 use crate::util::parse_duration;
 use crate::vocab::ActionKind;
 

@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 
 use super::response::SecretString;
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::{Node, NodeValue};
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::{Node, NodeValue};
 
 pub(super) const INTAKE_KEYS: &[&str] = &[
     "bearer_tokens",

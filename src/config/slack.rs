@@ -17,9 +17,9 @@
 
 use super::ConfigError;
 use super::response::SecretString;
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 
 const SLACK_KEYS: &[&str] = &[
     "bot_token",

@@ -11,9 +11,9 @@
 //! in a `SecretString` and never appears in logs, errors or the store.
 
 use super::response::SecretString;
-use crate::playbook::decode;
-use crate::playbook::diag::Problems;
-use crate::playbook::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 
 const TEAMS_KEYS: &[&str] = &["webhook_url"];
 

@@ -1,11 +1,11 @@
 //! Raw YAML → compiled [`Playbook`], reporting every problem in the file at once.
 
 use super::condition::{self, glob_to_regex};
-use super::decode::{self, Fields, describe};
-use super::diag::Problems;
+use crate::yaml::decode::{self, Fields, describe};
+use crate::yaml::diag::Problems;
 use super::model::{Pattern, Playbook, Step, Trigger};
 use super::template::Template;
-use super::yaml::{self, Node, NodeValue};
+use crate::yaml::{self, Node, NodeValue};
 use crate::intake::Severity;
 use crate::util::{did_you_mean, parse_duration, sha256_hex};
 use crate::vocab::Mode;

@@ -3,10 +3,10 @@
 
 use serde_json::Map;
 
-use super::decode::{self, describe};
-use super::diag::Problems;
+use crate::yaml::decode::{self, describe};
+use crate::yaml::diag::Problems;
 use super::model::{ExpectedAction, Playbook, PlaybookTest};
-use super::yaml::{Node, NodeValue};
+use crate::yaml::{Node, NodeValue};
 use crate::intake::{is_object_id, is_upn, parse_generic_value};
 use crate::util::parse_duration;
 use crate::vocab::ActionKind;

@@ -8,10 +8,10 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::condition::{COMBINATORS, Cmp, Condition, Lit, OPERATORS, Op};
-use super::decode::{self, describe};
-use super::diag::Problems;
+use crate::yaml::decode::{self, describe};
+use crate::yaml::diag::Problems;
 use super::fields::{FieldPath, FieldType};
-use super::yaml::{Node, NodeValue};
+use crate::yaml::{Node, NodeValue};
 use crate::intake::Severity;
 
 /// Compiles a condition node; problems are reported and `None` returned if any were found.

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::condition::Condition;
 use super::template::Template;
-use super::yaml::Loc;
+use crate::yaml::Loc;
 use crate::intake::{Detection, Severity};
 use crate::vocab::{ActionKind, ParamKind};
 use crate::vocab::{ApprovalPolicy, Mode};

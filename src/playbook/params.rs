@@ -4,11 +4,11 @@
 use serde_json::Value;
 
 use super::condition;
-use super::decode;
-use super::diag::Problems;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
 use super::model::Param;
 use super::template::Template;
-use super::yaml::{Node, NodeValue};
+use crate::yaml::{Node, NodeValue};
 use crate::vocab::{ActionKind, ParamKind, ParamSpec};
 
 pub(super) fn compile_params(

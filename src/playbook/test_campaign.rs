@@ -9,9 +9,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::decode;
-use super::diag::Problems;
-use super::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::Node;
 use crate::campaign::{Campaign, Confirmation, Indicator, Member, Seen, network_of};
 use crate::intake::{is_object_id, is_upn};
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::yaml::Loc;
+use super::Loc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

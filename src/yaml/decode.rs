@@ -1,7 +1,7 @@
 //! Typed reads from the located YAML tree that report problems instead of stopping.
 
 use super::diag::Problems;
-use super::yaml::{Node, NodeValue};
+use super::{Node, NodeValue};
 use crate::util::did_you_mean;
 
 /// The entries of a mapping whose keys have been checked against the allowed set.

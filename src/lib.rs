@@ -17,6 +17,7 @@ pub mod graph;
 pub mod http;
 pub mod intake;
 pub mod playbook;
+pub mod rails;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::config::SafetySettings;
+use crate::rails::SafetySettings;
 use crate::engine::PlannedAction;
 use crate::graph::{DirectorySet, GraphClient};
 use crate::store::{BudgetLimit, ClaimGuard};

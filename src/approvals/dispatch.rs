@@ -45,7 +45,7 @@ impl Dispatcher {
         for row in self.store.unrequested_approvals(BATCH).await? {
             if let Some(kind) = crate::vocab::ActionKind::parse(&row.kind) {
                 let cooldown = self.directory.as_ref().map_or_else(
-                    || crate::config::SafetySettings::default().cooldown_secs(kind),
+                    || crate::rails::SafetySettings::default().cooldown_secs(kind),
                     |r| r.safety().settings.cooldown_secs(kind),
                 );
                 if self

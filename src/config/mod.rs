@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use approvals::{ApprovalSettings, WebhookSettings};
 pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
-pub use safety::{Budget, SafetySettings};
+pub use crate::rails::{Budget, SafetySettings};
 pub use service::{IntakeSettings, ScheduleSetting};
 pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
 pub use teams::TeamsSettings;

@@ -12,60 +12,15 @@
 //!     - { name: surge, playbook: sender-surge, max: 10, per: 1h }
 //! ```
 
-use std::collections::BTreeMap;
-
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
 use crate::yaml::Node;
 use crate::util::parse_duration;
+use crate::rails::{Budget, SafetySettings};
 use crate::vocab::ActionKind;
 
 pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets"];
 const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];
-const DEFAULT_COOLDOWN_SECS: u64 = 15 * 60;
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SafetySettings {
-    /// `default` and per action kind, in seconds (0: no cooldown).
-    pub cooldown: BTreeMap<String, u64>,
-    pub budgets: Vec<Budget>,
-}
-
-/// At most `max` distinct accounts acted on per `per_secs`, counting actions of `action` (all
-/// kinds when unset) from `playbook` (all playbooks when unset).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Budget {
-    pub name: String,
-    pub action: Option<ActionKind>,
-    pub playbook: Option<String>,
-    pub max: u64,
-    pub per_secs: u64,
-}
-
-impl Budget {
-    pub fn applies_to(&self, kind: ActionKind, playbook: &str) -> bool {
-        self.action.is_none_or(|a| a == kind)
-            && self.playbook.as_deref().is_none_or(|p| p == playbook)
-    }
-}
-
-impl SafetySettings {
-    /// How long a repeat of `kind` on the same account is suppressed.
-    pub fn cooldown_secs(&self, kind: ActionKind) -> u64 {
-        if let Some(secs) = self.cooldown.get(kind.name()) {
-            return *secs;
-        }
-        match kind {
-            // Each new detection may be about a new rule or event: never suppressed by default.
-            ActionKind::DisableInboxRules | ActionKind::Notify => 0,
-            _ => self
-                .cooldown
-                .get("default")
-                .copied()
-                .unwrap_or(DEFAULT_COOLDOWN_SECS),
-        }
-    }
-}
 
 pub(super) fn decode_safety(p: &mut Problems, node: &Node) -> SafetySettings {
     let mut settings = SafetySettings::default();

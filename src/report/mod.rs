@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::config::SafetySettings;
+use crate::rails::SafetySettings;
 use crate::vocab::ActionKind;
 
 /// One passive action, as the store has it.

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::config::Budget;
+use crate::rails::Budget;
 
 fn at(minute: u32) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("2021-06-01T10:{minute:02}:00Z"))

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use stanch::config::{IntakeSettings, SecretString};
 use stanch::engine::Context;
-use stanch::http::{AppState, Metrics, app};
+use stanch::http::{AppState, app};
+use stanch::pipeline::{Recorder, Service};
 use stanch::playbook::load_paths;
 use stanch::store::Store;
-use tokio::sync::Notify;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,29 +41,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_id = store
         .start_run(stanch::vocab::Mode::Passive, "bench", chrono::Utc::now())
         .await?;
-    let (playbooks, context) = (Arc::new(playbooks), Arc::new(Context::default()));
+    let recorder = Recorder::new(
+        store.clone(),
+        Arc::new(playbooks),
+        Arc::new(Context::default()),
+        Default::default(),
+        run_id,
+    );
     let state = AppState {
-        campaigns: Arc::new(stanch::campaign::Recorder::new(
-            store.clone(),
-            playbooks.clone(),
-            context.clone(),
+        service: Service::new(
+            store,
+            recorder,
+            None,
             Default::default(),
-            run_id,
-        )),
-        store,
-        playbooks,
-        context,
+            Default::default(),
+        ),
         intake: Arc::new(IntakeSettings {
             bearer_tokens: vec![SecretString::new("bench")],
             ..IntakeSettings::default()
         }),
-        approvals: Arc::default(),
-        run_id,
-        wake: Arc::new(Notify::new()),
-        approvals_wake: Arc::new(Notify::new()),
-        channels: Arc::new(stanch::approvals::Channels::new(&Default::default())),
-        metrics: Arc::new(Metrics::default()),
-        runner: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/detections", listener.local_addr()?);

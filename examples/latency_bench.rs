@@ -20,8 +20,8 @@ use stanch::config::ContainmentSettings;
 use stanch::emulate::Emulator;
 use stanch::engine::Context;
 use stanch::graph::{Credential, GraphClient, GraphConfig, Secret};
+use stanch::pipeline::{Outcome, RunSummary, Sinks, run_jsonl};
 use stanch::playbook::load_paths;
-use stanch::run::{Outcome, RunSummary, Sinks, run_jsonl};
 use stanch::store::Store;
 use stanch::vocab::Mode;
 

@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use stanch::campaign::{self, Settings, Tracker};
+use stanch::campaign::{Settings, Tracker};
 use stanch::engine::Context;
 use stanch::intake::{JsonlReader, UserRef};
+use stanch::pipeline::{BATCH_SIZE, Sinks, run_jsonl};
 use stanch::playbook::load_paths;
-use stanch::run::{BATCH_SIZE, Sinks, run_jsonl};
 use stanch::store::Store;
 
 // The same allocator as the `stanch` binary, so the figures are the binary's.
@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tracker = Tracker::new(Settings::default());
     for item in JsonlReader::new(input.as_bytes()) {
         let detection = item?.result?;
-        planned += campaign::evaluate(
+        planned += stanch::pipeline::evaluate(
             &mut tracker,
             &detection,
             None,
@@ -76,8 +76,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reader: Box<dyn std::io::BufRead + Send> =
         Box::new(std::io::Cursor::new(input.clone().into_bytes()));
     let mut last = Instant::now();
-    let mut on_outcome = |_: &stanch::run::Outcome<'_>| {};
-    let mut on_progress = |_: u64, _: &stanch::run::RunSummary| {
+    let mut on_outcome = |_: &stanch::pipeline::Outcome<'_>| {};
+    let mut on_progress = |_: u64, _: &stanch::pipeline::RunSummary| {
         batch_latencies.push(last.elapsed());
         last = Instant::now();
     };
@@ -220,7 +220,7 @@ fn baseline_bodies(input: &str, playbooks: &stanch::playbook::PlaybookSet) -> Ve
     let mut tracker = Tracker::new(Settings::default());
     for item in JsonlReader::new(input.as_bytes()) {
         let detection = item.unwrap().result.unwrap();
-        let evaluated = campaign::evaluate(
+        let evaluated = stanch::pipeline::evaluate(
             &mut tracker,
             &detection,
             None,

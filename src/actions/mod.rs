@@ -15,6 +15,7 @@ mod notify;
 pub mod rules;
 mod runner;
 pub mod safety;
+mod settings;
 mod setup;
 mod sweep;
 
@@ -26,5 +27,6 @@ pub use expiry::{EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryReport, expir
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
 pub use runner::{GraphRunner, GraphStats};
 pub use safety::Safety;
+pub use settings::ContainmentSettings;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;

@@ -12,9 +12,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
+use super::settings::ContainmentSettings;
 use super::{access, account, mailbox, notify, sweep};
 use crate::audit::AuditEvent;
-use crate::config::ContainmentSettings;
 use crate::engine::PlannedAction;
 use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, PageRef};
 use crate::store::Store;

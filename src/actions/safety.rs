@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::rails::SafetySettings;
 use crate::engine::PlannedAction;
 use crate::graph::{DirectorySet, GraphClient};
+use crate::rails::SafetySettings;
 use crate::store::{BudgetLimit, ClaimGuard};
 
 /// How long resolved memberships are trusted before being read again.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::request::ApprovalRequest;
-use crate::config::{ApprovalSettings, WebhookSettings};
+use super::settings::{ApprovalSettings, WebhookSettings};
 use crate::store::Delivery;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -151,7 +151,7 @@ impl Channels {
 
     async fn post_signed(&self, webhook: &WebhookSettings, body: &Value) -> Result<Value, String> {
         let bytes = body.to_string().into_bytes();
-        let signature = crate::http::sign(
+        let signature = crate::signing::sign(
             webhook.secret.expose().as_bytes(),
             chrono::Utc::now().timestamp(),
             &bytes,

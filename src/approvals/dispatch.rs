@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 
 use super::channels::{Channels, Outcome};
 use super::request::ApprovalRequest;
+use super::settings::ApprovalSettings;
 use super::{Deciding, TIMEOUT_CHANNEL, policy};
 use crate::actions::GraphRunner;
 use crate::audit::AuditEvent;
-use crate::config::ApprovalSettings;
-use crate::store::{ActionRow, Delivery, NewDecision, Store, StoreError};
+use crate::rails::SafetySettings;
+use crate::store::{ActionRow, DecisionEffect, Delivery, NewDecision, Store, StoreError};
 use crate::vocab::OnTimeout;
 
 const BATCH: i64 = 100;
@@ -26,6 +27,8 @@ pub struct Dispatcher {
     pub store: Store,
     pub directory: Option<GraphRunner>,
     pub settings: std::sync::Arc<ApprovalSettings>,
+    /// The cooldowns that suppress a repeated request, as the executor applies them.
+    pub safety: std::sync::Arc<SafetySettings>,
     pub channels: std::sync::Arc<Channels>,
 }
 
@@ -44,10 +47,7 @@ impl Dispatcher {
         let mut requested = 0;
         for row in self.store.unrequested_approvals(BATCH).await? {
             if let Some(kind) = crate::vocab::ActionKind::parse(&row.kind) {
-                let cooldown = self.directory.as_ref().map_or_else(
-                    || crate::rails::SafetySettings::default().cooldown_secs(kind),
-                    |r| r.safety().settings.cooldown_secs(kind),
-                );
+                let cooldown = self.safety.cooldown_secs(kind);
                 if self
                     .store
                     .suppress_repeat_request(row.pk, cooldown)
@@ -67,6 +67,22 @@ impl Dispatcher {
             }
         }
         Ok(requested)
+    }
+
+    /// Tells every channel that carried the request how a person decided (`by`), so the
+    /// messages people see match the action's state. Callers report a failure and go on: the
+    /// decision is already recorded.
+    pub async fn announce_decision(
+        &self,
+        pk: i64,
+        effect: &DecisionEffect,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let (label, text) = super::channels::describe(effect, by);
+        match self.store.action(pk).await? {
+            Some(row) => self.announce(&row, label, Some(by), &text).await,
+            None => Ok(()),
+        }
     }
 
     /// Applies each policy's `on_timeout` to the requests whose deadline passed by `now`.

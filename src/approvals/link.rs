@@ -3,7 +3,6 @@
 //! single-use because an approver decides on an action once. Opening it (GET) only shows the
 //! evidence; deciding takes a POST, so link scanners that follow URLs approve nothing.
 
-use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -32,11 +31,8 @@ pub enum LinkError {
 
 pub fn sign_link(secret: &[u8], claims: &LinkClaims) -> String {
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let tag = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, secret),
-        payload.as_bytes(),
-    );
-    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    let tag = crate::signing::mac(secret, payload.as_bytes());
+    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
 pub fn verify_link(secret: &[u8], token: &str, now_unix: i64) -> Result<LinkClaims, LinkError> {
@@ -44,12 +40,9 @@ pub fn verify_link(secret: &[u8], token: &str, now_unix: i64) -> Result<LinkClai
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| LinkError::Malformed)?;
-    hmac::verify(
-        &hmac::Key::new(hmac::HMAC_SHA256, secret),
-        payload.as_bytes(),
-        &tag,
-    )
-    .map_err(|_| LinkError::BadSignature)?;
+    if !crate::signing::verify_mac(secret, payload.as_bytes(), &tag) {
+        return Err(LinkError::BadSignature);
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| LinkError::Malformed)?;

@@ -10,18 +10,22 @@ pub mod dispatch;
 pub mod link;
 pub mod policy;
 pub mod request;
+mod settings;
 pub mod slack;
 pub mod teams;
 
 pub use channels::{Channels, Outcome};
 pub use dispatch::Dispatcher;
+pub use settings::{
+    ApprovalSettings, DEFAULT_SLACK_API_URL, MAX_SIGNING_SECRETS, SlackSettings, TeamsSettings,
+    WebhookSettings,
+};
 
 use chrono::Utc;
 use serde_json::json;
 
 use crate::actions::GraphRunner;
 use crate::audit::AuditEvent;
-use crate::config::ApprovalSettings;
 use crate::store::{ActionRow, DecisionEffect, DecisionError, NewDecision, Store, StoreError};
 use crate::util::sha256_hex;
 

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
+use super::settings::ApprovalSettings;
 use crate::actions::GraphRunner;
-use crate::config::ApprovalSettings;
 use crate::graph::DirectorySet;
 use crate::store::ActionRow;
 use crate::vocab::{ApprovalPolicy, OnTimeout};

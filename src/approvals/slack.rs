@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::channels::Outcome;
 use super::request::ApprovalRequest;
-use crate::config::SlackSettings;
+use super::settings::SlackSettings;
 use crate::store::Delivery;
 
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::channels::Outcome;
 use super::request::ApprovalRequest;
-use crate::config::{SecretString, TeamsSettings};
+use super::settings::TeamsSettings;
+use crate::secret::SecretString;
 use crate::store::Delivery;
 
 /// Adaptive Card schema version: 1.4 is the first with `Action.Execute` and what Teams renders

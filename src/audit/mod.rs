@@ -5,7 +5,5 @@
 mod chain;
 mod verify;
 
-pub use chain::{
-    AuditEvent, AuditRecord, ChainHead, GENESIS_HASH, from_hex, seal, seal_all, to_hex,
-};
+pub use chain::{AuditEvent, AuditRecord, ChainHead, GENESIS_HASH, seal, seal_all};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};

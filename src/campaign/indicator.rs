@@ -81,7 +81,7 @@ impl Extractor {
         let common_agents = settings
             .common_user_agents
             .iter()
-            .filter_map(|glob| Regex::new(&crate::playbook::condition::glob_to_regex(glob)).ok())
+            .filter_map(|glob| Regex::new(&crate::util::glob_to_regex(glob)).ok())
             .collect();
         Extractor {
             settings,

@@ -7,31 +7,22 @@
 //! - `indicator.rs`, `model.rs`, `tracker.rs`: the grouping itself, pure and unit-tested.
 //! - `synthetic.rs`: the detections stanch emits when a campaign is confirmed (one per member to
 //!   contain, one for the campaign's infrastructure), recorded and planned like any other.
-//! - `flow.rs`: the glue with the store and the engine: assign → plan → record in one
-//!   transaction, and what follows a `confirm_compromised` or a `sweep_signins`.
-//! - `recorder.rs`: the same for `stanch serve`: one long-lived tracker, kept in step with what
-//!   other processes write.
 //!
-//! The store's side (tables, loading by indicator and window) is `store/campaigns.rs`.
+//! Pure: the glue with the store and the engine (assign → plan → record, what follows a
+//! confirmation or a sweep) is `pipeline/`; the store's side (tables, loading by indicator and
+//! window) is `store/campaigns.rs`.
 
 mod events;
-mod flow;
 mod indicator;
-mod lookups;
 mod model;
-mod recorder;
 mod synthetic;
 mod tracker;
 
-pub use flow::{
-    CampaignNote, Evaluated, FollowUp, FollowUpSink, Recorded, after_action, confirm_campaign,
-    evaluate, execute_with_follow_ups, load_for, member_follow_up, record_follow_ups,
-};
 pub use indicator::{Extractor, Indicator, network_of};
-pub use lookups::Lookups;
 pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
-pub use recorder::{Input, Recorder};
-pub use synthetic::{CONFIRMED_NAME, MEMBER_NAME, SOURCE, reserved_source};
+pub use synthetic::{
+    CONFIRMED_NAME, MEMBER_NAME, SOURCE, confirmed_detection, member_detection, reserved_source,
+};
 pub use tracker::{Assignment, CampaignEvent, CampaignRow, Dirty, Tracker};
 
 /// How campaigns are formed (`campaigns:` in the config).

@@ -150,16 +150,14 @@ async fn announce(
     effect: &DecisionEffect,
     by: &str,
 ) {
-    let (label, text) = crate::approvals::channels::describe(effect, by);
     let dispatcher = crate::approvals::Dispatcher {
         store: store.clone(),
         directory,
         settings: std::sync::Arc::new(config.approvals.clone()),
+        safety: std::sync::Arc::new(config.safety.clone()),
         channels: std::sync::Arc::new(crate::approvals::Channels::new(&config.approvals)),
     };
-    if let Ok(Some(row)) = store.action(pk).await
-        && let Err(e) = dispatcher.announce(&row, label, Some(by), &text).await
-    {
+    if let Err(e) = dispatcher.announce_decision(pk, effect, by).await {
         eprintln!("warning: cannot update the approval request's messages: {e}");
     }
 }

@@ -6,9 +6,10 @@ use chrono::Utc;
 
 use super::run::graph_runner;
 use super::{Verdict, playbooks};
-use crate::campaign::{self, Confirmation, Recorded, Tracker};
+use crate::campaign::{Confirmation, Tracker};
 use crate::config::Config;
 use crate::engine::Context;
+use crate::pipeline::{self, Recorded};
 use crate::store::{CampaignDetail, Store};
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
@@ -164,9 +165,9 @@ pub(crate) async fn confirm(
         reason: reason.to_string(),
     };
     let follow_ups =
-        campaign::confirm_campaign(&store, &mut tracker, &live, confirmation, None, true).await?;
+        pipeline::confirm_campaign(&store, &mut tracker, &live, confirmation, None, true).await?;
     let recorded =
-        campaign::record_follow_ups(&store, &mut tracker, run_id, &set, &ctx, follow_ups).await?;
+        pipeline::record_follow_ups(&store, &mut tracker, run_id, &set, &ctx, follow_ups).await?;
     println!(
         "campaign {live} confirmed by {by}; {} follow-up detection(s) recorded",
         recorded.len()
@@ -177,7 +178,7 @@ pub(crate) async fn confirm(
         if let Some(runner) = &runner {
             let mut printed =
                 |nested: &Recorded, _: &[crate::actions::ActionResult]| print_follow_up(nested);
-            let results = campaign::execute_with_follow_ups(
+            let results = pipeline::execute_with_follow_ups(
                 &store,
                 runner,
                 &mut tracker,

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::sync::Notify;
 
 use crate::actions::{GraphRunner, execute, planned_from_row};
 use crate::approvals::request::ApprovalRequest;
-use crate::approvals::{Channels, Deciding, approvals_still_match, policy};
+use crate::approvals::{Deciding, approvals_still_match, policy};
 use crate::config::{Config, SecretString};
 use crate::engine::Context;
-use crate::http::{AppState, Metrics, app};
+use crate::http::{AppState, app};
+use crate::pipeline::{Recorder, Service};
 use crate::store::Store;
 
 const TARGET: &str = "b.jones@contoso.com";
@@ -29,31 +29,25 @@ pub(super) async fn approve_through_a_signed_link(
     let mut settings = config.approvals.clone();
     settings.public_url = Some(url.clone());
     settings.link_secret = Some(SecretString::new(uuid::Uuid::new_v4().to_string()));
-    let (playbooks, context) = (
+    let recorder = Recorder::new(
+        store.clone(),
         Arc::<crate::playbook::PlaybookSet>::default(),
         Arc::new(Context::default()),
+        config.campaigns.clone(),
+        0,
+    );
+    let service = Service::new(
+        store.clone(),
+        recorder,
+        Some(runner.clone()),
+        settings,
+        config.safety.clone(),
     );
     let state = AppState {
-        store: store.clone(),
-        campaigns: Arc::new(crate::campaign::Recorder::new(
-            store.clone(),
-            playbooks.clone(),
-            context.clone(),
-            config.campaigns.clone(),
-            0,
-        )),
-        playbooks,
-        context,
+        service: service.clone(),
         intake: Arc::default(),
-        approvals: Arc::new(settings),
-        run_id: 0,
-        wake: Arc::new(Notify::new()),
-        approvals_wake: Arc::new(Notify::new()),
-        channels: Arc::new(Channels::new(&config.approvals)),
-        metrics: Arc::new(Metrics::default()),
-        runner: Some(runner.clone()),
     };
-    let dispatcher = state.dispatcher();
+    let dispatcher = service.dispatcher();
     let server = tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
 
     let requested = dispatcher.request_new().await?;
@@ -71,9 +65,9 @@ pub(super) async fn approve_through_a_signed_link(
     let ctx = Deciding {
         store,
         directory: Some(runner),
-        settings: &state.approvals,
+        settings: &service.approvals,
     };
-    let policy = policy::policy_of(&row, &state.approvals);
+    let policy = policy::policy_of(&row, &service.approvals);
     let deadline = chrono::Utc::now() + chrono::Duration::minutes(15);
     let request = ApprovalRequest::build(ctx, &row, &policy, 0, deadline).await;
     println!(

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::actions::ActionResult;
 use crate::engine::{Gate, PlannedAction};
-use crate::run::{Outcome, RunSummary};
+use crate::pipeline::{Outcome, RunSummary};
 use crate::vocab::Mode;
 
 /// A plain-text line per detection, an indented line per matched playbook, action and skip.

@@ -10,8 +10,8 @@ use super::{Verdict, playbooks};
 use crate::actions::GraphRunner;
 use crate::config::Config;
 use crate::engine::Context;
+use crate::pipeline::{Outcome, RunSummary, Sinks, run_jsonl};
 use crate::playbook::PlaybookSet;
-use crate::run::{Outcome, RunSummary, Sinks, run_jsonl};
 use crate::store::Store;
 
 pub(crate) struct Options {

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use super::run::graph_runner;
 use super::{Verdict, playbooks};
 use crate::config::Config;
 use crate::engine::Context;
-use crate::http::{AppState, Metrics, app};
+use crate::http::{AppState, app};
+use crate::pipeline::{Jobs, Recorder, Service};
 use crate::schedule::{JobKind, Schedule, Scheduler};
 use crate::store::Store;
-use crate::worker::Jobs;
 
 pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     if config.intake.bearer_tokens.is_empty() && config.intake.hmac_secrets.is_empty() {
@@ -47,11 +47,11 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         );
     }
     let run_id = store.start_run(config.mode, "serve", Utc::now()).await?;
-    let state = app_state(config, &store, set, run_id).await?;
+    let service = service(config, &store, set, run_id).await?;
     let (runner, wake, metrics) = (
-        state.runner.clone(),
-        state.wake.clone(),
-        state.metrics.clone(),
+        service.runner.clone(),
+        service.wake.clone(),
+        service.metrics.clone(),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheduler = if schedules.is_empty() {
@@ -68,26 +68,26 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         let scheduler = Scheduler::new(
             schedules,
             Jobs {
-                state: state.clone(),
+                service: service.clone(),
             },
             store.clone(),
         )?;
         let stop = stop_rx.clone();
         Some(tokio::spawn(async move { scheduler.run(stop).await }))
     };
-    let requester = tokio::spawn(crate::worker::request_approvals(
-        state.dispatcher(),
-        state.approvals_wake.clone(),
+    let requester = tokio::spawn(crate::pipeline::request_approvals(
+        service.dispatcher(),
+        service.approvals_wake.clone(),
         stop_rx.clone(),
     ));
     let worker = match runner {
-        Some(runner) => Some(tokio::spawn(crate::worker::work(
+        Some(runner) => Some(tokio::spawn(crate::pipeline::work(
             store.clone(),
             runner,
             wake,
             metrics,
             stop_rx,
-            state.campaigns.clone(),
+            service.recorder.clone(),
         ))),
         None => {
             eprintln!(
@@ -101,6 +101,10 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     // Supervisors and tests find the bound address (port 0 picks one) on this line.
     println!("listening on {}", listener.local_addr()?);
+    let state = AppState {
+        service,
+        intake: Arc::new(config.intake.clone()),
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -121,39 +125,32 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
 }
 
 /// What the HTTP handlers, the worker and the jobs share.
-async fn app_state(
+async fn service(
     config: &Config,
     store: &Store,
     playbooks: crate::playbook::PlaybookSet,
     run_id: i64,
-) -> anyhow::Result<AppState> {
+) -> anyhow::Result<Service> {
     let runner = graph_runner(config, store)?;
-    let playbooks = Arc::new(playbooks);
     let context = Arc::new(Context {
         default_mode: config.mode,
         force_passive: false,
         protected_accounts: super::run::protected_accounts(config, runner.as_ref()).await?,
     });
-    Ok(AppState {
-        store: store.clone(),
-        campaigns: Arc::new(crate::campaign::Recorder::new(
-            store.clone(),
-            playbooks.clone(),
-            context.clone(),
-            config.campaigns.clone(),
-            run_id,
-        )),
-        playbooks,
+    let recorder = Recorder::new(
+        store.clone(),
+        Arc::new(playbooks),
         context,
-        intake: Arc::new(config.intake.clone()),
-        approvals: Arc::new(config.approvals.clone()),
+        config.campaigns.clone(),
         run_id,
-        wake: Arc::new(Notify::new()),
-        approvals_wake: Arc::new(Notify::new()),
-        channels: Arc::new(crate::approvals::Channels::new(&config.approvals)),
-        metrics: Arc::new(Metrics::default()),
+    );
+    Ok(Service::new(
+        store.clone(),
+        recorder,
         runner,
-    })
+        config.approvals.clone(),
+        config.safety.clone(),
+    ))
 }
 
 /// The configured schedules, checked before anything starts.
@@ -206,8 +203,8 @@ pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdi
     let run_id = store
         .start_run(config.mode, &format!("job {name}"), Utc::now())
         .await?;
-    let state = app_state(config, &store, set, run_id).await?;
-    let outcome = Jobs { state }.run(job).await;
+    let service = service(config, &store, set, run_id).await?;
+    let outcome = Jobs { service }.run(job).await;
     store
         .finish_run(
             run_id,

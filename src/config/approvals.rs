@@ -18,12 +18,12 @@
 //!     webhook_url: ...                       # or STANCH_TEAMS_WEBHOOK_URL; a secret
 //! ```
 
-use super::response::SecretString;
+use crate::approvals::{ApprovalSettings, WebhookSettings};
+use crate::secret::SecretString;
+use crate::util::parse_duration;
+use crate::yaml::Node;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
-use crate::yaml::Node;
-use crate::util::parse_duration;
-use crate::vocab::ApprovalPolicy;
 
 pub(super) const APPROVAL_KEYS: &[&str] = &[
     "link_secret",
@@ -35,43 +35,6 @@ pub(super) const APPROVAL_KEYS: &[&str] = &[
     "teams",
 ];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret"];
-const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
-
-/// Approval channels and defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApprovalSettings {
-    /// HMAC secret for approval links; links are off without one.
-    pub link_secret: Option<SecretString>,
-    /// The address approvers reach `stanch serve` at, e.g. `https://stanch.example.com`.
-    pub public_url: Option<String>,
-    pub link_ttl_secs: u64,
-    /// The policy of gates that have none of their own.
-    pub default_policy: Option<ApprovalPolicy>,
-    pub webhook: Option<WebhookSettings>,
-    pub slack: Option<super::SlackSettings>,
-    pub teams: Option<super::TeamsSettings>,
-}
-
-impl Default for ApprovalSettings {
-    fn default() -> Self {
-        ApprovalSettings {
-            link_secret: None,
-            public_url: None,
-            link_ttl_secs: DEFAULT_LINK_TTL_SECS,
-            default_policy: None,
-            webhook: None,
-            slack: None,
-            teams: None,
-        }
-    }
-}
-
-/// The generic webhook channel: approval requests and decisions as signed JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookSettings {
-    pub url: String,
-    pub secret: SecretString,
-}
 
 pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSettings {
     let mut settings = ApprovalSettings::default();

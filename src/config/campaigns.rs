@@ -9,10 +9,10 @@
 //! ```
 
 use crate::campaign::{LINK_KINDS, LinkBy, Settings};
+use crate::util::parse_duration;
+use crate::yaml::Node;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
-use crate::yaml::Node;
-use crate::util::parse_duration;
 
 pub(super) const CAMPAIGN_KEYS: &[&str] =
     &["window", "link_by", "ignore_asns", "common_user_agents"];

@@ -18,17 +18,21 @@ mod teams;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use approvals::{ApprovalSettings, WebhookSettings};
-pub use response::{CLOUDS, ContainmentSettings, GraphSettings, SecretString};
+// Each component owns its settings; the config file only assembles them.
+pub use crate::actions::ContainmentSettings;
+pub use crate::approvals::{
+    ApprovalSettings, DEFAULT_SLACK_API_URL, SlackSettings, TeamsSettings, WebhookSettings,
+};
+pub use crate::graph::{CLOUDS, GraphSettings};
+pub use crate::http::IntakeSettings;
 pub use crate::rails::{Budget, SafetySettings};
-pub use service::{IntakeSettings, ScheduleSetting};
-pub use slack::{DEFAULT_SLACK_API_URL, SlackSettings};
-pub use teams::TeamsSettings;
+pub use crate::schedule::ScheduleSetting;
+pub use crate::secret::SecretString;
 
+use crate::vocab::Mode;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
 use crate::yaml::{self, Loc};
-use crate::vocab::Mode;
 
 const KEYS: &[&str] = &[
     "mode",

@@ -17,12 +17,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 
+use crate::actions::ContainmentSettings;
+use crate::graph::{CLOUDS, GraphSettings};
+use crate::secret::SecretString;
+
+use crate::yaml::Node;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
-use crate::yaml::Node;
 
 pub(super) const GRAPH_KEYS: &[&str] = &[
     "tenant_id",
@@ -35,59 +38,6 @@ pub(super) const GRAPH_KEYS: &[&str] = &[
     "login_url",
 ];
 pub(super) const CONTAINMENT_KEYS: &[&str] = &["quarantine_group_id", "blocked_ips_location"];
-pub const CLOUDS: &[&str] = &["global", "usgov", "dod", "china"];
-
-/// A secret from the config: never printed, not even by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(value: impl Into<String>) -> SecretString {
-        SecretString(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// How stanch reaches Microsoft Graph.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GraphSettings {
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: Option<SecretString>,
-    pub certificate_path: Option<PathBuf>,
-    /// Defaults to `certificate_path` (a PEM holding both the certificate and its key).
-    pub private_key_path: Option<PathBuf>,
-    pub cloud: String,
-    pub graph_url: Option<String>,
-    pub login_url: Option<String>,
-}
-
-/// Tenant resources the containment actions use.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContainmentSettings {
-    /// The security group a Conditional Access policy blocks legacy authentication for.
-    pub quarantine_group_id: Option<String>,
-    /// Display name of the IP named location that `block_ips` adds ranges to.
-    pub blocked_ips_location: String,
-}
-
-impl Default for ContainmentSettings {
-    fn default() -> Self {
-        ContainmentSettings {
-            quarantine_group_id: None,
-            blocked_ips_location: "stanch: blocked attacker IPs".to_string(),
-        }
-    }
-}
 
 pub(super) fn decode_graph(p: &mut Problems, node: &Node) -> Option<GraphSettings> {
     let f = decode::fields(p, node, "`graph`", GRAPH_KEYS)?;
@@ -165,23 +115,4 @@ pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, S
         );
     }
     channels
-}
-
-impl GraphSettings {
-    /// Problems that make the settings unusable, for a clear error before anything runs.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.tenant_id.is_empty() {
-            problems.push("`graph.tenant_id` is not set (or STANCH_GRAPH_TENANT_ID)".to_string());
-        }
-        if self.client_id.is_empty() {
-            problems.push("`graph.client_id` is not set (or STANCH_GRAPH_CLIENT_ID)".to_string());
-        }
-        match (&self.client_secret, &self.certificate_path) {
-            (None, None) => problems.push("set `graph.client_secret` (or STANCH_GRAPH_CLIENT_SECRET) or `graph.certificate_path`".to_string()),
-            (Some(_), Some(_)) => problems.push("set either `graph.client_secret` or `graph.certificate_path`, not both".to_string()),
-            _ => {}
-        }
-        problems
-    }
 }

@@ -12,12 +12,12 @@
 //!     - { name: surge, playbook: sender-surge, max: 10, per: 1h }
 //! ```
 
+use crate::rails::{Budget, SafetySettings};
+use crate::util::parse_duration;
+use crate::vocab::ActionKind;
+use crate::yaml::Node;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
-use crate::yaml::Node;
-use crate::util::parse_duration;
-use crate::rails::{Budget, SafetySettings};
-use crate::vocab::ActionKind;
 
 pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets"];
 const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];

@@ -9,9 +9,9 @@
 //!   replay_window_secs: 300
 //! ```
 
-use std::collections::BTreeMap;
-
-use super::response::SecretString;
+use crate::http::IntakeSettings;
+use crate::schedule::ScheduleSetting;
+use crate::secret::SecretString;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
 use crate::yaml::{Node, NodeValue};
@@ -22,27 +22,6 @@ pub(super) const INTAKE_KEYS: &[&str] = &[
     "max_body_bytes",
     "replay_window_secs",
 ];
-
-/// Who may post detections, and how much.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IntakeSettings {
-    pub bearer_tokens: Vec<SecretString>,
-    /// Source name → shared secret for the HMAC signature header.
-    pub hmac_secrets: BTreeMap<String, SecretString>,
-    pub max_body_bytes: usize,
-    pub replay_window_secs: u64,
-}
-
-impl Default for IntakeSettings {
-    fn default() -> Self {
-        IntakeSettings {
-            bearer_tokens: Vec::new(),
-            hmac_secrets: BTreeMap::new(),
-            max_body_bytes: 1 << 20,
-            replay_window_secs: 300,
-        }
-    }
-}
 
 pub(super) fn decode_intake(p: &mut Problems, node: &Node) -> IntakeSettings {
     let mut settings = IntakeSettings::default();
@@ -88,16 +67,6 @@ pub(super) fn decode_intake(p: &mut Problems, node: &Node) -> IntakeSettings {
             .unwrap_or(settings.replay_window_secs);
     }
     settings
-}
-
-/// One `schedules:` entry as written; validated into a `schedule::Schedule` by `serve`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduleSetting {
-    pub name: String,
-    pub cron: String,
-    pub tz: String,
-    pub job: String,
-    pub line: u64,
 }
 
 pub(super) const SCHEDULE_KEYS: &[&str] = &["name", "cron", "tz", "job"];

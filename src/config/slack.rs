@@ -16,10 +16,11 @@
 //! are accepted until the old one is removed from the config.
 
 use super::ConfigError;
-use super::response::SecretString;
+use crate::approvals::{MAX_SIGNING_SECRETS, SlackSettings};
+use crate::secret::SecretString;
+use crate::yaml::Node;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
-use crate::yaml::Node;
 
 const SLACK_KEYS: &[&str] = &[
     "bot_token",
@@ -29,58 +30,6 @@ const SLACK_KEYS: &[&str] = &[
     "team_id",
     "app_id",
 ];
-pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
-/// The current secret, and the previous one during a rotation.
-const MAX_SIGNING_SECRETS: usize = 2;
-
-/// The Slack channel of approval requests.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlackSettings {
-    pub bot_token: Option<SecretString>,
-    pub signing_secrets: Vec<SecretString>,
-    /// A channel id such as `C0SECOPS`.
-    pub channel: String,
-    /// Without a trailing slash.
-    pub api_url: String,
-    pub team_id: Option<String>,
-    pub app_id: Option<String>,
-}
-
-impl Default for SlackSettings {
-    fn default() -> Self {
-        SlackSettings {
-            bot_token: None,
-            signing_secrets: Vec::new(),
-            channel: String::new(),
-            api_url: DEFAULT_SLACK_API_URL.to_string(),
-            team_id: None,
-            app_id: None,
-        }
-    }
-}
-
-impl SlackSettings {
-    /// What is still missing once the file and the environment were read (secrets may come from
-    /// either, so this cannot be checked while decoding the file).
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.bot_token.is_none() {
-            problems.push(
-                "`approvals.slack.bot_token` is not set (or STANCH_SLACK_BOT_TOKEN)".to_string(),
-            );
-        }
-        if self.signing_secrets.is_empty() || self.signing_secrets.len() > MAX_SIGNING_SECRETS {
-            problems.push(
-                "`approvals.slack.signing_secrets` needs 1 or 2 secrets (or STANCH_SLACK_SIGNING_SECRETS)"
-                    .to_string(),
-            );
-        }
-        if self.channel.is_empty() {
-            problems.push("`approvals.slack.channel` is not set".to_string());
-        }
-        problems
-    }
-}
 
 pub(super) fn decode_slack(p: &mut Problems, node: &Node) -> Option<SlackSettings> {
     let f = decode::fields(p, node, "`approvals.slack`", SLACK_KEYS)?;

@@ -10,32 +10,12 @@
 //! parameter is the only thing that authorises a post, so the whole URL is a secret: it is kept
 //! in a `SecretString` and never appears in logs, errors or the store.
 
-use super::response::SecretString;
+use crate::approvals::TeamsSettings;
+use crate::yaml::Node;
 use crate::yaml::decode;
 use crate::yaml::diag::Problems;
-use crate::yaml::Node;
 
 const TEAMS_KEYS: &[&str] = &["webhook_url"];
-
-/// Where Teams approval cards are posted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TeamsSettings {
-    pub webhook_url: SecretString,
-}
-
-impl TeamsSettings {
-    /// Settings from a URL, refused (without repeating the URL) unless it is http(s).
-    pub fn from_url(url: &str) -> Result<TeamsSettings, String> {
-        let url = url.trim();
-        if url.starts_with("https://") || url.starts_with("http://") {
-            Ok(TeamsSettings {
-                webhook_url: SecretString::new(url),
-            })
-        } else {
-            Err("the Teams webhook URL must start with https:// (the Workflows trigger URL)".into())
-        }
-    }
-}
 
 pub(super) fn decode_teams(p: &mut Problems, node: &Node) -> Option<TeamsSettings> {
     let f = decode::fields(p, node, "`approvals.teams`", TEAMS_KEYS)?;

@@ -21,6 +21,7 @@ mod error;
 mod paging;
 mod path;
 mod retry;
+mod settings;
 mod token;
 
 #[cfg(test)]
@@ -34,3 +35,4 @@ pub use error::GraphError;
 pub use paging::{Page, PageRef, Paged};
 pub use path::GraphPath;
 pub use reqwest::Method;
+pub use settings::{CLOUDS, GraphSettings};

@@ -41,6 +41,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
         Err(response) => return response,
     };
     let detection = state
+        .service
         .store
         .detection_at(row.detection_seq)
         .await
@@ -50,10 +51,16 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
         .unwrap_or(Value::Null);
     // The form only while there is something to decide, so a reopened link (or the back button
     // after deciding) shows why instead of a form that can only be refused.
-    let mine = state.store.decisions(row.pk).await.ok().and_then(|all| {
-        all.into_iter()
-            .find(|d| d.approver.eq_ignore_ascii_case(&claims.u))
-    });
+    let mine = state
+        .service
+        .store
+        .decisions(row.pk)
+        .await
+        .ok()
+        .and_then(|all| {
+            all.into_iter()
+                .find(|d| d.approver.eq_ignore_ascii_case(&claims.u))
+        });
     let closed = if row.status != "awaiting_approval" {
         Some(format!(
             "This action is no longer waiting for a decision (status: {}).",
@@ -103,9 +110,9 @@ pub(super) async fn submit(
         }
     };
     let ctx = Deciding {
-        store: &state.store,
-        directory: state.runner.as_ref(),
-        settings: &state.approvals,
+        store: &state.service.store,
+        directory: state.service.runner.as_ref(),
+        settings: &state.service.approvals,
     };
     let request = DecisionRequest {
         pk: claims.a,
@@ -119,8 +126,15 @@ pub(super) async fn submit(
     };
     match decide(ctx, &request).await {
         Ok(effect) => {
-            state.wake.notify_one();
-            announce(&state, claims.a, &effect, &claims.u).await;
+            state.service.wake.notify_one();
+            if let Err(e) = state
+                .service
+                .dispatcher()
+                .announce_decision(claims.a, &effect, &claims.u)
+                .await
+            {
+                tracing::warn!(action = claims.a, error = %e, "cannot update the approval request's messages");
+            }
             let text = serde_json::to_value(&effect)
                 .map(|v| v["result"].as_str().unwrap_or("recorded").to_string())
                 .unwrap_or_default();
@@ -155,27 +169,9 @@ pub(super) async fn submit(
     }
 }
 
-/// Updates the chat messages that carried the request.
-pub(crate) async fn announce(
-    state: &AppState,
-    pk: i64,
-    effect: &crate::store::DecisionEffect,
-    by: &str,
-) {
-    let (label, text) = crate::approvals::channels::describe(effect, by);
-    if let Ok(Some(row)) = state.store.action(pk).await
-        && let Err(e) = state
-            .dispatcher()
-            .announce(&row, label, Some(by), &text)
-            .await
-    {
-        tracing::warn!(action = pk, error = %e, "cannot update the approval request's messages");
-    }
-}
-
 /// Verifies the token and that the action is still the one the link was made for.
 async fn open(state: &AppState, token: &str) -> Result<(LinkClaims, ActionRow), Response> {
-    let Some(secret) = state.approvals.link_secret.as_ref() else {
+    let Some(secret) = state.service.approvals.link_secret.as_ref() else {
         return Err(page(
             StatusCode::NOT_FOUND,
             "Not found",
@@ -190,7 +186,7 @@ async fn open(state: &AppState, token: &str) -> Result<(LinkClaims, ActionRow), 
             "link",
             json!({"channel": "link", "why": why, "token_sha256": digest}),
         );
-        let _ = state.store.append_audit(&[event]).await;
+        let _ = state.service.store.append_audit(&[event]).await;
         page(
             StatusCode::FORBIDDEN,
             "Link refused",
@@ -201,7 +197,7 @@ async fn open(state: &AppState, token: &str) -> Result<(LinkClaims, ActionRow), 
         Ok(claims) => claims,
         Err(e) => return Err(refuse(e.to_string()).await),
     };
-    let row = match state.store.action(claims.a).await {
+    let row = match state.service.store.action(claims.a).await {
         Ok(Some(row)) => row,
         Ok(None) => return Err(refuse(format!("no action #{}", claims.a)).await),
         Err(e) => {

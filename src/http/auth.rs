@@ -2,11 +2,12 @@
 //! (`X-Stanch-Source: <source>`, `X-Stanch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`),
 //! with a replay window. Comparisons are constant-time.
 
-use aws_lc_rs::{constant_time, hmac};
+use aws_lc_rs::constant_time;
 use axum::http::HeaderMap;
 
 use super::error::ApiError;
-use crate::config::IntakeSettings;
+use super::settings::IntakeSettings;
+use crate::signing::SignatureError;
 
 pub const SOURCE_HEADER: &str = "x-stanch-source";
 pub const SIGNATURE_HEADER: &str = "x-stanch-signature";
@@ -43,13 +44,19 @@ pub fn authenticate(
                 "no signing secret is configured for source `{source}`"
             ))
         })?;
-        verify_signature(
+        crate::signing::verify(
             secret.expose().as_bytes(),
             signature,
             body,
             now_unix,
             settings.replay_window_secs,
-        )?;
+        )
+        .map_err(|e| match e {
+            SignatureError::Malformed => ApiError::unauthorized(format!(
+                "{SIGNATURE_HEADER} must be `t=<unix seconds>,v1=<hex>`"
+            )),
+            other => ApiError::unauthorized(other.to_string()),
+        })?;
         return Ok(format!("hmac:{source}"));
     }
     Err(ApiError::unauthorized(
@@ -57,56 +64,11 @@ pub fn authenticate(
     ))
 }
 
-fn verify_signature(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now_unix: i64,
-    window: u64,
-) -> Result<(), ApiError> {
-    let mut timestamp = None;
-    let mut digest = None;
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => digest = crate::audit::from_hex(value),
-            _ => {}
-        }
-    }
-    let (Some(timestamp), Some(digest)) = (timestamp, digest) else {
-        return Err(ApiError::unauthorized(format!(
-            "{SIGNATURE_HEADER} must be `t=<unix seconds>,v1=<hex>`"
-        )));
-    };
-    if now_unix.abs_diff(timestamp) > window {
-        return Err(ApiError::unauthorized(format!(
-            "signature timestamp is outside the {window}-second replay window"
-        )));
-    }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let mut message = timestamp.to_string().into_bytes();
-    message.push(b'.');
-    message.extend_from_slice(body);
-    hmac::verify(&key, &message, &digest)
-        .map_err(|_| ApiError::unauthorized("signature does not match the body"))
-}
-
-/// Signs a body the way [`authenticate`] expects (for clients and tests).
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let mut message = timestamp.to_string().into_bytes();
-    message.push(b'.');
-    message.extend_from_slice(body);
-    format!(
-        "t={timestamp},v1={}",
-        crate::audit::to_hex(hmac::sign(&key, &message).as_ref())
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SecretString;
+    use crate::secret::SecretString;
+    use crate::signing::sign;
 
     fn settings() -> IntakeSettings {
         IntakeSettings {

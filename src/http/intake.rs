@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::authenticate;
 use super::error::ApiError;
-use crate::campaign::Input;
 use crate::engine;
 use crate::intake::{Detection, Format, parse_any, to_detections};
+use crate::pipeline::Input;
 
 pub(super) async fn post_detections(
     state: State<AppState>,
@@ -63,6 +63,7 @@ async fn accept(
         .map_err(|_| too_large())?;
     if let Err(e) = authenticate(&state.intake, &headers, &bytes, Utc::now().timestamp()) {
         state
+            .service
             .metrics
             .unauthorized
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -113,11 +114,12 @@ async fn accept(
         .collect();
     // Grouped into campaigns, planned and committed before the answer.
     let plans: Vec<Option<engine::Plan>> = state
-        .campaigns
+        .service
+        .recorder
         .record(&inputs)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    state.new_work();
+    state.service.new_work();
 
     let accepted: Vec<Value> = items
         .iter()
@@ -137,10 +139,12 @@ async fn accept(
         })
         .collect();
     state
+        .service
         .metrics
         .received
         .fetch_add(accepted.len() as u64, std::sync::atomic::Ordering::Relaxed);
     state
+        .service
         .metrics
         .rejected
         .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);

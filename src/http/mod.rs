@@ -1,4 +1,6 @@
-//! The HTTP API of `stanch serve`: durable detection intake, health, readiness and metrics.
+//! The HTTP API of `stanch serve`: durable detection intake, the approval page, Slack's
+//! interactivity, health, readiness and metrics. It routes and renders; the work is the
+//! pipeline's [`Service`] and the approvals' dispatcher.
 //!
 //! `app(state)` builds the router, kept apart from serving (as axum's examples do) so tests can
 //! drive it directly. **A 202 is sent only after the detections are committed** with their plans
@@ -9,59 +11,28 @@ mod auth;
 mod error;
 mod intake;
 mod ops;
+mod settings;
 mod slack;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::Notify;
 
-pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER, sign};
+pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
 pub use error::ApiError;
-pub use ops::Metrics;
+pub use settings::IntakeSettings;
 
-use crate::actions::GraphRunner;
-use crate::config::IntakeSettings;
-use crate::engine::Context;
-use crate::playbook::PlaybookSet;
-use crate::store::Store;
+/// Clients sign intake requests the way [`crate::signing`] does.
+pub use crate::signing::sign;
 
-/// Everything a request handler needs.
+use crate::pipeline::Service;
+
+/// Everything a request handler needs: the service it routes to, and who may post.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub playbooks: Arc<PlaybookSet>,
-    pub context: Arc<Context>,
+    pub service: Service,
     pub intake: Arc<IntakeSettings>,
-    pub approvals: Arc<crate::config::ApprovalSettings>,
-    pub run_id: i64,
-    /// Wakes the worker when new actions were recorded.
-    pub wake: Arc<Notify>,
-    /// Wakes the approval dispatcher when actions may be waiting for a human.
-    pub approvals_wake: Arc<Notify>,
-    pub channels: Arc<crate::approvals::Channels>,
-    pub metrics: Arc<Metrics>,
-    pub runner: Option<GraphRunner>,
-    /// Groups detections into campaigns as they are recorded (intake, polling, the worker).
-    pub campaigns: Arc<crate::campaign::Recorder>,
-}
-
-impl AppState {
-    /// New actions were recorded: the worker and the approval dispatcher look at them.
-    pub fn new_work(&self) {
-        self.wake.notify_one();
-        self.approvals_wake.notify_one();
-    }
-
-    pub fn dispatcher(&self) -> crate::approvals::Dispatcher {
-        crate::approvals::Dispatcher {
-            store: self.store.clone(),
-            directory: self.runner.clone(),
-            settings: self.approvals.clone(),
-            channels: self.channels.clone(),
-        }
-    }
 }
 
 pub fn app(state: AppState) -> Router {

@@ -1,10 +1,8 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (the database and the Graph
 //! token are reachable), `/metrics` (Prometheus text format).
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
@@ -15,40 +13,19 @@ use serde_json::json;
 use super::AppState;
 use crate::graph::{GraphPath, GraphRequest};
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub received: AtomicU64,
-    pub rejected: AtomicU64,
-    pub unauthorized: AtomicU64,
-    /// (action kind, outcome) → count.
-    pub actions: Mutex<BTreeMap<(String, String), u64>>,
-    pub action_millis_sum: AtomicU64,
-    pub action_count: AtomicU64,
-}
-
-impl Metrics {
-    pub fn record_action(&self, kind: &str, outcome: &str, millis: u64) {
-        let mut actions = self.actions.lock().unwrap_or_else(|p| p.into_inner());
-        *actions
-            .entry((kind.to_string(), outcome.to_string()))
-            .or_default() += 1;
-        self.action_millis_sum.fetch_add(millis, Ordering::Relaxed);
-        self.action_count.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state
+        .service
         .store
         .queue_depth()
         .await
         .map(|_| "ok".to_string())
         .unwrap_or_else(|e| e.to_string());
-    let graph = match &state.runner {
+    let graph = match &state.service.runner {
         None => "not configured".to_string(),
         // A cheap authenticated read proves both the token and the route to Graph.
         Some(runner) => match runner
@@ -75,7 +52,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.metrics;
+    let m = &state.service.metrics;
     let mut out = String::new();
     let counter = |out: &mut String, name: &str, help: &str, value: u64| {
         let _ = writeln!(
@@ -117,12 +94,17 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         m.action_millis_sum.load(Ordering::Relaxed) as f64 / 1000.0,
         m.action_count.load(Ordering::Relaxed)
     );
-    let depth = state.store.queue_depth().await.unwrap_or_default();
+    let depth = state.service.store.queue_depth().await.unwrap_or_default();
     let _ = writeln!(
         out,
         "# HELP stanch_queue_depth Actions waiting to run.\n# TYPE stanch_queue_depth gauge\nstanch_queue_depth {depth}"
     );
-    let (waiting, oldest) = state.store.approvals_waiting().await.unwrap_or_default();
+    let (waiting, oldest) = state
+        .service
+        .store
+        .approvals_waiting()
+        .await
+        .unwrap_or_default();
     let oldest_wait = oldest
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
         .map_or(0, |t| {

@@ -76,7 +76,7 @@ pub(super) async fn interactions(
     body: Bytes,
 ) -> Response {
     let raw_sha256 = sha256_hex(&body);
-    let slack = match state.channels.slack() {
+    let slack = match state.service.channels.slack() {
         Ok(slack) => slack.clone(),
         Err(why) => return ApiError::new(StatusCode::NOT_FOUND, "not_found", why).into_response(),
     };
@@ -157,7 +157,7 @@ async fn decide_click(state: AppState, slack: Slack, click: Click, raw_sha256: S
         return refuse(refusal, "unknown action: the button names none".into()).await;
     };
     refusal.pk = Some(pk);
-    let row = match state.store.action(pk).await {
+    let row = match state.service.store.action(pk).await {
         Ok(Some(row)) => row,
         Ok(None) => return refuse(refusal, format!("unknown action #{pk}")).await,
         Err(e) => {
@@ -203,9 +203,9 @@ async fn decide_click(state: AppState, slack: Slack, click: Click, raw_sha256: S
         click.user_id
     );
     let ctx = Deciding {
-        store: &state.store,
-        directory: state.runner.as_ref(),
-        settings: &state.approvals,
+        store: &state.service.store,
+        directory: state.service.runner.as_ref(),
+        settings: &state.service.approvals,
     };
     let request = DecisionRequest {
         pk,
@@ -217,8 +217,15 @@ async fn decide_click(state: AppState, slack: Slack, click: Click, raw_sha256: S
     };
     match decide(ctx, &request).await {
         Ok(effect) => {
-            state.wake.notify_one();
-            super::approve::announce(&state, pk, &effect, &email).await;
+            state.service.wake.notify_one();
+            if let Err(e) = state
+                .service
+                .dispatcher()
+                .announce_decision(pk, &effect, &email)
+                .await
+            {
+                tracing::warn!(action = pk, error = %e, "cannot update the approval request's messages");
+            }
         }
         // `decide` audited it already.
         Err(ApprovalError::Refused(why)) => {
@@ -273,7 +280,7 @@ impl Refusal {
                    "slack_user": self.slack_user, "approver": self.approver,
                    "approve": self.approve}),
         );
-        if let Err(e) = state.store.append_audit(&[event]).await {
+        if let Err(e) = state.service.store.append_audit(&[event]).await {
             tracing::error!(error = %e, why = %self.why, "cannot audit a refused Slack request");
         }
         if let Some((slack, click)) = tell {

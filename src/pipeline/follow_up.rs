@@ -1,44 +1,26 @@
-//! Campaigns in the pipeline: assign → plan → record (one transaction), and what follows an
-//! action: a succeeded `confirm_compromised` confirms the campaign and emits a detection per
-//! member still to contain (and one for the infrastructure); a `sweep_signins` brings the
-//! accounts it found into the campaign.
+//! What follows an action: a succeeded `confirm_compromised` confirms the campaign and emits a
+//! detection per member still to contain (and one for the infrastructure); a `sweep_signins`
+//! brings the accounts it found into the campaign. Follow-ups are recorded through the same
+//! evaluate → prepare path as any detection.
 //!
 //! `stanch run` keeps one [`Tracker`] for the whole input (see `run.rs`); `stanch serve` uses
 //! the [`Recorder`](super::Recorder), which keeps one for the life of the server.
 
-use std::collections::BTreeSet;
-use std::future::Future;
-use std::pin::Pin;
-
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
-use super::model::Confirmation;
-use super::synthetic::{confirmed_detection, member_detection};
-use super::tracker::{CampaignEvent, Tracker};
-use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
+use super::evaluate::{Entry, Evaluated, evaluate, prepare};
+use crate::actions::ActionResult;
 use crate::audit::AuditEvent;
-use crate::engine::{self, Context, Plan, PlannedAction};
+use crate::campaign::{
+    CampaignEvent, Confirmation, ListKind, Tracker, confirmed_detection, member_detection,
+};
+use crate::engine::{Context, Plan, PlannedAction};
 use crate::intake::{Detection, UserRef, is_object_id, is_upn};
 use crate::playbook::PlaybookSet;
-use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::vocab::ActionKind;
-
-/// What grouping decided for one detection, recorded with it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CampaignNote {
-    pub campaign: String,
-    pub events: Vec<CampaignEvent>,
-    /// The account joined a campaign already confirmed: contain it as a member.
-    pub joined_confirmed: bool,
-}
-
-/// A detection assigned and planned.
-#[derive(Debug, Clone)]
-pub struct Evaluated {
-    pub plan: Plan,
-    pub note: Option<CampaignNote>,
-}
 
 /// A detection stanch emits for a campaign, to record and plan like any other.
 #[derive(Debug, Clone)]
@@ -53,36 +35,6 @@ pub struct Recorded {
     pub seq: i64,
     pub detection: Detection,
     pub plan: Plan,
-}
-
-/// Assigns the detection to its campaign (for one of stanch's own, the campaign it was made
-/// for), then plans it with the campaign as it now stands.
-pub fn evaluate(
-    tracker: &mut Tracker,
-    detection: &Detection,
-    made_for: Option<&str>,
-    playbooks: &PlaybookSet,
-    ctx: &Context,
-) -> Evaluated {
-    let assignment = match made_for {
-        Some(id) => tracker.assign_to(detection, id),
-        None => tracker.assign(detection),
-    };
-    // A detection from outside sees its campaign as of its own time; one of stanch's own sees it
-    // as it is now (it was made because of what is known now).
-    let as_of = made_for.is_none().then_some(detection.observed_at);
-    let view = assignment
-        .as_ref()
-        .and_then(|a| tracker.view(&a.campaign, as_of));
-    let plan = engine::plan_with(detection, view, playbooks, ctx);
-    Evaluated {
-        plan,
-        note: assignment.map(|a| CampaignNote {
-            campaign: a.campaign,
-            events: a.events,
-            joined_confirmed: a.joined_confirmed,
-        }),
-    }
 }
 
 /// Loads from the store every campaign these detections may link to: one indexed query on
@@ -174,7 +126,7 @@ pub async fn confirm_campaign(
         })
         .collect();
     if !campaign
-        .list(super::ListKind::Networks, None)
+        .list(ListKind::Networks, None)
         .as_array()
         .is_none_or(Vec::is_empty)
     {
@@ -337,23 +289,16 @@ pub async fn record_follow_ups(
         .iter()
         .map(|f| evaluate(tracker, &f.detection, Some(&f.campaign), playbooks, ctx))
         .collect();
-    let evaluations: Vec<Evaluation<'_>> = follow_ups
+    let entries: Vec<Entry<'_>> = follow_ups
         .iter()
         .zip(&evaluated)
-        .map(|(f, e)| Evaluation::Accepted {
+        .map(|(f, evaluated)| Entry::Accepted {
             line: None,
             detection: &f.detection,
-            plan: &e.plan,
+            evaluated,
         })
         .collect();
-    let notes: Vec<Option<&CampaignNote>> = evaluated.iter().map(|e| e.note.as_ref()).collect();
-    let batch = PreparedBatch::with_campaigns(
-        run_id,
-        &evaluations,
-        &notes,
-        tracker.take_dirty(),
-        Utc::now(),
-    )?;
+    let batch = prepare(run_id, &entries, tracker.take_dirty())?;
     let seqs = store.record_prepared(batch).await?;
     Ok(follow_ups
         .into_iter()
@@ -365,57 +310,4 @@ pub async fn record_follow_ups(
             plan: e.plan,
         })
         .collect())
-}
-
-/// Where the results of follow-ups go (`stanch run` prints them).
-pub type FollowUpSink<'a> = &'a mut dyn FnMut(&Recorded, &[ActionResult]);
-
-/// Carries out a recorded detection's automatic actions, each followed by what it implies
-/// (depth first: a campaign's members are contained right after the confirmation that made them
-/// members, before the next detection is looked at). Follow-ups go to `sink`.
-#[allow(clippy::too_many_arguments)]
-pub fn execute_with_follow_ups<'a>(
-    store: &'a Store,
-    runner: &'a GraphRunner,
-    tracker: &'a mut Tracker,
-    run_id: i64,
-    playbooks: &'a PlaybookSet,
-    ctx: &'a Context,
-    seq: i64,
-    plan: &'a Plan,
-    sink: FollowUpSink<'a>,
-    depth: usize,
-) -> Pin<Box<dyn Future<Output = Result<Vec<ActionResult>, StoreError>> + 'a>> {
-    Box::pin(async move {
-        let mut results = Vec::new();
-        for action in plan.actions.iter().filter(|a| runs_automatically(a)) {
-            let result = execute(runner, store, seq, action).await?;
-            // Each level of follow-ups is a confirmation's consequence; three are plenty.
-            let follow_ups = if depth < 3 {
-                after_action(store, tracker, seq, action, &result).await?
-            } else {
-                Vec::new()
-            };
-            results.push(result);
-            let recorded =
-                record_follow_ups(store, tracker, run_id, playbooks, ctx, follow_ups).await?;
-            for r in &recorded {
-                let done = execute_with_follow_ups(
-                    store,
-                    runner,
-                    tracker,
-                    run_id,
-                    playbooks,
-                    ctx,
-                    r.seq,
-                    &r.plan,
-                    sink,
-                    depth + 1,
-                )
-                .await?;
-                sink(r, &done);
-            }
-        }
-        Ok(results)
-    })
 }

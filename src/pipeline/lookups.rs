@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::tracker::Tracker;
+use crate::campaign::Tracker;
 use crate::intake::Detection;
 use crate::store::{Store, StoreError};
 

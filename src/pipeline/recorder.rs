@@ -14,18 +14,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Mutex;
 
-use super::Settings;
-use super::flow::{
-    CampaignNote, Evaluated, FollowUp, Recorded, after_action, evaluate, member_follow_up,
-    record_follow_ups,
-};
+use super::evaluate::{Entry, Evaluated, evaluate, prepare};
+use super::follow_up::{FollowUp, Recorded, after_action, member_follow_up, record_follow_ups};
 use super::lookups::Lookups;
-use super::tracker::Tracker;
 use crate::actions::ActionResult;
+use crate::campaign::{Settings, Tracker};
 use crate::engine::{Context, Plan, PlannedAction};
 use crate::intake::Detection;
 use crate::playbook::PlaybookSet;
-use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::vocab::ActionKind;
 
 /// The tracker forgets old campaigns once it holds this many (they stay in the store).
@@ -214,33 +211,28 @@ impl Recorder {
         if joined_confirmed.is_empty() {
             guard = None;
         }
-        let evaluations: Vec<Evaluation<'_>> = items
+        let entries: Vec<Entry<'_>> = items
             .iter()
             .zip(&evaluated)
             .map(|(item, e)| match (item, e) {
-                (Input::Detection { line, detection }, Some(e)) => Evaluation::Accepted {
+                (Input::Detection { line, detection }, Some(evaluated)) => Entry::Accepted {
                     line: *line,
                     detection,
-                    plan: &e.plan,
+                    evaluated,
                 },
-                (Input::Rejected { line, reason, raw }, _) => Evaluation::Rejected {
+                (Input::Rejected { line, reason, raw }, _) => Entry::Rejected {
                     line: *line,
-                    reason: reason.clone(),
+                    reason,
                     raw,
                 },
-                (Input::Detection { line, .. }, None) => Evaluation::Rejected {
+                (Input::Detection { line, .. }, None) => Entry::Rejected {
                     line: *line,
-                    reason: "not evaluated".into(),
+                    reason: "not evaluated",
                     raw: "",
                 },
             })
             .collect();
-        let notes: Vec<Option<&CampaignNote>> = evaluated
-            .iter()
-            .map(|e| e.as_ref().and_then(|e| e.note.as_ref()))
-            .collect();
-        let batch =
-            PreparedBatch::with_campaigns(self.run_id, &evaluations, &notes, dirty, Utc::now())?;
+        let batch = prepare(self.run_id, &entries, dirty)?;
         let (stamp, ids) = batch.campaign_stamp();
         self.store.record_prepared(batch).await?;
         for id in ids {

@@ -13,92 +13,25 @@
 //! the detections that follow (its members to contain) are recorded and carried out right
 //! away, before the next detection of the input.
 
-use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use chrono::Utc;
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::actions::{ActionResult, GraphRunner};
-use crate::campaign::{self, CampaignNote, Settings, Tracker};
-use crate::engine::{Context, Plan};
+use super::evaluate::{self, Entry};
+use super::lookups::Lookups;
+use super::report::{Campaigns, Item, Outcome, RunError, RunSummary, report};
+use crate::actions::GraphRunner;
+use crate::campaign::{self, Settings, Tracker};
+use crate::engine::Context;
 use crate::intake::{Detection, JsonlItem, JsonlReader};
 use crate::playbook::PlaybookSet;
-use crate::store::{Evaluation, PreparedBatch, Store, StoreError};
+use crate::store::{PreparedBatch, Store, StoreError};
 use crate::vocab::Mode;
 
 /// How many detections are written per transaction, at most.
 pub const BATCH_SIZE: usize = 512;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("reading the input: {0}")]
-    Read(#[from] std::io::Error),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the batch writer stopped unexpectedly: {0}")]
-    Task(String),
-}
-
-/// One input line's result, handed to the caller once it is durably recorded (and acted on).
-pub enum Outcome<'a> {
-    Planned {
-        line: usize,
-        detection: &'a Detection,
-        plan: &'a Plan,
-        results: &'a [ActionResult],
-    },
-    Rejected {
-        line: usize,
-        reason: &'a str,
-    },
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RunSummary {
-    pub run_id: i64,
-    /// Detections accepted.
-    pub detections: usize,
-    pub rejected: usize,
-    /// Detections that at least one playbook matched.
-    pub matched: usize,
-    pub actions: usize,
-    pub passive_actions: usize,
-    pub active_actions: usize,
-    pub approvals: usize,
-    pub by_action: BTreeMap<String, usize>,
-    /// Outcomes of the actions carried out: `succeeded`, `failed`, `needs_human`, `duplicate`...
-    pub executed: BTreeMap<String, usize>,
-    /// Detections stanch emitted for confirmed campaigns (members to contain, infrastructure).
-    pub campaign_detections: usize,
-    /// Active, automatic actions left `pending` because no Graph connection is configured.
-    pub not_executed: usize,
-}
-
-enum Item {
-    Planned {
-        line: usize,
-        detection: Box<Detection>,
-        plan: Plan,
-        note: Option<CampaignNote>,
-    },
-    Rejected {
-        line: usize,
-        reason: String,
-        raw: String,
-    },
-}
-
-/// What the run needs to group detections and follow confirmations up.
-struct Campaigns<'a> {
-    tracker: Tracker,
-    lookups: campaign::Lookups,
-    playbooks: &'a PlaybookSet,
-    ctx: &'a Context,
-    run_id: i64,
-}
 
 /// The tracker forgets old campaigns once it holds this many (they stay in the store).
 const TRACKER_SOFT_LIMIT: usize = 20_000;
@@ -135,7 +68,7 @@ pub async fn run_jsonl(
     };
     let mut campaigns = Campaigns {
         tracker: Tracker::new(campaign_settings.clone()),
-        lookups: campaign::Lookups::start(store).await?,
+        lookups: Lookups::start(store).await?,
         playbooks,
         ctx,
         run_id: summary.run_id,
@@ -272,7 +205,7 @@ fn evaluate(item: JsonlItem, campaigns: &mut Campaigns<'_>) -> Item {
     }
     match item.result {
         Ok(detection) => {
-            let evaluated = campaign::evaluate(
+            let evaluated = evaluate::evaluate(
                 &mut campaigns.tracker,
                 &detection,
                 None,
@@ -282,8 +215,7 @@ fn evaluate(item: JsonlItem, campaigns: &mut Campaigns<'_>) -> Item {
             Item::Planned {
                 line: item.line,
                 detection: Box::new(detection),
-                plan: evaluated.plan,
-                note: evaluated.note,
+                evaluated,
             }
         }
         Err(err) => Item::Rejected {
@@ -299,42 +231,24 @@ fn prepare(
     items: &[Item],
     tracker: &mut Tracker,
 ) -> Result<PreparedBatch, StoreError> {
-    let evaluations: Vec<Evaluation<'_>> = items
+    let entries: Vec<Entry<'_>> = items
         .iter()
         .map(|item| match item {
             Item::Planned {
                 line,
                 detection,
-                plan,
-                ..
-            } => Evaluation::Accepted {
+                evaluated,
+            } => Entry::Accepted {
                 line: Some(*line),
                 detection,
-                plan,
+                evaluated,
             },
-            Item::Rejected { line, reason, raw } => Evaluation::Rejected {
+            Item::Rejected { line, reason, raw } => Entry::Rejected {
                 line: Some(*line),
-                reason: reason.clone(),
+                reason,
                 raw,
             },
         })
         .collect();
-    let notes: Vec<Option<&CampaignNote>> = items
-        .iter()
-        .map(|item| match item {
-            Item::Planned { note, .. } => note.as_ref(),
-            Item::Rejected { .. } => None,
-        })
-        .collect();
-    PreparedBatch::with_campaigns(
-        run_id,
-        &evaluations,
-        &notes,
-        tracker.take_dirty(),
-        Utc::now(),
-    )
+    evaluate::prepare(run_id, &entries, tracker.take_dirty())
 }
-
-#[path = "run_report.rs"]
-mod report;
-use report::report;

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
+use super::metrics::Metrics;
+use super::recorder::{Input, Recorder};
+use super::service::Service;
 use crate::actions::{GraphRunner, execute, planned_from_row};
-use crate::campaign::{Input, Recorder};
-use crate::http::Metrics;
 use crate::intake::Detection;
 use crate::schedule::{JobKind, JobRunner, RejectedAlert, poll_and_store};
 use crate::store::Store;
@@ -154,7 +155,7 @@ pub async fn request_approvals(
 /// The scheduled jobs of `stanch serve`.
 #[derive(Clone)]
 pub struct Jobs {
-    pub state: crate::http::AppState,
+    pub service: Service,
 }
 
 /// Pages of alerts read per poll; the watermark carries the rest to the next poll.
@@ -165,7 +166,7 @@ impl JobRunner for Jobs {
         &self,
         job: JobKind,
     ) -> impl std::future::Future<Output = Result<serde_json::Value, String>> + Send {
-        let state = self.state.clone();
+        let state = self.service.clone();
         async move {
             match job {
                 JobKind::PollAlerts => {
@@ -222,7 +223,7 @@ impl JobRunner for Jobs {
 
 /// Records polled detections (and the alerts that could not be read) like HTTP intake does.
 async fn ingest(
-    state: &crate::http::AppState,
+    state: &Service,
     detections: Vec<Detection>,
     rejected: Vec<RejectedAlert>,
 ) -> Result<(), String> {
@@ -247,7 +248,7 @@ async fn ingest(
         return Ok(());
     }
     state
-        .campaigns
+        .recorder
         .record(&inputs)
         .await
         .map_err(|e| e.to_string())?;

@@ -1,15 +1,16 @@
 //! Raw YAML → compiled [`Playbook`], reporting every problem in the file at once.
 
-use super::condition::{self, glob_to_regex};
-use crate::yaml::decode::{self, Fields, describe};
-use crate::yaml::diag::Problems;
+use super::condition;
 use super::model::{Pattern, Playbook, Step, Trigger};
 use super::template::Template;
-use crate::yaml::{self, Node, NodeValue};
 use crate::intake::Severity;
+use crate::util::glob_to_regex;
 use crate::util::{did_you_mean, parse_duration, sha256_hex};
 use crate::vocab::Mode;
 use crate::vocab::{ActionKind, TargetKind};
+use crate::yaml::decode::{self, Fields, describe};
+use crate::yaml::diag::Problems;
+use crate::yaml::{self, Node, NodeValue};
 
 pub const PLAYBOOK_KEYS: &[&str] = &[
     "version",

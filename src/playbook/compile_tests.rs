@@ -3,14 +3,14 @@
 
 use serde_json::Map;
 
-use crate::yaml::decode::{self, describe};
-use crate::yaml::diag::Problems;
 use super::model::{ExpectedAction, Playbook, PlaybookTest};
-use crate::yaml::{Node, NodeValue};
 use crate::intake::{is_object_id, is_upn, parse_generic_value};
 use crate::util::parse_duration;
 use crate::vocab::ActionKind;
 use crate::vocab::{ApprovalPolicy, Mode, OnTimeout};
+use crate::yaml::decode::{self, describe};
+use crate::yaml::diag::Problems;
+use crate::yaml::{Node, NodeValue};
 
 pub const APPROVAL_KEYS: &[&str] = &[
     "approvers",

@@ -234,7 +234,7 @@ fn compare(value: &FieldValue<'_>, lit: &Lit) -> Option<std::cmp::Ordering> {
     }
 }
 
-pub use super::condition_compile::{compile, glob_to_regex, parse_net};
+pub use super::condition_compile::{compile, parse_net};
 pub(crate) use super::condition_compile::{compile_regex, short_json};
 
 #[cfg(test)]

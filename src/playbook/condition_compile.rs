@@ -8,11 +8,12 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::condition::{COMBINATORS, Cmp, Condition, Lit, OPERATORS, Op};
+use super::fields::{FieldPath, FieldType};
+use crate::intake::Severity;
+use crate::util::glob_to_regex;
 use crate::yaml::decode::{self, describe};
 use crate::yaml::diag::Problems;
-use super::fields::{FieldPath, FieldType};
 use crate::yaml::{Node, NodeValue};
-use crate::intake::Severity;
 
 /// Compiles a condition node; problems are reported and `None` returned if any were found.
 pub fn compile(p: &mut Problems, node: &Node) -> Option<Condition> {
@@ -269,18 +270,4 @@ pub fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>()
         .ok()
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
-}
-
-/// Converts a glob (`*` any run, `?` one character) to an anchored, case-insensitive regex.
-pub fn glob_to_regex(glob: &str) -> String {
-    let mut out = String::from("(?is)^");
-    for c in glob.chars() {
-        match c {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    out.push('$');
-    out
 }

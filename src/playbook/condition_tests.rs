@@ -1,7 +1,7 @@
 use super::*;
 use crate::intake::parse_generic;
-use crate::yaml::diag::Problems;
 use crate::yaml;
+use crate::yaml::diag::Problems;
 
 const DETECTION: &str = r#"{"id":"1","name":"SaaS::Access::Suspicious Login Attempt","severity":"high",
     "observed_at":"2021-06-01T10:00:00Z","user":{"upn":"C.Lee@contoso.com"},"ip":"198.51.100.23","asn":36924,

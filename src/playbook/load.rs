@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::compile::compile;
-use crate::yaml::diag::{Diagnostic, Level, Problems};
 use super::model::Playbook;
 use crate::yaml::Loc;
+use crate::yaml::diag::{Diagnostic, Level, Problems};
 
 /// Everything found while loading: the playbooks that compiled, and every diagnostic.
 #[derive(Debug, Default)]

@@ -16,8 +16,8 @@ pub mod schema;
 pub mod template;
 mod test_campaign;
 
-pub use compile_tests::compile_approval;
 pub use crate::yaml::diag::{Diagnostic, Level};
+pub use compile_tests::compile_approval;
 pub use load::{LoadReport, PlaybookSet, load_paths, load_sources};
 pub use model::{ExpectedAction, Param, Playbook, PlaybookTest, Step, Trigger};
 pub use params::check_param;

@@ -5,10 +5,10 @@ use serde_json::{Map, Value};
 
 use super::condition::Condition;
 use super::template::Template;
-use crate::yaml::Loc;
 use crate::intake::{Detection, Severity};
 use crate::vocab::{ActionKind, ParamKind};
 use crate::vocab::{ApprovalPolicy, Mode};
+use crate::yaml::Loc;
 
 #[derive(Debug, Clone)]
 pub struct Playbook {

@@ -4,12 +4,12 @@
 use serde_json::Value;
 
 use super::condition;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
 use super::model::Param;
 use super::template::Template;
-use crate::yaml::{Node, NodeValue};
 use crate::vocab::{ActionKind, ParamKind, ParamSpec};
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
+use crate::yaml::{Node, NodeValue};
 
 pub(super) fn compile_params(
     p: &mut Problems,

@@ -9,11 +9,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
-use crate::yaml::Node;
 use crate::campaign::{Campaign, Confirmation, Indicator, Member, Seen, network_of};
 use crate::intake::{is_object_id, is_upn};
+use crate::yaml::Node;
+use crate::yaml::decode;
+use crate::yaml::diag::Problems;
 
 pub const CAMPAIGN_TEST_KEYS: &[&str] = &[
     "id",

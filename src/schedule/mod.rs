@@ -8,12 +8,14 @@
 
 mod poll;
 mod runner;
+mod setting;
 
 pub use poll::{
     ALERTS_WATERMARK, AlertWatermark, PAGE_SIZE, PollError, PollOutcome, RejectedAlert,
     commit_watermark, poll_alerts, poll_and_store,
 };
 pub use runner::{JobRunner, Scheduler};
+pub use setting::ScheduleSetting;
 
 use std::collections::HashMap;
 use std::fmt;

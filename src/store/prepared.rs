@@ -6,7 +6,7 @@ use serde_json::json;
 use super::batch::{Evaluation, action_status, timestamp};
 use super::error::{StoreError, json_err};
 use crate::audit::AuditEvent;
-use crate::campaign::{CampaignNote, Dirty};
+use crate::campaign::{Assignment, Dirty};
 use crate::engine::{Plan, PlannedAction};
 use crate::intake::Detection;
 
@@ -76,7 +76,7 @@ impl PreparedBatch {
     pub fn with_campaigns(
         run_id: i64,
         items: &[Evaluation<'_>],
-        notes: &[Option<&CampaignNote>],
+        notes: &[Option<&Assignment>],
         campaigns: Dirty,
         now: DateTime<Utc>,
     ) -> Result<PreparedBatch, StoreError> {
@@ -126,7 +126,7 @@ impl PreparedBatch {
         line: Option<usize>,
         d: &Detection,
         plan: &Plan,
-        note: Option<&CampaignNote>,
+        note: Option<&Assignment>,
     ) -> Result<(), StoreError> {
         let run_id = self.run_id;
         let body = serde_json::to_string(d).map_err(json_err("a detection"))?;

@@ -3,8 +3,6 @@
 //! anything is parsed, against every configured secret (a rotation keeps the old one valid), in
 //! constant time, and only within a replay window around now.
 
-use aws_lc_rs::hmac;
-
 /// How far a request's timestamp may be from now, either way (Slack's own recommendation).
 pub const MAX_AGE_SECS: u64 = 300;
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -46,14 +44,14 @@ pub fn verify(
     let tag = signature
         .trim()
         .strip_prefix("v0=")
-        .and_then(crate::audit::from_hex)
+        .and_then(crate::util::from_hex)
         // An HMAC-SHA256 tag is 32 bytes; anything else is malformed, not merely wrong.
         .filter(|tag| tag.len() == 32)
         .ok_or(SignatureError::Malformed(SIGNATURE_HEADER))?;
     let message = base_string(ts, body);
-    let matches = secrets.iter().any(|secret| {
-        hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message, &tag).is_ok()
-    });
+    let matches = secrets
+        .iter()
+        .any(|secret| crate::signing::verify_mac(secret, &message, &tag));
     if matches {
         Ok(())
     } else {
@@ -63,9 +61,8 @@ pub fn verify(
 
 /// The header value Slack would send for `body` at `timestamp` (for tests and tools).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let tag = hmac::sign(&key, &base_string(timestamp, body));
-    format!("v0={}", crate::audit::to_hex(tag.as_ref()))
+    let tag = crate::signing::mac(secret, &base_string(timestamp, body));
+    format!("v0={}", crate::util::to_hex(&tag))
 }
 
 fn base_string(timestamp: i64, body: &[u8]) -> Vec<u8> {

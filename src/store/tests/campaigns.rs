@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::campaign::{CampaignNote, Confirmation, Settings, Tracker};
+use crate::campaign::{Assignment, Confirmation, Settings, Tracker};
 use crate::engine::{self, Context};
 use crate::intake::{Detection, UserRef, parse_generic};
 use crate::playbook::PlaybookSet;
@@ -37,7 +37,7 @@ async fn record(
     detections: &[Detection],
 ) -> Vec<String> {
     let refs: Vec<&Detection> = detections.iter().collect();
-    crate::campaign::load_for(store, tracker, &refs)
+    crate::pipeline::load_for(store, tracker, &refs)
         .await
         .unwrap();
     let playbooks = PlaybookSet {
@@ -45,7 +45,7 @@ async fn record(
     };
     let evaluated: Vec<_> = detections
         .iter()
-        .map(|d| crate::campaign::evaluate(tracker, d, None, &playbooks, &Context::default()))
+        .map(|d| crate::pipeline::evaluate(tracker, d, None, &playbooks, &Context::default()))
         .collect();
     let items: Vec<Evaluation<'_>> = detections
         .iter()
@@ -56,7 +56,7 @@ async fn record(
             plan: &e.plan,
         })
         .collect();
-    let notes: Vec<Option<&CampaignNote>> = evaluated.iter().map(|e| e.note.as_ref()).collect();
+    let notes: Vec<Option<&Assignment>> = evaluated.iter().map(|e| e.note.as_ref()).collect();
     let batch =
         PreparedBatch::with_campaigns(run, &items, &notes, tracker.take_dirty(), Utc::now())
             .unwrap();
@@ -90,7 +90,7 @@ pub async fn campaigns_round_trip(store: &Store) {
     // Another process (a fresh tracker) finds the campaign by indicator and window only.
     let mut second = Tracker::new(Settings::default());
     let far = detection("9", "z@contoso.com", 500, "198.51.100.23");
-    crate::campaign::load_for(store, &mut second, &[&far])
+    crate::pipeline::load_for(store, &mut second, &[&far])
         .await
         .unwrap();
     assert!(second.is_empty(), "outside the window nothing is loaded");
@@ -145,7 +145,7 @@ pub async fn campaigns_round_trip(store: &Store) {
         by: "operator soc@contoso.com".into(),
         reason: "seen in the proxy logs".into(),
     };
-    let follow_ups = crate::campaign::confirm_campaign(
+    let follow_ups = crate::pipeline::confirm_campaign(
         store,
         &mut third,
         &ids[2],

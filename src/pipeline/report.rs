@@ -1,12 +1,88 @@
 //! Once a batch has committed: carrying out its actions (and what a confirmed campaign implies),
 //! then reporting each line and counting the summary.
 
-use super::{Campaigns, Item, Outcome, RunError, RunSummary};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::evaluate::Evaluated;
+use super::execute::execute_with_follow_ups;
+use super::follow_up::{Recorded, member_follow_up, record_follow_ups};
+use super::lookups::Lookups;
 use crate::actions::{ActionResult, GraphRunner, runs_automatically};
-use crate::campaign::{self, Recorded};
-use crate::engine::{Gate, Plan};
+use crate::campaign::Tracker;
+use crate::engine::{Context, Gate, Plan};
+use crate::intake::Detection;
+use crate::playbook::PlaybookSet;
 use crate::store::{Store, StoreError};
 use crate::vocab::Mode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("reading the input: {0}")]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the batch writer stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// One input line's result, handed to the caller once it is durably recorded (and acted on).
+pub enum Outcome<'a> {
+    Planned {
+        line: usize,
+        detection: &'a Detection,
+        plan: &'a Plan,
+        results: &'a [ActionResult],
+    },
+    Rejected {
+        line: usize,
+        reason: &'a str,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    /// Detections accepted.
+    pub detections: usize,
+    pub rejected: usize,
+    /// Detections that at least one playbook matched.
+    pub matched: usize,
+    pub actions: usize,
+    pub passive_actions: usize,
+    pub active_actions: usize,
+    pub approvals: usize,
+    pub by_action: BTreeMap<String, usize>,
+    /// Outcomes of the actions carried out: `succeeded`, `failed`, `needs_human`, `duplicate`...
+    pub executed: BTreeMap<String, usize>,
+    /// Detections stanch emitted for confirmed campaigns (members to contain, infrastructure).
+    pub campaign_detections: usize,
+    /// Active, automatic actions left `pending` because no Graph connection is configured.
+    pub not_executed: usize,
+}
+
+pub(super) enum Item {
+    Planned {
+        line: usize,
+        detection: Box<Detection>,
+        evaluated: Evaluated,
+    },
+    Rejected {
+        line: usize,
+        reason: String,
+        raw: String,
+    },
+}
+
+/// What the run needs to group detections and follow confirmations up.
+pub(super) struct Campaigns<'a> {
+    pub tracker: Tracker,
+    pub lookups: Lookups,
+    pub playbooks: &'a PlaybookSet,
+    pub ctx: &'a Context,
+    pub run_id: i64,
+}
 
 /// Once a batch has committed: carry out its automatic active actions (and what follows them),
 /// then report each line.
@@ -26,9 +102,9 @@ pub(super) async fn report(
             Item::Planned {
                 line,
                 detection,
-                plan,
-                note,
+                evaluated,
             } => {
+                let (plan, note) = (&evaluated.plan, &evaluated.note);
                 let seq = seqs.next().ok_or_else(|| {
                     RunError::Task("the store returned fewer detection keys than detections".into())
                 })?;
@@ -42,14 +118,14 @@ pub(super) async fn report(
                         // An account joining a campaign confirmed earlier is contained as a member.
                         if let (Some(note), Some(user)) = (note, &detection.user)
                             && note.joined_confirmed
-                            && let Some(follow_up) = campaign::member_follow_up(
+                            && let Some(follow_up) = member_follow_up(
                                 &campaigns.tracker,
                                 &note.campaign,
                                 user,
                                 detection.observed_at,
                             )
                         {
-                            let recorded = campaign::record_follow_ups(
+                            let recorded = record_follow_ups(
                                 store,
                                 &mut campaigns.tracker,
                                 campaigns.run_id,
@@ -123,7 +199,7 @@ async fn carry_out(
     let mut sink = |recorded: &Recorded, done: &[ActionResult]| {
         follow_ups.push((recorded.clone(), done.to_vec()));
     };
-    Ok(campaign::execute_with_follow_ups(
+    Ok(execute_with_follow_ups(
         store,
         runner,
         &mut campaigns.tracker,

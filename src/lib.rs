@@ -11,7 +11,7 @@ pub mod audit;
 pub mod campaign;
 pub mod cli;
 pub mod config;
-pub mod emulate;
+pub use stanch_emulate as emulate;
 pub mod engine;
 pub mod graph;
 pub mod http;

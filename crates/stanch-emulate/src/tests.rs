@@ -21,7 +21,7 @@ pub const BREAKGLASS: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e00bb";
 pub const QUARANTINE: &str = "9e3b1c2d-7a4f-4b6e-8d5c-1a2b3c4d5e01";
 
 pub fn fixture() -> Fixture {
-    let fixture: Fixture = serde_json::from_str(include_str!("../../examples/tenant.json"))
+    let fixture: Fixture = serde_json::from_str(include_str!("../../../examples/tenant.json"))
         .expect("examples/tenant.json parses");
     fixture.validate().expect("examples/tenant.json is valid");
     fixture
@@ -296,7 +296,8 @@ async fn log_state_and_reset() {
 
 #[test]
 fn from_file_reports_path_and_position() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tenant.json");
     assert!(Emulator::from_file(&example).is_ok());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tenant.json");

@@ -3,11 +3,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::fixture::Fixture;
-use super::routes::{metadata, unknown_segment};
-use super::wire::{
-    GraphRequest, GraphResponse, bad_request, json_body, method_not_allowed, not_found,
-    now_rfc3339, query_pairs, query_param,
+use crate::fixture::Fixture;
+use crate::wire::{
+    GraphRequest, GraphResponse, bad_request, json_body, metadata, method_not_allowed, not_found,
+    now_rfc3339, query_pairs, query_param, unknown_segment,
 };
 
 /// The beta docs cap dismiss at 60 ids; the contract applies it to both calls.
@@ -246,7 +245,7 @@ pub fn sign_ins(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
         };
         key(b).cmp(&key(a))
     });
-    super::paging::page(
+    crate::paging::page(
         req,
         "auditLogs/signIns",
         &found,

@@ -1,80 +1,36 @@
-//! A local fake Microsoft 365 tenant that speaks the Graph v1.0 and Entra token protocols.
-//!
-//! Engineers point stanch's Graph client at it to run playbooks without a tenant, and the
-//! integration tests use it as their Graph. It answers with the status codes and quirks of
-//! `graph-contract.md` (revoke answers 200, rule PATCH answers the rule, …) rather than the
-//! documented ideal, because those quirks are what the client has to survive.
-//!
-//! Layout: `fixture` (the tenant file), `token` (client credentials), `server` (HTTP, auth,
-//! faults, request log), `routes` and one module per resource, `batch`, `faults`, `control`.
-
-mod alerts;
-mod batch;
-mod control;
-mod faults;
-mod fixture;
-mod groups;
-mod paging;
-mod policies;
-mod risk;
-mod routes;
-mod rules;
-mod server;
-mod token;
-mod users;
-mod wire;
-
-#[cfg(test)]
-mod tests;
-
-pub use faults::{Fault, FaultKind};
-pub use fixture::{Certificate, Client, Fixture, Group, User};
-pub use server::{LoggedRequest, RunningEmulator};
+//! The emulator's state: the tenant as it is now, the fixture it started from, issued tokens,
+//! injected faults, the request log and received webhooks, behind one cheaply cloned handle.
+//! What the HTTP side does with it lives in `server` (serving) and `pipeline` (per call).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EmulatorError {
-    #[error("cannot read tenant file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid tenant file {path} at line {line} column {column}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("invalid tenant file {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
+use crate::faults::Fault;
+use crate::fixture::{EmulatorError, Fixture};
+use crate::log::LoggedRequest;
+use crate::token::Token;
 
 /// The emulator's shared state; cheap to clone, every clone sees the same tenant.
 #[derive(Clone)]
 pub struct Emulator {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     fixture: Fixture,
-    tenant: Mutex<Fixture>,
-    tokens: Mutex<HashMap<String, token::Token>>,
-    log: Mutex<Vec<LoggedRequest>>,
-    faults: Mutex<Vec<Fault>>,
-    token_lifetime: Mutex<Duration>,
+    pub(crate) tenant: Mutex<Fixture>,
+    pub(crate) tokens: Mutex<HashMap<String, Token>>,
+    pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    pub(crate) faults: Mutex<Vec<Fault>>,
+    pub(crate) token_lifetime: Mutex<Duration>,
     /// Bodies posted to `/_emulator/webhook`, a stand-in notification channel.
     webhooks: Mutex<Vec<serde_json::Value>>,
 }
 
 /// A poisoned lock only means a handler panicked mid-request; the emulator keeps serving.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -98,19 +54,6 @@ impl Emulator {
 
     pub fn from_file(path: &Path) -> Result<Emulator, EmulatorError> {
         Ok(Emulator::new(Fixture::from_file(path)?))
-    }
-
-    pub fn router(&self) -> axum::Router {
-        server::router(self.clone())
-    }
-
-    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
-    }
-
-    /// Binds `addr` (port 0 picks a free port) and serves in a background task.
-    pub async fn spawn(self, addr: &str) -> std::io::Result<RunningEmulator> {
-        server::spawn(self, addr).await
     }
 
     /// A snapshot of the tenant as it is now, in fixture form.
@@ -162,7 +105,7 @@ impl Emulator {
         lock(&self.shared.webhooks).clone()
     }
 
-    fn record_webhook(&self, body: serde_json::Value) {
+    pub(crate) fn record_webhook(&self, body: serde_json::Value) {
         lock(&self.shared.webhooks).push(body);
     }
 }

@@ -7,9 +7,27 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::EmulatorError;
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot read tenant file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid tenant file {path} at line {line} column {column}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid tenant file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

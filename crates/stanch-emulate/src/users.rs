@@ -3,12 +3,11 @@
 use axum::http::Method;
 use serde_json::{Map, Value, json};
 
-use super::fixture::{Fixture, User};
-use super::routes::{client_is_privileged, metadata, unknown_segment};
-use super::rules;
-use super::wire::{
-    GraphRequest, GraphResponse, bad_request, forbidden, json_body, method_not_allowed, not_found,
-    now_rfc3339,
+use crate::fixture::{Fixture, User};
+use crate::rules;
+use crate::wire::{
+    GraphRequest, GraphResponse, bad_request, forbidden, json_body, metadata, method_not_allowed,
+    not_found, now_rfc3339, unknown_segment,
 };
 
 /// Properties Graph treats as sensitive for admin targets (MC358528).
@@ -35,6 +34,16 @@ const WRITABLE: &[&str] = &[
     "officeLocation",
     "usageLocation",
 ];
+
+/// Whether the app behind the request may change sensitive attributes of admins.
+fn client_is_privileged(tenant: &Fixture, req: &GraphRequest) -> bool {
+    req.client.as_deref().is_some_and(|id| {
+        tenant
+            .clients
+            .iter()
+            .any(|c| c.id.eq_ignore_ascii_case(id) && c.privileged)
+    })
+}
 
 pub fn view(user: &User) -> Value {
     view_with(user, None)

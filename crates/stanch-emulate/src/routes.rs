@@ -3,9 +3,9 @@
 
 use axum::http::StatusCode;
 
-use super::fixture::Fixture;
-use super::wire::{GraphRequest, GraphResponse, segments};
-use super::{alerts, groups, policies, risk, users};
+use crate::fixture::Fixture;
+use crate::wire::{GraphRequest, GraphResponse, segments, unknown_segment};
+use crate::{alerts, groups, policies, risk, users};
 
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
     let segs = segments(&req.path);
@@ -35,26 +35,4 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         ),
         _ => unknown_segment(segs.last().map(String::as_str).unwrap_or("")),
     }
-}
-
-pub fn unknown_segment(segment: &str) -> GraphResponse {
-    GraphResponse::error(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        &format!("Resource not found for the segment '{segment}'."),
-    )
-}
-
-/// Whether the app behind the request may change sensitive attributes of admins.
-pub fn client_is_privileged(tenant: &Fixture, req: &GraphRequest) -> bool {
-    req.client.as_deref().is_some_and(|id| {
-        tenant
-            .clients
-            .iter()
-            .any(|c| c.id.eq_ignore_ascii_case(id) && c.privileged)
-    })
-}
-
-pub fn metadata(entity: &str) -> String {
-    format!("https://graph.microsoft.com/v1.0/$metadata#{entity}")
 }

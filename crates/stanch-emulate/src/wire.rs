@@ -82,6 +82,19 @@ pub fn not_found(what: &str) -> GraphResponse {
     )
 }
 
+pub fn unknown_segment(segment: &str) -> GraphResponse {
+    GraphResponse::error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource not found for the segment '{segment}'."),
+    )
+}
+
+/// The `@odata.context` of an entity set or entity, e.g. `users` or `users/$entity`.
+pub fn metadata(entity: &str) -> String {
+    format!("https://graph.microsoft.com/v1.0/$metadata#{entity}")
+}
+
 pub fn bad_request(message: &str) -> GraphResponse {
     GraphResponse::error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
 }

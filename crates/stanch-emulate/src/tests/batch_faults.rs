@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use super::{A, B, BREAKGLASS, CLIENT, Harness, SECRET};
-use crate::emulate::Fault;
+use crate::Fault;
 
 fn by_id(body: &Value, id: &str) -> Value {
     body["responses"]

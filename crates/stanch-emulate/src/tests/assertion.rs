@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use super::{CLIENT, Harness, TENANT, fixture};
-use crate::emulate::{Certificate, Client, Emulator};
+use crate::{Certificate, Client, Emulator};
 
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

@@ -11,13 +11,12 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::fixture::Fixture;
-use super::routes::unknown_segment;
-use super::wire::{
+use crate::emulator::{Emulator, lock};
+use crate::fixture::Fixture;
+use crate::wire::{
     GraphRequest, GraphResponse, bad_request, method_not_allowed, not_found, now_rfc3339,
-    query_pairs, query_param,
+    query_pairs, query_param, unknown_segment,
 };
-use super::{Emulator, lock};
 
 /// Graph's page size cap for alerts_v2.
 const MAX_TOP: usize = 2000;
@@ -149,7 +148,7 @@ fn list(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
     if descending {
         found.reverse();
     }
-    super::paging::page(
+    crate::paging::page(
         req,
         "security/alerts_v2",
         &found,

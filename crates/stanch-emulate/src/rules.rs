@@ -4,9 +4,10 @@ use axum::http::{Method, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::fixture::Fixture;
-use super::routes::{metadata, unknown_segment};
-use super::wire::{GraphRequest, GraphResponse, json_body, method_not_allowed};
+use crate::fixture::Fixture;
+use crate::wire::{
+    GraphRequest, GraphResponse, json_body, metadata, method_not_allowed, unknown_segment,
+};
 
 const WRITABLE: &[&str] = &[
     "displayName",

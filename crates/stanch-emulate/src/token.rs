@@ -6,8 +6,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-use super::fixture::{Client, Fixture};
-use super::wire::query_pairs;
+use crate::fixture::{Client, Fixture};
+use crate::wire::query_pairs;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

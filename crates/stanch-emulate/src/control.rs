@@ -19,7 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{Emulator, Fault};
+use crate::emulator::Emulator;
+use crate::faults::Fault;
 
 pub fn router() -> Router<Emulator> {
     Router::new()

@@ -4,15 +4,15 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
-use super::Emulator;
-use super::server::LoggedRequest;
-use super::wire::{GraphRequest, GraphResponse, bad_request, json_body};
+use crate::emulator::Emulator;
+use crate::log::LoggedRequest;
+use crate::wire::{GraphRequest, GraphResponse, bad_request, json_body};
 
 const MAX_REQUESTS: usize = 20;
 
 pub fn is_batch(req: &GraphRequest) -> bool {
     req.method == Method::POST
-        && super::wire::segments(&req.path)
+        && crate::wire::segments(&req.path)
             .first()
             .is_some_and(|s| s.eq_ignore_ascii_case("$batch"))
 }
@@ -193,7 +193,7 @@ pub async fn run(
             content_type: item.content_type.clone(),
             body: item.body.clone(),
             status: response.status.as_u16(),
-            time: super::wire::log_time(),
+            time: crate::wire::log_time(),
             batch_item_id: Some(item.id.clone()),
         });
         statuses.insert(item.id.clone(), response.status);

@@ -2,8 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::routes::metadata;
-use super::wire::{GraphRequest, GraphResponse};
+use crate::wire::{GraphRequest, GraphResponse, metadata};
 
 /// Answers with `items[skip..skip + top]` of the collection at `resource` (e.g.
 /// `auditLogs/signIns`); the next link repeats `carry` (`$filter`, `$orderby`...) so paging keeps

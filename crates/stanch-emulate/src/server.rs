@@ -1,5 +1,5 @@
-//! HTTP plumbing: the axum router, the per-request pipeline (faults, auth, routing,
-//! request ids) and the request log.
+//! HTTP plumbing: the axum router, the entry that turns an HTTP call into a `GraphRequest` (and
+//! the answer back, with request ids), the token endpoint, and serving in the background.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -7,31 +7,27 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde::Serialize;
 use serde_json::Value;
 use std::time::Instant;
 
-use super::wire::{GraphRequest, GraphResponse};
-use super::{Emulator, alerts, batch, control, faults, lock, routes, token};
+use crate::emulator::{Emulator, lock};
+use crate::log::LoggedRequest;
+use crate::wire::{GraphRequest, GraphResponse};
+use crate::{alerts, batch, control, faults, token};
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoggedRequest {
-    pub method: String,
-    /// Full path as received (still percent-encoded); batch items get `/v1.0` + their url.
-    pub path: String,
-    pub query: String,
-    pub has_authorization: bool,
-    pub client_request_id: Option<String>,
-    pub request_id: String,
-    pub content_type: Option<String>,
-    /// JSON when it parses, else the text; form bodies of token requests are logged with
-    /// secrets and assertions redacted.
-    pub body: Option<Value>,
-    pub status: u16,
-    pub time: String,
-    /// The `id` of the `$batch` item this was, if any.
-    pub batch_item_id: Option<String>,
+impl Emulator {
+    pub fn router(&self) -> axum::Router {
+        router(self.clone())
+    }
+
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and serves in a background task.
+    pub async fn spawn(self, addr: &str) -> std::io::Result<RunningEmulator> {
+        spawn(self, addr).await
+    }
 }
 
 pub struct RunningEmulator {
@@ -64,7 +60,7 @@ impl RunningEmulator {
     }
 }
 
-pub async fn spawn(emulator: Emulator, addr: &str) -> std::io::Result<RunningEmulator> {
+async fn spawn(emulator: Emulator, addr: &str) -> std::io::Result<RunningEmulator> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -84,7 +80,7 @@ pub async fn spawn(emulator: Emulator, addr: &str) -> std::io::Result<RunningEmu
     })
 }
 
-pub fn router(emulator: Emulator) -> Router {
+fn router(emulator: Emulator) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
         .merge(control::router())
@@ -105,7 +101,7 @@ fn logged_body(body: &[u8], form: bool) -> Option<Value> {
         return None;
     }
     if form {
-        let pairs = super::wire::query_pairs(&String::from_utf8_lossy(body));
+        let pairs = crate::wire::query_pairs(&String::from_utf8_lossy(body));
         let map = pairs
             .into_iter()
             .map(|(k, v)| {
@@ -122,58 +118,6 @@ fn logged_body(body: &[u8], form: bool) -> Option<Value> {
         serde_json::from_slice(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())),
     )
-}
-
-impl Emulator {
-    pub(super) fn log(&self, entry: LoggedRequest) {
-        lock(&self.shared.log).push(entry);
-    }
-
-    /// Faults, then the bearer check; returns the client id behind the token.
-    pub(super) async fn gate(
-        &self,
-        method: &Method,
-        full_path: &str,
-        bearer: Option<&str>,
-    ) -> Result<String, GraphResponse> {
-        let outcome = faults::apply(&mut lock(&self.shared.faults), method.as_str(), full_path);
-        if outcome.expire_tokens {
-            self.expire_tokens();
-        }
-        if !outcome.delay.is_zero() {
-            tokio::time::sleep(outcome.delay).await;
-        }
-        if let Some(response) = outcome.response {
-            return Err(response);
-        }
-        let unauthorized = |message: &str| {
-            GraphResponse::error(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                message,
-            )
-        };
-        let Some(token) = bearer.filter(|t| !t.is_empty()) else {
-            return Err(unauthorized("Access token is empty."));
-        };
-        let mut tokens = lock(&self.shared.tokens);
-        match tokens.get(token) {
-            Some(t) if t.expires > Instant::now() => Ok(t.client.clone()),
-            Some(_) => {
-                tokens.remove(token);
-                Err(unauthorized(
-                    "Lifetime validation failed, the token is expired.",
-                ))
-            }
-            None => Err(unauthorized(
-                "Access token validation failure. Invalid audience or unknown token.",
-            )),
-        }
-    }
-
-    pub(super) fn route(&self, req: &GraphRequest) -> GraphResponse {
-        routes::route(&mut lock(&self.shared.tenant), req)
-    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -251,7 +195,7 @@ async fn graph_entry(
         content_type,
         body: logged_body(&body, false),
         status: response.status.as_u16(),
-        time: super::wire::log_time(),
+        time: crate::wire::log_time(),
         batch_item_id: None,
     });
     into_http(response, &request_id, &echo_id)
@@ -337,7 +281,7 @@ async fn token_endpoint(
         content_type,
         body: logged_body(&body, true),
         status: status.as_u16(),
-        time: super::wire::log_time(),
+        time: crate::wire::log_time(),
         batch_item_id: None,
     });
     let mut response = (

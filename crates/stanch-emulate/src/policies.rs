@@ -3,10 +3,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::fixture::Fixture;
-use super::routes::{metadata, unknown_segment};
-use super::wire::{
-    GraphRequest, GraphResponse, bad_request, json_body, method_not_allowed, now_rfc3339,
+use crate::fixture::Fixture;
+use crate::wire::{
+    GraphRequest, GraphResponse, bad_request, json_body, metadata, method_not_allowed, now_rfc3339,
+    unknown_segment,
 };
 
 const STATES: &[&str] = &["enabled", "disabled", "enabledForReportingButNotEnforced"];

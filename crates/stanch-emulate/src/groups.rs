@@ -3,11 +3,11 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::fixture::{Fixture, Group};
-use super::routes::{metadata, unknown_segment};
-use super::users;
-use super::wire::{
-    GraphRequest, GraphResponse, bad_request, json_body, method_not_allowed, not_found, now_rfc3339,
+use crate::fixture::{Fixture, Group};
+use crate::users;
+use crate::wire::{
+    GraphRequest, GraphResponse, bad_request, json_body, metadata, method_not_allowed, not_found,
+    now_rfc3339, unknown_segment,
 };
 
 fn view(group: &Group) -> Value {

@@ -1,0 +1,42 @@
+//! A local fake Microsoft 365 tenant that speaks the Graph v1.0 and Entra token protocols.
+//!
+//! Engineers point stanch's Graph client at it to run playbooks without a tenant, and the
+//! integration tests use it as their Graph. It answers with the status codes and quirks of
+//! `graph-contract.md` (revoke answers 200, rule PATCH answers the rule, …) rather than the
+//! documented ideal, because those quirks are what the client has to survive.
+//!
+//! Layout, with imports pointing down the list only (no file imports one above it):
+//! `server` (HTTP: the axum router, the token endpoint, serving), `control` (`/_emulator`),
+//! `batch`, `pipeline` (faults, auth, routing and logging of one call), `routes`, one module per
+//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`), `emulator` (the shared
+//! state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
+//! (request-log entries) and `wire` (the transport-neutral request and response, Graph's error
+//! shapes and helpers).
+
+mod alerts;
+mod batch;
+mod control;
+mod emulator;
+mod faults;
+mod fixture;
+mod groups;
+mod log;
+mod paging;
+mod pipeline;
+mod policies;
+mod risk;
+mod routes;
+mod rules;
+mod server;
+mod token;
+mod users;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use emulator::Emulator;
+pub use faults::{Fault, FaultKind};
+pub use fixture::{Certificate, Client, EmulatorError, Fixture, Group, User};
+pub use log::LoggedRequest;
+pub use server::RunningEmulator;

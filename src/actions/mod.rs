@@ -7,6 +7,7 @@
 
 mod access;
 mod account;
+mod dispatch;
 mod execute;
 mod expiry;
 mod lifecycle;

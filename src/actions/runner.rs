@@ -11,14 +11,12 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
+use super::lifecycle::ActionError;
 use super::settings::ContainmentSettings;
-use super::{access, account, mailbox, notify, sweep};
 use crate::audit::AuditEvent;
 use crate::engine::PlannedAction;
 use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, PageRef};
 use crate::store::Store;
-use crate::vocab::ActionKind;
 
 /// Counters of the Graph calls made through a runner, for `/metrics`.
 #[derive(Debug, Default)]
@@ -237,79 +235,6 @@ impl GraphRunner {
             )])
             .await?;
         Ok(result)
-    }
-}
-
-impl ActionRunner for GraphRunner {
-    async fn precheck(&self, action: &PlannedAction) -> Result<Evidence, ActionError> {
-        let evidence = match action.action {
-            ActionKind::RevokeSessions
-            | ActionKind::DisableAccount
-            | ActionKind::EnableAccount
-            | ActionKind::ResetPassword
-            | ActionKind::ConfirmCompromised => account::read_user(self, action).await?,
-            ActionKind::DisableInboxRules => mailbox::read_rules(self, action).await?,
-            ActionKind::BlockLegacyAuth => access::read_membership(self, action).await?,
-            ActionKind::BlockIps => access::read_location(self, action).await?,
-            ActionKind::Notify => json!({}),
-            ActionKind::SweepSignins => sweep::describe(action),
-        };
-        Ok(Evidence(evidence))
-    }
-
-    async fn execute(
-        &self,
-        action: &PlannedAction,
-        evidence: &Evidence,
-    ) -> Result<Execution, ActionError> {
-        match action.action {
-            ActionKind::RevokeSessions => account::revoke(self, action, evidence).await,
-            ActionKind::DisableAccount => account::set_enabled(self, action, evidence, false).await,
-            ActionKind::EnableAccount => account::set_enabled(self, action, evidence, true).await,
-            ActionKind::ResetPassword => account::reset_password(self, action, evidence).await,
-            ActionKind::ConfirmCompromised => {
-                account::confirm_compromised(self, action, evidence).await
-            }
-            ActionKind::DisableInboxRules => mailbox::disable_rules(self, action, evidence).await,
-            ActionKind::BlockLegacyAuth => access::add_to_quarantine(self, action, evidence).await,
-            ActionKind::BlockIps => access::block_ips(self, action, evidence).await,
-            ActionKind::Notify => notify::send(self, action).await,
-            ActionKind::SweepSignins => sweep::sweep(self, action, evidence).await,
-        }
-    }
-
-    async fn verify(
-        &self,
-        action: &PlannedAction,
-        execution: &Execution,
-    ) -> Result<(), ActionError> {
-        match action.action {
-            ActionKind::DisableAccount => account::verify_enabled(self, action, false).await,
-            ActionKind::EnableAccount => account::verify_enabled(self, action, true).await,
-            ActionKind::DisableInboxRules => {
-                mailbox::verify_disabled(self, action, execution).await
-            }
-            ActionKind::BlockLegacyAuth => access::verify_membership(self, action, true).await,
-            ActionKind::BlockIps => access::verify_ranges(self, action, execution).await,
-            // The others leave nothing Graph can read back reliably (sessions die "within minutes").
-            _ => Ok(()),
-        }
-    }
-
-    async fn rollback(&self, action: &PlannedAction, restore: &Restore) -> Result<(), ActionError> {
-        match action.action {
-            ActionKind::DisableAccount => account::restore_enabled(self, action, restore).await,
-            ActionKind::DisableInboxRules => mailbox::reenable_rules(self, action, restore).await,
-            ActionKind::BlockLegacyAuth => {
-                access::remove_from_quarantine(self, action, restore).await
-            }
-            ActionKind::BlockIps => access::unblock_ips(self, action, restore).await,
-            kind => Err(ActionError::Failed {
-                action: kind.to_string(),
-                target: target_text(action),
-                reason: "this action cannot be rolled back".into(),
-            }),
-        }
     }
 }
 

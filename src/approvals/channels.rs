@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use super::outcome::Outcome;
 use serde_json::{Value, json};
 
 use super::request::ApprovalRequest;
@@ -16,31 +16,6 @@ use super::settings::{ApprovalSettings, WebhookSettings};
 use crate::store::Delivery;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How a wait for approval ended (or moved on), for updating what was delivered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
-    pub action: i64,
-    /// `approved`, `denied`, `waiting`, `timed_out`, `escalated`.
-    pub state: String,
-    /// Who decided, when a person did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    pub text: String,
-}
-
-/// How a recorded decision reads in a channel: a state label and a sentence.
-pub fn describe(effect: &crate::store::DecisionEffect, by: &str) -> (&'static str, String) {
-    use crate::store::DecisionEffect;
-    match effect {
-        DecisionEffect::Approved { .. } => ("approved", format!("Approved by {by}")),
-        DecisionEffect::Denied => ("denied", format!("Denied by {by}")),
-        DecisionEffect::Waiting { approvals, quorum } => (
-            "waiting",
-            format!("{by} approved; {approvals} of {quorum} approvals so far"),
-        ),
-    }
-}
 
 /// The configured channels, ready to send.
 #[derive(Debug, Clone)]

@@ -9,7 +9,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::channels::{Channels, Outcome};
+use super::channels::Channels;
+use super::outcome::{Outcome, describe};
 use super::request::ApprovalRequest;
 use super::settings::ApprovalSettings;
 use super::{Deciding, TIMEOUT_CHANNEL, policy};
@@ -78,7 +79,7 @@ impl Dispatcher {
         effect: &DecisionEffect,
         by: &str,
     ) -> Result<(), StoreError> {
-        let (label, text) = super::channels::describe(effect, by);
+        let (label, text) = describe(effect, by);
         match self.store.action(pk).await? {
             Some(row) => self.announce(&row, label, Some(by), &text).await,
             None => Ok(()),

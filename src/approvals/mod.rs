@@ -8,14 +8,16 @@
 pub mod channels;
 pub mod dispatch;
 pub mod link;
+mod outcome;
 pub mod policy;
 pub mod request;
 mod settings;
 pub mod slack;
 pub mod teams;
 
-pub use channels::{Channels, Outcome};
+pub use channels::Channels;
 pub use dispatch::Dispatcher;
+pub use outcome::{Outcome, describe};
 pub use settings::{
     ApprovalSettings, DEFAULT_SLACK_API_URL, MAX_SIGNING_SECRETS, SlackSettings, TeamsSettings,
     WebhookSettings,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::channels::Outcome;
+use super::outcome::Outcome;
 use super::request::ApprovalRequest;
 use super::settings::SlackSettings;
 use crate::store::Delivery;

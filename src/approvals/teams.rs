@@ -12,7 +12,7 @@
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use super::channels::Outcome;
+use super::outcome::Outcome;
 use super::request::ApprovalRequest;
 use super::settings::TeamsSettings;
 use crate::secret::SecretString;

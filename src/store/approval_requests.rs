@@ -12,9 +12,9 @@ use sqlx::Row;
 
 use super::Store;
 use super::audit::{lock_head, write_records};
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
 use super::rows::ActionRow;
+use super::sql::timestamp;
 use crate::audit::{self, AuditEvent};
 
 /// One delivery of a request to a channel.

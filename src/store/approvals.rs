@@ -8,8 +8,8 @@ use sqlx::Row;
 
 use super::Store;
 use super::audit::{lock_head, write_records};
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
+use super::sql::timestamp;
 use crate::audit::{self, AuditEvent};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

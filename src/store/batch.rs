@@ -1,48 +1,17 @@
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::{lock_head, write_records};
 use super::error::{StoreError, json_err, query_err};
-use super::prepared::{NewAction, NewDetection, PreparedBatch};
-use super::sql::{multi_row_insert, rows_per_statement};
+use super::prepared::{Evaluation, NewAction, NewDetection, PreparedBatch};
+use super::sql::{multi_row_insert, rows_per_statement, timestamp};
 use super::{Backend, Store};
 use crate::audit::{self, AuditEvent};
-use crate::engine::{Gate, Plan};
-use crate::intake::Detection;
 use crate::vocab::Mode;
 
 const DETECTION_COLUMNS: usize = 11;
 const ACTION_COLUMNS: usize = 17;
-
-/// What the pipeline made of one input line.
-#[derive(Debug, Clone)]
-pub enum Evaluation<'a> {
-    Accepted {
-        line: Option<usize>,
-        detection: &'a Detection,
-        plan: &'a Plan,
-    },
-    Rejected {
-        line: Option<usize>,
-        reason: String,
-        raw: &'a str,
-    },
-}
-
-/// The status a freshly planned action starts in.
-pub fn action_status(mode: Mode, gate: &Gate) -> &'static str {
-    match (mode, gate.needs_approval()) {
-        (Mode::Passive, false) => "would_execute",
-        (Mode::Passive, true) => "would_request_approval",
-        (Mode::Active, false) => "pending",
-        (Mode::Active, true) => "awaiting_approval",
-    }
-}
-
-pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 impl Store {
     /// Opens a run and records `run.started`. Returns the run id.

@@ -10,8 +10,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::{lock_head, write_records};
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
+use super::sql::timestamp;
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
 use crate::audit::{self, AuditEvent};

@@ -8,10 +8,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Store;
-use super::batch::timestamp;
 use super::campaigns::{parse_time, placeholders, time};
 use super::error::{StoreError, query_err};
 use super::sql::MAX_PARAMS;
+use super::sql::timestamp;
 use crate::campaign::{Campaign, Confirmation, Indicator, Member, Seen, Tracker};
 
 impl Store {

@@ -201,7 +201,7 @@ impl Store {
                 account: m.account,
                 upn: m.upn,
                 user_id: m.id,
-                joined_at: super::batch::timestamp(m.joined_at),
+                joined_at: super::sql::timestamp(m.joined_at),
                 via: m.via,
                 contained: m.contained,
             })

@@ -6,25 +6,9 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::Store;
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
-use super::guard::ClaimGuard;
-
-/// What a claim found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// This row is now `executing`; the caller must record its outcome.
-    Claimed,
-    /// The same action (same idempotency key) already ran or is running as row `pk`.
-    AlreadyDone { pk: i64, status: String },
-    /// The row is not waiting to run (already claimed, passive, or awaiting approval).
-    NotPending,
-    /// A cooldown suppressed it: the same action on the same account is recent (action `by`).
-    Suppressed { by: i64 },
-    /// It now waits for a human: `why` (a spent budget, named in `budget`, or a protected
-    /// account).
-    Held { why: String, budget: Option<String> },
-}
+use super::guard::{Claim, ClaimGuard};
+use super::sql::timestamp;
 
 /// Statuses that mean the action's effect exists or is being produced (`rolling_back` and
 /// `expiry_failed`: still in effect while, or because, an undo has not finished), or ran its

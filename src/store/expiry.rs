@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::Store;
 use super::audit::{lock_head, write_records};
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
 use super::rows::{ACTION_SELECT, action_from_row};
+use super::sql::timestamp;
 use crate::audit::{self, AuditEvent};
 
 /// Statuses an operator may roll back from (the effect is in place and nobody is undoing it).

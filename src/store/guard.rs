@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 
 use super::Store;
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
-use super::execution::Claim;
+use super::sql::timestamp;
 use crate::audit::AuditEvent;
 
 /// What the claim must respect.
@@ -345,4 +344,20 @@ impl Store {
             .map_err(query_err("committing a suppression"))?;
         Ok(Some(by))
     }
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This row is now `executing`; the caller must record its outcome.
+    Claimed,
+    /// The same action (same idempotency key) already ran or is running as row `pk`.
+    AlreadyDone { pk: i64, status: String },
+    /// The row is not waiting to run (already claimed, passive, or awaiting approval).
+    NotPending,
+    /// A cooldown suppressed it: the same action on the same account is recent (action `by`).
+    Suppressed { by: i64 },
+    /// It now waits for a human: `why` (a spent budget, named in `budget`, or a protected
+    /// account).
+    Held { why: String, budget: Option<String> },
 }

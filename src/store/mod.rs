@@ -27,16 +27,16 @@ mod tests;
 
 pub use approval_requests::{Delivery, WaitingApproval};
 pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
-pub(crate) use batch::timestamp;
-pub use batch::{Evaluation, action_status};
 pub use campaigns_read::{CampaignDetail, CampaignSummary, TimelineEntry};
 pub use error::StoreError;
-pub use execution::Claim;
 pub use expiry::{ExpiryChange, ExpiryChanged, ExpiryError, ExpiryOperator};
+pub use guard::Claim;
 pub use guard::{BudgetLimit, ClaimGuard};
 pub use prepared::PreparedBatch;
+pub use prepared::{Evaluation, action_status};
 pub use rows::{ActionRow, RunRow};
 pub use schedule::ScheduleRunRow;
+pub(crate) use sql::timestamp;
 
 /// The database handle. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub enum Backend {
 
 /// Now, in the text form every stored timestamp has.
 pub fn timestamp_now() -> String {
-    batch::timestamp(chrono::Utc::now())
+    sql::timestamp(chrono::Utc::now())
 }
 
 impl Store {

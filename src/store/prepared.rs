@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::batch::{Evaluation, action_status, timestamp};
 use super::error::{StoreError, json_err};
+use super::sql::timestamp;
 use crate::audit::AuditEvent;
 use crate::campaign::{Assignment, Dirty};
-use crate::engine::{Plan, PlannedAction};
+use crate::engine::{Gate, Plan, PlannedAction};
 use crate::intake::Detection;
+use crate::vocab::Mode;
 
 /// Rejected input is kept in the audit trail up to this size, so one huge line cannot bloat it.
 const RAW_LIMIT: usize = 64 * 1024;
@@ -238,4 +239,29 @@ pub(super) fn truncate(text: &str, limit: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// What the pipeline made of one input line.
+#[derive(Debug, Clone)]
+pub enum Evaluation<'a> {
+    Accepted {
+        line: Option<usize>,
+        detection: &'a Detection,
+        plan: &'a Plan,
+    },
+    Rejected {
+        line: Option<usize>,
+        reason: String,
+        raw: &'a str,
+    },
+}
+
+/// The status a freshly planned action starts in.
+pub fn action_status(mode: Mode, gate: &Gate) -> &'static str {
+    match (mode, gate.needs_approval()) {
+        (Mode::Passive, false) => "would_execute",
+        (Mode::Passive, true) => "would_request_approval",
+        (Mode::Active, false) => "pending",
+        (Mode::Active, true) => "awaiting_approval",
+    }
 }

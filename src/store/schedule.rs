@@ -9,8 +9,8 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::Store;
-use super::batch::timestamp;
 use super::error::{StoreError, query_err};
+use super::sql::timestamp;
 
 /// One recorded run of a scheduled job.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,8 @@
 //! Multi-row statement building: one `INSERT ... VALUES (...),(...)` per chunk is what makes
 //! batches fast, and chunks keep each statement under the backends' bound-parameter limits.
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use super::Backend;
 
 /// Under SQLite's 32,766 (and PostgreSQL's 65,535) parameters per statement.
@@ -52,6 +54,10 @@ pub(crate) fn multi_row_insert(
         sql.push_str(tail);
     }
     sql
+}
+
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::approvals::channels::Outcome;
+use crate::approvals::outcome::Outcome;
 use crate::approvals::request::ApprovalRequest;
 
 /// Section text is limited to 3000 characters; values are cut well before that.

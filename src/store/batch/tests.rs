@@ -1,5 +1,6 @@
 use super::*;
-use crate::store::prepared::truncate;
+use crate::engine::Gate;
+use crate::store::prepared::{action_status, truncate};
 
 #[test]
 fn truncation_keeps_whole_characters() {

@@ -4,7 +4,7 @@
 
 use aws_lc_rs::hmac;
 
-use crate::util::{from_hex, to_hex};
+use stanch_core::util::{from_hex, to_hex};
 
 /// The MAC of `message` under `secret`.
 pub fn mac(secret: &[u8], message: &[u8]) -> Vec<u8> {

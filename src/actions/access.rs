@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, graph_failure, target_id, target_text};
-use crate::engine::PlannedAction;
 use crate::graph::{GraphPath, GraphRequest};
+use stanch_core::engine::PlannedAction;
 
 fn failed(action: &PlannedAction, reason: impl Into<String>) -> ActionError {
     ActionError::Failed {

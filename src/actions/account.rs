@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_id, target_text};
-use crate::engine::PlannedAction;
 use crate::graph::{GraphPath, GraphRequest};
+use stanch_core::engine::PlannedAction;
 
 const USER_FIELDS: &str =
     "id,userPrincipalName,accountEnabled,onPremisesSyncEnabled,signInSessionsValidFromDateTime";

@@ -5,9 +5,9 @@
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_text};
 use super::{access, account, mailbox, notify, sweep};
-use crate::engine::PlannedAction;
-use crate::vocab::ActionKind;
 use serde_json::json;
+use stanch_core::engine::PlannedAction;
+use stanch_core::vocab::ActionKind;
 
 impl ActionRunner for GraphRunner {
     async fn precheck(&self, action: &PlannedAction) -> Result<Evidence, ActionError> {

@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
-use crate::audit::AuditEvent;
-use crate::engine::{Gate, PlannedAction};
-use crate::intake::UserRef;
 use crate::store::{ActionRow, Claim, Store, StoreError};
-use crate::vocab::ActionKind;
-use crate::vocab::Mode;
+use stanch_core::audit::AuditEvent;
+use stanch_core::engine::{Gate, PlannedAction};
+use stanch_core::intake::UserRef;
+use stanch_core::vocab::ActionKind;
+use stanch_core::vocab::Mode;
 
 /// How one action ended, for reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -323,7 +323,7 @@ fn expiry_reason(row: &ActionRow) -> String {
         .map(|s| {
             format!(
                 "`expires_after: {}` ",
-                crate::util::format_duration(s as u64)
+                stanch_core::util::format_duration(s as u64)
             )
         })
         .unwrap_or_default();

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::execute::{RollbackError, Undo, undo};
 use super::lifecycle::ActionError;
 use super::runner::GraphRunner;
-use crate::audit::AuditEvent;
 use crate::store::{ActionRow, Store, StoreError};
+use stanch_core::audit::AuditEvent;
 
 /// Actions undone per run at most; the rest stay due for the next run.
 pub const EXPIRE_PER_RUN: i64 = 500;
@@ -134,7 +134,7 @@ async fn give_up(store: &Store, row: &ActionRow, error: &RollbackError) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vocab::Mode;
+    use stanch_core::vocab::Mode;
 
     #[tokio::test]
     async fn without_graph_nothing_due_is_fine_and_work_to_do_is_refused() {
@@ -144,24 +144,24 @@ mod tests {
         assert_eq!(report, ExpiryReport::default());
 
         let run = store.start_run(Mode::Active, "-", now).await.unwrap();
-        let detection = crate::intake::parse_generic(
+        let detection = stanch_core::intake::parse_generic(
             r#"{"id":"1","name":"x","observed_at":"2021-06-01T00:00:00Z","user":{"upn":"a@contoso.com"}}"#,
         )
         .unwrap();
-        let action = crate::engine::PlannedAction {
+        let action = stanch_core::engine::PlannedAction {
             key: "generic/1/disable".into(),
             playbook: "p".into(),
             step: "disable".into(),
-            action: crate::vocab::ActionKind::DisableAccount,
+            action: stanch_core::vocab::ActionKind::DisableAccount,
             target: detection.user.clone(),
             params: serde_json::Map::new(),
             mode: Mode::Active,
-            gate: crate::engine::Gate::Automatic,
+            gate: stanch_core::engine::Gate::Automatic,
             expires_after_secs: Some(1),
             reason: "r".into(),
             recorded_at: None,
         };
-        let plan = crate::engine::Plan {
+        let plan = stanch_core::engine::Plan {
             detection: detection.key(),
             campaign: None,
             evaluated_at: "2021-06-01T00:00:00Z".into(),

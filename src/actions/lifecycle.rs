@@ -3,9 +3,9 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::engine::PlannedAction;
+use stanch_core::engine::PlannedAction;
 
-use crate::vocab::Mode;
+use stanch_core::vocab::Mode;
 
 /// What an action's pre-check found: the state before acting, kept as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -130,15 +130,15 @@ impl ActionRunner for PassiveRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Gate, PlannedAction};
-    use crate::intake::UserRef;
+    use stanch_core::engine::{Gate, PlannedAction};
+    use stanch_core::intake::UserRef;
 
     fn action(mode: Mode) -> PlannedAction {
         PlannedAction {
             key: "k".into(),
             playbook: "p".into(),
             step: "s".into(),
-            action: crate::vocab::ActionKind::DisableAccount,
+            action: stanch_core::vocab::ActionKind::DisableAccount,
             target: Some(UserRef {
                 upn: Some("b.jones@contoso.com".into()),
                 id: None,

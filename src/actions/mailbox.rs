@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::rules::assess;
 use super::runner::{GraphRunner, graph_failure, target_id, target_text};
-use crate::engine::PlannedAction;
 use crate::graph::{GraphPath, GraphRequest};
+use stanch_core::engine::PlannedAction;
 
 const MANUAL_FORWARDING: &str = "Graph cannot read or change mailbox-level forwarding: check it in Exchange Online PowerShell \
      (Get-Mailbox <upn> | fl ForwardingSmtpAddress,DeliverToMailboxAndForward; clear with Set-Mailbox <upn> -ForwardingSmtpAddress $null)";

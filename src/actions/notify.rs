@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::lifecycle::{ActionError, Evidence, Execution};
 use super::runner::{GraphRunner, target_text};
-use crate::audit::AuditEvent;
-use crate::engine::PlannedAction;
+use stanch_core::audit::AuditEvent;
+use stanch_core::engine::PlannedAction;
 
 pub(super) async fn send(
     runner: &GraphRunner,

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::lifecycle::ActionError;
 use super::settings::ContainmentSettings;
-use crate::audit::AuditEvent;
-use crate::engine::PlannedAction;
 use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, PageRef};
 use crate::store::Store;
+use stanch_core::audit::AuditEvent;
+use stanch_core::engine::PlannedAction;
 
 /// Counters of the Graph calls made through a runner, for `/metrics`.
 #[derive(Debug, Default)]

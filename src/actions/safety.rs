@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::engine::PlannedAction;
 use crate::graph::{DirectorySet, GraphClient};
-use crate::rails::SafetySettings;
 use crate::store::{BudgetLimit, ClaimGuard};
+use stanch_core::engine::PlannedAction;
+use stanch_core::rails::SafetySettings;
 
 /// How long resolved memberships are trusted before being read again.
 pub const PROTECTION_TTL: Duration = Duration::from_secs(5 * 60);
@@ -187,7 +187,7 @@ pub(super) async fn alert_budget(
     );
     let body = serde_json::json!({"text": text, "budget": budget});
     let sent = runner.http.post(url).json(&body).send().await;
-    let event = crate::audit::AuditEvent::new(
+    let event = stanch_core::audit::AuditEvent::new(
         chrono::Utc::now(),
         "budget.alert",
         format!("budget/{budget}"),

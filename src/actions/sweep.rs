@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution};
 use super::runner::{GraphRunner, target_text};
-use crate::engine::PlannedAction;
 use crate::graph::{GraphPath, PageRef};
-use crate::intake::{is_object_id, is_upn};
+use stanch_core::engine::PlannedAction;
+use stanch_core::intake::{is_object_id, is_upn};
 
 /// At most this many IPs per sweep (one query each), so a sprawling campaign cannot turn one
 /// action into thousands of calls; the outcome says when some were left out.
@@ -57,7 +57,7 @@ fn addresses(action: &PlannedAction) -> (Vec<IpAddr>, Vec<String>) {
         .flatten()
         .filter_map(Value::as_str)
     {
-        match crate::playbook::condition::parse_net(text) {
+        match stanch_core::playbook::condition::parse_net(text) {
             Some(net) if net.prefix_len() == net.max_prefix_len() => ips.push(net.addr()),
             _ => ranges.push(text.to_string()),
         }
@@ -175,8 +175,8 @@ fn account_of(sign_in: &Value, ip: IpAddr) -> Option<(String, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Gate;
-    use crate::vocab::Mode;
+    use stanch_core::engine::Gate;
+    use stanch_core::vocab::Mode;
 
     #[test]
     fn ranges_are_set_apart_and_identifiers_are_checked() {
@@ -184,7 +184,7 @@ mod tests {
             key: "k".into(),
             playbook: "p".into(),
             step: "s".into(),
-            action: crate::vocab::ActionKind::SweepSignins,
+            action: stanch_core::vocab::ActionKind::SweepSignins,
             target: None,
             params: json!({"ips": ["198.51.100.23/32", "198.51.100.0/24", "2001:db8::1/128"]})
                 .as_object()

@@ -15,10 +15,10 @@ use super::request::ApprovalRequest;
 use super::settings::ApprovalSettings;
 use super::{Deciding, TIMEOUT_CHANNEL, policy};
 use crate::actions::GraphRunner;
-use crate::audit::AuditEvent;
-use crate::rails::SafetySettings;
 use crate::store::{ActionRow, DecisionEffect, Delivery, NewDecision, Store, StoreError};
-use crate::vocab::OnTimeout;
+use stanch_core::audit::AuditEvent;
+use stanch_core::rails::SafetySettings;
+use stanch_core::vocab::OnTimeout;
 
 const BATCH: i64 = 100;
 
@@ -47,7 +47,7 @@ impl Dispatcher {
     pub async fn request_new(&self) -> Result<usize, StoreError> {
         let mut requested = 0;
         for row in self.store.unrequested_approvals(BATCH).await? {
-            if let Some(kind) = crate::vocab::ActionKind::parse(&row.kind) {
+            if let Some(kind) = stanch_core::vocab::ActionKind::parse(&row.kind) {
                 let cooldown = self.safety.cooldown_secs(kind);
                 if self
                     .store
@@ -191,7 +191,7 @@ impl Dispatcher {
     async fn send_round(
         &self,
         row: &ActionRow,
-        policy: &crate::vocab::ApprovalPolicy,
+        policy: &stanch_core::vocab::ApprovalPolicy,
         round: i64,
         deadline: DateTime<Utc>,
         kind: &str,
@@ -240,7 +240,7 @@ impl Dispatcher {
     async fn approve_by_timeout(
         &self,
         row: &ActionRow,
-        policy: &crate::vocab::ApprovalPolicy,
+        policy: &stanch_core::vocab::ApprovalPolicy,
     ) -> Result<bool, StoreError> {
         let decision = NewDecision {
             action_pk: row.pk,
@@ -248,7 +248,7 @@ impl Dispatcher {
             approve: true,
             reason: &format!(
                 "no decision within {}; the step's policy approves on timeout",
-                crate::util::format_duration(policy.timeout_secs)
+                stanch_core::util::format_duration(policy.timeout_secs)
             ),
             channel: TIMEOUT_CHANNEL,
             action_hash: &super::action_hash(row),

@@ -27,9 +27,9 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::actions::GraphRunner;
-use crate::audit::AuditEvent;
 use crate::store::{ActionRow, DecisionEffect, DecisionError, NewDecision, Store, StoreError};
-use crate::util::sha256_hex;
+use stanch_core::audit::AuditEvent;
+use stanch_core::util::sha256_hex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {

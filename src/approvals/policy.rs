@@ -6,7 +6,7 @@ use super::settings::ApprovalSettings;
 use crate::actions::GraphRunner;
 use crate::graph::DirectorySet;
 use crate::store::ActionRow;
-use crate::vocab::{ApprovalPolicy, OnTimeout};
+use stanch_core::vocab::{ApprovalPolicy, OnTimeout};
 
 /// The timeout of gates that have no policy at all (neither the step nor `approvals.default`).
 const FALLBACK_TIMEOUT_SECS: u64 = 30 * 60;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::link::{LinkClaims, sign_link};
 use super::{Deciding, action_hash, policy};
 use crate::store::ActionRow;
-use crate::vocab::ApprovalPolicy;
+use stanch_core::vocab::ApprovalPolicy;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApprovalRequest {

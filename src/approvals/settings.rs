@@ -1,8 +1,8 @@
 //! Where approval requests go and what applies when a step does not say (`approvals:` in the
 //! config, decoded by `config`): links, the default policy, the webhook, Slack and Teams.
 
-use crate::secret::SecretString;
-use crate::vocab::ApprovalPolicy;
+use stanch_core::secret::SecretString;
+use stanch_core::vocab::ApprovalPolicy;
 
 const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
 

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::outcome::Outcome;
 use super::request::ApprovalRequest;
 use super::settings::TeamsSettings;
-use crate::secret::SecretString;
 use crate::store::Delivery;
+use stanch_core::secret::SecretString;
 
 /// Adaptive Card schema version: 1.4 is the first with `Action.Execute` and what Teams renders
 /// on every client.

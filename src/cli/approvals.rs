@@ -173,7 +173,7 @@ pub(crate) async fn approvals_link(
         config.approvals.link_secret.as_ref().context(
             "approval links need `approvals.link_secret` (or STANCH_APPROVAL_LINK_SECRET)",
         )?;
-    let ttl = crate::util::parse_duration(ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    let ttl = stanch_core::util::parse_duration(ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
     let store = open(config).await?;
     let row = store
         .action(pk)

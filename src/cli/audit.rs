@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use super::Verdict;
-use crate::audit::{AuditRecord, VerifyReport, verify as verify_chain};
 use crate::config::Config;
 use crate::store::Store;
+use stanch_core::audit::{AuditRecord, VerifyReport, verify as verify_chain};
 
 const EXPORT_PAGE: i64 = 10_000;
 

@@ -6,11 +6,11 @@ use chrono::Utc;
 
 use super::run::graph_runner;
 use super::{Verdict, playbooks};
-use crate::campaign::{Confirmation, Tracker};
 use crate::config::Config;
-use crate::engine::Context;
 use crate::pipeline::{self, Recorded};
 use crate::store::{CampaignDetail, Store};
+use stanch_core::campaign::{Confirmation, Tracker};
+use stanch_core::engine::Context;
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database_url)

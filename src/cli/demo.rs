@@ -10,9 +10,9 @@ use super::run::{Options, graph_runner, process};
 use super::{Verdict, playbooks};
 use crate::config::{Config, GraphSettings, SecretString};
 use crate::emulate::{Emulator, Fixture};
-use crate::engine::testing::run_tests;
 use crate::store::Store;
-use crate::vocab::Mode;
+use stanch_core::engine::testing::run_tests;
+use stanch_core::vocab::Mode;
 
 /// The attack story as JSONL detections (see `examples/attack-story.jsonl`).
 pub const ATTACK_STORY: &str = include_str!("../../examples/attack-story.jsonl");

@@ -11,10 +11,10 @@ use crate::actions::{GraphRunner, execute, planned_from_row};
 use crate::approvals::request::ApprovalRequest;
 use crate::approvals::{Deciding, approvals_still_match, policy};
 use crate::config::{Config, SecretString};
-use crate::engine::Context;
 use crate::http::{AppState, app};
 use crate::pipeline::{Recorder, Service};
 use crate::store::Store;
+use stanch_core::engine::Context;
 
 const TARGET: &str = "b.jones@contoso.com";
 
@@ -31,7 +31,7 @@ pub(super) async fn approve_through_a_signed_link(
     settings.link_secret = Some(SecretString::new(uuid::Uuid::new_v4().to_string()));
     let recorder = Recorder::new(
         store.clone(),
-        Arc::<crate::playbook::PlaybookSet>::default(),
+        Arc::<stanch_core::playbook::PlaybookSet>::default(),
         Arc::new(Context::default()),
         config.campaigns.clone(),
         0,

@@ -26,7 +26,7 @@ use args::{
 };
 
 use crate::config::Config;
-use crate::vocab::Mode;
+use stanch_core::vocab::Mode;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -120,8 +120,8 @@ pub(crate) async fn actions_expiry(
     use crate::store::{ExpiryChange, ExpiryOperator};
     let change = match by {
         Some(text) => {
-            let secs =
-                crate::util::parse_duration(text).map_err(|e| anyhow::anyhow!("--by: {e}"))?;
+            let secs = stanch_core::util::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("--by: {e}"))?;
             if secs == 0 {
                 anyhow::bail!("--by: an extension must be longer than zero");
             }

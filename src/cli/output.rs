@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::actions::ActionResult;
-use crate::engine::{Gate, PlannedAction};
 use crate::pipeline::{Outcome, RunSummary};
-use crate::vocab::Mode;
+use stanch_core::engine::{Gate, PlannedAction};
+use stanch_core::vocab::Mode;
 
 /// A plain-text line per detection, an indented line per matched playbook, action and skip.
 pub(crate) fn human(outcome: &Outcome<'_>) -> String {
@@ -93,7 +93,7 @@ fn describe_action(action: &PlannedAction) -> String {
     if let Some(secs) = action.expires_after_secs {
         text.push_str(&format!(
             ", expires after {}",
-            crate::util::format_duration(secs)
+            stanch_core::util::format_duration(secs)
         ));
     }
     text

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 
 use super::Verdict;
 use crate::config::Config;
-use crate::engine::testing::run_tests;
-use crate::playbook::{PlaybookSet, load_paths, schema::playbook_schema};
+use stanch_core::engine::testing::run_tests;
+use stanch_core::playbook::{PlaybookSet, load_paths, schema::playbook_schema};
 
 pub(crate) struct Loaded {
     pub files: usize,

@@ -27,7 +27,7 @@ pub(crate) async fn report(
     let rows = store
         .passive_actions(since.as_deref(), until.as_deref())
         .await?;
-    let report = crate::report::build(rows, &config.safety);
+    let report = stanch_core::report::build(rows, &config.safety);
     if json_output {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(Verdict::Clean);

@@ -9,10 +9,10 @@ use super::output::{self, Progress};
 use super::{Verdict, playbooks};
 use crate::actions::GraphRunner;
 use crate::config::Config;
-use crate::engine::Context;
 use crate::pipeline::{Outcome, RunSummary, Sinks, run_jsonl};
-use crate::playbook::PlaybookSet;
 use crate::store::Store;
+use stanch_core::engine::Context;
+use stanch_core::playbook::PlaybookSet;
 
 pub(crate) struct Options {
     pub json: bool,

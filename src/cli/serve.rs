@@ -9,11 +9,11 @@ use tokio::sync::watch;
 use super::run::graph_runner;
 use super::{Verdict, playbooks};
 use crate::config::Config;
-use crate::engine::Context;
 use crate::http::{AppState, app};
 use crate::pipeline::{Jobs, Recorder, Service};
 use crate::schedule::{JobKind, Schedule, Scheduler};
 use crate::store::Store;
+use stanch_core::engine::Context;
 
 pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     if config.intake.bearer_tokens.is_empty() && config.intake.hmac_secrets.is_empty() {
@@ -128,7 +128,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
 async fn service(
     config: &Config,
     store: &Store,
-    playbooks: crate::playbook::PlaybookSet,
+    playbooks: stanch_core::playbook::PlaybookSet,
     run_id: i64,
 ) -> anyhow::Result<Service> {
     let runner = graph_runner(config, store)?;

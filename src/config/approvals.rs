@@ -19,11 +19,11 @@
 //! ```
 
 use crate::approvals::{ApprovalSettings, WebhookSettings};
-use crate::secret::SecretString;
-use crate::util::parse_duration;
-use crate::yaml::Node;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
+use stanch_core::secret::SecretString;
+use stanch_core::util::parse_duration;
+use stanch_core::yaml::Node;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
 
 pub(super) const APPROVAL_KEYS: &[&str] = &[
     "link_secret",
@@ -62,7 +62,7 @@ pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSetting
         }
     }
     if let Some(n) = f.get("default") {
-        settings.default_policy = crate::playbook::compile_approval(p, n);
+        settings.default_policy = stanch_core::playbook::compile_approval(p, n);
     }
     if let Some(n) = f.get("webhook")
         && let Some(w) = decode::fields(p, n, "`approvals.webhook`", WEBHOOK_KEYS)

@@ -8,11 +8,11 @@
 //!   common_user_agents: ["Mozilla/*"]           # globs too common to be evidence
 //! ```
 
-use crate::campaign::{LINK_KINDS, LinkBy, Settings};
-use crate::util::parse_duration;
-use crate::yaml::Node;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
+use stanch_core::campaign::{LINK_KINDS, LinkBy, Settings};
+use stanch_core::util::parse_duration;
+use stanch_core::yaml::Node;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
 
 pub(super) const CAMPAIGN_KEYS: &[&str] =
     &["window", "link_by", "ignore_asns", "common_user_agents"];

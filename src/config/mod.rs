@@ -25,14 +25,14 @@ pub use crate::approvals::{
 };
 pub use crate::graph::{CLOUDS, GraphSettings};
 pub use crate::http::IntakeSettings;
-pub use crate::rails::{Budget, SafetySettings};
 pub use crate::schedule::ScheduleSetting;
-pub use crate::secret::SecretString;
+pub use stanch_core::rails::{Budget, SafetySettings};
+pub use stanch_core::secret::SecretString;
 
-use crate::vocab::Mode;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
-use crate::yaml::{self, Loc};
+use stanch_core::vocab::Mode;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
+use stanch_core::yaml::{self, Loc};
 
 const KEYS: &[&str] = &[
     "mode",
@@ -78,7 +78,7 @@ pub struct Config {
     /// Directory roles (e.g. Global Administrator) whose members are protected.
     pub protected_roles: Vec<String>,
     /// How detections are grouped into campaigns.
-    pub campaigns: crate::campaign::Settings,
+    pub campaigns: stanch_core::campaign::Settings,
 }
 
 impl Default for Config {
@@ -98,7 +98,7 @@ impl Default for Config {
             safety: SafetySettings::default(),
             protected_groups: Vec::new(),
             protected_roles: Vec::new(),
-            campaigns: crate::campaign::Settings::default(),
+            campaigns: stanch_core::campaign::Settings::default(),
         }
     }
 }

@@ -21,11 +21,11 @@ use std::path::PathBuf;
 
 use crate::actions::ContainmentSettings;
 use crate::graph::{CLOUDS, GraphSettings};
-use crate::secret::SecretString;
+use stanch_core::secret::SecretString;
 
-use crate::yaml::Node;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
+use stanch_core::yaml::Node;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
 
 pub(super) const GRAPH_KEYS: &[&str] = &[
     "tenant_id",
@@ -89,7 +89,7 @@ pub(super) fn decode_containment(p: &mut Problems, node: &Node) -> Option<Contai
 /// `notify:` maps a channel name to a webhook URL.
 pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, String> {
     let mut channels = BTreeMap::new();
-    if let crate::yaml::NodeValue::Map(entries) = &node.value {
+    if let stanch_core::yaml::NodeValue::Map(entries) = &node.value {
         for (key, value) in entries {
             if let Some(url) = decode::string(p, value, &format!("`notify.{}`", key.scalar_text()))
             {

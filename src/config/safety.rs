@@ -12,12 +12,12 @@
 //!     - { name: surge, playbook: sender-surge, max: 10, per: 1h }
 //! ```
 
-use crate::rails::{Budget, SafetySettings};
-use crate::util::parse_duration;
-use crate::vocab::ActionKind;
-use crate::yaml::Node;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
+use stanch_core::rails::{Budget, SafetySettings};
+use stanch_core::util::parse_duration;
+use stanch_core::vocab::ActionKind;
+use stanch_core::yaml::Node;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
 
 pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets"];
 const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];

@@ -11,10 +11,10 @@
 
 use crate::http::IntakeSettings;
 use crate::schedule::ScheduleSetting;
-use crate::secret::SecretString;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
-use crate::yaml::{Node, NodeValue};
+use stanch_core::secret::SecretString;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
+use stanch_core::yaml::{Node, NodeValue};
 
 pub(super) const INTAKE_KEYS: &[&str] = &[
     "bearer_tokens",

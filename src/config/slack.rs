@@ -17,10 +17,10 @@
 
 use super::ConfigError;
 use crate::approvals::{MAX_SIGNING_SECRETS, SlackSettings};
-use crate::secret::SecretString;
-use crate::yaml::Node;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
+use stanch_core::secret::SecretString;
+use stanch_core::yaml::Node;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
 
 const SLACK_KEYS: &[&str] = &[
     "bot_token",

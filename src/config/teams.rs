@@ -11,9 +11,9 @@
 //! in a `SecretString` and never appears in logs, errors or the store.
 
 use crate::approvals::TeamsSettings;
-use crate::yaml::Node;
-use crate::yaml::decode;
-use crate::yaml::diag::Problems;
+use stanch_core::yaml::Node;
+use stanch_core::yaml::decode;
+use stanch_core::yaml::diag::Problems;
 
 const TEAMS_KEYS: &[&str] = &["webhook_url"];
 

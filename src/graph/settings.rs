@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::secret::SecretString;
+use stanch_core::secret::SecretString;
 
 pub const CLOUDS: &[&str] = &["global", "usgov", "dod", "china"];
 

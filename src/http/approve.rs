@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::approvals::link::{LinkClaims, verify_link};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
-use crate::audit::AuditEvent;
 use crate::store::ActionRow;
+use stanch_core::audit::AuditEvent;
 
 /// The form's fields, read from the raw body (kept whole so its hash goes in the audit trail).
 #[derive(Debug, Default)]
@@ -120,7 +120,7 @@ pub(super) async fn submit(
         approve,
         reason: &form.reason,
         channel: "link",
-        raw_sha256: Some(crate::util::sha256_hex(
+        raw_sha256: Some(stanch_core::util::sha256_hex(
             &[format!("POST /approve/{token}\n").as_bytes(), &body[..]].concat(),
         )),
     };
@@ -179,7 +179,7 @@ async fn open(state: &AppState, token: &str) -> Result<(LinkClaims, ActionRow), 
         ));
     };
     let refuse = |why: String| async move {
-        let digest = crate::util::sha256_hex(token.as_bytes());
+        let digest = stanch_core::util::sha256_hex(token.as_bytes());
         let event = AuditEvent::new(
             Utc::now(),
             "approval.refused",

@@ -67,8 +67,8 @@ pub fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretString;
     use crate::signing::sign;
+    use stanch_core::secret::SecretString;
 
     fn settings() -> IntakeSettings {
         IntakeSettings {

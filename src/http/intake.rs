@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::authenticate;
 use super::error::ApiError;
-use crate::engine;
-use crate::intake::{Detection, Format, parse_any, to_detections};
 use crate::pipeline::Input;
+use stanch_core::engine;
+use stanch_core::intake::{Detection, Format, parse_any, to_detections};
 
 pub(super) async fn post_detections(
     state: State<AppState>,
@@ -217,7 +217,7 @@ fn items(
             .map(|d| Item {
                 line,
                 raw: raw.clone(),
-                result: match crate::campaign::reserved_source(&d) {
+                result: match stanch_core::campaign::reserved_source(&d) {
                     Some(reason) => Err(reason),
                     None => Ok(d),
                 },

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::secret::SecretString;
+use stanch_core::secret::SecretString;
 
 /// Who may post detections, and how much.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,8 +21,8 @@ use crate::approvals::slack::message::{APPROVE, DENY, parse_button_value};
 use crate::approvals::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::approvals::slack::{Slack, SlackUser};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
-use crate::audit::AuditEvent;
-use crate::util::sha256_hex;
+use stanch_core::audit::AuditEvent;
+use stanch_core::util::sha256_hex;
 
 /// What a `block_actions` payload says that matters here.
 #[derive(Debug, Clone)]

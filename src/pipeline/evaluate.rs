@@ -4,11 +4,11 @@
 
 use chrono::Utc;
 
-use crate::campaign::{Assignment, Dirty, Tracker};
-use crate::engine::{self, Context, Plan};
-use crate::intake::Detection;
-use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, StoreError};
+use stanch_core::campaign::{Assignment, Dirty, Tracker};
+use stanch_core::engine::{self, Context, Plan};
+use stanch_core::intake::Detection;
+use stanch_core::playbook::PlaybookSet;
 
 /// A detection assigned and planned.
 #[derive(Debug, Clone)]

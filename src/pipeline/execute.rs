@@ -7,10 +7,10 @@ use std::pin::Pin;
 
 use super::follow_up::{Recorded, after_action, record_follow_ups};
 use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
-use crate::campaign::Tracker;
-use crate::engine::{Context, Plan};
-use crate::playbook::PlaybookSet;
 use crate::store::{Store, StoreError};
+use stanch_core::campaign::Tracker;
+use stanch_core::engine::{Context, Plan};
+use stanch_core::playbook::PlaybookSet;
 
 /// Where the results of follow-ups go (`stanch run` prints them).
 pub type FollowUpSink<'a> = &'a mut dyn FnMut(&Recorded, &[ActionResult]);

@@ -12,15 +12,15 @@ use std::collections::BTreeSet;
 
 use super::evaluate::{Entry, Evaluated, evaluate, prepare};
 use crate::actions::ActionResult;
-use crate::audit::AuditEvent;
-use crate::campaign::{
+use crate::store::{Store, StoreError};
+use stanch_core::audit::AuditEvent;
+use stanch_core::campaign::{
     CampaignEvent, Confirmation, ListKind, Tracker, confirmed_detection, member_detection,
 };
-use crate::engine::{Context, Plan, PlannedAction};
-use crate::intake::{Detection, UserRef, is_object_id, is_upn};
-use crate::playbook::PlaybookSet;
-use crate::store::{Store, StoreError};
-use crate::vocab::ActionKind;
+use stanch_core::engine::{Context, Plan, PlannedAction};
+use stanch_core::intake::{Detection, UserRef, is_object_id, is_upn};
+use stanch_core::playbook::PlaybookSet;
+use stanch_core::vocab::ActionKind;
 
 /// A detection stanch emits for a campaign, to record and plan like any other.
 #[derive(Debug, Clone)]

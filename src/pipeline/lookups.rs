@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::campaign::Tracker;
-use crate::intake::Detection;
 use crate::store::{Store, StoreError};
+use stanch_core::campaign::Tracker;
+use stanch_core::intake::Detection;
 
 /// What a long run has already asked the store, so it asks each indicator once per time range.
 ///

@@ -18,12 +18,12 @@ use super::evaluate::{Entry, Evaluated, evaluate, prepare};
 use super::follow_up::{FollowUp, Recorded, after_action, member_follow_up, record_follow_ups};
 use super::lookups::Lookups;
 use crate::actions::ActionResult;
-use crate::campaign::{Settings, Tracker};
-use crate::engine::{Context, Plan, PlannedAction};
-use crate::intake::Detection;
-use crate::playbook::PlaybookSet;
 use crate::store::{Store, StoreError};
-use crate::vocab::ActionKind;
+use stanch_core::campaign::{Settings, Tracker};
+use stanch_core::engine::{Context, Plan, PlannedAction};
+use stanch_core::intake::Detection;
+use stanch_core::playbook::PlaybookSet;
+use stanch_core::vocab::ActionKind;
 
 /// The tracker forgets old campaigns once it holds this many (they stay in the store).
 const TRACKER_SOFT_LIMIT: usize = 20_000;

@@ -10,12 +10,12 @@ use super::execute::execute_with_follow_ups;
 use super::follow_up::{Recorded, member_follow_up, record_follow_ups};
 use super::lookups::Lookups;
 use crate::actions::{ActionResult, GraphRunner, runs_automatically};
-use crate::campaign::Tracker;
-use crate::engine::{Context, Gate, Plan};
-use crate::intake::Detection;
-use crate::playbook::PlaybookSet;
 use crate::store::{Store, StoreError};
-use crate::vocab::Mode;
+use stanch_core::campaign::Tracker;
+use stanch_core::engine::{Context, Gate, Plan};
+use stanch_core::intake::Detection;
+use stanch_core::playbook::PlaybookSet;
+use stanch_core::vocab::Mode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

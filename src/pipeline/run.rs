@@ -23,12 +23,12 @@ use super::evaluate::{self, Entry};
 use super::lookups::Lookups;
 use super::report::{Campaigns, Item, Outcome, RunError, RunSummary, report};
 use crate::actions::GraphRunner;
-use crate::campaign::{self, Settings, Tracker};
-use crate::engine::Context;
-use crate::intake::{Detection, JsonlItem, JsonlReader};
-use crate::playbook::PlaybookSet;
 use crate::store::{PreparedBatch, Store, StoreError};
-use crate::vocab::Mode;
+use stanch_core::campaign::{self, Settings, Tracker};
+use stanch_core::engine::Context;
+use stanch_core::intake::{Detection, JsonlItem, JsonlReader};
+use stanch_core::playbook::PlaybookSet;
+use stanch_core::vocab::Mode;
 
 /// How many detections are written per transaction, at most.
 pub const BATCH_SIZE: usize = 512;

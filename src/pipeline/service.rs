@@ -10,8 +10,8 @@ use super::metrics::Metrics;
 use super::recorder::Recorder;
 use crate::actions::GraphRunner;
 use crate::approvals::{ApprovalSettings, Channels, Dispatcher};
-use crate::rails::SafetySettings;
 use crate::store::Store;
+use stanch_core::rails::SafetySettings;
 
 #[derive(Clone)]
 pub struct Service {

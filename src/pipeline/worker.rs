@@ -14,9 +14,9 @@ use super::metrics::Metrics;
 use super::recorder::{Input, Recorder};
 use super::service::Service;
 use crate::actions::{GraphRunner, execute, planned_from_row};
-use crate::intake::Detection;
 use crate::schedule::{JobKind, JobRunner, RejectedAlert, poll_and_store};
 use crate::store::Store;
+use stanch_core::intake::Detection;
 
 const BATCH: i64 = 32;
 /// Transient failures (Graph throttled or unreachable through all the client's own retries) are
@@ -67,7 +67,7 @@ pub async fn work(
                     let _ = store
                         .set_action_outcome(row.detection_seq, &row.idempotency_key, "failed", &why)
                         .await;
-                    let event = crate::audit::AuditEvent::new(
+                    let event = stanch_core::audit::AuditEvent::new(
                         chrono::Utc::now(),
                         "approval.mismatch",
                         format!("action/{}", row.pk),

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::{GraphClient, GraphError, GraphPath};
-use crate::intake::Detection;
-use crate::intake::formats::{Format, to_detections};
 use crate::store::{Store, StoreError};
+use stanch_core::intake::Detection;
+use stanch_core::intake::formats::{Format, to_detections};
 
 /// Name of the alert poller's row in `watermarks`.
 pub const ALERTS_WATERMARK: &str = "graph-alerts-v2";

@@ -15,7 +15,7 @@ use super::audit::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::rows::ActionRow;
 use super::sql::timestamp;
-use crate::audit::{self, AuditEvent};
+use stanch_core::audit::{self, AuditEvent};
 
 /// One delivery of a request to a channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -10,7 +10,7 @@ use super::Store;
 use super::audit::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
-use crate::audit::{self, AuditEvent};
+use stanch_core::audit::{self, AuditEvent};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionRow {

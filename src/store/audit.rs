@@ -4,7 +4,7 @@ use sqlx::{Any, Row, Transaction};
 use super::error::{StoreError, query_err};
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
-use crate::audit::{self, AuditEvent, AuditRecord, ChainHead, VerifyReport};
+use stanch_core::audit::{self, AuditEvent, AuditRecord, ChainHead, VerifyReport};
 
 const AUDIT_COLUMNS: usize = 7;
 

@@ -7,8 +7,8 @@ use super::error::{StoreError, json_err, query_err};
 use super::prepared::{Evaluation, NewAction, NewDetection, PreparedBatch};
 use super::sql::{multi_row_insert, rows_per_statement, timestamp};
 use super::{Backend, Store};
-use crate::audit::{self, AuditEvent};
-use crate::vocab::Mode;
+use stanch_core::audit::{self, AuditEvent};
+use stanch_core::vocab::Mode;
 
 const DETECTION_COLUMNS: usize = 11;
 const ACTION_COLUMNS: usize = 17;

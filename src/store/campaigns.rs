@@ -14,8 +14,8 @@ use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
-use crate::audit::{self, AuditEvent};
-use crate::campaign::Dirty;
+use stanch_core::audit::{self, AuditEvent};
+use stanch_core::campaign::Dirty;
 
 const CAMPAIGN_COLUMNS: usize = 10;
 const MEMBER_COLUMNS: usize = 7;

@@ -12,7 +12,7 @@ use super::campaigns::{parse_time, placeholders, time};
 use super::error::{StoreError, query_err};
 use super::sql::MAX_PARAMS;
 use super::sql::timestamp;
-use crate::campaign::{Campaign, Confirmation, Indicator, Member, Seen, Tracker};
+use stanch_core::campaign::{Campaign, Confirmation, Indicator, Member, Seen, Tracker};
 
 impl Store {
     /// Loads into `tracker` every campaign that saw one of `keys` between `from` and `to`

@@ -69,7 +69,7 @@ impl Store {
             return Ok(Claim::AlreadyDone { pk, status });
         }
         if let Some(verdict) = super::guard::apply(&mut tx, detection_seq, key, guard).await? {
-            let (records, head) = crate::audit::seal_all(&head, [&verdict.event]);
+            let (records, head) = stanch_core::audit::seal_all(&head, [&verdict.event]);
             super::audit::write_records(&mut tx, self.backend, records, &head).await?;
             tx.commit().await.map_err(query_err("committing a claim"))?;
             return Ok(verdict.claim);

@@ -17,7 +17,7 @@ use super::audit::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::rows::{ACTION_SELECT, action_from_row};
 use super::sql::timestamp;
-use crate::audit::{self, AuditEvent};
+use stanch_core::audit::{self, AuditEvent};
 
 /// Statuses an operator may roll back from (the effect is in place and nobody is undoing it).
 const UNDOABLE: &str = "'succeeded', 'expiry_failed'";

@@ -9,7 +9,7 @@ use sqlx::{Any, Row, Transaction};
 use super::Store;
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
-use crate::audit::AuditEvent;
+use stanch_core::audit::AuditEvent;
 
 /// What the claim must respect.
 #[derive(Debug, Clone, Default)]
@@ -165,7 +165,7 @@ pub(super) async fn apply(
                 budget.name,
                 spent,
                 budget.max,
-                crate::util::format_duration(budget.per_secs)
+                stanch_core::util::format_duration(budget.per_secs)
             );
             return hold(tx, &p, &why, Some(&budget.name)).await.map(Some);
         }
@@ -337,7 +337,7 @@ impl Store {
             format!("action/{pk}"),
             detail,
         );
-        let (records, head) = crate::audit::seal_all(&head, [&event]);
+        let (records, head) = stanch_core::audit::seal_all(&head, [&event]);
         super::audit::write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await

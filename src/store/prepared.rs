@@ -5,11 +5,11 @@ use serde_json::json;
 
 use super::error::{StoreError, json_err};
 use super::sql::timestamp;
-use crate::audit::AuditEvent;
-use crate::campaign::{Assignment, Dirty};
-use crate::engine::{Gate, Plan, PlannedAction};
-use crate::intake::Detection;
-use crate::vocab::Mode;
+use stanch_core::audit::AuditEvent;
+use stanch_core::campaign::{Assignment, Dirty};
+use stanch_core::engine::{Gate, Plan, PlannedAction};
+use stanch_core::intake::Detection;
+use stanch_core::vocab::Mode;
 
 /// Rejected input is kept in the audit trail up to this size, so one huge line cannot bloat it.
 const RAW_LIMIT: usize = 64 * 1024;

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::Store;
 use super::error::{StoreError, query_err};
-use crate::report::PassiveAction;
+use stanch_core::report::PassiveAction;
 
 impl Store {
     /// Passive actions whose detections were observed in `[since, until]` (RFC 3339 text;

@@ -1,6 +1,6 @@
 use super::*;
-use crate::engine::Gate;
 use crate::store::prepared::{action_status, truncate};
+use stanch_core::engine::Gate;
 
 #[test]
 fn truncation_keeps_whole_characters() {

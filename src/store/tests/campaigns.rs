@@ -4,12 +4,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::campaign::{Assignment, Confirmation, Settings, Tracker};
-use crate::engine::{self, Context};
-use crate::intake::{Detection, UserRef, parse_generic};
-use crate::playbook::PlaybookSet;
 use crate::store::{Evaluation, PreparedBatch, Store};
-use crate::vocab::Mode;
+use stanch_core::campaign::{Assignment, Confirmation, Settings, Tracker};
+use stanch_core::engine::{self, Context};
+use stanch_core::intake::{Detection, UserRef, parse_generic};
+use stanch_core::playbook::PlaybookSet;
+use stanch_core::vocab::Mode;
 
 /// A detection from AS37100 unless the IP is in 203.0.113.0/24 (AS64501).
 fn detection(id: &str, upn: &str, hours: i64, ip: &str) -> Detection {

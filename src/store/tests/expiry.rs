@@ -5,9 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::fixtures::{at, batch};
-use crate::audit::AuditEvent;
 use crate::store::{ActionRow, ExpiryChange, ExpiryError, ExpiryOperator, Store, timestamp};
-use crate::vocab::Mode;
+use stanch_core::audit::AuditEvent;
+use stanch_core::vocab::Mode;
 
 /// Four active actions made `succeeded` (as the executor records them), with the given deadlines.
 async fn succeeded(store: &Store, deadlines: [Option<DateTime<Utc>>; 4]) -> Vec<ActionRow> {

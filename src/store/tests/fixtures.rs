@@ -1,10 +1,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Map;
 
-use crate::engine::{Gate, Plan, PlannedAction};
-use crate::intake::{Detection, UserRef, parse_generic};
-use crate::vocab::ActionKind;
-use crate::vocab::Mode;
+use stanch_core::engine::{Gate, Plan, PlannedAction};
+use stanch_core::intake::{Detection, UserRef, parse_generic};
+use stanch_core::vocab::ActionKind;
+use stanch_core::vocab::Mode;
 
 pub fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2021-06-01T00:00:00Z")

@@ -4,7 +4,7 @@
 
 use super::fixtures::{at, batch, plan};
 use crate::store::{ActionRow, BudgetLimit, Claim, ClaimGuard, Store};
-use crate::vocab::Mode;
+use stanch_core::vocab::Mode;
 
 /// Records `count` new detections on accounts `first..` (each with an automatic revoke and a
 /// gated disable) and returns the pending revokes. Every call makes new detections.

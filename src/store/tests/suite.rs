@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use super::fixtures::{at, batch};
-use crate::audit::{AuditEvent, ProblemKind};
 use crate::store::{Evaluation, Store};
-use crate::vocab::Mode;
+use stanch_core::audit::{AuditEvent, ProblemKind};
+use stanch_core::vocab::Mode;
 
 pub async fn records_a_run(store: &Store) {
     let run = store

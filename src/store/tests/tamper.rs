@@ -2,8 +2,8 @@
 //! plan.decided pairs, run.finished) is caught and the right record named.
 
 use super::suite::tamper_is_named;
-use crate::audit::ProblemKind::{Deleted, Edited, HeadMismatch, Inserted, Reordered};
 use crate::store::Store;
+use stanch_core::audit::ProblemKind::{Deleted, Edited, HeadMismatch, Inserted, Reordered};
 
 pub const EDIT: &str = "UPDATE audit_log SET payload = '{}' WHERE seq = 4";
 pub const DELETE_MIDDLE: &str = "DELETE FROM audit_log WHERE seq = 5";
@@ -18,7 +18,7 @@ pub const INSERT: &str = "UPDATE audit_log SET seq = -seq WHERE seq >= 5; \
      INSERT INTO audit_log (seq, at, kind, subject, payload, prev_hash, hash) \
      SELECT 5, at, 'plan.decided', subject, '{\"actions\":[]}', hash, hash FROM audit_log WHERE seq = 4";
 
-pub const CASES: [(&str, &[(i64, crate::audit::ProblemKind)]); 5] = [
+pub const CASES: [(&str, &[(i64, stanch_core::audit::ProblemKind)]); 5] = [
     (EDIT, &[(4, Edited)]),
     (DELETE_MIDDLE, &[(5, Deleted)]),
     (DELETE_LAST, &[(8, HeadMismatch)]),

@@ -7,7 +7,10 @@ use super::*;
 use crate::intake::Severity;
 
 pub(super) fn sample(path: &str) -> String {
-    let full = format!("{}/../shared/samples/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!(
+        "{}/../../../shared/samples/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 

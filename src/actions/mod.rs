@@ -31,3 +31,6 @@ pub use safety::Safety;
 pub use settings::ContainmentSettings;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
+
+#[cfg(test)]
+mod tests;

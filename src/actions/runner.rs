@@ -42,6 +42,9 @@ pub struct GraphRunner {
     pub(super) protected: Vec<String>,
     pub(super) http: reqwest::Client,
     pub(super) safety: Arc<super::safety::Safety>,
+    /// Audit records of Graph's answers that could not be written when they came, written
+    /// before the next record (shared by clones: they are one runner).
+    unrecorded: Arc<std::sync::Mutex<Vec<AuditEvent>>>,
 }
 
 impl GraphRunner {
@@ -65,6 +68,7 @@ impl GraphRunner {
             protected,
             http,
             safety: Arc::default(),
+            unrecorded: Arc::default(),
         }
     }
 
@@ -190,6 +194,11 @@ impl GraphRunner {
     }
 
     /// Audits `described` before `call` is made and its answer (`response` of it) after.
+    ///
+    /// If the "before" record cannot be written, nothing is sent. If the "after" record cannot
+    /// be written, Graph has already acted: the answer is still handed back (the action's
+    /// outcome and restore data must not be lost with it), and the record is kept and written,
+    /// marked late, with the next record this runner writes.
     async fn audited_with<T>(
         &self,
         subject: &str,
@@ -197,19 +206,22 @@ impl GraphRunner {
         response: impl Fn(&T) -> &GraphResponse,
         call: impl std::future::Future<Output = Result<T, GraphError>>,
     ) -> Result<Result<T, GraphError>, crate::store::StoreError> {
-        self.store
-            .append_audit(&[AuditEvent::new(
-                Utc::now(),
-                "graph.request",
-                subject,
-                described,
-            )])
-            .await?;
+        let mut events = vec![AuditEvent::new(
+            Utc::now(),
+            "graph.request",
+            subject,
+            described,
+        )];
+        events.append(&mut self.unrecorded_answers());
+        if let Err(e) = self.store.append_audit(&events).await {
+            self.unrecorded_answers().splice(0..0, events.drain(1..));
+            return Err(e);
+        }
         let started = Instant::now();
         let result = call.await;
         let answered = result.as_ref().map(&response);
         self.count(&answered, started.elapsed());
-        let after = match &answered {
+        let mut after = match &answered {
             Ok(response) => json!({
                 "status": response.status,
                 "request_id": response.request_id,
@@ -226,15 +238,26 @@ impl GraphRunner {
                 "elapsed_ms": started.elapsed().as_millis() as u64,
             }),
         };
-        self.store
-            .append_audit(&[AuditEvent::new(
-                Utc::now(),
-                "graph.response",
+        let event = AuditEvent::new(Utc::now(), "graph.response", subject, &after);
+        if let Err(e) = self.store.append_audit(std::slice::from_ref(&event)).await {
+            tracing::error!(
                 subject,
-                after,
-            )])
-            .await?;
+                error = %e,
+                "Graph answered, but its answer could not be written to the audit trail; it is kept and written with the next record"
+            );
+            after["recorded_late"] = json!(true);
+            after["first_write_failed"] = json!(e.to_string());
+            let late = AuditEvent::new(event.at, "graph.response", subject, after);
+            self.unrecorded_answers().push(late);
+        }
         Ok(result)
+    }
+
+    /// Answers Graph gave whose audit record could not be written yet.
+    fn unrecorded_answers(&self) -> std::sync::MutexGuard<'_, Vec<AuditEvent>> {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -9,15 +9,22 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{step}: {source}")]
+    #[error("{step}: {cause}")]
     Graph {
         step: &'static str,
-        source: GraphError,
+        cause: GraphError,
     },
     #[error("cannot write the audit trail, so nothing more was sent: {0}")]
-    Audit(#[from] StoreError),
+    Audit(StoreError),
     #[error("{0}: Graph answered without an id")]
     NoId(&'static str),
+}
+
+// By hand, not `#[from]`: the message already tells the cause, so it is not also a `source`.
+impl From<StoreError> for SetupError {
+    fn from(e: StoreError) -> Self {
+        SetupError::Audit(e)
+    }
 }
 
 pub struct LegacyAuthSetup {
@@ -36,7 +43,7 @@ async fn send(
         .audited(SUBJECT, json!(step), request)
         .await?
         .map(|r| r.body)
-        .map_err(|source| SetupError::Graph { step, source })
+        .map_err(|cause| SetupError::Graph { step, cause })
 }
 
 pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, SetupError> {

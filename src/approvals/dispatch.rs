@@ -267,3 +267,62 @@ impl Dispatcher {
 fn secs(n: u64) -> Duration {
     Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use stanch_core::intake::parse_generic;
+    use stanch_core::vocab::Mode;
+
+    use super::*;
+    use crate::store::tests::fixtures::{accepted, at, plan};
+
+    /// Two gated disables of one account, then one round of requests with `safety`.
+    async fn requests_sent(safety: SafetySettings) -> usize {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let run = store.start_run(Mode::Active, "test", at()).await.unwrap();
+        let detections: Vec<_> = ["1", "2"]
+            .iter()
+            .map(|id| {
+                parse_generic(&format!(
+                    r#"{{"id":"{id}","name":"SaaS::Compromise::Login","observed_at":"2021-06-01T00:00:00Z","severity":"high","user":{{"upn":"b.jones@contoso.com"}}}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        let plans: Vec<_> = detections.iter().map(|d| plan(d, Mode::Active)).collect();
+        store
+            .record_batch(run, &accepted(&detections, &plans))
+            .await
+            .unwrap();
+        let settings = ApprovalSettings::default();
+        let dispatcher = Dispatcher {
+            store,
+            directory: None,
+            channels: Arc::new(Channels::new(&settings)),
+            settings: Arc::new(settings),
+            safety: Arc::new(safety),
+        };
+        dispatcher.request_new().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn configured_cooldowns_apply_to_requests_without_a_graph_connection() {
+        assert_eq!(
+            requests_sent(SafetySettings::default()).await,
+            1,
+            "the built-in 15-minute cooldown suppresses the repeat request"
+        );
+        let no_cooldown = SafetySettings {
+            cooldown: BTreeMap::from([("disable_account".to_string(), 0)]),
+            budgets: Vec::new(),
+        };
+        assert_eq!(
+            requests_sent(no_cooldown).await,
+            2,
+            "`safety.cooldown.disable_account: 0s` asks about both"
+        );
+    }
+}

@@ -25,13 +25,20 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum SlackError {
     #[error("Slack is unreachable: {0}")]
-    Unreachable(#[from] reqwest::Error),
+    Unreachable(reqwest::Error),
     #[error("Slack answered {method} with HTTP {status}")]
     Status { method: &'static str, status: u16 },
     #[error("Slack refused {method}: {error}")]
     Api { method: &'static str, error: String },
     #[error("Slack's answer to {method} is not what the Web API returns: {what}")]
     Malformed { method: &'static str, what: String },
+}
+
+// By hand, not `#[from]`: each message already tells its cause, so it is not also a `source`.
+impl From<reqwest::Error> for SlackError {
+    fn from(e: reqwest::Error) -> Self {
+        SlackError::Unreachable(e)
+    }
 }
 
 /// A Slack user as `users.info` describes them.

@@ -14,6 +14,9 @@ mod output;
 mod playbooks;
 mod report;
 mod run;
+
+#[cfg(test)]
+pub(crate) use run::graph_runner;
 mod serve;
 
 use std::path::PathBuf;

@@ -105,11 +105,8 @@ impl Default for Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read config file {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("{path}:{line}:{col}: {message}")]
     Invalid {
         path: String,
@@ -141,9 +138,9 @@ impl Config {
 
     fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: shown.clone(),
-            source,
+            cause,
         })?;
         let mut config = Config::default();
         if text.trim().is_empty() {

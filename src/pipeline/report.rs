@@ -20,11 +20,18 @@ use stanch_core::vocab::Mode;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("reading the input: {0}")]
-    Read(#[from] std::io::Error),
+    Read(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the batch writer stopped unexpectedly: {0}")]
     Task(String),
+}
+
+// By hand, not `#[from]`: the message already tells the cause, so it is not also a `source`.
+impl From<std::io::Error> for RunError {
+    fn from(e: std::io::Error) -> Self {
+        RunError::Read(e)
+    }
 }
 
 /// One input line's result, handed to the caller once it is durably recorded (and acted on).

@@ -72,13 +72,26 @@ impl PollOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     #[error("cannot list graph security alerts: {0}")]
-    Graph(#[from] GraphError),
+    Graph(GraphError),
     #[error("cannot read or write the alert watermark: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("cannot store the polled detections, the watermark was not advanced: {0}")]
     Storing(String),
     #[error("the stored alert watermark `{value}` is not valid: {reason}")]
     Watermark { value: String, reason: String },
+}
+
+// By hand, not `#[from]`: each message already tells its cause, so it is not also a `source`.
+impl From<GraphError> for PollError {
+    fn from(e: GraphError) -> Self {
+        PollError::Graph(e)
+    }
+}
+
+impl From<StoreError> for PollError {
+    fn from(e: StoreError) -> Self {
+        PollError::Store(e)
+    }
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {

@@ -23,7 +23,7 @@ mod schedule;
 mod sql;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use approval_requests::{Delivery, WaitingApproval};
 pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};

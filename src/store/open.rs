@@ -62,7 +62,7 @@ impl Store {
         };
         let pool = pool.map_err(|source| StoreError::Connect {
             url: shown.clone(),
-            source,
+            cause: source,
         })?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
@@ -71,7 +71,10 @@ impl Store {
         migrator
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate { url: shown, source })?;
+            .map_err(|source| StoreError::Migrate {
+                url: shown,
+                cause: source,
+            })?;
         if backend == Backend::Sqlite && !is_memory(database_url) {
             spawn_checkpointer(pool.clone());
         }

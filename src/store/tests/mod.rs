@@ -3,7 +3,7 @@
 
 mod campaigns;
 mod expiry;
-mod fixtures;
+pub(crate) mod fixtures;
 mod guard;
 mod postgres;
 mod sqlite;

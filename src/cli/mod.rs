@@ -16,6 +16,9 @@ mod report;
 mod run;
 
 #[cfg(test)]
+mod error_chain;
+
+#[cfg(test)]
 pub(crate) use run::graph_runner;
 mod serve;
 

@@ -215,14 +215,12 @@ impl JobRunner for Jobs {
                     .time_out(now)
                     .await
                     .map_err(|e| e.to_string()),
-                JobKind::ExpireActions => crate::actions::expire_due(
-                    state.runner.as_ref(),
-                    &state.store,
-                    now,
-                )
-                .await
-                .map(|report| serde_json::json!(report))
-                .map_err(|e| e.to_string()),
+                JobKind::ExpireActions => {
+                    crate::actions::expire_due(state.runner.as_ref(), &state.store, now)
+                        .await
+                        .map(|report| serde_json::json!(report))
+                        .map_err(|e| e.to_string())
+                }
             }
         }
     }

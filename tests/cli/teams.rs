@@ -7,12 +7,14 @@ use crate::harness::{TestApp, wait_until};
 
 /// The real `stanch serve` in active mode against the emulator, with the Teams channel posting
 /// to a fake Workflows webhook; its links point at the server (no `approvals.public_url`: it
-/// links to the address it bound). Logs at debug: even then the webhook URL must not show.
+/// links to the address it bound, and the CLI's jobs are told it). Logs at debug: even then the
+/// webhook URL must not show.
 pub(crate) fn start() -> TestApp {
     TestApp::builder()
         .tenant()
         .intake()
         .teams()
+        .pin_public_url()
         .log_level("debug")
         .serve()
         .build()

@@ -106,6 +106,7 @@ pub struct Builder {
     playbooks: Vec<(String, String)>,
     link_secret: Option<String>,
     public_url: Option<String>,
+    pin_public_url: bool,
     webhook_secret: Option<String>,
     teams: bool,
     slack: bool,
@@ -168,6 +169,15 @@ impl Builder {
 
     pub fn public_url(mut self, url: &str) -> Builder {
         self.public_url = Some(url.to_string());
+        self
+    }
+
+    /// Once the server is up, set `approvals.public_url` in the config file to its address, so
+    /// that CLI commands sending approval requests (`stanch job run approval-timeouts`) link to
+    /// the server as it does itself (it links to the address it bound when `public_url` is not
+    /// set; a CLI process cannot know that address).
+    pub fn pin_public_url(mut self) -> Builder {
+        self.pin_public_url = true;
         self
     }
 
@@ -277,6 +287,8 @@ impl Builder {
             runtime,
             clock: Clock::default(),
             config,
+            config_text: text,
+            pin_public_url: self.pin_public_url && self.public_url.is_none(),
             log_level: self.log_level,
             dir: self.dir,
         };
@@ -299,6 +311,8 @@ pub struct TestApp {
     pub runtime: tokio::runtime::Runtime,
     pub clock: Clock,
     config: Option<PathBuf>,
+    config_text: String,
+    pin_public_url: bool,
     log_level: Option<String>,
     dir: tempfile::TempDir,
 }
@@ -312,6 +326,7 @@ impl TestApp {
             playbooks: Vec::new(),
             link_secret: None,
             public_url: None,
+            pin_public_url: false,
             webhook_secret: None,
             teams: false,
             slack: false,
@@ -504,12 +519,29 @@ impl TestApp {
     /// Starts `stanch serve` (stopping one already running first).
     pub fn start_server(&self) {
         self.server.replace(None);
-        self.server.replace(Some(Server::start(
+        let config = self.config();
+        if self.pin_public_url {
+            std::fs::write(&config, &self.config_text).unwrap();
+        }
+        let server = Server::start(
             &self.database_url(),
-            Path::new(&self.config()),
+            Path::new(&config),
             &self.path("serve.log"),
             self.log_level.as_deref(),
-        )));
+        );
+        if self.pin_public_url {
+            let pinned = self.config_text.replacen(
+                "\napprovals:\n",
+                &format!("\napprovals:\n  public_url: {}\n", server.url),
+                1,
+            );
+            assert_ne!(
+                pinned, self.config_text,
+                "no `approvals:` to pin the URL in"
+            );
+            std::fs::write(&config, pinned).unwrap();
+        }
+        self.server.replace(Some(server));
     }
 
     /// SIGTERM; the exit code (0: a clean shutdown).

@@ -14,12 +14,7 @@ pub struct Server {
 
 impl Server {
     /// Starts the server and waits until it listens. `log_level` sets `STANCH_LOG`.
-    pub fn start(
-        database_url: &str,
-        config: &Path,
-        log: PathBuf,
-        log_level: Option<&str>,
-    ) -> Server {
+    pub fn start(database_url: &str, config: &Path, log: &Path, log_level: Option<&str>) -> Server {
         let mut command = super::cli::command(database_url);
         command
             .arg("serve")

@@ -115,7 +115,13 @@ pub(super) enum ApprovalsCommand {
 #[derive(Debug, Subcommand)]
 pub(super) enum JobCommand {
     /// Run the job now; prints its summary as JSON.
-    Run { name: String },
+    Run {
+        name: String,
+        /// Run the job as of this time instead of now (RFC 3339): approval timeouts and expiring
+        /// actions whose deadline is at or before it are due. For rehearsals and tests.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -266,8 +266,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
                 },
         } => approvals::approvals_decide(&config, id, &approver, false, &reason).await,
         Command::Job {
-            command: JobCommand::Run { name },
-        } => serve::run_job(&config, &name).await,
+            command: JobCommand::Run { name, now },
+        } => serve::run_job(&config, &name, now.as_deref()).await,
         Command::Actions {
             command: ActionsCommand::Retry { id },
         } => operate::actions_retry(&config, id).await,

@@ -46,6 +46,10 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             "{rollbacks} rollback(s) interrupted by the last shutdown are back in effect; expiring ones are retried by the next expire-actions run"
         );
     }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let config = &with_public_url(config, listener.local_addr()?);
     let run_id = store.start_run(config.mode, "serve", Utc::now()).await?;
     let service = service(config, &store, set, run_id).await?;
     let (runner, wake, metrics) = (
@@ -69,6 +73,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             schedules,
             Jobs {
                 service: service.clone(),
+                as_of: None,
             },
             store.clone(),
         )?;
@@ -96,9 +101,6 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             None
         }
     };
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     // Supervisors and tests find the bound address (port 0 picks one) on this line.
     println!("listening on {}", listener.local_addr()?);
     let state = AppState {
@@ -122,6 +124,26 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         .finish_run(run_id, &serde_json::json!({"stopped": "signal"}))
         .await?;
     Ok(Verdict::Clean)
+}
+
+/// Approval links point at `approvals.public_url`; without one, at the address the server is
+/// bound to (so `listen: 127.0.0.1:0` works), unless that is 0.0.0.0 or :: (links stay off).
+fn with_public_url(config: &Config, bound: std::net::SocketAddr) -> Config {
+    let mut config = config.clone();
+    if config.approvals.public_url.is_none() {
+        if bound.ip().is_unspecified() {
+            if config.approvals.link_secret.is_some() {
+                eprintln!(
+                    "`approvals.public_url` is not set and {bound} is no address a browser can reach: approval requests carry no links"
+                );
+            }
+        } else {
+            let url = format!("http://{bound}");
+            eprintln!("`approvals.public_url` is not set: approval links point at {url}");
+            config.approvals.public_url = Some(url);
+        }
+    }
+    config
 }
 
 /// What the HTTP handlers, the worker and the jobs share.
@@ -188,12 +210,24 @@ async fn shutdown_signal() {
     }
 }
 
-/// `stanch job run NAME`: runs one scheduled job now, outside the server (operators, tests).
-pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdict> {
+/// `stanch job run NAME [--now T]`: runs one scheduled job now (or as of `T`), outside the
+/// server (operators, tests).
+pub(crate) async fn run_job(
+    config: &Config,
+    name: &str,
+    now: Option<&str>,
+) -> anyhow::Result<Verdict> {
     use crate::schedule::JobRunner;
     let job = JobKind::parse(name).with_context(|| {
         format!("unknown job `{name}`; jobs: poll-alerts, verify-audit, approval-timeouts, expire-actions")
     })?;
+    let as_of = now
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|at| at.to_utc())
+                .context("--now must be an RFC 3339 time, e.g. 2021-06-01T00:00:00Z")
+        })
+        .transpose()?;
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above)");
     };
@@ -204,7 +238,7 @@ pub(crate) async fn run_job(config: &Config, name: &str) -> anyhow::Result<Verdi
         .start_run(config.mode, &format!("job {name}"), Utc::now())
         .await?;
     let service = service(config, &store, set, run_id).await?;
-    let outcome = Jobs { service }.run(job).await;
+    let outcome = Jobs { service, as_of }.run(job).await;
     store
         .finish_run(
             run_id,

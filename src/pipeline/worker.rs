@@ -156,6 +156,14 @@ pub async fn request_approvals(
 #[derive(Clone)]
 pub struct Jobs {
     pub service: Service,
+    /// The time the jobs take as now (`stanch job run --now`); the wall clock when `None`.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Jobs {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.as_of.unwrap_or_else(chrono::Utc::now)
+    }
 }
 
 /// Pages of alerts read per poll; the watermark carries the rest to the next poll.
@@ -166,7 +174,7 @@ impl JobRunner for Jobs {
         &self,
         job: JobKind,
     ) -> impl std::future::Future<Output = Result<serde_json::Value, String>> + Send {
-        let state = self.service.clone();
+        let (state, now) = (self.service.clone(), self.now());
         async move {
             match job {
                 JobKind::PollAlerts => {
@@ -205,17 +213,15 @@ impl JobRunner for Jobs {
                 }
                 JobKind::ApprovalTimeouts => state
                     .dispatcher()
-                    .time_out(chrono::Utc::now())
+                    .time_out(now)
                     .await
                     .map_err(|e| e.to_string()),
-                JobKind::ExpireActions => crate::actions::expire_due(
-                    state.runner.as_ref(),
-                    &state.store,
-                    chrono::Utc::now(),
-                )
-                .await
-                .map(|report| serde_json::json!(report))
-                .map_err(|e| e.to_string()),
+                JobKind::ExpireActions => {
+                    crate::actions::expire_due(state.runner.as_ref(), &state.store, now)
+                        .await
+                        .map(|report| serde_json::json!(report))
+                        .map_err(|e| e.to_string())
+                }
             }
         }
     }

@@ -1,97 +1,10 @@
 //! Active mode against the Graph emulator: the real binary, the story's tenant, real HTTP.
 
 use serde_json::Value;
-use stanch::emulate::{Emulator, Fault, RunningEmulator};
+use stanch::emulate::Fault;
 
-use crate::helpers::{Env, attack_story, project_root};
-
-const TENANT: &str = "5d2e4a1c-6b7f-4e3a-9c1d-2f8e7a6b5c4d";
-const CLIENT: &str = "6a1f7c3e-2d4b-4e8a-b5c6-0d9e8f7a6b51";
-const SECRET: &str = "emu-secret-stanch-responder";
-const QUARANTINE: &str = "9e3b1c2d-7a4f-4b6e-8d5c-1a2b3c4d5e01";
-
-/// An emulator with the story's tenant plus a webhook sink, on its own runtime thread.
-pub struct Tenant {
-    pub running: RunningEmulator,
-    /// Serves the emulator (dropping it would stop the server); tests also run clients on it.
-    pub runtime: tokio::runtime::Runtime,
-}
-
-impl Tenant {
-    pub fn start() -> Tenant {
-        Tenant::start_with(&project_root().join("examples/tenant.json"))
-    }
-
-    /// An emulator serving another fixture (e.g. the story's tenant grown to thousands of users).
-    pub fn start_with(fixture: &std::path::Path) -> Tenant {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emulator = Emulator::from_file(fixture).expect("fixture");
-        let running = runtime
-            .block_on(emulator.spawn("127.0.0.1:0"))
-            .expect("emulator");
-        Tenant { running, runtime }
-    }
-
-    pub fn config(&self, env: &Env, extra: &str) -> String {
-        let url = &self.running.url;
-        let text = format!(
-            "mode: active\nprotected_accounts: [breakglass@contoso.com]\ngraph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {url}\n  login_url: {url}\ncontainment:\n  quarantine_group_id: {QUARANTINE}\nnotify:\n  default: {url}/_emulator/webhook\n{extra}"
-        );
-        env.write("config.yaml", &text).display().to_string()
-    }
-
-    pub fn state(&self) -> Value {
-        self.running.emulator.state()
-    }
-
-    pub fn user(&self, upn: &str) -> Value {
-        self.state()["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["userPrincipalName"] == upn)
-            .cloned()
-            .unwrap()
-    }
-
-    pub fn rules(&self, upn: &str) -> Vec<Value> {
-        self.state()["inboxRules"][upn]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub fn quarantined(&self) -> Vec<String> {
-        let state = self.state();
-        let group = state["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["id"] == QUARANTINE)
-            .unwrap()
-            .clone();
-        group["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_str().unwrap().to_string())
-            .collect()
-    }
-
-    pub fn writes(&self) -> Vec<String> {
-        self.running
-            .emulator
-            .requests()
-            .iter()
-            .filter(|r| r.method != "GET" && r.path.starts_with("/v1.0"))
-            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
-            .collect()
-    }
-}
+use crate::harness::tenant::{CLIENT, SECRET, TENANT};
+use crate::harness::{TestApp, attack_story};
 
 fn enabled(rules: &[Value], name: &str) -> bool {
     rules
@@ -103,10 +16,9 @@ fn enabled(rules: &[Value], name: &str) -> bool {
 
 #[test]
 fn the_attack_story_is_contained_against_the_emulator() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
-    let out = env.stanch(&["run", "--input", &attack_story(), "--config", &config]);
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
+    let out = app.stanch(&["run", "--input", &attack_story()]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("failed "), "{}", out.stdout);
 
@@ -150,7 +62,7 @@ fn the_attack_story_is_contained_against_the_emulator() {
             .filter(|r| r.path.starts_with("/v1.0"))
             .all(|r| r.client_request_id.is_some() && r.has_authorization)
     );
-    let export = env.stanch(&["audit", "export"]);
+    let export = app.stanch(&["audit", "export"]);
     let kinds: Vec<String> = export
         .stdout
         .lines()
@@ -173,12 +85,11 @@ fn the_attack_story_is_contained_against_the_emulator() {
         kinds.iter().filter(|k| *k == "graph.response").count(),
         graph_calls
     );
-    assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
+    assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 
     // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account
     // (its own legacy-auth block, and the four steps of containing it as a campaign member).
-    let approvals = env.stanch(&["approvals", "list", "--json", "--config", &config]);
-    let approvals: Vec<Value> = serde_json::from_str(&approvals.stdout).unwrap();
+    let approvals = app.approvals();
     assert_eq!(approvals.len(), 17, "{approvals:#?}");
     assert!(approvals.iter().all(|a| a["state"] == "pending"));
     let breakglass = approvals
@@ -194,7 +105,7 @@ fn the_attack_story_is_contained_against_the_emulator() {
 
     // Running the same detections again acts on nothing twice.
     let writes_before = tenant.writes().len();
-    let again = env.stanch(&["run", "--input", &attack_story(), "--config", &config]);
+    let again = app.stanch(&["run", "--input", &attack_story()]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("duplicate"), "{}", again.stdout);
     assert_eq!(
@@ -207,40 +118,28 @@ fn the_attack_story_is_contained_against_the_emulator() {
 
 #[test]
 fn rollback_restores_exactly_what_was_changed() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     let before_rules = tenant.rules("b.jones@contoso.com");
     let detection = r#"{"id":"rb-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"}}"#;
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(detection),
-    );
+    let out = app.run_input(detection);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!enabled(&tenant.rules("b.jones@contoso.com"), "."));
-    let list = env.stanch(&[
-        "actions",
-        "list",
-        "--json",
-        "--status",
-        "succeeded",
-        "--config",
-        &config,
-    ]);
+    let list = app.stanch(&["actions", "list", "--json", "--status", "succeeded"]);
     let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
     let rules_action = actions
         .iter()
         .find(|a| a["kind"] == "disable_inbox_rules")
         .expect("rules action");
     let id = rules_action["pk"].to_string();
-    let rolled = env.stanch(&["actions", "rollback", &id, "--config", &config]);
+    let rolled = app.stanch(&["actions", "rollback", &id]);
     assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
     assert_eq!(
         tenant.rules("b.jones@contoso.com"),
         before_rules,
         "rules are back as they were"
     );
-    let again = env.stanch(&["actions", "rollback", &id, "--config", &config]);
+    let again = app.stanch(&["actions", "rollback", &id]);
     assert_eq!(again.code, 2, "a second rollback is refused");
     assert!(
         again
@@ -253,7 +152,8 @@ fn rollback_restores_exactly_what_was_changed() {
 
 #[test]
 fn throttling_storms_are_ridden_out_and_a_privileged_account_goes_to_a_human() {
-    let tenant = Tenant::start();
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     tenant.running.emulator.inject(
         Fault::throttle(Some(1))
             .method("POST")
@@ -270,14 +170,9 @@ fn throttling_storms_are_ridden_out_and_a_privileged_account_goes_to_a_human() {
             .path_prefix("/v1.0/groups")
             .times(1),
     );
-    let env = Env::new();
-    let config = tenant.config(&env, "");
     let detection = r#"{"id":"t-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"e.novak@contoso.com"}}
 {"id":"t-2","source":"darktrace","name":"SaaS / Access / Suspicious Login Attempt","severity":"high","observed_at":"2021-06-01T09:42:00Z","user":{"upn":"c.lee@contoso.com"},"client_app":"IMAP4"}"#;
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(detection),
-    );
+    let out = app.run_input(detection);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("failed "), "{}", out.stdout);
     assert!(!enabled(&tenant.rules("e.novak@contoso.com"), "Sync"));
@@ -296,19 +191,16 @@ fn throttling_storms_are_ridden_out_and_a_privileged_account_goes_to_a_human() {
 
 #[test]
 fn a_403_on_a_privileged_account_goes_to_a_human_and_is_not_retried() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    std::fs::create_dir(env.path("pbs")).unwrap();
-    env.write(
-        "pbs/disable.yaml",
-        "version: 1\nid: disable-now\nmatch: { name: \"Test / Disable\" }\nsteps:\n  - { id: disable, action: disable_account }\ntests: []\n",
-    );
-    let config = tenant.config(
-        &env,
-        &format!("playbooks: [{}]\n", env.path("pbs").display()),
-    );
+    let app = TestApp::builder()
+        .tenant()
+        .playbook(
+            "disable.yaml",
+            "version: 1\nid: disable-now\nmatch: { name: \"Test / Disable\" }\nsteps:\n  - { id: disable, action: disable_account }\ntests: []\n",
+        )
+        .build();
+    let tenant = app.tenant();
     let admin = r#"{"id":"p-1","name":"Test / Disable","observed_at":"2021-06-01T10:00:00Z","user":{"upn":"it.admin@contoso.com"}}"#;
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(admin));
+    let out = app.run_input(admin);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("needs_human disable_account"),
@@ -328,9 +220,8 @@ fn a_403_on_a_privileged_account_goes_to_a_human_and_is_not_retried() {
 
 #[test]
 fn a_token_that_expires_mid_run_is_renewed() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     tenant.running.emulator.inject(
         Fault::expire_tokens()
             .method("POST")
@@ -338,10 +229,7 @@ fn a_token_that_expires_mid_run_is_renewed() {
             .times(1),
     );
     let detection = r#"{"id":"x-1","source":"darktrace","name":"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use","severity":"high","observed_at":"2021-06-01T06:12:00Z","user":{"upn":"a.silva@contoso.com"},"country":"NG"}"#;
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(detection),
-    );
+    let out = app.run_input(detection);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("succeeded revoke_sessions"),
@@ -363,14 +251,10 @@ fn a_token_that_expires_mid_run_is_renewed() {
 
 #[test]
 fn a_path_injection_attempt_never_reaches_graph() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     let detection = r#"{"id":"inj-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"x/../../groups/9e3b1c2d@contoso.com"}}"#;
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(detection),
-    );
+    let out = app.run_input(detection);
     assert_eq!(out.code, 1, "the detection is rejected: {}", out.stdout);
     assert!(
         out.stdout.contains("rejected: field `user.upn`"),
@@ -398,20 +282,14 @@ tests: []
 
 #[test]
 fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_before() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    std::fs::create_dir(env.path("pbs")).unwrap();
-    env.write("pbs/every.yaml", EVERY_ACTION);
-    let config = tenant.config(
-        &env,
-        &format!("playbooks: [{}]\n", env.path("pbs").display()),
-    );
+    let app = TestApp::builder()
+        .tenant()
+        .playbook("every.yaml", EVERY_ACTION)
+        .build();
+    let tenant = app.tenant();
     let before = tenant.state();
     let detection = r#"{"id":"all-1","name":"Test / Everything","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"},"ip":"203.0.113.77"}"#;
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(detection),
-    );
+    let out = app.run_input(detection);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         out.stdout.matches("succeeded ").count(),
@@ -471,17 +349,9 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
         .as_str()
         .unwrap()
         .to_string();
-    assert!(!env.stanch(&["audit", "export"]).stdout.contains(&password));
+    assert!(!app.stanch(&["audit", "export"]).stdout.contains(&password));
 
-    let list = env.stanch(&[
-        "actions",
-        "list",
-        "--json",
-        "--status",
-        "succeeded",
-        "--config",
-        &config,
-    ]);
+    let list = app.stanch(&["actions", "list", "--json", "--status", "succeeded"]);
     let actions: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
     for kind in [
         "disable_inbox_rules",
@@ -490,7 +360,7 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
         "block_ips",
     ] {
         let id = actions.iter().find(|a| a["kind"] == kind).unwrap()["pk"].to_string();
-        let out = env.stanch(&["actions", "rollback", &id, "--config", &config]);
+        let out = app.stanch(&["actions", "rollback", &id]);
         assert_eq!(out.code, 0, "{kind}: {}", out.stderr);
     }
     let after = tenant.state();
@@ -507,7 +377,7 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
         .find(|a| a["kind"] == "revoke_sessions")
         .unwrap()["pk"]
         .to_string();
-    let refused = env.stanch(&["actions", "rollback", &not_reversible, "--config", &config]);
+    let refused = app.stanch(&["actions", "rollback", &not_reversible]);
     assert!(
         refused.stderr.contains("cannot be undone"),
         "{}",
@@ -517,8 +387,8 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
 
 #[test]
 fn the_demo_contains_the_story_against_the_in_process_emulator() {
-    let env = Env::new();
-    let out = env.stanch(&["demo"]);
+    let app = TestApp::new();
+    let out = app.stanch(&["demo"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
@@ -571,7 +441,7 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
         campaign.contains("6 account(s)") && campaign.contains("confirmed 2021-06-01T09:41"),
         "{campaign}"
     );
-    let passive = Env::new().stanch(&["demo", "--passive"]);
+    let passive = TestApp::new().stanch(&["demo", "--passive"]);
     assert_eq!(passive.code, 0, "{}", passive.stderr);
     assert!(
         passive
@@ -589,22 +459,22 @@ fn an_action_interrupted_after_its_write_completes_without_writing_again() {
     use stanch::config::ContainmentSettings;
     use stanch::graph::{Credential, GraphClient, GraphConfig, Secret};
 
-    let tenant = Tenant::start();
-    let env = Env::new();
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     // Record the story's first detection for b.jones in active mode, without executing it.
-    let config = env
+    let config = app
         .write("passive-exec.yaml", "mode: active\n")
         .display()
         .to_string();
     let detection = r#"{"id":"crash-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"}}"#;
-    let out = env.stanch_with_input(
+    let out = app.stanch_with_input(
         &["run", "--input", "-", "--config", &config],
         Some(detection),
     );
     assert!(out.stdout.contains("left pending"), "{}", out.stdout);
 
-    tenant.runtime.block_on(async {
-        let store = stanch::store::Store::open(&env.database_url())
+    app.runtime.block_on(async {
+        let store = stanch::store::Store::open(&app.database_url())
             .await
             .unwrap();
         let mut graph = GraphConfig::new(TENANT, CLIENT, Credential::Secret(Secret::new(SECRET)));

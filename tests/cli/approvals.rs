@@ -1,16 +1,11 @@
 //! Approval requests over the generic signed webhook, and what timeouts do: deny, escalate to a
 //! second audience, approve (never for a protected account); and four eyes for the requester.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use serde_json::Value;
 
-use crate::active::Tenant;
-use crate::helpers::{Env, actions, wait_until};
-use crate::serve::{Server, TOKEN, bearer, post};
+use crate::harness::{TestApp, wait_until};
 
 const WEBHOOK_SECRET: &str = "approval-webhook-secret";
 
@@ -30,78 +25,23 @@ steps:
     approval: { approvers: [f.okafor@contoso.com], timeout: 1s, on_timeout: approve }
 "#;
 
-/// A webhook receiver that keeps every request's signature header and raw body.
-type Received = Arc<Mutex<Vec<(String, Bytes)>>>;
-
-fn start_receiver(tenant: &Tenant) -> (String, Received) {
-    let received: Received = Arc::default();
-    let sink = received.clone();
-    let url = tenant.runtime.block_on(async move {
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let sink = sink.clone();
-                async move {
-                    let signature = headers
-                        .get("x-stanch-signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    sink.lock().unwrap().push((signature, body));
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        url
-    });
-    (url, received)
-}
-
-/// The bodies received so far, after checking each one's signature.
-fn verified(received: &Received) -> Vec<Value> {
-    received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(signature, body)| {
-            let t: i64 = signature
-                .split(',')
-                .find_map(|p| p.strip_prefix("t="))
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_else(|| panic!("no timestamp in {signature:?}"));
-            assert_eq!(
-                signature,
-                &stanch::http::sign(WEBHOOK_SECRET.as_bytes(), t, body),
-                "every webhook delivery is signed over its exact body"
-            );
-            serde_json::from_slice(body).unwrap()
-        })
-        .collect()
-}
-
 fn of_type<'a>(bodies: &'a [Value], kind: &str) -> Vec<&'a Value> {
     bodies.iter().filter(|b| b["type"] == kind).collect()
 }
 
 #[test]
 fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let (hook, received) = start_receiver(&tenant);
-    let dir = env.path("playbooks");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("timeouts.yaml"), PLAYBOOK).unwrap();
-    let config = tenant.config(
-        &env,
-        &format!(
-            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\nplaybooks: [{}]\napprovals:\n  link_secret: link-secret\n  public_url: https://stanch.example.com\n  webhook:\n    url: {hook}\n    secret: {WEBHOOK_SECRET}\n",
-            dir.display()
-        ),
-    );
-    let server = Server::start(&env, &config);
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .playbook("timeouts.yaml", PLAYBOOK)
+        .link_secret("link-secret")
+        .public_url("https://stanch.example.com")
+        .approval_webhook(WEBHOOK_SECRET)
+        .serve()
+        .build();
+    let tenant = app.tenant();
+    let verified = || app.hook().verified();
     let detection = |id: &str, upn: &str| {
         format!(
             "{{\"id\":\"{id}\",\"source\":\"soc\",\"name\":\"Test / Approval timeouts\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"203.0.113.77\",\"details\":{{\"requested_by\":\"f.okafor@contoso.com\"}}}}\n"
@@ -109,18 +49,13 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
     };
     let body =
         detection("t-1", "b.jones@contoso.com") + &detection("t-2", "breakglass@contoso.com");
-    let (status, answer) = post(
-        &tenant,
-        &format!("{}/v1/detections", server.url),
-        body,
-        &bearer(),
-    );
+    let (status, answer) = app.post_detections(body);
     assert_eq!(status, 202, "{answer}");
 
     wait_until(20, "six approval requests were not delivered", || {
-        of_type(&verified(&received), "approval.requested").len() == 6
+        of_type(&verified(), "approval.requested").len() == 6
     });
-    let bodies = verified(&received);
+    let bodies = verified();
     let first = of_type(&bodies, "approval.requested")[0];
     let request = &first["request"];
     assert_eq!(request["round"], 0);
@@ -142,26 +77,14 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
     );
 
     let find = |step: &str, upn: &str| -> i64 {
-        actions(&env, &config)
+        app.actions()
             .iter()
             .find(|a| a["step"] == step && a["target_upn"] == upn)
             .unwrap()["pk"]
             .as_i64()
             .unwrap()
     };
-    let decide = |id: i64, who: &str| {
-        env.stanch(&[
-            "approvals",
-            "approve",
-            &id.to_string(),
-            "--as",
-            who,
-            "--reason",
-            "looked at it",
-            "--config",
-            &config,
-        ])
-    };
+    let decide = |id: i64, who: &str| app.decide("approve", &id.to_string(), who, "looked at it");
     let requester = decide(
         find("deny-on-timeout", "b.jones@contoso.com"),
         "f.okafor@contoso.com",
@@ -182,17 +105,17 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         early.stderr
     );
 
-    std::thread::sleep(Duration::from_millis(1100));
-    let job = env.stanch(&["job", "run", "approval-timeouts", "--config", &config]);
+    // Past the 1 s timeouts: the job runs as of the app's clock, a little over a second ahead.
+    app.clock.advance(Duration::from_millis(1100));
+    let (job, summary) = app.job("approval-timeouts");
     assert_eq!(job.code, 0, "{}", job.stderr);
-    let summary: Value = serde_json::from_str(job.stdout.trim()).unwrap();
     assert_eq!(
         summary,
         serde_json::json!({"denied": 3, "approved": 1, "escalated": 2}),
         "b.jones: deny, escalate, approve; breakglass: deny, escalate, and a protected account is never approved by a timeout"
     );
     let status_of = |step: &str, upn: &str| -> String {
-        actions(&env, &config)
+        app.actions()
             .iter()
             .find(|a| a["step"] == step && a["target_upn"] == upn)
             .unwrap()["status"]
@@ -212,7 +135,7 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         status_of("approve-on-timeout", "b.jones@contoso.com") == "succeeded"
     });
 
-    let bodies = verified(&received);
+    let bodies = verified();
     let escalations: Vec<_> = of_type(&bodies, "approval.requested")
         .into_iter()
         .filter(|b| b["request"]["round"] == 1)
@@ -237,9 +160,8 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         status_of("escalate-on-timeout", "b.jones@contoso.com") == "succeeded"
     });
 
-    std::thread::sleep(Duration::from_millis(1100));
-    let job = env.stanch(&["job", "run", "approval-timeouts", "--config", &config]);
-    let summary: Value = serde_json::from_str(job.stdout.trim()).unwrap();
+    app.clock.advance(Duration::from_millis(1100));
+    let (_, summary) = app.job("approval-timeouts");
     assert_eq!(
         summary["denied"], 1,
         "the escalation's own timeout denies: {summary}"
@@ -248,7 +170,7 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         status_of("escalate-on-timeout", "breakglass@contoso.com"),
         "timed_out"
     );
-    assert_eq!(server.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
 
     let breakglass = tenant.user("breakglass@contoso.com");
     assert_eq!(breakglass["accountEnabled"], true);
@@ -263,7 +185,7 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         "a timed-out disable never ran"
     );
 
-    let trail = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    let trail = app.stanch(&["audit", "export"]).stdout;
     for kind in [
         "approval.requested",
         "approval.escalated",
@@ -276,44 +198,23 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
             "no {kind} in the audit trail"
         );
     }
-    assert_eq!(
-        env.stanch(&["audit", "verify", "--config", &config]).code,
-        0
-    );
+    assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 }
 
 #[test]
 fn role_approvers_are_members_of_the_directory_role() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let dir = env.path("playbooks");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("role.yaml"),
+    let app = TestApp::builder()
+        .tenant()
+        .playbook(
+            "role.yaml",
         "version: 1\nid: role\nmatch: { name: \"Test / Role\" }\nsteps:\n  - id: disable\n    action: disable_account\n    approval: { approvers: [\"role:Global Administrator\"] }\n",
-    )
-    .unwrap();
-    let config = tenant.config(&env, &format!("playbooks: [{}]\n", dir.display()));
+        )
+        .build();
     let detection = r#"{"id":"r-1","source":"soc","name":"Test / Role","observed_at":"2021-06-01T10:05:00Z","user":{"upn":"c.lee@contoso.com"}}"#;
-    let run = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(detection),
-    );
+    let run = app.run_input(detection);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let id = actions(&env, &config)[0]["pk"].to_string();
-    let decide = |who: &str| {
-        env.stanch(&[
-            "approvals",
-            "approve",
-            &id,
-            "--as",
-            who,
-            "--reason",
-            "admin call",
-            "--config",
-            &config,
-        ])
-    };
+    let id = app.actions()[0]["pk"].to_string();
+    let decide = |who: &str| app.decide("approve", &id, who, "admin call");
     let outsider = decide("f.okafor@contoso.com");
     assert!(
         outsider.stderr.contains("not among the approvers"),

@@ -1,9 +1,9 @@
-use crate::helpers::{Env, attack_story, raw_sqlite};
+use crate::harness::{TestApp, attack_story};
 
-fn recorded(env: &Env) {
-    let out = env.stanch(&["run", "--input", &attack_story(), "--quiet"]);
+fn recorded(app: &TestApp) {
+    let out = app.stanch(&["run", "--input", &attack_story(), "--quiet"]);
     assert_eq!(out.code, 0, "{out:?}");
-    let verify = env.stanch(&["audit", "verify"]);
+    let verify = app.stanch(&["audit", "verify"]);
     assert_eq!(verify.code, 0, "{verify:?}");
     assert!(
         verify
@@ -14,21 +14,8 @@ fn recorded(env: &Env) {
     );
 }
 
-fn tamper(env: &Env, sql: &[&str]) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = raw_sqlite(env).await;
-        for statement in sql {
-            sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    });
-}
-
-fn broken(env: &Env) -> String {
-    let out = env.stanch(&["audit", "verify"]);
+fn broken(app: &TestApp) -> String {
+    let out = app.stanch(&["audit", "verify"]);
     assert_eq!(out.code, 1, "a broken chain exits 1: {out:?}");
     assert!(out.stdout.contains("audit trail BROKEN"), "{}", out.stdout);
     out.stdout
@@ -36,52 +23,45 @@ fn broken(env: &Env) -> String {
 
 #[test]
 fn an_edited_record_is_named() {
-    let env = Env::new();
-    recorded(&env);
-    tamper(
-        &env,
+    let app = TestApp::new();
+    recorded(&app);
+    app.sql(
         &[
             "UPDATE audit_log SET payload = replace(payload, 'disable_account', 'enable_account') WHERE seq = 9",
         ],
     );
-    let out = broken(&env);
+    let out = broken(&app);
     assert!(out.contains("record 9 ") && out.contains("edited"), "{out}");
 }
 
 #[test]
 fn a_deleted_record_is_named() {
-    let env = Env::new();
-    recorded(&env);
-    tamper(&env, &["DELETE FROM audit_log WHERE seq = 12"]);
-    let out = broken(&env);
+    let app = TestApp::new();
+    recorded(&app);
+    app.sql(&["DELETE FROM audit_log WHERE seq = 12"]);
+    let out = broken(&app);
     assert!(out.contains("12") && out.contains("deleted"), "{out}");
 }
 
 #[test]
 fn a_deleted_last_record_is_noticed() {
-    let env = Env::new();
-    recorded(&env);
-    tamper(
-        &env,
-        &["DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"],
-    );
-    let out = broken(&env);
+    let app = TestApp::new();
+    recorded(&app);
+    app.sql(&["DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"]);
+    let out = broken(&app);
     assert!(out.contains("record 36") || out.contains("head"), "{out}");
 }
 
 #[test]
 fn reordered_records_are_named() {
-    let env = Env::new();
-    recorded(&env);
-    tamper(
-        &env,
-        &[
-            "UPDATE audit_log SET seq = -1 WHERE seq = 5",
-            "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-            "UPDATE audit_log SET seq = 6 WHERE seq = -1",
-        ],
-    );
-    let out = broken(&env);
+    let app = TestApp::new();
+    recorded(&app);
+    app.sql(&[
+        "UPDATE audit_log SET seq = -1 WHERE seq = 5",
+        "UPDATE audit_log SET seq = 5 WHERE seq = 6",
+        "UPDATE audit_log SET seq = 6 WHERE seq = -1",
+    ]);
+    let out = broken(&app);
     assert!(
         out.contains("record 5") || out.contains("record 6"),
         "{out}"
@@ -91,16 +71,16 @@ fn reordered_records_are_named() {
 
 #[test]
 fn an_export_verifies_on_its_own_and_tampering_with_it_shows() {
-    let env = Env::new();
-    recorded(&env);
-    let export = env.path("audit.jsonl").display().to_string();
-    let out = env.stanch(&["audit", "export", "--output", &export]);
+    let app = TestApp::new();
+    recorded(&app);
+    let export = app.path("audit.jsonl").display().to_string();
+    let out = app.stanch(&["audit", "export", "--output", &export]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         std::fs::read_to_string(&export).unwrap().lines().count(),
         36
     );
-    let ok = env.stanch(&["audit", "verify", "--file", &export]);
+    let ok = app.stanch(&["audit", "verify", "--file", &export]);
     assert_eq!(ok.code, 0, "{ok:?}");
     let text = std::fs::read_to_string(&export)
         .unwrap()
@@ -111,7 +91,7 @@ fn an_export_verifies_on_its_own_and_tampering_with_it_shows() {
             1,
         );
     std::fs::write(&export, text).unwrap();
-    let bad = env.stanch(&["audit", "verify", "--file", &export]);
+    let bad = app.stanch(&["audit", "verify", "--file", &export]);
     assert_eq!(bad.code, 1, "{bad:?}");
     assert!(bad.stdout.contains("edited"), "{}", bad.stdout);
 }

@@ -3,14 +3,16 @@
 
 use serde_json::Value;
 
-use crate::stack::{LINK_SECRET, Stack, open_urls};
-use crate::webdriver::Browser;
+use crate::harness::fakes::open_urls;
+use crate::harness::webdriver::Browser;
+use crate::harness::{LINK_SECRET, TestApp};
+use crate::teams::{post_surge, start};
 
 const REASON: &str = "Bestätigt: the manager says she is not travelling — disable";
 
 /// The decisions recorded for action `id`.
-fn decisions(stack: &Stack, id: i64) -> Vec<Value> {
-    stack.show(id)["decisions"].as_array().cloned().unwrap()
+fn decisions(stack: &TestApp, id: i64) -> Vec<Value> {
+    stack.approval(id)["decisions"].as_array().cloned().unwrap()
 }
 
 #[test]
@@ -18,13 +20,13 @@ fn approving_in_chromium_through_the_link_from_the_teams_card() {
     let Some(browser) = Browser::launch() else {
         return;
     };
-    let stack = Stack::start();
-    stack.post_surge("cr-1", "b.jones@contoso.com");
-    let cards = stack.wait_for_cards(1);
+    let stack = start();
+    post_surge(&stack, "cr-1", "b.jones@contoso.com");
+    let cards = stack.teams().wait_for_cards(1);
     let links = open_urls(&cards[0]);
     let (title, link) = &links[0];
     assert_eq!(title, "Review as f.okafor@contoso.com");
-    let id = stack.pending_id();
+    let id = stack.pending_approval_id();
 
     // The page shows the evidence; loading it (twice) decides nothing.
     browser.goto(link);
@@ -43,7 +45,7 @@ fn approving_in_chromium_through_the_link_from_the_teams_card() {
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
-    assert_eq!(stack.show(id)["state"], "pending");
+    assert_eq!(stack.approval(id)["state"], "pending");
     assert!(decisions(&stack, id).is_empty());
 
     // A second tab keeps the form open, to submit it again once the action is decided.
@@ -61,8 +63,8 @@ fn approving_in_chromium_through_the_link_from_the_teams_card() {
         browser.source()
     );
     assert!(browser.text().contains("approved"), "{}", browser.text());
-    crate::helpers::wait_until(20, "the approved disable did not run", || {
-        stack.tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+    crate::harness::wait_until(20, "the approved disable did not run", || {
+        stack.tenant().user("b.jones@contoso.com")["accountEnabled"] == false
     });
     let recorded = decisions(&stack, id);
     assert_eq!(recorded.len(), 1, "{recorded:?}");
@@ -120,7 +122,10 @@ fn approving_in_chromium_through_the_link_from_the_teams_card() {
         LINK_SECRET.as_bytes(),
         &stanch::approvals::link::LinkClaims {
             a: id,
-            h: stack.show(id)["action_hash"].as_str().unwrap().to_string(),
+            h: stack.approval(id)["action_hash"]
+                .as_str()
+                .unwrap()
+                .to_string(),
             u: "f.okafor@contoso.com".into(),
             e: 1,
         },
@@ -129,16 +134,13 @@ fn approving_in_chromium_through_the_link_from_the_teams_card() {
         (spliced, "signature is not valid"),
         (expired, "the link expired"),
     ] {
-        browser.goto(&format!("{}/approve/{token}", stack.server.url));
+        browser.goto(&stack.url(&format!("/approve/{token}")));
         assert_eq!(browser.title(), "Link refused · stanch");
         assert!(browser.text().contains(why), "{}", browser.text());
         assert!(browser.all("button[value=approve]").is_empty());
     }
     // The audit trail has the one decision, made through the link.
-    let audit = stack
-        .env
-        .stanch(&["audit", "export", "--config", &stack.config])
-        .stdout;
+    let audit = stack.stanch(&["audit", "export"]).stdout;
     let approvals: Vec<Value> = audit
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
@@ -149,5 +151,5 @@ fn approving_in_chromium_through_the_link_from_the_teams_card() {
     assert_eq!(approvals[0]["channel"], "link");
     assert_eq!(approvals[0]["approver"], "f.okafor@contoso.com");
     assert_eq!(approvals[0]["reason"], REASON);
-    stack.assert_webhook_url_never_shown();
+    stack.assert_teams_webhook_url_never_shown();
 }

@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use crate::active::Tenant;
-use crate::helpers::{Env, actions, attack_story, wait_until};
-use crate::serve::{Server, TOKEN, bearer, post};
+use crate::harness::{TestApp, attack_story, bearer, wait_until};
 
 const A: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0001";
 const BREAKGLASS: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e00bb";
@@ -23,14 +21,14 @@ fn story_days(days: &[&str], skip: &[&str]) -> String {
         .collect()
 }
 
-fn campaigns(env: &Env, config: &str) -> Vec<Value> {
-    let out = env.stanch(&["campaigns", "list", "--json", "--config", config]);
+fn campaigns(app: &TestApp) -> Vec<Value> {
+    let out = app.stanch(&["campaigns", "list", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
 }
 
-fn show(env: &Env, config: &str, id: &str) -> Value {
-    let out = env.stanch(&["campaigns", "show", id, "--json", "--config", config]);
+fn show(app: &TestApp, id: &str) -> Value {
+    let out = app.stanch(&["campaigns", "show", id, "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     serde_json::from_str(&out.stdout).unwrap()
 }
@@ -57,25 +55,22 @@ const STORY_BUDGET: usize = 5;
 
 #[test]
 fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(
-        &env,
-        &format!(
-            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\nsafety:\n  budgets:\n    - {{ name: accounts, max: {STORY_BUDGET}, per: 24h }}\n"
-        ),
-    );
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .yaml(&format!(
+            "safety:\n  budgets:\n    - {{ name: accounts, max: {STORY_BUDGET}, per: 24h }}\n"
+        ))
+        .build();
+    let tenant = app.tenant();
     let a_before = tenant.user("a.silva@contoso.com");
 
     // Days 1 and 2 only: B is confirmed compromised on day 1 at 09:41.
     let days_1_2 = story_days(&["dt-1", "dt-2"], &[]);
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(&days_1_2),
-    );
+    let out = app.run_input(&days_1_2);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("failed "), "{}", out.stdout);
-    let listed = campaigns(&env, &config);
+    let listed = campaigns(&app);
     assert_eq!(listed.len(), 1, "{listed:#?}");
     let id = listed[0]["id"].as_str().unwrap().to_string();
     assert!(
@@ -88,7 +83,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
 
     // A, quiet since day 1, is already contained as a member of the confirmed campaign: before
     // any of its day-3 detections exists.
-    let all = actions(&env, &config);
+    let all = app.actions();
     for kind in [
         "revoke_sessions",
         "disable_inbox_rules",
@@ -106,7 +101,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         tenant.user("a.silva@contoso.com")["signInSessionsValidFromDateTime"],
         a_before["signInSessionsValidFromDateTime"]
     );
-    let story = show(&env, &config, &id);
+    let story = show(&app, &id);
     let a_member = story["timeline"]
         .as_array()
         .unwrap()
@@ -127,17 +122,12 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
     // Days 3 and 4 arrive through the HTTP intake of `stanch serve`; its worker contains D and E
     // as members (they joined a campaign confirmed before), and carries out the range block
     // once a SOC member approves it.
-    let server = Server::start(&env, &config);
+    app.start_server();
     let days_3_4 = story_days(&["dt-3", "dt-4"], &[]);
-    let (status, body) = post(
-        &tenant,
-        &format!("{}/v1/detections", server.url),
-        days_3_4,
-        &bearer(),
-    );
+    let (status, body) = app.post_detections(days_3_4);
     assert_eq!(status, 202, "{body}");
     wait_until(30, "D and E were not contained as members", || {
-        let all = actions(&env, &config);
+        let all = app.actions();
         ["d.patel@contoso.com", "e.novak@contoso.com"]
             .iter()
             .all(|upn| {
@@ -145,7 +135,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
                     .is_some_and(|a| a["status"] == "succeeded")
             })
     });
-    let listed = campaigns(&env, &config);
+    let listed = campaigns(&app);
     assert_eq!(
         listed.len(),
         1,
@@ -162,11 +152,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         assert!(members.iter().any(|m| m == upn), "{upn} not in {members:?}");
     }
 
-    let approvals: Vec<Value> = serde_json::from_str(
-        &env.stanch(&["approvals", "list", "--json", "--config", &config])
-            .stdout,
-    )
-    .unwrap();
+    let approvals = app.approvals();
     let block = approvals
         .iter()
         .find(|a| a["playbook"] == "campaign-confirmed" && a["action"] == "block_ips")
@@ -177,7 +163,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
     );
     let block_pk = block["id"].as_i64().unwrap();
     let id_of_block = block_pk.to_string();
-    let approved = env.stanch(&[
+    let approved = app.stanch(&[
         "approvals",
         "approve",
         &id_of_block,
@@ -185,16 +171,14 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         "f.okafor@contoso.com",
         "--reason",
         "the three ranges are the attacker's",
-        "--config",
-        &config,
     ]);
     assert_eq!(approved.code, 0, "{approved:?}");
     wait_until(30, "the approved range block did not run", || {
-        actions(&env, &config)
+        app.actions()
             .iter()
             .any(|a| a["pk"] == block_pk && a["status"] == "succeeded")
     });
-    assert_eq!(server.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
 
     let state = tenant.state();
     let location = state["namedLocations"]
@@ -234,7 +218,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
         "2021-05-01T08:00:00Z"
     );
     assert!(!tenant.quarantined().iter().any(|m| m == BREAKGLASS));
-    let all = actions(&env, &config);
+    let all = app.actions();
     let touching: Vec<&Value> = all
         .iter()
         .filter(|a| a["target_upn"] == "breakglass@contoso.com")
@@ -262,7 +246,7 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
     );
 
     // The narrative, and the audit trail behind it.
-    let text = env.stanch(&["campaigns", "show", &id, "--config", &config]);
+    let text = app.stanch(&["campaigns", "show", &id]);
     for expected in [
         "confirmed 2021-06-01T09:41:00",
         "accounts (how each joined)",
@@ -277,29 +261,25 @@ fn the_quiet_account_is_contained_on_day_one_and_the_attacker_ranges_are_blocked
             text.stdout
         );
     }
-    let export = env.stanch(&["audit", "export"]).stdout;
+    let export = app.stanch(&["audit", "export"]).stdout;
     for kind in ["campaign.opened", "campaign.joined", "campaign.confirmed"] {
         assert!(export.contains(&format!("\"kind\":\"{kind}\"")), "{kind}");
     }
-    assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
+    assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 }
 
 #[test]
 fn a_quiet_account_without_a_detection_is_found_by_the_sweep_and_contained() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     // No detection ever names A: only its sign-in from the attacker's VPN exit (198.51.100.24,
     // B's address) on day 1 connects it.
     let days_1_2 = story_days(&["dt-1", "dt-2"], &["dt-1001"]);
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(&days_1_2),
-    );
+    let out = app.run_input(&days_1_2);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let listed = campaigns(&env, &config);
+    let listed = campaigns(&app);
     assert_eq!(listed.len(), 1, "{listed:#?}");
-    let story = show(&env, &config, listed[0]["id"].as_str().unwrap());
+    let story = show(&app, listed[0]["id"].as_str().unwrap());
     let a = story["members"]
         .as_array()
         .unwrap()
@@ -316,7 +296,7 @@ fn a_quiet_account_without_a_detection_is_found_by_the_sweep_and_contained() {
     assert_eq!(a["contained"], true);
     assert!(tenant.quarantined().iter().any(|m| m == A));
     // The sweep's reads are in the trail like any other Graph call.
-    let export = env.stanch(&["audit", "export"]).stdout;
+    let export = app.stanch(&["audit", "export"]).stdout;
     assert!(
         export.contains("auditLogs/signIns?$filter=ipAddress"),
         "no audited sweep"
@@ -325,9 +305,8 @@ fn a_quiet_account_without_a_detection_is_found_by_the_sweep_and_contained() {
 
 #[test]
 fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
     // Two unusual logins from one /24 at home: grouped, but nothing confirms a compromise.
     let home = |id: &str, upn: &str, ip: &str| {
         format!(
@@ -336,27 +315,17 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     };
     let input = home("op-1", "f.okafor@contoso.com", "198.51.100.23")
         + &home("op-2", "g.muller@contoso.com", "198.51.100.99");
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(&input));
+    let out = app.run_input(&input);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let listed = campaigns(&env, &config);
+    let listed = campaigns(&app);
     assert_eq!(listed.len(), 1);
     assert!(listed[0]["confirmed_at"].is_null());
     let id = listed[0]["id"].as_str().unwrap().to_string();
     assert!(tenant.quarantined().is_empty(), "nothing contained yet");
 
-    let refused = env.stanch(&[
-        "campaigns",
-        "confirm",
-        &id,
-        "--as",
-        "",
-        "--reason",
-        "x",
-        "--config",
-        &config,
-    ]);
+    let refused = app.stanch(&["campaigns", "confirm", &id, "--as", "", "--reason", "x"]);
     assert_eq!(refused.code, 2, "{refused:?}");
-    let confirmed = env.stanch(&[
+    let confirmed = app.stanch(&[
         "campaigns",
         "confirm",
         &id,
@@ -364,8 +333,6 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
         "secops-lead@contoso.com",
         "--reason",
         "both logged in from the phishing kit's proxy",
-        "--config",
-        &config,
     ]);
     assert_eq!(confirmed.code, 0, "{confirmed:?}");
     assert!(
@@ -382,7 +349,7 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     ] {
         assert!(quarantined.iter().any(|m| m == id), "{id}: {quarantined:?}");
     }
-    let listed = campaigns(&env, &config);
+    let listed = campaigns(&app);
     assert_eq!(
         listed[0]["confirmed_by"],
         "operator secops-lead@contoso.com"
@@ -390,7 +357,7 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     assert_eq!(listed[0]["contained"], 2);
     // Confirming again finds nobody new to contain and acts on nothing twice.
     let writes = tenant.writes().len();
-    let again = env.stanch(&[
+    let again = app.stanch(&[
         "campaigns",
         "confirm",
         &id,
@@ -398,8 +365,6 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
         "secops-lead@contoso.com",
         "--reason",
         "again",
-        "--config",
-        &config,
     ]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
@@ -411,7 +376,7 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
 
     // Nothing from outside can pass for one of stanch's own campaign detections.
     let forged = "{\"id\":\"f-1\",\"source\":\"stanch\",\"name\":\"stanch / Campaign / Member of confirmed campaign\",\"observed_at\":\"2021-06-02T00:00:00Z\",\"user\":{\"upn\":\"h.room@contoso.com\"}}";
-    let out = env.stanch_with_input(&["run", "--input", "-", "--config", &config], Some(forged));
+    let out = app.run_input(forged);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stdout
@@ -424,17 +389,9 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
 
 #[test]
 fn passive_mode_sweeps_and_groups_but_changes_nothing() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
-    let out = env.stanch(&[
-        "run",
-        "--input",
-        &attack_story(),
-        "--passive",
-        "--config",
-        &config,
-    ]);
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
+    let out = app.stanch(&["run", "--input", &attack_story(), "--passive"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(tenant.writes().is_empty(), "{:?}", tenant.writes());
     let sweeps = tenant
@@ -445,7 +402,7 @@ fn passive_mode_sweeps_and_groups_but_changes_nothing() {
         .filter(|r| r.path.contains("auditLogs/signIns"))
         .count();
     assert!(sweeps > 0, "the read-only sweeps ran");
-    let listed = campaigns(&env, &config);
+    let listed = campaigns(&app);
     assert_eq!(listed.len(), 1);
     assert!(
         listed[0]["confirmed_at"].is_null(),
@@ -458,14 +415,9 @@ fn passive_mode_sweeps_and_groups_but_changes_nothing() {
 /// process) is picked up, and the next account joining it is contained as a member.
 #[test]
 fn a_running_server_learns_of_a_confirmation_made_elsewhere() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(
-        &env,
-        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
-    );
-    let server = Server::start(&env, &config);
-    let intake = format!("{}/v1/detections", server.url);
+    let app = TestApp::builder().tenant().intake().serve().build();
+    let tenant = app.tenant();
+    let intake = app.url("/v1/detections");
     let home = |id: &str, upn: &str, ip: &str, minute: u32| {
         format!(
             "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"medium\",\"observed_at\":\"2021-06-01T06:{minute:02}:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"{ip}\",\"country\":\"BE\"}}\n"
@@ -473,13 +425,10 @@ fn a_running_server_learns_of_a_confirmation_made_elsewhere() {
     };
     let first = home("s-1", "f.okafor@contoso.com", "198.51.100.23", 10)
         + &home("s-2", "g.muller@contoso.com", "198.51.100.99", 11);
-    let (status, body) = post(&tenant, &intake, first, &bearer());
+    let (status, body) = app.post(&intake, first, &bearer());
     assert_eq!(status, 202, "{body}");
-    let id = campaigns(&env, &config)[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let confirmed = env.stanch(&[
+    let id = campaigns(&app)[0]["id"].as_str().unwrap().to_string();
+    let confirmed = app.stanch(&[
         "campaigns",
         "confirm",
         &id,
@@ -487,26 +436,19 @@ fn a_running_server_learns_of_a_confirmation_made_elsewhere() {
         "secops-lead@contoso.com",
         "--reason",
         "proxy logs",
-        "--config",
-        &config,
     ]);
     assert_eq!(confirmed.code, 0, "{confirmed:?}");
     // The server looks for others' changes at most every quarter of a second.
     std::thread::sleep(std::time::Duration::from_millis(400));
-    let (status, body) = post(
-        &tenant,
+    let (status, body) = app.post(
         &intake,
         home("s-3", "h.room@contoso.com", "198.51.100.7", 40),
         &bearer(),
     );
     assert_eq!(status, 202, "{body}");
     wait_until(30, "h.room was not contained as a member", || {
-        member_action(
-            &actions(&env, &config),
-            "block_legacy_auth",
-            "h.room@contoso.com",
-        )
-        .is_some_and(|a| a["status"] == "succeeded")
+        member_action(&app.actions(), "block_legacy_auth", "h.room@contoso.com")
+            .is_some_and(|a| a["status"] == "succeeded")
     });
     assert!(
         tenant
@@ -514,5 +456,5 @@ fn a_running_server_learns_of_a_confirmation_made_elsewhere() {
             .iter()
             .any(|m| m == "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e000c")
     );
-    assert_eq!(server.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
 }

@@ -2,15 +2,11 @@
 //! `expire-actions` job back to exactly the state before, unless an operator extended or
 //! confirmed it; nothing undone twice; a transient failure retried at the next run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stanch::emulate::Fault;
 
-use crate::active::Tenant;
-use crate::helpers::{Env, Output, actions, project_root, wait_until};
+use crate::harness::{Builder, Output, TestApp, wait_until};
 
 const B_JONES: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0002";
 
@@ -28,25 +24,24 @@ tests: []
 
 const DETECTION: &str = r#"{"id":"tmp-1","name":"Test / Temporary","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"},"ip":"203.0.113.77"}"#;
 
-/// Runs `playbook` in active mode on DETECTION; returns the config path.
-fn contain(tenant: &Tenant, env: &Env, playbook: &str, extra: &str) -> String {
-    std::fs::create_dir(env.path("pbs")).unwrap();
-    env.write("pbs/temporary.yaml", playbook);
-    let config = tenant.config(
-        env,
-        &format!("playbooks: [{}]\n{extra}", env.path("pbs").display()),
-    );
-    let out = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(DETECTION),
-    );
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    config
+/// An app in active mode with the TEMPORARY playbook.
+fn temporary() -> Builder {
+    TestApp::builder()
+        .tenant()
+        .playbook("temporary.yaml", TEMPORARY)
 }
 
-/// `stanch job run expire-actions`: its exit code and JSON summary.
-fn expire(env: &Env, config: &str) -> (Output, Value) {
-    let out = env.stanch(&["job", "run", "expire-actions", "--config", config]);
+/// Builds the app and runs DETECTION through it.
+fn contain(app: Builder) -> TestApp {
+    let app = app.build();
+    let out = app.run_input(DETECTION);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    app
+}
+
+/// `stanch job run expire-actions` as of the app's clock: its exit code and JSON summary.
+fn expire(app: &TestApp) -> (Output, Value) {
+    let (out, _) = app.job("expire-actions");
     let summary = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("not a JSON summary ({e}): {out:?}"));
     (out, summary)
@@ -66,48 +61,23 @@ fn deadline(action: &Value) -> DateTime<Utc> {
         .unwrap()
 }
 
-/// Sleeps until every deadline in `list` has passed.
-fn wait_past(deadlines: impl IntoIterator<Item = DateTime<Utc>>) {
+/// Moves the app's clock past every deadline in `deadlines` (no sleeping: `expire` runs the job
+/// as of that clock).
+fn wait_past(app: &TestApp, deadlines: impl IntoIterator<Item = DateTime<Utc>>) {
     if let Some(last) = deadlines.into_iter().max() {
-        let left = (last - Utc::now()).to_std().unwrap_or_default();
-        std::thread::sleep(left + std::time::Duration::from_millis(50));
+        app.clock.advance_past(last);
     }
-}
-
-/// The audit trail as (kind, payload) pairs.
-fn trail(env: &Env) -> Vec<(String, Value)> {
-    env.stanch(&["audit", "export"])
-        .stdout
-        .lines()
-        .map(|l| {
-            let record: Value = serde_json::from_str(l).unwrap();
-            let payload = match &record["payload"] {
-                Value::String(text) => serde_json::from_str(text).unwrap(),
-                other => other.clone(),
-            };
-            (record["kind"].as_str().unwrap().to_string(), payload)
-        })
-        .collect()
-}
-
-fn graph_calls(tenant: &Tenant) -> usize {
-    tenant
-        .running
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| r.path.starts_with("/v1.0"))
-        .count()
 }
 
 #[test]
 fn every_reversible_action_expires_back_to_exactly_the_state_before() {
-    let tenant = Tenant::start();
-    let env = Env::new();
+    let app = temporary().build();
+    let tenant = app.tenant();
     let before = tenant.state();
-    let config = contain(&tenant, &env, TEMPORARY, "");
+    let out = app.run_input(DETECTION);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_ne!(tenant.state(), before, "the actions changed the tenant");
-    let list = actions(&env, &config);
+    let list = app.actions();
     assert_eq!(list.len(), 4, "{list:#?}");
     for action in &list {
         assert_eq!(action["status"], "succeeded", "{action}");
@@ -116,9 +86,9 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
         let left = deadline(action) - finished;
         assert!(left.num_milliseconds().abs_diff(1000) < 50, "{action}");
     }
-    wait_past(list.iter().map(deadline));
+    wait_past(&app, list.iter().map(deadline));
 
-    let (out, summary) = expire(&env, &config);
+    let (out, summary) = expire(&app);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         (&summary["due"], &summary["expired"], &summary["failed"]),
@@ -126,11 +96,11 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
         "{summary:#}"
     );
     assert_eq!(tenant.state(), before, "the tenant is exactly as before");
-    let list = actions(&env, &config);
+    let list = app.actions();
     assert!(list.iter().all(|a| a["status"] == "expired"), "{list:#?}");
 
     // Every undo is in the trail: why, what, and each Graph call before and after.
-    let records = trail(&env);
+    let records = app.audit_trail();
     let expired: Vec<&Value> = records
         .iter()
         .filter(|(kind, _)| kind == "action.expired")
@@ -154,17 +124,17 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
     );
     let count = |kind: &str| records.iter().filter(|(k, _)| k == kind).count();
     assert_eq!(count("action.rollback_started"), 4);
-    assert_eq!(count("graph.request"), graph_calls(&tenant));
-    assert_eq!(count("graph.response"), graph_calls(&tenant));
-    assert_eq!(env.stanch(&["audit", "verify"]).code, 0);
+    assert_eq!(count("graph.request"), tenant.graph_calls());
+    assert_eq!(count("graph.response"), tenant.graph_calls());
+    assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 
     // A second run undoes nothing twice, and neither does an operator.
-    let calls = graph_calls(&tenant);
-    let (again, summary) = expire(&env, &config);
+    let calls = tenant.graph_calls();
+    let (again, summary) = expire(&app);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(summary["due"], 0, "{summary}");
     let id = by_step(&list, "legacy")["pk"].to_string();
-    let rollback = env.stanch(&["actions", "rollback", &id, "--config", &config]);
+    let rollback = app.stanch(&["actions", "rollback", &id]);
     assert_eq!(rollback.code, 2);
     assert!(
         rollback
@@ -174,10 +144,7 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
         rollback.stderr
     );
     // Nor does the same detection delivered again: its actions ran their course.
-    let replay = env.stanch_with_input(
-        &["run", "--input", "-", "--config", &config],
-        Some(DETECTION),
-    );
+    let replay = app.run_input(DETECTION);
     assert_eq!(replay.code, 0, "{}", replay.stderr);
     assert_eq!(
         replay.stdout.matches("duplicate ").count(),
@@ -185,23 +152,21 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
         "{}",
         replay.stdout
     );
-    assert_eq!(graph_calls(&tenant), calls, "nothing was sent to Graph");
+    assert_eq!(tenant.graph_calls(), calls, "nothing was sent to Graph");
     assert_eq!(count("action.expired"), 4);
     assert_eq!(tenant.state(), before);
 }
 
 #[test]
 fn extended_and_confirmed_actions_outlive_their_deadline() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = contain(&tenant, &env, TEMPORARY, "");
-    let list = actions(&env, &config);
+    let app = contain(temporary());
+    let tenant = app.tenant();
+    let list = app.actions();
     let id = |step: &str| by_step(&list, step)["pk"].to_string();
     let operator = |args: &[&str]| {
         let mut all = vec!["actions"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--config", &config]);
-        env.stanch(&all)
+        app.stanch(&all)
     };
     let who = [
         "--as",
@@ -237,7 +202,7 @@ fn extended_and_confirmed_actions_outlive_their_deadline() {
     assert_eq!(nameless.code, 2, "--as is required");
     assert!(nameless.stderr.contains("--as"), "{}", nameless.stderr);
 
-    let now = actions(&env, &config);
+    let now = app.actions();
     assert!(deadline(by_step(&now, "legacy")) > deadline(by_step(&list, "legacy")));
     assert_eq!(by_step(&now, "disable")["confirmed"], true);
     assert_eq!(
@@ -249,22 +214,22 @@ fn extended_and_confirmed_actions_outlive_their_deadline() {
     assert!(text.contains("expires "), "{text}");
 
     // At the old deadlines only the untouched action goes.
-    wait_past(list.iter().map(deadline));
-    let (out, summary) = expire(&env, &config);
+    wait_past(&app, list.iter().map(deadline));
+    let (out, summary) = expire(&app);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(summary["expired"], 1, "{summary:#}");
     assert_eq!(summary["actions"][0]["action"], "disable_inbox_rules");
     assert!(tenant.quarantined().contains(&B_JONES.to_string()));
     assert_eq!(tenant.user("b.jones@contoso.com")["accountEnabled"], false);
-    let ips = by_step(&actions(&env, &config), "ips").clone();
+    let ips = by_step(&app.actions(), "ips").clone();
     assert_eq!(ips["status"], "succeeded", "extended, so not yet: {ips}");
 
     // The extended one goes at its new deadline; the confirmed one never does.
-    wait_past([deadline(&ips)]);
-    let (_, summary) = expire(&env, &config);
+    wait_past(&app, [deadline(&ips)]);
+    let (_, summary) = expire(&app);
     assert_eq!(summary["expired"], 1, "{summary:#}");
     assert_eq!(summary["actions"][0]["action"], "block_ips");
-    let end = actions(&env, &config);
+    let end = app.actions();
     assert_eq!(by_step(&end, "disable")["status"], "succeeded");
     assert_eq!(by_step(&end, "legacy")["status"], "succeeded");
 
@@ -277,7 +242,7 @@ fn extended_and_confirmed_actions_outlive_their_deadline() {
         "{}",
         gone.stderr
     );
-    let records = trail(&env);
+    let records = app.audit_trail();
     let changes: Vec<&(String, Value)> = records
         .iter()
         .filter(|(k, _)| k == "action.extended" || k == "action.confirmed")
@@ -292,17 +257,16 @@ fn extended_and_confirmed_actions_outlive_their_deadline() {
 
 #[test]
 fn a_transient_failure_leaves_the_action_due_for_the_next_run() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = contain(&tenant, &env, TEMPORARY, "");
-    wait_past(actions(&env, &config).iter().map(deadline));
+    let app = contain(temporary());
+    let tenant = app.tenant();
+    wait_past(&app, app.actions().iter().map(deadline));
     // Removing a group member stays unavailable through every retry of this run.
     tenant.running.emulator.inject(
         Fault::unavailable(Some(0))
             .method("DELETE")
             .path_prefix("/v1.0/groups"),
     );
-    let (out, summary) = expire(&env, &config);
+    let (out, summary) = expire(&app);
     assert_eq!(
         out.code, 1,
         "a failure shows in the exit status: {}",
@@ -317,10 +281,11 @@ fn a_transient_failure_leaves_the_action_due_for_the_next_run() {
         (&3.into(), &1.into(), &1.into()),
         "{summary:#}"
     );
-    let legacy = by_step(&actions(&env, &config), "legacy").clone();
+    let legacy = by_step(&app.actions(), "legacy").clone();
     assert_eq!(legacy["status"], "succeeded", "still in effect: {legacy}");
     assert!(tenant.quarantined().contains(&B_JONES.to_string()));
-    let failed: Vec<Value> = trail(&env)
+    let failed: Vec<Value> = app
+        .audit_trail()
         .into_iter()
         .filter(|(k, _)| k == "action.rollback_failed")
         .map(|(_, p)| p)
@@ -329,61 +294,34 @@ fn a_transient_failure_leaves_the_action_due_for_the_next_run() {
     assert_eq!(failed[0]["retryable"], true);
 
     tenant.running.emulator.clear_faults();
-    let (out, summary) = expire(&env, &config);
+    let (out, summary) = expire(&app);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         (&summary["due"], &summary["expired"]),
         (&1.into(), &1.into())
     );
     assert!(!tenant.quarantined().contains(&B_JONES.to_string()));
-    assert_eq!(
-        by_step(&actions(&env, &config), "legacy")["status"],
-        "expired"
-    );
+    assert_eq!(by_step(&app.actions(), "legacy")["status"], "expired");
 }
 
 /// `stanch serve` runs `expire-actions` from its `schedules:`; a run recorded long ago makes the
 /// schedule due as soon as the server starts.
 #[test]
 fn serve_expires_actions_on_its_schedule() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let schedule = "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [t]\nschedules:\n  - { name: expire, cron: \"* * * * *\", tz: UTC, job: expire-actions }\n";
-    let config = contain(&tenant, &env, TEMPORARY, schedule);
-    wait_past(actions(&env, &config).iter().map(deadline));
-    tenant.runtime.block_on(async {
-        let db = crate::helpers::raw_sqlite(&env).await;
-        sqlx::query("INSERT INTO schedule_runs (schedule, job, started_at, outcome) VALUES ('expire', 'expire-actions', '2020-01-01T00:00:00.000000Z', 'succeeded')")
-            .execute(&db)
-            .await
-            .unwrap();
-        db.close().await;
-    });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stanch"))
-        .current_dir(project_root())
-        .args([
-            "serve",
-            "--config",
-            &config,
-            "--database-url",
-            &env.database_url(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn stanch serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on "), "{line}");
+    let schedule =
+        "schedules:\n  - { name: expire, cron: \"* * * * *\", tz: UTC, job: expire-actions }\n";
+    let app = contain(temporary().intake().yaml(schedule));
+    let tenant = app.tenant();
+    // The server runs its jobs on the wall clock, so instead of waiting for the deadlines, they
+    // are moved into the past.
+    app.sql(&[
+        "UPDATE actions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE expires_at IS NOT NULL",
+        "INSERT INTO schedule_runs (schedule, job, started_at, outcome) VALUES ('expire', 'expire-actions', '2020-01-01T00:00:00.000000Z', 'succeeded')",
+    ]);
+    app.start_server();
     wait_until(30, "the scheduled job expired the actions", || {
-        actions(&env, &config)
-            .iter()
-            .all(|a| a["status"] == "expired")
+        app.actions().iter().all(|a| a["status"] == "expired")
     });
-    // SAFETY: sending SIGTERM to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(app.stop_server(), 0);
     assert_eq!(tenant.user("b.jones@contoso.com")["accountEnabled"], true);
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real `stanch` binary, a temporary SQLite file, the shipped playbooks.
-//! One test binary (faster to link), a module per feature.
+//! One test binary (faster to link), a module per feature, one harness for all (`harness`:
+//! start there to write a test).
 
 mod active;
 mod approvals;
@@ -7,12 +8,10 @@ mod audit;
 mod browser;
 mod campaigns;
 mod expiry;
-mod helpers;
+mod harness;
 mod playbooks;
 mod run;
 mod safety;
 mod serve;
 mod slack;
-mod stack;
 mod teams;
-mod webdriver;

@@ -1,16 +1,16 @@
-use crate::helpers::Env;
+use crate::harness::TestApp;
 
 #[test]
 fn the_shipped_playbooks_validate_and_their_tests_pass() {
-    let env = Env::new();
-    let validate = env.stanch(&["validate", "--deny-warnings"]);
+    let app = TestApp::new();
+    let validate = app.stanch(&["validate", "--deny-warnings"]);
     assert_eq!(validate.code, 0, "{validate:?}");
     assert!(
         validate.stdout.contains("7 playbook(s) valid"),
         "{}",
         validate.stdout
     );
-    let test = env.stanch(&["test"]);
+    let test = app.stanch(&["test"]);
     assert_eq!(test.code, 0, "{test:?}");
     assert!(test.stdout.contains(" 0 failed"), "{}", test.stdout);
     assert!(
@@ -22,14 +22,14 @@ fn the_shipped_playbooks_validate_and_their_tests_pass() {
 
 #[test]
 fn three_mistakes_are_reported_with_file_line_and_column_and_nothing_loads() {
-    let env = Env::new();
-    std::fs::create_dir(env.path("pbs")).unwrap();
-    let path = env.write(
+    let app = TestApp::new();
+    std::fs::create_dir(app.path("pbs")).unwrap();
+    let path = app.write(
         "pbs/bad.yaml",
         "version: 1\nid: bad\nmatch:\n  name_regex: \"SaaS / (Compromise\"\nsteps:\n  - id: revoke\n    action: revoke_session\n  - id: rules\n    action: disable_inbox_rules\n    requires_aproval: true\ntests: []\n",
     );
     let file = path.display().to_string();
-    let out = env.stanch(&["validate", &file]);
+    let out = app.stanch(&["validate", &file]);
     assert_eq!(out.code, 1, "{out:?}");
     for expected in [
         format!("{file}:4:15: error: invalid regular expression `SaaS / (Compromise`"),
@@ -56,14 +56,14 @@ fn three_mistakes_are_reported_with_file_line_and_column_and_nothing_loads() {
 
     // A set with one bad file is refused whole: `run` does not start with half the playbooks.
     let good =
-        std::fs::read_to_string(crate::helpers::project_root().join("playbooks/sender-surge.yaml"))
+        std::fs::read_to_string(crate::harness::project_root().join("playbooks/sender-surge.yaml"))
             .unwrap();
-    env.write("pbs/good.yaml", &good);
-    let config = env.write(
+    app.write("pbs/good.yaml", &good);
+    let config = app.write(
         "config.yaml",
-        &format!("playbooks: [{}]\n", env.path("pbs").display()),
+        &format!("playbooks: [{}]\n", app.path("pbs").display()),
     );
-    let run = env.stanch_with_input(
+    let run = app.stanch_with_input(
         &[
             "run",
             "--input",
@@ -83,15 +83,15 @@ fn three_mistakes_are_reported_with_file_line_and_column_and_nothing_loads() {
 
 #[test]
 fn a_wrong_expectation_in_a_shipped_playbook_fails_stanch_test() {
-    let env = Env::new();
+    let app = TestApp::new();
     let original = std::fs::read_to_string(
-        crate::helpers::project_root().join("playbooks/legacy-auth-attempt.yaml"),
+        crate::harness::project_root().join("playbooks/legacy-auth-attempt.yaml"),
     )
     .unwrap();
     let broken = original.replacen("{ step: block-legacy, action: block_legacy_auth, target: b.jones@contoso.com, approval: false }", "{ step: block-legacy, action: block_legacy_auth, target: b.jones@contoso.com, approval: true }", 1);
     assert_ne!(original, broken, "the expectation to break was not found");
-    let path = env.write("legacy.yaml", &broken);
-    let out = env.stanch(&["test", &path.display().to_string()]);
+    let path = app.write("legacy.yaml", &broken);
+    let out = app.stanch(&["test", &path.display().to_string()]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stdout
@@ -109,7 +109,7 @@ fn a_wrong_expectation_in_a_shipped_playbook_fails_stanch_test() {
 
 #[test]
 fn schema_is_json_schema_listing_every_action() {
-    let out = Env::new().stanch(&["schema"]);
+    let out = TestApp::new().stanch(&["schema"]);
     assert_eq!(out.code, 0, "{out:?}");
     let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema is JSON");
     assert_eq!(

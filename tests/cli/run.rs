@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::{Env, attack_story};
+use crate::harness::{TestApp, attack_story};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout
@@ -34,19 +34,10 @@ fn actions_for<'a>(lines: &'a [Value], detection: &str) -> Vec<&'a Value> {
 
 #[test]
 fn the_attack_story_is_planned_passively_with_reasons() {
-    let env = Env::new();
-    let config = env.write(
-        "config.yaml",
-        "protected_accounts: [breakglass@contoso.com]\n",
-    );
-    let out = env.stanch(&[
-        "run",
-        "--input",
-        &attack_story(),
-        "--json",
-        "--config",
-        &config.display().to_string(),
-    ]);
+    let app = TestApp::builder()
+        .yaml("protected_accounts: [breakglass@contoso.com]\n")
+        .build();
+    let out = app.stanch(&["run", "--input", &attack_story(), "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let lines = json_lines(&out.stdout);
     assert_eq!(plans(&lines).len(), 14);
@@ -131,9 +122,9 @@ fn the_attack_story_is_planned_passively_with_reasons() {
 
 #[test]
 fn replaying_gives_the_same_plan_on_the_same_and_on_a_fresh_database() {
-    let (first, second) = (Env::new(), Env::new());
-    let run = |env: &Env| {
-        let out = env.stanch(&["run", "--input", &attack_story(), "--json"]);
+    let (first, second) = (TestApp::new(), TestApp::new());
+    let run = |app: &TestApp| {
+        let out = app.stanch(&["run", "--input", &attack_story(), "--json"]);
         assert_eq!(out.code, 0, "{out:?}");
         json_lines(&out.stdout)
             .into_iter()
@@ -146,8 +137,8 @@ fn replaying_gives_the_same_plan_on_the_same_and_on_a_fresh_database() {
     assert_eq!(once, twice);
     assert_eq!(once, elsewhere);
     // Human output is stable too (apart from the run id).
-    let text = |env: &Env| {
-        let out = env.stanch(&["run", "--input", &attack_story()]).stdout;
+    let text = |app: &TestApp| {
+        let out = app.stanch(&["run", "--input", &attack_story()]).stdout;
         out.lines()
             .filter(|l| !l.starts_with("run ") && !l.starts_with("recorded in "))
             .collect::<Vec<_>>()
@@ -158,7 +149,7 @@ fn replaying_gives_the_same_plan_on_the_same_and_on_a_fresh_database() {
 
 #[test]
 fn malformed_lines_are_rejected_by_line_number_audited_and_the_rest_processed() {
-    let env = Env::new();
+    let app = TestApp::new();
     let good = r#"{"id":"ok-1","source":"darktrace","name":"SaaS / Compliance / New Email Rule","observed_at":"2021-06-03T13:20:00Z","user":{"upn":"a.silva@contoso.com"},"details":{"rule":{"delete":true}}}"#;
     let input = format!(
         "{good}\nnot json at all\n\n{}\n{}\n{}\n",
@@ -166,7 +157,7 @@ fn malformed_lines_are_rejected_by_line_number_audited_and_the_rest_processed() 
         r#"{"id":"bad-user","name":"x","observed_at":"2021-06-01T00:00:00Z","user":{"id":"x/../../groups/g1"}}"#,
         good.replace("ok-1", "ok-2"),
     );
-    let out = env.stanch_with_input(&["run", "--input", "-"], Some(&input));
+    let out = app.stanch_with_input(&["run", "--input", "-"], Some(&input));
     assert_eq!(
         out.code, 1,
         "a rejected line makes the exit status 1: {out:?}"
@@ -195,7 +186,7 @@ fn malformed_lines_are_rejected_by_line_number_audited_and_the_rest_processed() 
         out.stdout
     );
 
-    let export = env.stanch(&["audit", "export"]);
+    let export = app.stanch(&["audit", "export"]);
     let rejected: Vec<Value> = json_lines(&export.stdout)
         .into_iter()
         .filter(|r| r["kind"] == "detection.rejected")
@@ -208,19 +199,10 @@ fn malformed_lines_are_rejected_by_line_number_audited_and_the_rest_processed() 
 
 #[test]
 fn the_database_records_every_action_as_would_have_done() {
-    let env = Env::new();
-    let config = env.write(
-        "config.yaml",
-        "protected_accounts: [breakglass@contoso.com]\n",
-    );
-    let out = env.stanch(&[
-        "run",
-        "--input",
-        &attack_story(),
-        "--quiet",
-        "--config",
-        &config.display().to_string(),
-    ]);
+    let app = TestApp::builder()
+        .yaml("protected_accounts: [breakglass@contoso.com]\n")
+        .build();
+    let out = app.stanch(&["run", "--input", &attack_story(), "--quiet"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout
@@ -228,9 +210,8 @@ fn the_database_records_every_action_as_would_have_done() {
         "{}",
         out.stdout
     );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let pool = crate::helpers::raw_sqlite(&env).await;
+    app.runtime.block_on(async {
+        let pool = app.raw_sqlite().await;
         let statuses: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM actions GROUP BY status ORDER BY status")
                 .fetch_all(&pool)
@@ -257,38 +238,21 @@ fn the_database_records_every_action_as_would_have_done() {
 
 #[test]
 fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
-    let env = Env::new();
-    let config = env.write("config.yaml", "mode: active\n");
-    let config = config.display().to_string();
-    let active = env.stanch(&[
-        "run",
-        "--input",
-        &attack_story(),
-        "--quiet",
-        "--config",
-        &config,
-    ]);
+    let app = TestApp::builder().yaml("mode: active\n").build();
+    let active = app.stanch(&["run", "--input", &attack_story(), "--quiet"]);
     assert!(
         active.stdout.contains("(0 passive, 46 active"),
         "{}",
         active.stdout
     );
-    let forced = env.stanch(&[
-        "run",
-        "--input",
-        &attack_story(),
-        "--quiet",
-        "--config",
-        &config,
-        "--passive",
-    ]);
+    let forced = app.stanch(&["run", "--input", &attack_story(), "--quiet", "--passive"]);
     assert!(
         forced.stdout.contains("(46 passive, 0 active"),
         "{}",
         forced.stdout
     );
-    let bad = env.write("bad.yaml", "mode: passive\ndatabse_url: sqlite://x.db\n");
-    let out = env.stanch(&[
+    let bad = app.write("bad.yaml", "mode: passive\ndatabse_url: sqlite://x.db\n");
+    let out = app.stanch(&[
         "run",
         "--input",
         &attack_story(),

@@ -5,8 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::active::Tenant;
-use crate::helpers::{Env, actions, project_root};
+use crate::harness::{Builder, TestApp, project_root};
 
 const ACCOUNTS: usize = 2_000;
 const WAVES: usize = 5;
@@ -22,7 +21,7 @@ steps:
 "#;
 
 /// The story's tenant plus `ACCOUNTS` ordinary users.
-fn grown_fixture(env: &Env) -> std::path::PathBuf {
+fn grown_fixture(app: &Builder) -> std::path::PathBuf {
     let text = std::fs::read_to_string(project_root().join("examples/tenant.json")).unwrap();
     let mut tenant: Value = serde_json::from_str(&text).unwrap();
     let users = tenant["users"].as_array_mut().unwrap();
@@ -37,23 +36,21 @@ fn grown_fixture(env: &Env) -> std::path::PathBuf {
             "mail": format!("flood{n}@contoso.com"),
         }));
     }
-    env.write("tenant.json", &tenant.to_string())
+    app.write("tenant.json", &tenant.to_string())
 }
 
 #[test]
 fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_rest() {
-    let env = Env::new();
-    let tenant = Tenant::start_with(&grown_fixture(&env));
-    let dir = env.path("playbooks");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("flood.yaml"), PLAYBOOK).unwrap();
-    let config = tenant.config(
-        &env,
-        &format!(
-            "playbooks: [{}]\nprotected_roles: [Global Administrator]\nsafety:\n  budgets:\n    - {{ name: disables, action: disable_account, max: {BUDGET}, per: 1h }}\n",
-            dir.display()
-        ),
-    );
+    let builder = TestApp::builder();
+    let fixture = grown_fixture(&builder);
+    let app = builder
+        .tenant_from(&fixture)
+        .playbook("flood.yaml", PLAYBOOK)
+        .yaml(&format!(
+            "protected_roles: [Global Administrator]\nsafety:\n  budgets:\n    - {{ name: disables, action: disable_account, max: {BUDGET}, per: 1h }}\n"
+        ))
+        .build();
+    let tenant = app.tenant();
     let mut flood = String::new();
     for wave in 0..WAVES {
         for n in 0..ACCOUNTS {
@@ -63,15 +60,8 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
         }
     }
     flood.push_str("{\"id\":\"f-admin\",\"source\":\"soc\",\"name\":\"Flood / Unusual login\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T10:00:30Z\",\"user\":{\"upn\":\"it.admin@contoso.com\"}}\n");
-    let input = env.write("flood.jsonl", &flood);
-    let run = env.stanch(&[
-        "run",
-        "--input",
-        input.to_str().unwrap(),
-        "--quiet",
-        "--config",
-        &config,
-    ]);
+    let input = app.write("flood.jsonl", &flood);
+    let run = app.stanch(&["run", "--input", input.to_str().unwrap(), "--quiet"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
     let state = tenant.state();
@@ -85,7 +75,7 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
     assert_eq!(disabled.len(), BUDGET, "exactly the budget: {disabled:?}");
     assert!(!disabled.contains(&"it.admin@contoso.com"));
 
-    let all = actions(&env, &config);
+    let all = app.actions();
     let count = |status: &str| all.iter().filter(|a| a["status"] == status).count();
     assert_eq!(all.len(), WAVES * ACCOUNTS + 1);
     assert_eq!(count("succeeded"), BUDGET);
@@ -94,11 +84,7 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
         (WAVES - 1) * ACCOUNTS,
         "every repeat on an account is suppressed by the cooldown"
     );
-    let requests: Vec<Value> = serde_json::from_str(
-        &env.stanch(&["approvals", "list", "--json", "--config", &config])
-            .stdout,
-    )
-    .unwrap();
+    let requests = app.approvals();
     let pending: Vec<&Value> = requests
         .iter()
         .filter(|r| r["state"] == "pending")
@@ -143,7 +129,7 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
             .unwrap()
             .contains("now wait for approval")
     );
-    let trail = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    let trail = app.stanch(&["audit", "export"]).stdout;
     assert_eq!(
         trail.matches("\"budget.exceeded\"").count(),
         ACCOUNTS - BUDGET
@@ -156,23 +142,13 @@ fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_res
 
 #[test]
 fn the_passive_report_shows_what_would_have_run_and_what_the_rails_would_have_stopped() {
-    let env = Env::new();
-    let config = env.write(
-        "config.yaml",
-        "protected_accounts: [breakglass@contoso.com]\nsafety:\n  budgets:\n    - { name: revokes, action: revoke_sessions, max: 1, per: 24h }\n",
-    );
-    let config = config.to_str().unwrap();
+    let app = TestApp::builder()
+        .yaml("protected_accounts: [breakglass@contoso.com]\nsafety:\n  budgets:\n    - { name: revokes, action: revoke_sessions, max: 1, per: 24h }\n")
+        .build();
     let story = project_root().join("examples/attack-story.jsonl");
-    let run = env.stanch(&[
-        "run",
-        "--input",
-        story.to_str().unwrap(),
-        "--quiet",
-        "--config",
-        config,
-    ]);
+    let run = app.stanch(&["run", "--input", story.to_str().unwrap(), "--quiet"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = env.stanch(&["report", "--json", "--config", config]);
+    let out = app.stanch(&["report", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["from"], "2021-06-01T06:12:00Z");
@@ -205,19 +181,13 @@ fn the_passive_report_shows_what_would_have_run_and_what_the_rails_would_have_st
     assert_eq!(rules["would_run"], 1, "{rules}");
     assert_eq!(rules["held_by_budget"]["revokes"], 2, "{rules}");
 
-    let text = env.stanch(&[
-        "report",
-        "--since",
-        "2021-06-03T00:00:00Z",
-        "--config",
-        config,
-    ]);
+    let text = app.stanch(&["report", "--since", "2021-06-03T00:00:00Z"]);
     assert!(
         text.stdout.contains("passive period 2021-06-03"),
         "{}",
         text.stdout
     );
-    let bad = env.stanch(&["report", "--since", "yesterday", "--config", config]);
+    let bad = app.stanch(&["report", "--since", "yesterday"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
 }

@@ -1,100 +1,31 @@
 //! `stanch serve`: the real binary on port 0, the emulator behind it, real HTTP in front.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::active::Tenant;
-use crate::helpers::{Env, actions, project_root, wait_until};
-
-pub(crate) const TOKEN: &str = "test-intake-token";
-
-pub(crate) struct Server {
-    child: Child,
-    pub url: String,
-}
-
-impl Server {
-    pub fn start(env: &Env, config: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stanch"))
-            .current_dir(project_root())
-            .args([
-                "serve",
-                "--config",
-                config,
-                "--database-url",
-                &env.database_url(),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn stanch serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        Server {
-            child,
-            url: format!("http://{addr}"),
-        }
-    }
-
-    pub fn stop(mut self) -> i32 {
-        // SAFETY: sending SIGTERM to our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
-}
-
-pub(crate) fn post(
-    tenant: &Tenant,
-    url: &str,
-    body: String,
-    headers: &[(&str, String)],
-) -> (u16, Value) {
-    tenant.runtime.block_on(async {
-        let mut request = reqwest::Client::new().post(url).body(body);
-        for (k, v) in headers {
-            request = request.header(*k, v);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    })
-}
-
-fn get(tenant: &Tenant, url: &str) -> (u16, String) {
-    tenant.runtime.block_on(async {
-        let response = reqwest::get(url).await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    })
-}
-
-pub(crate) fn bearer() -> Vec<(&'static str, String)> {
-    vec![("authorization", format!("Bearer {TOKEN}"))]
-}
+use crate::harness::detection::{credential_use, surge};
+use crate::harness::{TestApp, bearer, project_root, wait_until};
 
 #[test]
 fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n  hmac_secrets: {{ darktrace: k3y }}\n  max_body_bytes: 65536\n"));
-    let server = Server::start(&env, &config);
-    let intake = format!("{}/v1/detections", server.url);
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .hmac_secrets("{ darktrace: k3y }")
+        .max_body_bytes(65536)
+        .serve()
+        .build();
+    let tenant = app.tenant();
+    let intake = app.url("/v1/detections");
 
     let story =
         std::fs::read_to_string(project_root().join("examples/attack-story.jsonl")).unwrap();
-    let (status, body) = post(&tenant, &intake, story.clone(), &bearer());
+    let (status, body) = app.post(&intake, story.clone(), &bearer());
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"].as_array().unwrap().len(), 14);
 
-    let (status, body) = post(&tenant, &intake, story.clone(), &[]);
+    let (status, body) = app.post(&intake, story.clone(), &[]);
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("unauthorized")),
@@ -102,7 +33,7 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
     );
 
     let mixed = "{\"id\":\"ok-1\",\"name\":\"SaaS / Compliance / New Email Rule\",\"observed_at\":\"2021-06-03T13:20:00Z\",\"user\":{\"upn\":\"g.muller@contoso.com\"}}\n{\"id\":\"bad\",\"name\":\"x\",\"observed_at\":\"2025-09-18T15:14:17+0530577Z\"}\n";
-    let (status, body) = post(&tenant, &intake, mixed.to_string(), &bearer());
+    let (status, body) = app.post(&intake, mixed.to_string(), &bearer());
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_detections");
     assert_eq!(body["error"]["details"][0]["line"], 2);
@@ -118,7 +49,7 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
         "the valid one is still accepted"
     );
 
-    let (status, body) = post(&tenant, &intake, "x".repeat(70_000), &bearer());
+    let (status, body) = app.post(&intake, "x".repeat(70_000), &bearer());
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (413, Some("payload_too_large")),
@@ -137,9 +68,9 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
         ("x-stanch-source", "darktrace".to_string()),
         ("x-stanch-signature", signature),
     ];
-    let (status, body) = post(&tenant, &intake, signed_body.clone(), &signed);
+    let (status, body) = app.post(&intake, signed_body.clone(), &signed);
     assert_eq!(status, 202, "{body}");
-    let (status, _) = post(&tenant, &intake, format!("{signed_body} "), &signed);
+    let (status, _) = app.post(&intake, format!("{signed_body} "), &signed);
     assert_eq!(status, 401, "a signature over another body is refused");
 
     // The worker contains the accounts in the background.
@@ -149,13 +80,10 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
             .iter()
             .any(|r| r["displayName"] == "." && r["isEnabled"] == true))
     });
-    assert_eq!(
-        get(&tenant, &format!("{}/healthz", server.url)),
-        (200, "ok".to_string())
-    );
-    let (status, ready) = get(&tenant, &format!("{}/readyz", server.url));
+    assert_eq!(app.get(&app.url("/healthz")), (200, "ok".to_string()));
+    let (status, ready) = app.get(&app.url("/readyz"));
     assert_eq!(status, 200, "{ready}");
-    let (_, metrics) = get(&tenant, &format!("{}/metrics", server.url));
+    let (_, metrics) = app.get(&app.url("/metrics"));
     assert!(
         metrics.contains("stanch_detections_received_total 16"),
         "{metrics}"
@@ -173,17 +101,13 @@ fn serve_accepts_durably_refuses_clearly_and_contains_in_the_background() {
             && !metrics.contains("stanch_approvals_waiting 0\n"),
         "the story's gated steps wait for people: {metrics}"
     );
-    assert_eq!(server.stop(), 0, "a SIGTERM is a clean shutdown");
+    assert_eq!(app.stop_server(), 0, "a SIGTERM is a clean shutdown");
 }
 
 #[test]
 fn serve_refuses_to_start_without_intake_credentials() {
-    let env = Env::new();
-    let config = env
-        .write("config.yaml", "listen: 127.0.0.1:0\n")
-        .display()
-        .to_string();
-    let out = env.stanch(&["serve", "--config", &config]);
+    let app = TestApp::builder().yaml("listen: 127.0.0.1:0\n").build();
+    let out = app.stanch(&["serve"]);
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
@@ -285,21 +209,15 @@ fn every_detection_sample_is_accepted_or_rejected_with_a_reason() {
             "accepted",
         ),
     ];
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(
-        &env,
-        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
-    );
-    let server = Server::start(&env, &config);
+    let app = TestApp::builder().tenant().intake().serve().build();
     let mut planned = 0;
     for (format, payload, expected) in &cases {
         // The endpoint named for the format, and the shape-detecting one, must agree.
         for url in [
-            format!("{}/v1/detections/{format}", server.url),
-            format!("{}/v1/detections", server.url),
+            app.url(&format!("/v1/detections/{format}")),
+            app.url("/v1/detections"),
         ] {
-            let (status, body) = post(&tenant, &url, payload.clone(), &bearer());
+            let (status, body) = app.post(&url, payload.clone(), &bearer());
             if *expected == "accepted" {
                 assert_eq!(status, 202, "{format} at {url}: {body}");
                 planned += body["accepted"]
@@ -319,9 +237,8 @@ fn every_detection_sample_is_accepted_or_rejected_with_a_reason() {
         }
     }
     assert!(planned > 0, "some samples match the shipped playbooks");
-    let (status, body) = post(
-        &tenant,
-        &format!("{}/v1/detections/carrier-pigeon", server.url),
+    let (status, body) = app.post(
+        &app.url("/v1/detections/carrier-pigeon"),
         "{}".into(),
         &bearer(),
     );
@@ -330,52 +247,49 @@ fn every_detection_sample_is_accepted_or_rejected_with_a_reason() {
         (404, Some("unknown_format")),
         "{body}"
     );
-    assert_eq!(server.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
 }
 
 /// SIGKILL in the middle of a run of 200 detections, with Graph latency injected; after a
 /// restart, every detection is there, every action finished, and no revocation was sent twice.
 #[test]
 fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
-    let tenant = Tenant::start();
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .max_body_bytes(4194304)
+        // No cooldown: this is about crash recovery, so every repeat must reach the worker
+        // and be made harmless by the actions' own pre-checks.
+        .yaml("safety:\n  cooldown: { default: 0s }\n")
+        .build();
+    let tenant = app.tenant();
     tenant
         .running
         .emulator
         .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
-    let env = Env::new();
-    let config = tenant.config(
-        &env,
-        &format!(
-            // No cooldown: this is about crash recovery, so every repeat must reach the worker
-            // and be made harmless by the actions' own pre-checks.
-            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n  max_body_bytes: 4194304\nsafety:\n  cooldown: {{ default: 0s }}\n"
-        ),
-    );
     let users = ["a.silva", "b.jones", "c.lee", "d.patel", "e.novak"];
     let body: String = (0..200)
-        .map(|i| format!("{{\"id\":\"k-{i}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{{\"upn\":\"{}@contoso.com\"}},\"country\":\"NG\"}}\n", users[i % users.len()]))
+        .map(|i| {
+            credential_use(
+                &format!("k-{i}"),
+                &format!("{}@contoso.com", users[i % users.len()]),
+            )
+        })
         .collect();
-    let server = Server::start(&env, &config);
-    let (status, accepted) = post(
-        &tenant,
-        &format!("{}/v1/detections", server.url),
-        body,
-        &bearer(),
-    );
+    app.start_server();
+    let (status, accepted) = app.post_detections(body);
     assert_eq!(status, 202, "{accepted}");
     // Let the worker get going, then kill it without warning.
     wait_until(20, "the worker did not start", || {
         tenant.running.emulator.requests().len() >= 40
     });
-    let mut server = server;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    app.kill_server();
     let at_kill = tenant.running.emulator.requests().len();
 
-    let restarted = Server::start(&env, &config);
+    app.start_server();
     let deadline = Instant::now() + Duration::from_secs(60);
     let statuses = loop {
-        let actions = actions(&env, &config);
+        let actions = app.actions();
         if actions
             .iter()
             .all(|a| a["status"] != "pending" && a["status"] != "executing")
@@ -391,7 +305,7 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(restarted.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
     assert!(
         tenant.running.emulator.requests().len() > at_kill,
         "the restarted server carried on"
@@ -420,30 +334,20 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
 /// instead of parking it, and it succeeds once Graph answers.
 #[test]
 fn a_transient_failure_is_retried_later_by_the_worker() {
-    let tenant = Tenant::start();
+    let app = TestApp::builder().tenant().intake().build();
+    let tenant = app.tenant();
     tenant.running.emulator.inject(
         stanch::emulate::Fault::unavailable(Some(0))
             .method("POST")
             .path_prefix("/v1.0/users/c.lee@contoso.com/revokeSignInSessions")
             .times(5),
     );
-    let env = Env::new();
-    let config = tenant.config(
-        &env,
-        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
-    );
-    let server = Server::start(&env, &config);
-    let detection = "{\"id\":\"r-1\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{\"upn\":\"c.lee@contoso.com\"},\"country\":\"NG\"}";
-    let (status, body) = post(
-        &tenant,
-        &format!("{}/v1/detections", server.url),
-        detection.to_string(),
-        &bearer(),
-    );
+    app.start_server();
+    let (status, body) = app.post_detections(credential_use("r-1", "c.lee@contoso.com"));
     assert_eq!(status, 202, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let revoke = loop {
-        let actions = actions(&env, &config);
+        let actions = app.actions();
         let revoke = actions
             .into_iter()
             .find(|a| a["kind"] == "revoke_sessions")
@@ -458,7 +362,7 @@ fn a_transient_failure_is_retried_later_by_the_worker() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(revoke["attempts"], 1, "{revoke}");
-    assert_eq!(server.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
     let unavailable = tenant
         .running
         .emulator
@@ -473,14 +377,13 @@ fn a_transient_failure_is_retried_later_by_the_worker() {
 /// that survives restarts; a schedule with a bad cron expression stops `serve` before it starts.
 #[test]
 fn polled_alerts_are_taken_in_once_and_bad_schedules_are_refused() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, "");
-    let first = env.stanch(&["job", "run", "poll-alerts", "--config", &config]);
+    let app = TestApp::builder().tenant().build();
+    let tenant = app.tenant();
+    let first = app.stanch(&["job", "run", "poll-alerts"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     let summary: Value = serde_json::from_str(first.stdout.trim()).unwrap();
     assert_eq!(summary["detections"], 4, "{summary}");
-    let again = env.stanch(&["job", "run", "poll-alerts", "--config", &config]);
+    let again = app.stanch(&["job", "run", "poll-alerts"]);
     let summary: Value = serde_json::from_str(again.stdout.trim()).unwrap();
     assert_eq!(summary["detections"], 0, "nothing new: {summary}");
     tenant.running.emulator.add_alert(serde_json::json!({
@@ -489,17 +392,17 @@ fn polled_alerts_are_taken_in_once_and_bad_schedules_are_refused() {
         "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence", "roles": ["compromised"],
                       "userAccount": {"userPrincipalName": "c.lee@contoso.com", "azureAdUserId": "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0003"}}]
     }));
-    let late = env.stanch(&["job", "run", "poll-alerts", "--config", &config]);
+    let late = app.stanch(&["job", "run", "poll-alerts"]);
     let summary: Value = serde_json::from_str(late.stdout.trim()).unwrap();
     assert_eq!(summary["detections"], 1, "{summary}");
-    assert_eq!(
-        env.stanch(&["job", "run", "verify-audit", "--config", &config])
-            .code,
-        0
-    );
+    assert_eq!(app.stanch(&["job", "run", "verify-audit"]).code, 0);
 
-    let bad = tenant.config(&env, &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\nschedules:\n  - {{ name: poll, cron: \"*/5 * * * * *\", job: poll-alerts }}\n"));
-    let out = env.stanch(&["serve", "--config", &bad]);
+    let bad = TestApp::builder()
+        .tenant()
+        .intake()
+        .yaml("schedules:\n  - { name: poll, cron: \"*/5 * * * * *\", job: poll-alerts }\n")
+        .build();
+    let out = bad.stanch(&["serve"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("schedule `poll`") && out.stderr.contains("*/5 * * * * *"),
@@ -513,33 +416,13 @@ fn polled_alerts_are_taken_in_once_and_bad_schedules_are_refused() {
 /// never runs; an action changed after approval is not run. Every refusal is audited.
 #[test]
 fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(
-        &env,
-        &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\n"),
-    );
-    let server = Server::start(&env, &config);
-    let surge = |id: &str, upn: &str| {
-        format!(
-            "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"Antigena Email: Unusual Login Location + Sender Surge\",\"severity\":\"critical\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"203.0.113.77\"}}\n"
-        )
-    };
+    let app = TestApp::builder().tenant().intake().serve().build();
+    let tenant = app.tenant();
+    let surge = |id: &str, upn: &str| surge(id, upn, Some("203.0.113.77"));
     let body = surge("ap-1", "b.jones@contoso.com") + &surge("ap-2", "e.novak@contoso.com");
-    let (status, accepted) = post(
-        &tenant,
-        &format!("{}/v1/detections", server.url),
-        body,
-        &bearer(),
-    );
+    let (status, accepted) = app.post_detections(body);
     assert_eq!(status, 202, "{accepted}");
-    let requests = || -> Vec<Value> {
-        serde_json::from_str(
-            &env.stanch(&["approvals", "list", "--json", "--config", &config])
-                .stdout,
-        )
-        .unwrap()
-    };
+    let requests = || app.approvals();
     let find = |kind: &str, target: Option<&str>| -> String {
         requests()
             .iter()
@@ -547,19 +430,8 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
             .unwrap()["id"]
             .to_string()
     };
-    let decide = |verb: &str, id: &str, who: &str| {
-        env.stanch(&[
-            "approvals",
-            verb,
-            id,
-            "--as",
-            who,
-            "--reason",
-            "checked the sign-in logs",
-            "--config",
-            &config,
-        ])
-    };
+    let decide =
+        |verb: &str, id: &str, who: &str| app.decide(verb, id, who, "checked the sign-in logs");
     let disable_b = find("disable_account", Some("b.jones@contoso.com"));
     let disable_e = find("disable_account", Some("e.novak@contoso.com"));
 
@@ -598,7 +470,7 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
     );
 
     // Quorum of two distinct people; approvals bind the exact action.
-    assert_eq!(server.stop(), 0);
+    assert_eq!(app.stop_server(), 0);
     let block = find("block_ips", None);
     assert!(
         decide("approve", &block, "f.okafor@contoso.com")
@@ -611,15 +483,9 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
         "one person counts once"
     );
     let tamper = |ips: &str| {
-        tenant.runtime.block_on(async {
-            let pool = crate::helpers::raw_sqlite(&env).await;
-            let sql =
-                format!("UPDATE actions SET params = '{{\"ips\":[\"{ips}\"]}}' WHERE pk = {block}");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .unwrap();
-        })
+        app.sql(&[&format!(
+            "UPDATE actions SET params = '{{\"ips\":[\"{ips}\"]}}' WHERE pk = {block}"
+        )])
     };
     tamper("0.0.0.0/0");
     let second = decide("approve", &block, "g.muller@contoso.com");
@@ -635,26 +501,20 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
             .stderr
             .contains("not among the approvers")
     );
-    let third = env.stanch(&["approvals", "list", "--json", "--config", &config]);
+    let third = app.stanch(&["approvals", "list", "--json"]);
     assert!(
         third.stdout.contains(&format!("\"id\":{block}")),
         "still waiting: {}",
         third.stdout
     );
-    tenant.runtime.block_on(async {
-        let pool = crate::helpers::raw_sqlite(&env).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE actions SET status = 'pending' WHERE pk = {block}"
-        )))
-        .execute(&pool)
-        .await
-        .unwrap();
-    });
+    app.sql(&[&format!(
+        "UPDATE actions SET status = 'pending' WHERE pk = {block}"
+    )]);
     tamper("0.0.0.0/0");
-    let server = Server::start(&env, &config);
+    app.start_server();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let actions = actions(&env, &config);
+        let actions = app.actions();
         let row = actions
             .iter()
             .find(|a| a["pk"].to_string().as_str() == block.as_str())
@@ -684,8 +544,8 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
             .all(|l| l["displayName"] != "stanch: attacker ranges"),
         "nothing was blocked"
     );
-    assert_eq!(server.stop(), 0);
-    let audit = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    assert_eq!(app.stop_server(), 0);
+    let audit = app.stanch(&["audit", "export"]).stdout;
     assert_eq!(
         audit.matches("approval.refused").count(),
         3,
@@ -698,45 +558,27 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
 /// tampered, expired and reused links are refused, and the refusals audited.
 #[test]
 fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
-    let tenant = Tenant::start();
-    let env = Env::new();
-    let config = tenant.config(&env, &format!("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [{TOKEN}]\napprovals:\n  link_secret: l1nk-s3cr3t\n"));
-    let server = Server::start(&env, &config);
-    let surge = "{\"id\":\"lk-1\",\"source\":\"darktrace\",\"name\":\"Antigena Email: Unusual Login Location + Sender Surge\",\"severity\":\"critical\",\"observed_at\":\"2021-06-01T10:05:00Z\",\"user\":{\"upn\":\"b.jones@contoso.com\"}}";
-    assert_eq!(
-        post(
-            &tenant,
-            &format!("{}/v1/detections", server.url),
-            surge.to_string(),
-            &bearer()
-        )
-        .0,
-        202
-    );
-    let approvals: Vec<Value> = serde_json::from_str(
-        &env.stanch(&["approvals", "list", "--json", "--config", &config])
-            .stdout,
-    )
-    .unwrap();
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .link_secret("l1nk-s3cr3t")
+        .serve()
+        .build();
+    let tenant = app.tenant();
+    let surge = surge("lk-1", "b.jones@contoso.com", None);
+    assert_eq!(app.post_detections(surge.to_string()).0, 202);
+    let approvals = app.approvals();
     let id = approvals
         .iter()
         .find(|a| a["action"] == "disable_account")
         .unwrap()["id"]
         .to_string();
-    let link = env.stanch(&[
-        "approvals",
-        "link",
-        &id,
-        "--for",
-        "f.okafor@contoso.com",
-        "--config",
-        &config,
-    ]);
+    let link = app.stanch(&["approvals", "link", &id, "--for", "f.okafor@contoso.com"]);
     assert_eq!(link.code, 0, "{}", link.stderr);
     let token = link.stdout.trim().rsplit('/').next().unwrap().to_string();
-    let page_url = format!("{}/approve/{token}", server.url);
+    let page_url = app.url(&format!("/approve/{token}"));
 
-    let (status, html) = get(&tenant, &page_url);
+    let (status, html) = app.get(&page_url);
     assert_eq!(status, 200, "{html}");
     assert!(
         html.contains("disable_account")
@@ -745,7 +587,7 @@ fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
         "{html}"
     );
     assert_eq!(
-        get(&tenant, &page_url).0,
+        app.get(&page_url).0,
         200,
         "opening it again changes nothing"
     );
@@ -755,22 +597,16 @@ fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
         "a GET never decides"
     );
 
-    let submit = |url: &str, decision: &str| -> (u16, String) {
-        tenant.runtime.block_on(async {
-            let form = [
+    let submit = |url: &str, decision: &str| {
+        app.submit_form(
+            url,
+            &[
                 ("decision", decision),
                 ("reason", "confirmed with the user's manager"),
-            ];
-            let response = reqwest::Client::new()
-                .post(url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        })
+            ],
+        )
     };
-    let tampered = format!("{}/approve/{}x", server.url, token);
+    let tampered = app.url(&format!("/approve/{token}x"));
     assert_eq!(submit(&tampered, "approve").0, 403);
     let expired = stanch::approvals::link::sign_link(
         b"l1nk-s3cr3t",
@@ -782,7 +618,7 @@ fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
         },
     );
     assert_eq!(
-        submit(&format!("{}/approve/{expired}", server.url), "approve").0,
+        submit(&app.url(&format!("/approve/{expired}")), "approve").0,
         403
     );
     let (status, html) = submit(&page_url, "approve");
@@ -793,8 +629,8 @@ fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
     wait_until(20, "the approved action did not run", || {
         tenant.user("b.jones@contoso.com")["accountEnabled"] == false
     });
-    assert_eq!(server.stop(), 0);
-    let audit = env.stanch(&["audit", "export", "--config", &config]).stdout;
+    assert_eq!(app.stop_server(), 0);
+    let audit = app.stanch(&["audit", "export"]).stdout;
     assert_eq!(
         audit.matches("approval.refused").count(),
         2,

@@ -4,9 +4,9 @@
 
 mod fake;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{actions, wait_until};
+use crate::harness::{TestApp, wait_until};
 use fake::{
     BOT_TOKEN, Call, OLD_SECRET, SECRET, Setup, click, now, of_kind, sha256, signed, surge,
 };
@@ -43,7 +43,7 @@ fn slack_clicks_approve_and_deny_and_update_the_messages() {
     // Signed with the previous secret: a rotation keeps it valid.
     let approved = s.click(OLD_SECRET, "UOKAFOR", "approve", &value, "t-approve");
     wait_until(20, "the approved disable did not run", || {
-        s.tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+        s.tenant().user("b.jones@contoso.com")["accountEnabled"] == false
     });
     let ts = message.reply["ts"].as_str().unwrap();
     wait_until(10, "the request was not updated", || {
@@ -66,7 +66,7 @@ fn slack_clicks_approve_and_deny_and_update_the_messages() {
         update.contains("Denied by g.muller@contoso.com"),
         "{update}"
     );
-    let rows = actions(&s.env, &s.config);
+    let rows = s.actions();
     let status = |pk: &str| {
         let pk: i64 = pk.parse().unwrap();
         rows.iter().find(|a| a["pk"] == pk).unwrap()["status"].clone()
@@ -74,11 +74,11 @@ fn slack_clicks_approve_and_deny_and_update_the_messages() {
     assert_eq!(status(pk), "succeeded");
     assert_eq!(status(denied_value.split_once(':').unwrap().0), "denied");
     assert_eq!(
-        s.tenant.user("e.novak@contoso.com")["accountEnabled"],
+        s.tenant().user("e.novak@contoso.com")["accountEnabled"],
         true,
         "a denied action never runs"
     );
-    assert!(s.fake.told().is_empty(), "{:?}", s.fake.told());
+    assert!(s.slack().told().is_empty(), "{:?}", s.slack().told());
 
     let audit = s.stop_and_audit();
     let approvals = of_kind(&audit, "approval.approved");
@@ -109,9 +109,9 @@ fn slack_refusals_are_audited_and_execute_nothing() {
     let (_, value) = s.request("b.jones@contoso.com");
     let expect_told = |n: usize, what: &str| {
         wait_until(10, &format!("the clicker was not told: {what}"), || {
-            s.fake.told().len() == n
+            s.slack().told().len() == n
         });
-        let told = s.fake.told();
+        let told = s.slack().told();
         assert!(told[n - 1].contains(what), "{told:?}");
     };
 
@@ -148,31 +148,31 @@ fn slack_refusals_are_audited_and_execute_nothing() {
     );
     expect_told(4, "unknown action #99999");
     assert_eq!(
-        s.tenant.user("b.jones@contoso.com")["accountEnabled"],
+        s.tenant().user("b.jones@contoso.com")["accountEnabled"],
         true,
         "no refusal executes anything"
     );
-    assert!(s.fake.calls("chat.update").is_empty());
+    assert!(s.slack().calls("chat.update").is_empty());
 
     // The same click delivered twice decides once; a later click by someone else finds it decided.
     let approve = click("UOKAFOR", "approve", &value, "t-approve");
     let headers = signed(SECRET, now(), &approve);
     assert_eq!(s.send(&approve, &headers).0, 200);
     wait_until(20, "the approved disable did not run", || {
-        s.tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+        s.tenant().user("b.jones@contoso.com")["accountEnabled"] == false
     });
     assert_eq!(s.send(&approve, &headers).0, 200, "Slack gets its 200");
     expect_told(5, "replayed click");
     s.click(SECRET, "UMULLER", "deny", &value, "t-late");
     expect_told(6, "is not waiting for approval");
     let disables = s
-        .tenant
+        .tenant()
         .writes()
         .iter()
         .filter(|w| w.starts_with("PATCH /v1.0/users/"))
         .count();
-    assert_eq!(disables, 1, "{:?}", s.tenant.writes());
-    assert_eq!(s.fake.calls("chat.update").len(), 1);
+    assert_eq!(disables, 1, "{:?}", s.tenant().writes());
+    assert_eq!(s.slack().calls("chat.update").len(), 1);
 
     let audit = s.stop_and_audit();
     let refused = of_kind(&audit, "approval.refused");
@@ -219,7 +219,7 @@ fn slack_follows_quorum_escalation_and_timeouts() {
     let block_ts = block.reply["ts"].as_str().unwrap().to_string();
     s.click(SECRET, "UOKAFOR", "approve", &block_value, "t-q1");
     let in_thread = || -> Vec<Call> {
-        s.fake
+        s.slack()
             .calls("chat.postMessage")
             .into_iter()
             .filter(|c| c.body["thread_ts"] == block_ts.as_str())
@@ -242,28 +242,18 @@ fn slack_follows_quorum_escalation_and_timeouts() {
     let (disable, value) = s.request("disable_account");
     let pk = value.split_once(':').unwrap().0.to_string();
     let disable_ts = disable.reply["ts"].as_str().unwrap().to_string();
+    // Nobody answers in time: the job runs as of just past the request's deadline.
     let expire = || {
-        s.tenant.runtime.block_on(async {
-            let pool = crate::helpers::raw_sqlite(&s.env).await;
-            let sql = format!(
-                "UPDATE actions SET approval_deadline = '2000-01-01T00:00:00.000000Z' WHERE pk = {pk}"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .unwrap();
-        });
-        let job = s
-            .env
-            .stanch(&["job", "run", "approval-timeouts", "--config", &s.config]);
+        s.clock
+            .advance_past(s.approval_deadline(pk.parse().unwrap()));
+        let (job, summary) = s.job("approval-timeouts");
         assert_eq!(job.code, 0, "{job:?}");
-        let summary: Value = serde_json::from_str(job.stdout.trim()).unwrap();
         summary
     };
     let escalated = expire();
     assert_eq!(escalated["escalated"], 1, "{escalated}");
     let requests: Vec<Call> = s
-        .fake
+        .slack()
         .calls("chat.postMessage")
         .into_iter()
         .filter(|c| {
@@ -295,27 +285,25 @@ fn slack_follows_quorum_escalation_and_timeouts() {
         "{:?}",
         update.body
     );
-    assert_eq!(s.tenant.user("b.jones@contoso.com")["accountEnabled"], true);
-    let rows = actions(&s.env, &s.config);
+    assert_eq!(
+        s.tenant().user("b.jones@contoso.com")["accountEnabled"],
+        true
+    );
+    let rows = s.actions();
     let pk: i64 = pk.parse().unwrap();
     let row = rows.iter().find(|a| a["pk"] == pk).unwrap();
     assert_eq!(row["status"], "timed_out");
-    assert!(s.fake.told().is_empty(), "{:?}", s.fake.told());
-    assert_eq!(s.server.stop(), 0);
+    assert!(s.slack().told().is_empty(), "{:?}", s.slack().told());
+    assert_eq!(s.stop_server(), 0);
 }
 
 /// A Slack block without its secrets (in the file or the environment) stops `serve` at once.
 #[test]
 fn serve_refuses_an_incomplete_slack_channel() {
-    let env = crate::helpers::Env::new();
-    let config = env
-        .write(
-            "config.yaml",
-            "listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [t]\napprovals:\n  slack:\n    channel: C0SECOPS\n    signing_secrets: [s]\n",
-        )
-        .display()
-        .to_string();
-    let out = env.stanch(&["serve", "--config", &config]);
+    let app = TestApp::builder()
+        .yaml("listen: 127.0.0.1:0\nintake:\n  bearer_tokens: [t]\napprovals:\n  slack:\n    channel: C0SECOPS\n    signing_secrets: [s]\n")
+        .build();
+    let out = app.stanch(&["serve"]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
         out.stderr

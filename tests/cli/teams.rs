@@ -1,17 +1,39 @@
 //! The Teams channel end to end: a gated step's card arrives at a fake Workflows webhook with the
 //! evidence and links that open the approval page; outcomes follow as cards, once each.
 
-use crate::helpers::wait_until;
-use crate::stack::{SIG, Stack, facts, open_urls};
+use crate::harness::detection::surge;
+use crate::harness::fakes::{TEAMS_SIG as SIG, facts, open_urls};
+use crate::harness::{TestApp, wait_until};
+
+/// The real `stanch serve` in active mode against the emulator, with the Teams channel posting
+/// to a fake Workflows webhook; its links point at the server (no `approvals.public_url`: it
+/// links to the address it bound, and the CLI's jobs are told it). Logs at debug: even then the
+/// webhook URL must not show.
+pub(crate) fn start() -> TestApp {
+    TestApp::builder()
+        .tenant()
+        .intake()
+        .teams()
+        .pin_public_url()
+        .log_level("debug")
+        .serve()
+        .build()
+}
+
+/// Posts a sender surge from `upn` (no IP, so only disabling the account waits for approval).
+pub(crate) fn post_surge(app: &TestApp, id: &str, upn: &str) {
+    let (status, body) = app.post_detections(surge(id, upn, None));
+    assert_eq!(status, 202, "{body}");
+}
 
 /// A step that needs approval puts a card in Teams with the evidence and one link per approver;
 /// the link opens the stanch approval page, and the outcome follows as a second card.
 #[test]
 fn a_gated_step_posts_an_adaptive_card_whose_links_open_the_approval_page() {
-    let stack = Stack::start();
-    stack.post_surge("tm-1", "b.jones@contoso.com");
-    let cards = stack.wait_for_cards(1);
-    let post = stack.hook.posts()[0].clone();
+    let stack = start();
+    post_surge(&stack, "tm-1", "b.jones@contoso.com");
+    let cards = stack.teams().wait_for_cards(1);
+    let post = stack.teams().posts()[0].clone();
     assert!(post.content_type.starts_with("application/json"));
     assert!(post.query.ends_with(&format!("sig={SIG}")), "the full URL");
     assert_eq!(post.body["type"], "message");
@@ -49,17 +71,14 @@ fn a_gated_step_posts_an_adaptive_card_whose_links_open_the_approval_page() {
             "Review as g.muller@contoso.com"
         ]
     );
-    let approve_base = format!("{}/approve/", stack.server.url);
+    let approve_base = stack.url("/approve/");
     assert!(
         links.iter().all(|(_, url)| url.starts_with(&approve_base)),
         "{links:?}"
     );
 
     // The link opens the page with the evidence; opening it decides nothing.
-    let (status, html) = stack.tenant.runtime.block_on(async {
-        let response = reqwest::get(&links[0].1).await.unwrap();
-        (response.status(), response.text().await.unwrap())
-    });
+    let (status, html) = stack.get(&links[0].1);
     assert_eq!(status, 200, "{html}");
     assert!(
         html.contains("f.okafor@contoso.com")
@@ -67,27 +86,22 @@ fn a_gated_step_posts_an_adaptive_card_whose_links_open_the_approval_page() {
             && html.contains("b.jones@contoso.com"),
         "{html}"
     );
-    let id = stack.pending_id();
-    assert_eq!(stack.show(id)["state"], "pending");
-    let deliveries = stack.show(id)["deliveries"].clone();
+    let id = stack.pending_approval_id();
+    assert_eq!(stack.approval(id)["state"], "pending");
+    let deliveries = stack.approval(id)["deliveries"].clone();
     assert_eq!(deliveries[0]["channel"], "teams");
     assert_eq!(deliveries[0]["ok"], true, "{deliveries}");
 
     // Deciding on the page posts the outcome as a follow-up card (the first cannot be edited).
-    let status = stack.tenant.runtime.block_on(async {
-        reqwest::Client::new()
-            .post(&links[0].1)
-            .form(&[
-                ("decision", "approve"),
-                ("reason", "confirmed with the manager"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let (status, _) = stack.submit_form(
+        &links[0].1,
+        &[
+            ("decision", "approve"),
+            ("reason", "confirmed with the manager"),
+        ],
+    );
     assert_eq!(status, 200);
-    let cards = stack.wait_for_cards(2);
+    let cards = stack.teams().wait_for_cards(2);
     let follow_up = cards[1].to_string();
     assert!(
         follow_up.contains("Approved by f.okafor@contoso.com"),
@@ -96,47 +110,30 @@ fn a_gated_step_posts_an_adaptive_card_whose_links_open_the_approval_page() {
     assert!(follow_up.contains(&format!("action #{id}")), "{follow_up}");
     assert!(cards[1].get("actions").is_none());
     wait_until(20, "the approved disable did not run", || {
-        stack.tenant.user("b.jones@contoso.com")["accountEnabled"] == false
+        stack.tenant().user("b.jones@contoso.com")["accountEnabled"] == false
     });
     // The other approver's link now explains instead of offering a form.
-    let html = stack.tenant.runtime.block_on(async {
-        reqwest::get(&links[1].1)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let (_, html) = stack.get(&links[1].1);
     assert!(
         html.contains("no longer waiting for a decision") && !html.contains("<form"),
         "{html}"
     );
-    stack.assert_webhook_url_never_shown();
+    stack.assert_teams_webhook_url_never_shown();
 }
 
 /// Nobody answers: the escalation is a new card for the new audience, and each outcome is
 /// posted once (not once per round); a denial runs nothing.
 #[test]
 fn an_escalation_is_a_new_card_and_each_outcome_is_posted_once() {
-    let stack = Stack::start();
-    stack.post_surge("tm-2", "e.novak@contoso.com");
-    stack.wait_for_cards(1);
-    let id = stack.pending_id();
-    stack.tenant.runtime.block_on(async {
-        let pool = crate::helpers::raw_sqlite(&stack.env).await;
-        let sql = format!(
-            "UPDATE actions SET approval_deadline = '2000-01-01T00:00:00.000000Z' WHERE pk = {id}"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    });
-    let job = stack
-        .env
-        .stanch(&["job", "run", "approval-timeouts", "--config", &stack.config]);
+    let stack = start();
+    post_surge(&stack, "tm-2", "e.novak@contoso.com");
+    stack.teams().wait_for_cards(1);
+    let id = stack.pending_approval_id();
+    // Nobody answers until past the deadline: the job runs as of then.
+    stack.clock.advance_past(stack.approval_deadline(id));
+    let (job, _) = stack.job("approval-timeouts");
     assert_eq!(job.code, 0, "{job:?}");
-    let cards = stack.wait_for_cards(3);
+    let cards = stack.teams().wait_for_cards(3);
     assert!(
         cards[1]["body"][0]["text"]
             .as_str()
@@ -154,20 +151,15 @@ fn an_escalation_is_a_new_card_and_each_outcome_is_posted_once() {
             .contains("Nobody answered in time; escalated")
     );
 
-    let status = stack.tenant.runtime.block_on(async {
-        reqwest::Client::new()
-            .post(&links[0].1)
-            .form(&[
-                ("decision", "deny"),
-                ("reason", "the user is on a known trip"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let (status, _) = stack.submit_form(
+        &links[0].1,
+        &[
+            ("decision", "deny"),
+            ("reason", "the user is on a known trip"),
+        ],
+    );
     assert_eq!(status, 200);
-    let cards = stack.wait_for_cards(4);
+    let cards = stack.teams().wait_for_cards(4);
     assert!(
         cards[3]
             .to_string()
@@ -175,14 +167,14 @@ fn an_escalation_is_a_new_card_and_each_outcome_is_posted_once() {
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(
-        stack.hook.posts().len(),
+        stack.teams().posts().len(),
         4,
         "one card per event: {:?}",
-        stack.hook.cards()
+        stack.teams().cards()
     );
-    assert_eq!(stack.show(id)["state"], "denied");
+    assert_eq!(stack.approval(id)["state"], "denied");
     assert_eq!(
-        stack.tenant.user("e.novak@contoso.com")["accountEnabled"],
+        stack.tenant().user("e.novak@contoso.com")["accountEnabled"],
         true
     );
 }

@@ -33,6 +33,78 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
+/// Starts chromedriver on a port of its own choosing (`--port=0`; it names the port in
+/// `ChromeDriver was started successfully on port N.`). A chromedriver too old to name it is
+/// given a free-looking port instead, and another one if that turns out to be taken: its
+/// success line means the port is its own.
+fn spawn_driver(driver: &std::path::Path) -> (Child, u16) {
+    if let Some(started) = try_driver(driver, 0) {
+        return started;
+    }
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        if let Some(started) = try_driver(driver, port) {
+            return started;
+        }
+    }
+    panic!("chromedriver did not start on any port");
+}
+
+/// One start of chromedriver on `port`: the child and the port it is serving, or `None` (the
+/// child stopped) if it did not say it started on a known port within 20 s.
+fn try_driver(driver: &std::path::Path, port: u16) -> Option<(Child, u16)> {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Its own process group, so the browser it starts can be stopped with it.
+        .process_group(0)
+        .spawn()
+        .expect("spawn chromedriver");
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    // Reads on after the start line too, so chromedriver never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let serving = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = received.recv_timeout(left) else {
+            break None;
+        };
+        let Some((_, rest)) = line.split_once("started successfully") else {
+            continue;
+        };
+        let named = rest
+            .trim()
+            .strip_prefix("on port ")
+            .and_then(|n| n.trim_end_matches('.').parse::<u16>().ok());
+        break match named {
+            Some(0) | None if port == 0 => None,
+            Some(named) => Some(named),
+            None => Some(port),
+        };
+    };
+    match serving {
+        Some(port) => Some((child, port)),
+        None => {
+            // SAFETY: signalling the process group of the chromedriver we started.
+            unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+            None
+        }
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium session; `None` (after printing why) when
     /// they are not installed and not required.
@@ -51,22 +123,7 @@ impl Browser {
     }
 
     fn start(driver: &std::path::Path, chromium: &std::path::Path) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = {
-            use std::os::unix::process::CommandExt;
-            Command::new(driver)
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                // Its own process group, so the browser it starts can be stopped with it.
-                .process_group(0)
-                .spawn()
-                .expect("spawn chromedriver")
-        };
+        let (driver, port) = spawn_driver(driver);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1,0 +1,194 @@
+//! Fakes of the chat channels stanch posts approval requests to, served on the app's runtime:
+//! a Teams Workflows trigger, the generic signed webhook, and Slack's Web API (see `slack.rs`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::cli::wait_until;
+
+/// Serves `app` on a port of its own, bound here and kept (no port is handed over).
+pub fn serve_router(runtime: &tokio::runtime::Runtime, app: axum::Router) -> SocketAddr {
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    })
+}
+
+/// The `sig` of the fake Workflows URL: a secret that must never leave the config.
+pub const TEAMS_SIG: &str = "w0rkfl0w-s1g-s3cr3t";
+
+/// A body posted to the Teams fake, with what came along with it.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+type Posts = Arc<Mutex<Vec<Post>>>;
+
+/// A fake Workflows trigger: records every POST and answers 202, as Workflows does.
+pub struct TeamsWebhook {
+    pub url: String,
+    posts: Posts,
+}
+
+impl TeamsWebhook {
+    pub fn start(runtime: &tokio::runtime::Runtime) -> TeamsWebhook {
+        async fn record(
+            State(posts): State<Posts>,
+            RawQuery(query): RawQuery,
+            headers: HeaderMap,
+            body: String,
+        ) -> StatusCode {
+            let content_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            posts.lock().unwrap().push(Post {
+                query: query.unwrap_or_default(),
+                content_type,
+                body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            });
+            StatusCode::ACCEPTED
+        }
+        let posts = Posts::default();
+        let app = axum::Router::new()
+            .route(
+                "/workflows/{id}/triggers/manual/paths/invoke",
+                axum::routing::post(record),
+            )
+            .with_state(posts.clone());
+        let addr = serve_router(runtime, app);
+        TeamsWebhook {
+            url: format!(
+                "http://{addr}/workflows/4f1c/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={TEAMS_SIG}"
+            ),
+            posts,
+        }
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+
+    /// The Adaptive Cards received so far.
+    pub fn cards(&self) -> Vec<Value> {
+        self.posts()
+            .into_iter()
+            .map(|p| p.body["attachments"][0]["content"].clone())
+            .collect()
+    }
+
+    /// Waits until `n` cards have arrived; returns all of them.
+    pub fn wait_for_cards(&self, n: usize) -> Vec<Value> {
+        wait_until(20, &format!("{n} card(s) posted to Teams"), || {
+            self.posts().len() >= n
+        });
+        self.cards()
+    }
+}
+
+/// A card's facts as (title, value) pairs.
+pub fn facts(card: &Value) -> Vec<(String, String)> {
+    card["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "FactSet")
+        .unwrap_or_else(|| panic!("no FactSet: {card}"))["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["title"].as_str().unwrap().to_string(),
+                f["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A card's `Action.OpenUrl` buttons as (title, url).
+pub fn open_urls(card: &Value) -> Vec<(String, String)> {
+    let actions = card["actions"].as_array().cloned().unwrap_or_default();
+    assert!(
+        actions.iter().all(|a| a["type"] == "Action.OpenUrl"),
+        "only OpenUrl reaches us from a webhook card: {card}"
+    );
+    actions
+        .iter()
+        .map(|a| {
+            (
+                a["title"].as_str().unwrap().to_string(),
+                a["url"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A receiver for the generic approval webhook: keeps every request's signature header and raw
+/// body, and checks the signatures when read.
+pub struct ApprovalHook {
+    pub url: String,
+    pub secret: String,
+    received: Arc<Mutex<Vec<(String, Bytes)>>>,
+}
+
+impl ApprovalHook {
+    pub fn start(runtime: &tokio::runtime::Runtime, secret: &str) -> ApprovalHook {
+        let received: Arc<Mutex<Vec<(String, Bytes)>>> = Arc::default();
+        let sink = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let signature = headers
+                        .get("x-stanch-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    sink.lock().unwrap().push((signature, body));
+                    "ok"
+                }
+            }),
+        );
+        let addr = serve_router(runtime, app);
+        ApprovalHook {
+            url: format!("http://{addr}/hook"),
+            secret: secret.to_string(),
+            received,
+        }
+    }
+
+    /// The bodies received so far, after checking each one's signature.
+    pub fn verified(&self) -> Vec<Value> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(signature, body)| {
+                let t: i64 = signature
+                    .split(',')
+                    .find_map(|p| p.strip_prefix("t="))
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_else(|| panic!("no timestamp in {signature:?}"));
+                assert_eq!(
+                    signature,
+                    &stanch::http::sign(self.secret.as_bytes(), t, body),
+                    "every webhook delivery is signed over its exact body"
+                );
+                serde_json::from_slice(body).unwrap()
+            })
+            .collect()
+    }
+}

@@ -96,7 +96,6 @@ pub(super) async fn add_to_quarantine(
         }
     }
     Ok(Execution {
-        status: "succeeded",
         evidence: evidence.clone(),
         outcome: json!({"quarantine_group": group, "added": added}),
         // Only a membership this action created is removed on rollback.
@@ -284,7 +283,6 @@ pub(super) async fn block_ips(
         None => Some(create_block_policy(runner, action, &name, &location_id).await?),
     };
     Ok(Execution {
-        status: "succeeded",
         evidence: evidence.clone(),
         outcome: json!({"location_id": location_id, "blocked": wanted, "added": added, "policy_created": created_policy}),
         restore: Some(Restore(json!({

@@ -27,7 +27,6 @@ pub(super) async fn read_user(
 
 fn done(evidence: &Evidence, outcome: Value, restore: Option<Value>) -> Execution {
     Execution {
-        status: "succeeded",
         evidence: evidence.clone(),
         outcome,
         restore: restore.map(Restore),

@@ -16,8 +16,7 @@ use crate::store::{ActionRow, Claim, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::engine::{Gate, PlannedAction};
 use stanch_core::intake::UserRef;
-use stanch_core::vocab::ActionKind;
-use stanch_core::vocab::Mode;
+use stanch_core::vocab::{ActionKind, ActionOutcome, ActionStatus, Mode};
 
 /// How one action ended, for reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,9 +25,7 @@ pub struct ActionResult {
     pub action: ActionKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// `succeeded`, `failed`, `needs_human`, `duplicate`, `skipped`, `suppressed` (cooldown) or
-    /// `held` (now waits for a human: a budget is spent or the account is protected).
-    pub status: &'static str,
+    pub status: ActionOutcome,
     /// A failure worth retrying later (Graph throttled or unreachable).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retryable: bool,
@@ -76,14 +73,16 @@ pub async fn execute(
     {
         Claim::AlreadyDone { pk, status } => {
             return Ok(result(
-                "duplicate",
+                ActionOutcome::Duplicate,
                 format!("already {status} as action #{pk}"),
             ));
         }
-        Claim::NotPending => return Ok(result("skipped", "not waiting to run".into())),
+        Claim::NotPending => {
+            return Ok(result(ActionOutcome::Skipped, "not waiting to run".into()));
+        }
         Claim::Suppressed { by } => {
             return Ok(result(
-                "suppressed",
+                ActionOutcome::Suppressed,
                 format!("repeats action #{by} within the cooldown"),
             ));
         }
@@ -91,7 +90,10 @@ pub async fn execute(
             if let Some(budget) = budget {
                 super::safety::alert_budget(runner, &budget, action, &why).await;
             }
-            return Ok(result("held", format!("waits for a human: {why}")));
+            return Ok(result(
+                ActionOutcome::Held,
+                format!("waits for a human: {why}"),
+            ));
         }
         Claim::Claimed => {}
     }
@@ -109,31 +111,42 @@ pub async fn execute(
         Ok(execution) => {
             let detail = summarize(&execution.outcome);
             (
-                "succeeded",
+                ActionOutcome::Succeeded,
                 detail,
                 json!({"evidence": execution.evidence, "outcome": execution.outcome, "restore": execution.restore}),
             )
         }
         Err(error @ ActionError::NeedsHuman { .. }) => (
-            "needs_human",
+            ActionOutcome::NeedsHuman,
             error.to_string(),
             json!({"error": error.to_string()}),
         ),
         Err(error) => {
             let retryable = matches!(error, ActionError::Transient { .. });
             (
-                "failed",
+                ActionOutcome::Failed,
                 error.to_string(),
                 json!({"error": error.to_string(), "retryable": retryable}),
             )
         }
     };
     let elapsed = started.elapsed();
-    let expires_at = (status == "succeeded")
+    let stored_status = match status {
+        ActionOutcome::Succeeded => ActionStatus::Succeeded,
+        ActionOutcome::NeedsHuman => ActionStatus::NeedsHuman,
+        _ => ActionStatus::Failed,
+    };
+    let expires_at = (status == ActionOutcome::Succeeded)
         .then(|| deadline(action, &stored, Utc::now()))
         .flatten();
     store
-        .set_action_outcome_expiring(detection_seq, &action.key, status, &stored, expires_at)
+        .set_action_outcome_expiring(
+            detection_seq,
+            &action.key,
+            stored_status,
+            &stored,
+            expires_at,
+        )
         .await?;
     let mut ended = json!({"status": status, "detail": detail, "elapsed_ms": elapsed.as_millis() as u64, "outcome": stored.get("outcome")});
     if let Some(at) = expires_at {
@@ -184,7 +197,7 @@ pub enum RollbackError {
     #[error("no action #{0}")]
     NotFound(i64),
     #[error("action #{pk} is {status}; only a succeeded action can be rolled back")]
-    NotSucceeded { pk: i64, status: String },
+    NotSucceeded { pk: i64, status: ActionStatus },
     #[error("action #{0} is no longer due to expire (confirmed or extended meanwhile)")]
     NoLongerDue(i64),
     #[error("action #{pk} ({kind}) left no restore data; it cannot be undone")]
@@ -226,7 +239,7 @@ pub async fn undo(
     why: Undo<'_>,
 ) -> Result<Duration, RollbackError> {
     let row = store.action(pk).await?.ok_or(RollbackError::NotFound(pk))?;
-    if !["succeeded", "expiry_failed"].contains(&row.status.as_str()) {
+    if ![ActionStatus::Succeeded, ActionStatus::ExpiryFailed].contains(&row.status) {
         return Err(RollbackError::NotSucceeded {
             pk,
             status: row.status,
@@ -246,14 +259,16 @@ pub async fn undo(
     };
     if !store.claim_rollback(pk, due_by).await? {
         let now = store.action(pk).await?.ok_or(RollbackError::NotFound(pk))?;
-        return Err(if due_by.is_some() && now.status == "succeeded" {
-            RollbackError::NoLongerDue(pk)
-        } else {
-            RollbackError::NotSucceeded {
-                pk,
-                status: now.status,
-            }
-        });
+        return Err(
+            if due_by.is_some() && now.status == ActionStatus::Succeeded {
+                RollbackError::NoLongerDue(pk)
+            } else {
+                RollbackError::NotSucceeded {
+                    pk,
+                    status: now.status,
+                }
+            },
+        );
     }
     let started = Instant::now();
     let subject = format!("action/{}", action.key);
@@ -269,7 +284,7 @@ pub async fn undo(
     );
     if let Err(e) = store.append_audit(&[begun]).await {
         // Nothing was sent: hand the action back as it was, or it would stay claimed.
-        let _ = store.release_rollback(pk, &row.status).await;
+        let _ = store.release_rollback(pk, row.status).await;
         return Err(e.into());
     }
     let outcome = runner.rollback(&action, &Restore(restore.clone())).await;
@@ -277,24 +292,26 @@ pub async fn undo(
     let at = Utc::now();
     let (status, kind, detail) = match (&outcome, why) {
         (Ok(()), Undo::Operator { .. }) => (
-            "rolled_back",
+            ActionStatus::RolledBack,
             "action.rolled_back",
             json!({"pk": pk, "reason": reason}),
         ),
         (Ok(()), Undo::Expiry { .. }) => (
-            "expired",
+            ActionStatus::Expired,
             "action.expired",
             json!({"pk": pk, "action": row.kind, "target": action.target, "undone": restore, "reason": reason, "expires_at": row.expires_at, "expired_at": crate::store::timestamp(at)}),
         ),
         (Err(e), _) => {
             let retryable = matches!(e, ActionError::Transient { .. });
             let status = match why {
-                Undo::Operator { .. } => row.status.as_str(),
-                Undo::Expiry { .. } if retryable => "succeeded",
-                Undo::Expiry { .. } => "expiry_failed",
+                Undo::Operator { .. } => row.status,
+                Undo::Expiry { .. } if retryable => ActionStatus::Succeeded,
+                Undo::Expiry { .. } => ActionStatus::ExpiryFailed,
             };
             let next = match status {
-                "expiry_failed" => "still in effect: roll it back, extend or confirm it by hand",
+                ActionStatus::ExpiryFailed => {
+                    "still in effect: roll it back, extend or confirm it by hand"
+                }
                 _ if due_by.is_some() => "still in effect: the next expire-actions run tries again",
                 _ => "still in effect",
             };
@@ -349,7 +366,7 @@ pub fn planned_from_row(row: &ActionRow) -> Option<PlannedAction> {
         mode: Mode::Active,
         // Only pending actions run, so an approval gate here means people (or a step's
         // timeout policy) approved it.
-        gate: if row.gate["gate"] == "approval" {
+        gate: if row.is_gated() {
             Gate::Approval {
                 reasons: serde_json::from_value(row.gate["reasons"].clone()).unwrap_or_default(),
                 policy: None,

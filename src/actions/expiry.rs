@@ -14,6 +14,7 @@ use super::lifecycle::ActionError;
 use super::runner::GraphRunner;
 use crate::store::{ActionRow, Store, StoreError};
 use stanch_core::audit::AuditEvent;
+use stanch_core::vocab::ActionStatus;
 
 /// Actions undone per run at most; the rest stay due for the next run.
 pub const EXPIRE_PER_RUN: i64 = 500;
@@ -34,14 +35,27 @@ pub struct ExpiryReport {
     pub actions: Vec<ExpiryItem>,
 }
 
+/// What the expiry job made of one action that was due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryOutcome {
+    /// Undone, as its step asked.
+    Expired,
+    /// No longer due (confirmed, extended or undone meanwhile).
+    Skipped,
+    /// Graph or the database failed for now; due again at the next run.
+    Retrying,
+    /// Cannot be undone by the job; left `expiry_failed` for a person.
+    NeedsHuman,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExpiryItem {
     pub id: i64,
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// `expired`, `retrying`, `needs_human` or `skipped`.
-    pub outcome: &'static str,
+    pub outcome: ExpiryOutcome,
     pub detail: String,
 }
 
@@ -71,31 +85,34 @@ pub async fn expire_due(
     let runner = runner.ok_or(ExpiryJobError::NoGraph(due.len()))?;
     for row in due {
         let (outcome, detail) = match undo(runner, store, row.pk, Undo::Expiry { now }).await {
-            Ok(took) => ("expired", format!("undone in {} ms", took.as_millis())),
+            Ok(took) => (
+                ExpiryOutcome::Expired,
+                format!("undone in {} ms", took.as_millis()),
+            ),
             Err(e @ (RollbackError::NoLongerDue(_) | RollbackError::NotSucceeded { .. })) => {
-                ("skipped", e.to_string())
+                (ExpiryOutcome::Skipped, e.to_string())
             }
             Err(e @ RollbackError::Action(ActionError::Transient { .. })) => {
-                ("retrying", e.to_string())
+                (ExpiryOutcome::Retrying, e.to_string())
             }
-            Err(e @ RollbackError::Action(_)) => ("needs_human", e.to_string()),
+            Err(e @ RollbackError::Action(_)) => (ExpiryOutcome::NeedsHuman, e.to_string()),
             Err(e @ RollbackError::NotReversible { .. }) => match give_up(store, &row, &e).await {
-                Ok(()) => ("needs_human", e.to_string()),
-                Err(store_error) => ("retrying", format!("{e}; {store_error}")),
+                Ok(()) => (ExpiryOutcome::NeedsHuman, e.to_string()),
+                Err(store_error) => (ExpiryOutcome::Retrying, format!("{e}; {store_error}")),
             },
             // The database failed somewhere along the way; a claim left behind is recovered
             // when `stanch serve` starts, and the action is due again.
             Err(e @ (RollbackError::Store(_) | RollbackError::NotFound(_))) => {
-                ("retrying", e.to_string())
+                (ExpiryOutcome::Retrying, e.to_string())
             }
         };
         match outcome {
-            "expired" => report.expired += 1,
-            "skipped" => report.skipped += 1,
-            "retrying" => report.retrying += 1,
-            _ => report.needs_human += 1,
+            ExpiryOutcome::Expired => report.expired += 1,
+            ExpiryOutcome::Skipped => report.skipped += 1,
+            ExpiryOutcome::Retrying => report.retrying += 1,
+            ExpiryOutcome::NeedsHuman => report.needs_human += 1,
         }
-        if outcome != "expired" && outcome != "skipped" {
+        if matches!(outcome, ExpiryOutcome::Retrying | ExpiryOutcome::NeedsHuman) {
             tracing::warn!(action = row.pk, kind = %row.kind, %detail, "an expiring action was not undone");
         }
         report.actions.push(ExpiryItem {
@@ -117,7 +134,7 @@ async fn give_up(store: &Store, row: &ActionRow, error: &RollbackError) -> Resul
     if !store.claim_rollback(row.pk, None).await? {
         return Ok(());
     }
-    let detail = json!({"pk": row.pk, "trigger": "expiry", "error": error.to_string(), "retryable": false, "status": "expiry_failed", "next": "still in effect: roll it back, extend or confirm it by hand"});
+    let detail = json!({"pk": row.pk, "trigger": "expiry", "error": error.to_string(), "retryable": false, "status": ActionStatus::ExpiryFailed, "next": "still in effect: roll it back, extend or confirm it by hand"});
     let mut result = row.result.clone().unwrap_or_default();
     result["rollback_error"] = detail.clone();
     let event = AuditEvent::new(
@@ -127,7 +144,7 @@ async fn give_up(store: &Store, row: &ActionRow, error: &RollbackError) -> Resul
         detail,
     );
     store
-        .end_rollback(row.pk, "expiry_failed", &result, &event)
+        .end_rollback(row.pk, ActionStatus::ExpiryFailed, &result, &event)
         .await
 }
 
@@ -184,7 +201,7 @@ mod tests {
             .set_action_outcome_expiring(
                 row.detection_seq,
                 &row.idempotency_key,
-                "succeeded",
+                ActionStatus::Succeeded,
                 &json!({"restore": {"accountEnabled": true}}),
                 Some(now - chrono::Duration::seconds(1)),
             )

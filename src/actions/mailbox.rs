@@ -94,7 +94,6 @@ pub(super) async fn disable_rules(
         .filter(|id| !deleted.iter().any(|d| *id == d.as_str()))
         .collect();
     Ok(Execution {
-        status: "succeeded",
         evidence: evidence.clone(),
         outcome: json!({"disabled": disabled, "deleted": deleted, "untouched": untouched, "refused": refused, "manual_steps": manual_steps}),
         // Deleted rules cannot come back; only the ones merely disabled are restored.

@@ -2,8 +2,9 @@
 //!
 //! Each action goes plan → pre-check (read current state as evidence) → execute → verify →
 //! (later) rollback from the recorded restore data. **Only this module talks to Graph**, through
-//! [`GraphRunner`], which audits every request before sending it and every answer after; in
-//! passive mode the [`PassiveRunner`] records what would have been done and touches nothing.
+//! [`GraphRunner`], which audits every request before sending it and every answer after. In
+//! passive mode nothing here runs (read-only sweeps aside): the stored plan is the record of what
+//! would have been done.
 
 mod access;
 mod account;
@@ -24,8 +25,10 @@ pub use execute::{
     ActionResult, RollbackError, Undo, execute, planned_from_row, rollback, runs_automatically,
     undo,
 };
-pub use expiry::{EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryReport, expire_due};
-pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, PassiveRunner, Restore};
+pub use expiry::{
+    EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryOutcome, ExpiryReport, expire_due,
+};
+pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 pub use runner::{GraphRunner, GraphStats};
 pub use safety::Safety;
 pub use settings::ContainmentSettings;

@@ -62,7 +62,6 @@ pub(super) async fn send(
         .map_err(audit_failed)?;
     match status {
         Some(code) if (200..300).contains(&code) => Ok(Execution {
-            status: "succeeded",
             evidence: Evidence(json!({})),
             outcome: json!({"channel": channel, "status": code}),
             restore: None,

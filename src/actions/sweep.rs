@@ -127,7 +127,6 @@ pub(super) async fn sweep(
     }
     attempted.retain(|account, _| !signed_in.contains_key(account));
     Ok(Execution {
-        status: "succeeded",
         evidence: evidence.clone(),
         outcome: json!({
             "campaign": action.params.get("campaign"),

@@ -18,7 +18,7 @@ use crate::actions::GraphRunner;
 use crate::store::{ActionRow, DecisionEffect, Delivery, NewDecision, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::rails::SafetySettings;
-use stanch_core::vocab::OnTimeout;
+use stanch_core::vocab::{ActionStatus, ApprovalState, OnTimeout};
 
 const BATCH: i64 = 100;
 
@@ -110,7 +110,7 @@ impl Dispatcher {
                         escalated += 1;
                         self.announce(
                             &row,
-                            "escalated",
+                            ApprovalState::Escalated,
                             None,
                             "Nobody answered in time; escalated",
                         )
@@ -122,7 +122,7 @@ impl Dispatcher {
                         approved += 1;
                         self.announce(
                             &row,
-                            "approved",
+                            ApprovalState::Approved,
                             None,
                             "Approved: nobody answered in time and the policy approves on timeout",
                         )
@@ -135,16 +135,21 @@ impl Dispatcher {
                         "approval.timeout",
                         format!("action/{}", row.pk),
                         json!({"round": waiting.round, "deadline": waiting.deadline,
-                               "on_timeout": policy.on_timeout, "result": "denied"}),
+                               "on_timeout": policy.on_timeout, "result": ActionStatus::Denied}),
                     );
                     if self
                         .store
-                        .close_approval(row.pk, waiting.round, "timed_out", event)
+                        .close_approval(row.pk, waiting.round, ActionStatus::TimedOut, event)
                         .await?
                     {
                         denied += 1;
-                        self.announce(&row, "timed_out", None, "Denied: nobody answered in time")
-                            .await?;
+                        self.announce(
+                            &row,
+                            ApprovalState::TimedOut,
+                            None,
+                            "Denied: nobody answered in time",
+                        )
+                        .await?;
                     }
                 }
             }
@@ -156,13 +161,13 @@ impl Dispatcher {
     pub async fn announce(
         &self,
         row: &ActionRow,
-        state: &str,
+        state: ApprovalState,
         by: Option<&str>,
         text: &str,
     ) -> Result<(), StoreError> {
         let outcome = Outcome {
             action: row.pk,
-            state: state.to_string(),
+            state,
             by: by.map(str::to_string),
             text: text.to_string(),
         };

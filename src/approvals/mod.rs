@@ -30,6 +30,7 @@ use crate::actions::GraphRunner;
 use crate::store::{ActionRow, DecisionEffect, DecisionError, NewDecision, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::util::sha256_hex;
+use stanch_core::vocab::Decision;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
@@ -173,17 +174,17 @@ pub const TIMEOUT_CHANNEL: &str = "timeout";
 /// Before a gated action runs: a quorum of approvals, no denial, and every approval for the
 /// action exactly as it is now.
 pub async fn approvals_still_match(store: &Store, row: &ActionRow) -> Result<bool, StoreError> {
-    if row.gate["gate"] != "approval" {
+    if !row.is_gated() {
         return Ok(true);
     }
     let hash = action_hash(row);
     let decisions = store.decisions(row.pk).await?;
     let approvals: Vec<_> = decisions
         .iter()
-        .filter(|d| d.decision == "approve")
+        .filter(|d| d.decision == Decision::Approve)
         .collect();
     let quorum = row.gate["policy"]["quorum"].as_u64().unwrap_or(1).max(1) as usize;
-    let denied = decisions.iter().any(|d| d.decision == "deny");
+    let denied = decisions.iter().any(|d| d.decision == Decision::Deny);
     let all_for_this_action = approvals.iter().all(|d| d.action_hash == hash);
     // A timeout that approves (only ever for a gate the step alone asked for) stands for the quorum.
     let by_timeout = approvals.iter().any(|d| d.channel == TIMEOUT_CHANNEL);

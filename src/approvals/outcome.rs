@@ -2,13 +2,13 @@
 //! messages from. A leaf of `approvals`: the channels use it, it uses none of them.
 
 use serde::Serialize;
+use stanch_core::vocab::ApprovalState;
 
 /// How a wait for approval ended (or moved on), for updating what was delivered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub action: i64,
-    /// `approved`, `denied`, `waiting`, `timed_out`, `escalated`.
-    pub state: String,
+    pub state: ApprovalState,
     /// Who decided, when a person did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
@@ -16,13 +16,13 @@ pub struct Outcome {
 }
 
 /// How a recorded decision reads in a channel: a state label and a sentence.
-pub fn describe(effect: &crate::store::DecisionEffect, by: &str) -> (&'static str, String) {
+pub fn describe(effect: &crate::store::DecisionEffect, by: &str) -> (ApprovalState, String) {
     use crate::store::DecisionEffect;
     match effect {
-        DecisionEffect::Approved { .. } => ("approved", format!("Approved by {by}")),
-        DecisionEffect::Denied => ("denied", format!("Denied by {by}")),
+        DecisionEffect::Approved { .. } => (ApprovalState::Approved, format!("Approved by {by}")),
+        DecisionEffect::Denied => (ApprovalState::Denied, format!("Denied by {by}")),
         DecisionEffect::Waiting { approvals, quorum } => (
-            "waiting",
+            ApprovalState::Waiting,
             format!("{by} approved; {approvals} of {quorum} approvals so far"),
         ),
     }

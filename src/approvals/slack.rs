@@ -19,6 +19,7 @@ use super::outcome::Outcome;
 use super::request::ApprovalRequest;
 use super::settings::SlackSettings;
 use crate::store::Delivery;
+use stanch_core::vocab::ApprovalState;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -111,9 +112,9 @@ impl Slack {
                 what: "the delivery has no channel and ts".into(),
             });
         };
-        match outcome.state.as_str() {
-            "escalated" if delivery.round > 0 => Ok(()),
-            "waiting" => {
+        match outcome.state {
+            ApprovalState::Escalated if delivery.round > 0 => Ok(()),
+            ApprovalState::Waiting => {
                 let body = message::thread_reply(channel, ts, &outcome.text);
                 self.call("chat.postMessage", &body).await.map(|_| ())
             }

@@ -17,6 +17,7 @@ use super::request::ApprovalRequest;
 use super::settings::TeamsSettings;
 use crate::store::Delivery;
 use stanch_core::secret::SecretString;
+use stanch_core::vocab::{ApprovalState, Decision};
 
 /// Adaptive Card schema version: 1.4 is the first with `Action.Execute` and what Teams renders
 /// on every client.
@@ -82,11 +83,11 @@ pub fn request_card(request: &ApprovalRequest, buttons: Buttons) -> Value {
             );
             let data = json!({"action": request.action, "action_hash": request.action_hash});
             actions.push(
-                json!({"type": "Action.Execute", "verb": "approve", "title": "Approve",
+                json!({"type": "Action.Execute", "verb": Decision::Approve, "title": "Approve",
                                 "style": "positive", "data": data}),
             );
             actions.push(
-                json!({"type": "Action.Execute", "verb": "deny", "title": "Deny",
+                json!({"type": "Action.Execute", "verb": Decision::Deny, "title": "Deny",
                                 "style": "destructive", "data": data}),
             );
         }
@@ -96,10 +97,10 @@ pub fn request_card(request: &ApprovalRequest, buttons: Buttons) -> Value {
 
 /// The follow-up card with how a request ended; `subject` names the action.
 pub fn outcome_card(subject: &str, outcome: &Outcome) -> Value {
-    let color = match outcome.state.as_str() {
-        "approved" => "Good",
-        "denied" | "timed_out" => "Attention",
-        _ => "Warning",
+    let color = match outcome.state {
+        ApprovalState::Approved => "Good",
+        ApprovalState::Denied | ApprovalState::TimedOut => "Attention",
+        ApprovalState::Waiting | ApprovalState::Escalated => "Warning",
     };
     card(
         vec![

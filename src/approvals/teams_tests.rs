@@ -145,7 +145,7 @@ fn evidence_is_shown_as_text() {
 fn the_outcome_card_says_how_it_ended() {
     let outcome = Outcome {
         action: 42,
-        state: "approved".into(),
+        state: ApprovalState::Approved,
         by: Some("f.okafor@contoso.com".into()),
         text: "Approved by f.okafor@contoso.com".into(),
     };

@@ -9,6 +9,7 @@ use super::operate::open;
 use super::run::graph_runner;
 use crate::config::Config;
 use crate::store::{ActionRow, DecisionEffect, Store};
+use stanch_core::vocab::ActionStatus;
 
 /// Approval requests (pending and decided; in passive runs, those that would have been), with
 /// the target account, the action, the state and who may decide.
@@ -16,7 +17,7 @@ pub(crate) async fn approvals_list(config: &Config, json_output: bool) -> anyhow
     let store = open(config).await?;
     let mut listed = Vec::new();
     for row in store.actions(None).await? {
-        if row.gate["gate"] == "approval" {
+        if row.is_gated() {
             listed.push(summary(&store, config, &row).await?);
         }
     }
@@ -52,7 +53,7 @@ pub(crate) async fn approvals_show(
         .action(pk)
         .await?
         .with_context(|| format!("no action #{pk}"))?;
-    if row.gate["gate"] != "approval" {
+    if !row.is_gated() {
         anyhow::bail!("action #{pk} needs no approval");
     }
     let mut shown = summary(&store, config, &row).await?;
@@ -115,10 +116,10 @@ pub(crate) async fn approvals_show(
 }
 
 async fn summary(store: &Store, config: &Config, a: &ActionRow) -> anyhow::Result<Value> {
-    let state = match a.status.as_str() {
-        "awaiting_approval" => "pending",
-        "would_request_approval" => "would_request (passive)",
-        other => other,
+    let state = match a.status {
+        ActionStatus::AwaitingApproval => "pending",
+        ActionStatus::WouldRequestApproval => "would_request (passive)",
+        other => other.as_str(),
     };
     let policy = crate::approvals::policy::policy_of(a, &config.approvals);
     let waiting = store.waiting_approval(a.pk).await?;
@@ -179,7 +180,7 @@ pub(crate) async fn approvals_link(
         .action(pk)
         .await?
         .with_context(|| format!("no action #{pk}"))?;
-    if row.status != "awaiting_approval" {
+    if row.status != ActionStatus::AwaitingApproval {
         anyhow::bail!("action #{pk} is {}, not waiting for approval", row.status);
     }
     let claims = LinkClaims {

@@ -15,6 +15,7 @@ use crate::http::{AppState, app};
 use crate::pipeline::{Recorder, Service};
 use crate::store::Store;
 use stanch_core::engine::Context;
+use stanch_core::vocab::ActionStatus;
 
 const TARGET: &str = "b.jones@contoso.com";
 
@@ -58,7 +59,7 @@ pub(super) async fn approve_through_a_signed_link(
         .into_iter()
         .find(|a| {
             a.kind == "disable_account"
-                && a.status == "awaiting_approval"
+                && a.status == ActionStatus::AwaitingApproval
                 && a.target_upn.as_deref() == Some(TARGET)
         })
         .context("the story planned no gated disable of B's account")?;
@@ -91,8 +92,7 @@ pub(super) async fn approve_through_a_signed_link(
     let still = store
         .action(row.pk)
         .await?
-        .map(|a| a.status)
-        .unwrap_or_default();
+        .map_or("", |a| a.status.as_str());
     println!(
         "  {} opens the link: HTTP {status}, evidence shown: {shows_evidence}, action still {still}",
         link.approver
@@ -120,7 +120,7 @@ pub(super) async fn approve_through_a_signed_link(
     );
     server.abort();
     let row = store.action(row.pk).await?.context("the approved action")?;
-    if row.status == "pending" && approvals_still_match(store, &row).await? {
+    if row.status == ActionStatus::Pending && approvals_still_match(store, &row).await? {
         let action = planned_from_row(&row).context("the approved action's kind")?;
         let result = execute(runner, store, row.detection_seq, &action).await?;
         println!(

@@ -10,6 +10,7 @@ use crate::actions::rollback;
 use crate::config::Config;
 use crate::emulate::Emulator;
 use crate::store::Store;
+use stanch_core::vocab::ActionStatus;
 
 /// Serves the Graph emulator until interrupted.
 pub(crate) async fn emulate(listen: &str, fixture: Option<PathBuf>) -> anyhow::Result<Verdict> {
@@ -45,7 +46,7 @@ pub(crate) async fn actions_list(
         .actions(None)
         .await?
         .into_iter()
-        .filter(|a| status.as_ref().is_none_or(|s| &a.status == s))
+        .filter(|a| status.as_ref().is_none_or(|s| a.status.as_str() == s))
         .collect();
     if json_output {
         println!("{}", serde_json::to_string(&actions)?);
@@ -77,7 +78,7 @@ pub(crate) async fn actions_list(
 fn expiry_note(a: &crate::store::ActionRow) -> String {
     match (&a.expires_at, &a.confirmed_by) {
         (Some(_), Some(by)) => format!("  confirmed by {by}"),
-        (Some(at), None) if a.status == "succeeded" => format!("  expires {at}"),
+        (Some(at), None) if a.status == ActionStatus::Succeeded => format!("  expires {at}"),
         (Some(at), None) => format!("  deadline {at}"),
         (None, _) => String::new(),
     }

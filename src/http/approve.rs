@@ -13,6 +13,7 @@ use crate::approvals::link::{LinkClaims, verify_link};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
 use crate::store::ActionRow;
 use stanch_core::audit::AuditEvent;
+use stanch_core::vocab::{ActionStatus, Decision};
 
 /// The form's fields, read from the raw body (kept whole so its hash goes in the audit trail).
 #[derive(Debug, Default)]
@@ -61,7 +62,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
             all.into_iter()
                 .find(|d| d.approver.eq_ignore_ascii_case(&claims.u))
         });
-    let closed = if row.status != "awaiting_approval" {
+    let closed = if row.status != ActionStatus::AwaitingApproval {
         Some(format!(
             "This action is no longer waiting for a decision (status: {}).",
             row.status
@@ -98,10 +99,9 @@ pub(super) async fn submit(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let approve = match form.decision.as_str() {
-        "approve" => true,
-        "deny" => false,
-        _ => {
+    let approve = match Decision::parse(&form.decision) {
+        Some(decision) => decision == Decision::Approve,
+        None => {
             return page(
                 StatusCode::BAD_REQUEST,
                 "Unknown decision",
@@ -235,7 +235,7 @@ fn evidence(row: &ActionRow, claims: &LinkClaims, detection: &Value) -> String {
         ("Parameters", row.params.to_string()),
         ("Why", row.gate["reasons"].to_string()),
         ("Playbook", format!("{} / {}", row.playbook, row.step)),
-        ("Status", row.status.clone()),
+        ("Status", row.status.to_string()),
         (
             "Detection",
             format!(

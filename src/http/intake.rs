@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::authenticate;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::pipeline::Input;
 use stanch_core::engine;
 use stanch_core::intake::{Detection, Format, parse_any, to_detections};
@@ -46,8 +46,7 @@ async fn accept(
     let limit = state.intake.max_body_bytes;
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the body is larger than the configured {limit} bytes (intake.max_body_bytes)"),
         )
     };
@@ -74,8 +73,7 @@ async fn accept(
         Some(name) => Some(Format::parse(name).ok_or_else(|| {
             let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_format",
+                ErrorCode::UnknownFormat,
                 format!(
                     "unknown detection format `{name}`; known formats: {}",
                     known.join(", ")
@@ -83,18 +81,12 @@ async fn accept(
             )
         })?),
     };
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "the body is not UTF-8",
-        )
-    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidBody, "the body is not UTF-8"))?;
     let items = split(text, format);
     if items.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_body",
+            ErrorCode::EmptyBody,
             "the body holds no detection",
         ));
     }
@@ -160,7 +152,7 @@ async fn accept(
     Err(ApiError {
         details: Some(Box::new(Value::Array(rejected))),
         extra: Some(Box::new(json!({"accepted": accepted}))),
-        ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_detections", message)
+        ..ApiError::new(ErrorCode::InvalidDetections, message)
     })
 }
 

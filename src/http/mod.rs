@@ -17,10 +17,11 @@ mod slack;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use settings::IntakeSettings;
 
 /// Clients sign intake requests the way [`crate::signing`] does.
@@ -47,5 +48,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::map_response(error::uniform_errors))
         .with_state(state)
 }

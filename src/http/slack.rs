@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::approvals::slack::message::{APPROVE, DENY, parse_button_value};
 use crate::approvals::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::approvals::slack::{Slack, SlackUser};
@@ -78,7 +78,7 @@ pub(super) async fn interactions(
     let raw_sha256 = sha256_hex(&body);
     let slack = match state.service.channels.slack() {
         Ok(slack) => slack.clone(),
-        Err(why) => return ApiError::new(StatusCode::NOT_FOUND, "not_found", why).into_response(),
+        Err(why) => return ApiError::new(ErrorCode::NotFound, why).into_response(),
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = Utc::now().timestamp();
@@ -99,7 +99,7 @@ pub(super) async fn interactions(
             Refusal::new(&raw_sha256, why.clone())
                 .record(&state, None)
                 .await;
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", why).into_response();
+            return ApiError::new(ErrorCode::InvalidPayload, why).into_response();
         }
     };
     let settings = slack.settings();

@@ -20,7 +20,7 @@ use stanch_core::campaign::{
 use stanch_core::engine::{Context, Plan, PlannedAction};
 use stanch_core::intake::{Detection, UserRef, is_object_id, is_upn};
 use stanch_core::playbook::PlaybookSet;
-use stanch_core::vocab::ActionKind;
+use stanch_core::vocab::{ActionKind, ActionOutcome};
 
 /// A detection stanch emits for a campaign, to record and plan like any other.
 #[derive(Debug, Clone)]
@@ -166,7 +166,7 @@ pub async fn after_action(
     action: &PlannedAction,
     result: &ActionResult,
 ) -> Result<Vec<FollowUp>, StoreError> {
-    if result.status != "succeeded" {
+    if result.status != ActionOutcome::Succeeded {
         return Ok(Vec::new());
     }
     match action.action {

@@ -23,7 +23,7 @@ use stanch_core::campaign::{Settings, Tracker};
 use stanch_core::engine::{Context, Plan, PlannedAction};
 use stanch_core::intake::Detection;
 use stanch_core::playbook::PlaybookSet;
-use stanch_core::vocab::ActionKind;
+use stanch_core::vocab::{ActionKind, ActionOutcome};
 
 /// The tracker forgets old campaigns once it holds this many (they stay in the store).
 const TRACKER_SOFT_LIMIT: usize = 20_000;
@@ -254,7 +254,7 @@ impl Recorder {
         action: &PlannedAction,
         result: &ActionResult,
     ) -> Result<usize, StoreError> {
-        if result.status != "succeeded"
+        if result.status != ActionOutcome::Succeeded
             || !matches!(
                 action.action,
                 ActionKind::ConfirmCompromised | ActionKind::SweepSignins

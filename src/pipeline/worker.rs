@@ -17,6 +17,7 @@ use crate::actions::{GraphRunner, execute, planned_from_row};
 use crate::schedule::{JobKind, JobRunner, RejectedAlert, poll_and_store};
 use crate::store::Store;
 use stanch_core::intake::Detection;
+use stanch_core::vocab::ActionStatus;
 
 const BATCH: i64 = 32;
 /// Transient failures (Graph throttled or unreachable through all the client's own retries) are
@@ -65,7 +66,12 @@ pub async fn work(
                 Ok(false) => {
                     let why = serde_json::json!({"error": "the action differs from the one that was approved; it was not run"});
                     let _ = store
-                        .set_action_outcome(row.detection_seq, &row.idempotency_key, "failed", &why)
+                        .set_action_outcome(
+                            row.detection_seq,
+                            &row.idempotency_key,
+                            ActionStatus::Failed,
+                            &why,
+                        )
                         .await;
                     let event = stanch_core::audit::AuditEvent::new(
                         chrono::Utc::now(),
@@ -87,7 +93,7 @@ pub async fn work(
             };
             match execute(&runner, &store, row.detection_seq, &action).await {
                 Ok(result) => {
-                    metrics.record_action(&row.kind, result.status, result.elapsed_ms);
+                    metrics.record_action(&row.kind, result.status.as_str(), result.elapsed_ms);
                     // A confirmation contains the campaign's members; a sweep's finds join it.
                     match campaigns
                         .after_action(row.detection_seq, &action, &result)
@@ -119,7 +125,7 @@ pub async fn work(
                         );
                         continue;
                     }
-                    tracing::info!(action = row.pk, kind = %row.kind, status = result.status, elapsed_ms = result.elapsed_ms, "action finished");
+                    tracing::info!(action = row.pk, kind = %row.kind, status = %result.status, elapsed_ms = result.elapsed_ms, "action finished");
                 }
                 Err(e) => {
                     tracing::error!(action = row.pk, error = %e, "cannot record an action's outcome")

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::{JobKind, Schedule, ScheduleError, check_unique, due, next_wake};
 use crate::store::{Store, StoreError};
+use stanch_core::vocab::JobOutcome;
 
 /// Runs one job; supplied by the caller (the worker wires real jobs in). The `Ok` value is the
 /// run's summary, recorded as JSON; the `Err` text is recorded as `{"error": ...}`.
@@ -114,10 +115,10 @@ impl<R: JobRunner> Scheduler<R> {
         };
         let result = self.runner.run(schedule.job).await;
         let (outcome, summary) = match result {
-            Ok(summary) => ("succeeded", summary),
+            Ok(summary) => (JobOutcome::Succeeded, summary),
             Err(error) => {
                 tracing::warn!(schedule = %schedule.name, job, %error, "scheduled job failed");
-                ("failed", json!({ "error": error }))
+                (JobOutcome::Failed, json!({ "error": error }))
             }
         };
         if let Some(pk) = pk

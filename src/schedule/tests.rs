@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use stanch_core::vocab::JobOutcome;
 
 use super::*;
 use crate::store::Store;
@@ -169,7 +170,7 @@ async fn scheduler_runs_a_missed_job_once_records_it_and_stops() {
         .await
         .unwrap();
     store
-        .finish_schedule_run(pk, long_ago, "succeeded", &json!({}))
+        .finish_schedule_run(pk, long_ago, JobOutcome::Succeeded, &json!({}))
         .await
         .unwrap();
     let failing = Schedule::new("expire", "*/5 * * * *", "UTC", JobKind::ExpireActions).unwrap();

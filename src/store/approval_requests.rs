@@ -16,6 +16,7 @@ use super::error::{StoreError, query_err};
 use super::rows::ActionRow;
 use super::sql::timestamp;
 use stanch_core::audit::{self, AuditEvent};
+use stanch_core::vocab::ActionStatus;
 
 /// One delivery of a request to a channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,7 +147,7 @@ impl Store {
         &self,
         pk: i64,
         round: i64,
-        status: &str,
+        status: ActionStatus,
         event: AuditEvent,
     ) -> Result<bool, StoreError> {
         let (_writer, mut tx) = self.write_tx().await?;
@@ -155,7 +156,7 @@ impl Store {
             "UPDATE actions SET status = $1, updated_at = $2 \
              WHERE pk = $3 AND status = 'awaiting_approval' AND approval_round = $4",
         )
-        .bind(status.to_string())
+        .bind(status.as_str())
         .bind(timestamp(Utc::now()))
         .bind(pk)
         .bind(round)

@@ -11,11 +11,12 @@ use super::audit::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use stanch_core::audit::{self, AuditEvent};
+use stanch_core::vocab::{ActionStatus, Decision};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionRow {
     pub approver: String,
-    pub decision: String,
+    pub decision: Decision,
     pub reason: String,
     pub channel: String,
     pub action_hash: String,
@@ -79,7 +80,7 @@ impl Store {
             .map(|row| row.try_get("status"))
             .transpose()
             .map_err(query_err("reading an action"))?;
-        if status.as_deref() != Some("awaiting_approval") {
+        if status.as_deref() != Some(ActionStatus::AwaitingApproval.as_str()) {
             return Err(DecisionError::NotWaiting(d.action_pk));
         }
         let seen: Option<i64> = sqlx::query("SELECT pk FROM approval_decisions WHERE action_pk = $1 AND LOWER(approver) = LOWER($2)")
@@ -104,7 +105,7 @@ impl Store {
         )
         .bind(d.action_pk)
         .bind(d.approver.to_string())
-        .bind(if d.approve { "approve" } else { "deny" })
+        .bind(Decision::of(d.approve).as_str())
         .bind(d.reason.to_string())
         .bind(d.channel.to_string())
         .bind(d.action_hash.to_string())
@@ -130,13 +131,13 @@ impl Store {
             }
         };
         let new_status = match effect {
-            DecisionEffect::Denied => Some("denied"),
-            DecisionEffect::Approved { .. } => Some("pending"),
+            DecisionEffect::Denied => Some(ActionStatus::Denied),
+            DecisionEffect::Approved { .. } => Some(ActionStatus::Pending),
             DecisionEffect::Waiting { .. } => None,
         };
         if let Some(status) = new_status {
             sqlx::query("UPDATE actions SET status = $1, updated_at = $2 WHERE pk = $3")
-                .bind(status)
+                .bind(status.as_str())
                 .bind(at.clone())
                 .bind(d.action_pk)
                 .execute(&mut *tx)
@@ -175,7 +176,9 @@ impl Store {
                 };
                 Ok(DecisionRow {
                     approver: get("approver")?,
-                    decision: get("decision")?,
+                    decision: get("decision")?.parse().map_err(|e| {
+                        StoreError::Inconsistent(format!("approval_decisions.decision: {e}"))
+                    })?,
                     reason: get("reason")?,
                     channel: get("channel")?,
                     action_hash: get("action_hash")?,

@@ -226,7 +226,7 @@ async fn insert_actions(
                 .bind(row.params)
                 .bind(row.mode)
                 .bind(row.gate)
-                .bind(row.status)
+                .bind(row.status.as_str())
                 .bind(row.reason)
                 .bind(row.expires_after_secs)
                 .bind(at.to_string())

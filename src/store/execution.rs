@@ -9,13 +9,19 @@ use super::Store;
 use super::error::{StoreError, query_err};
 use super::guard::{Claim, ClaimGuard};
 use super::sql::timestamp;
+use stanch_core::vocab::ActionStatus;
 
 /// Statuses that mean the action's effect exists or is being produced (`rolling_back` and
 /// `expiry_failed`: still in effect while, or because, an undo has not finished), or ran its
 /// course: an `expired` action was undone on purpose, and a replay of the same detection must
 /// not contain the account again.
-const DONE_STATUSES: &str = "'executing', 'succeeded', 'rolled_back_pending', 'rolling_back', \
-     'expiry_failed', 'expired'";
+const DONE_STATUSES: &[ActionStatus] = &[
+    ActionStatus::Executing,
+    ActionStatus::Succeeded,
+    ActionStatus::RollingBack,
+    ActionStatus::ExpiryFailed,
+    ActionStatus::Expired,
+];
 
 impl Store {
     /// Claims the planned action `key` of the detection recorded at `detection_seq`.
@@ -39,7 +45,8 @@ impl Store {
         let head = super::audit::lock_head(&mut tx).await?;
         let sql = format!(
             "SELECT pk, status FROM actions WHERE idempotency_key = $1 AND mode = 'active' \
-             AND status IN ({DONE_STATUSES}) ORDER BY pk LIMIT 1"
+             AND status IN ({}) ORDER BY pk LIMIT 1",
+            ActionStatus::sql_list(DONE_STATUSES)
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key.to_string())
@@ -51,9 +58,10 @@ impl Store {
             let pk: i64 = row
                 .try_get("pk")
                 .map_err(query_err("checking an idempotency key"))?;
-            let status: String = row
-                .try_get("status")
-                .map_err(query_err("checking an idempotency key"))?;
+            let status = super::rows::stored_status(
+                row.try_get("status")
+                    .map_err(query_err("checking an idempotency key"))?,
+            )?;
             sqlx::query(
                 "UPDATE actions SET status = 'duplicate', result = $1, updated_at = $2 \
                  WHERE detection_seq = $3 AND idempotency_key = $4 AND status = 'pending'",
@@ -100,14 +108,14 @@ impl Store {
         &self,
         detection_seq: i64,
         key: &str,
-        status: &str,
+        status: ActionStatus,
         result: &Value,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE actions SET status = $1, result = $2, updated_at = $3 \
              WHERE detection_seq = $4 AND idempotency_key = $5",
         )
-        .bind(status.to_string())
+        .bind(status.as_str())
         .bind(result.to_string())
         .bind(timestamp(chrono::Utc::now()))
         .bind(detection_seq)

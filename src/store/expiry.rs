@@ -18,9 +18,10 @@ use super::error::{StoreError, query_err};
 use super::rows::{ACTION_SELECT, action_from_row};
 use super::sql::timestamp;
 use stanch_core::audit::{self, AuditEvent};
+use stanch_core::vocab::ActionStatus;
 
 /// Statuses an operator may roll back from (the effect is in place and nobody is undoing it).
-const UNDOABLE: &str = "'succeeded', 'expiry_failed'";
+const UNDOABLE: &[ActionStatus] = &[ActionStatus::Succeeded, ActionStatus::ExpiryFailed];
 
 /// What an operator does to an expiring action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub enum ExpiryError {
     #[error("action #{pk} is {status}; only a succeeded action that expires can be {verb}")]
     NotInEffect {
         pk: i64,
-        status: String,
+        status: ActionStatus,
         verb: &'static str,
     },
     #[error(
@@ -79,7 +80,7 @@ impl Store {
         &self,
         detection_seq: i64,
         key: &str,
-        status: &str,
+        status: ActionStatus,
         result: &Value,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
@@ -87,7 +88,7 @@ impl Store {
             "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
              expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 AND idempotency_key = $6",
         )
-        .bind(status.to_string())
+        .bind(status.as_str())
         .bind(result.to_string())
         .bind(timestamp(Utc::now()))
         .bind(expires_at.map(timestamp))
@@ -132,7 +133,8 @@ impl Store {
             None => {
                 let sql = format!(
                     "UPDATE actions SET status = 'rolling_back', updated_at = $1 \
-                     WHERE pk = $2 AND status IN ({UNDOABLE})"
+                     WHERE pk = $2 AND status IN ({})",
+                    ActionStatus::sql_list(UNDOABLE)
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
@@ -162,7 +164,7 @@ impl Store {
     pub async fn end_rollback(
         &self,
         pk: i64,
-        status: &str,
+        status: ActionStatus,
         result: &Value,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -172,7 +174,7 @@ impl Store {
             "UPDATE actions SET status = $1, result = $2, updated_at = $3 \
              WHERE pk = $4 AND status = 'rolling_back'",
         )
-        .bind(status.to_string())
+        .bind(status.as_str())
         .bind(result.to_string())
         .bind(timestamp(event.at))
         .bind(pk)
@@ -193,11 +195,11 @@ impl Store {
 
     /// Hands back an action claimed for an undo that never started (its audit record could not
     /// be written), in the status it had.
-    pub async fn release_rollback(&self, pk: i64, status: &str) -> Result<(), StoreError> {
+    pub async fn release_rollback(&self, pk: i64, status: ActionStatus) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE actions SET status = $1, updated_at = $2 WHERE pk = $3 AND status = 'rolling_back'",
         )
-        .bind(status.to_string())
+        .bind(status.as_str())
         .bind(timestamp(Utc::now()))
         .bind(pk)
         .execute(&self.pool)
@@ -250,7 +252,7 @@ impl Store {
             .map_err(query_err("reading an action"))?
             .ok_or(ExpiryError::NotFound(pk))?;
         let row = action_from_row(&row)?;
-        if !["succeeded", "expiry_failed"].contains(&row.status.as_str()) {
+        if !UNDOABLE.contains(&row.status) {
             return Err(ExpiryError::NotInEffect {
                 pk,
                 status: row.status,
@@ -310,7 +312,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Err(ExpiryError::NotInEffect {
                 pk,
-                status: "rolling_back".into(),
+                status: ActionStatus::RollingBack,
                 verb,
             });
         }

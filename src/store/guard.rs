@@ -10,6 +10,7 @@ use super::Store;
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use stanch_core::audit::AuditEvent;
+use stanch_core::vocab::ActionStatus;
 
 /// What the claim must respect.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +45,12 @@ pub(super) struct Verdict {
 }
 
 /// Statuses of an earlier action that make a repeat redundant: it ran, runs, or waits for a human.
-const COOLING_STATUSES: &str = "'executing', 'succeeded', 'awaiting_approval', 'rolling_back'";
+const COOLING_STATUSES: &[ActionStatus] = &[
+    ActionStatus::Executing,
+    ActionStatus::Succeeded,
+    ActionStatus::AwaitingApproval,
+    ActionStatus::RollingBack,
+];
 
 struct Pending {
     pk: i64,
@@ -232,8 +238,9 @@ async fn recent_same(
     let sql = format!(
         "SELECT a.pk FROM actions a JOIN detections d ON d.seq = a.detection_seq \
          WHERE a.mode = 'active' AND a.{column} = $1 AND a.kind = $2 AND a.pk {other} $3 \
-         AND a.status IN ({COOLING_STATUSES}) AND d.observed_at >= $4 AND d.observed_at <= $5 \
-         ORDER BY a.pk DESC LIMIT 1"
+         AND a.status IN ({cooling}) AND d.observed_at >= $4 AND d.observed_at <= $5 \
+         ORDER BY a.pk DESC LIMIT 1",
+        cooling = ActionStatus::sql_list(COOLING_STATUSES)
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(target.to_string())
@@ -352,7 +359,7 @@ pub enum Claim {
     /// This row is now `executing`; the caller must record its outcome.
     Claimed,
     /// The same action (same idempotency key) already ran or is running as row `pk`.
-    AlreadyDone { pk: i64, status: String },
+    AlreadyDone { pk: i64, status: ActionStatus },
     /// The row is not waiting to run (already claimed, passive, or awaiting approval).
     NotPending,
     /// A cooldown suppressed it: the same action on the same account is recent (action `by`).

@@ -9,7 +9,7 @@ use stanch_core::audit::AuditEvent;
 use stanch_core::campaign::{Assignment, Dirty};
 use stanch_core::engine::{Gate, Plan, PlannedAction};
 use stanch_core::intake::Detection;
-use stanch_core::vocab::Mode;
+use stanch_core::vocab::{ActionStatus, Mode};
 
 /// Rejected input is kept in the audit trail up to this size, so one huge line cannot bloat it.
 const RAW_LIMIT: usize = 64 * 1024;
@@ -57,7 +57,7 @@ pub(super) struct NewAction {
     pub(super) params: String,
     pub(super) mode: &'static str,
     pub(super) gate: String,
-    pub(super) status: &'static str,
+    pub(super) status: ActionStatus,
     pub(super) reason: String,
     pub(super) expires_after_secs: Option<i64>,
 }
@@ -218,7 +218,7 @@ fn action_row(detection: usize, action: &PlannedAction) -> Result<NewAction, Sto
         gate: serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?,
         // A read-only action (a sign-in sweep) is queued to run even in passive mode.
         status: if action.action.spec().read_only && !action.gate.needs_approval() {
-            "pending"
+            ActionStatus::Pending
         } else {
             action_status(action.mode, &action.gate)
         },
@@ -257,11 +257,11 @@ pub enum Evaluation<'a> {
 }
 
 /// The status a freshly planned action starts in.
-pub fn action_status(mode: Mode, gate: &Gate) -> &'static str {
+pub fn action_status(mode: Mode, gate: &Gate) -> ActionStatus {
     match (mode, gate.needs_approval()) {
-        (Mode::Passive, false) => "would_execute",
-        (Mode::Passive, true) => "would_request_approval",
-        (Mode::Active, false) => "pending",
-        (Mode::Active, true) => "awaiting_approval",
+        (Mode::Passive, false) => ActionStatus::WouldExecute,
+        (Mode::Passive, true) => ActionStatus::WouldRequestApproval,
+        (Mode::Active, false) => ActionStatus::Pending,
+        (Mode::Active, true) => ActionStatus::AwaitingApproval,
     }
 }

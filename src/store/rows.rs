@@ -3,6 +3,8 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use stanch_core::vocab::{ActionStatus, Mode};
+
 use super::Store;
 use super::error::{StoreError, query_err};
 
@@ -19,9 +21,9 @@ pub struct ActionRow {
     pub target_upn: Option<String>,
     pub target_id: Option<String>,
     pub params: Value,
-    pub mode: String,
+    pub mode: Mode,
     pub gate: Value,
-    pub status: String,
+    pub status: ActionStatus,
     pub reason: String,
     pub expires_after_secs: Option<i64>,
     pub created_at: String,
@@ -37,6 +39,13 @@ pub struct ActionRow {
     pub confirmed: bool,
     pub confirmed_at: Option<String>,
     pub confirmed_by: Option<String>,
+}
+
+impl ActionRow {
+    /// Whether the plan gated this action behind a human decision (the stored `Gate`).
+    pub fn is_gated(&self) -> bool {
+        self.gate["gate"] == "approval"
+    }
 }
 
 /// A run, as stored.
@@ -201,6 +210,14 @@ where
     row.try_get(column).map_err(query_err(what))
 }
 
+/// A status read back from the database; one this version does not know is an inconsistency,
+/// never a silent default.
+pub(super) fn stored_status(text: String) -> Result<ActionStatus, StoreError> {
+    text.parse().map_err(|e: stanch_core::vocab::UnknownState| {
+        StoreError::Inconsistent(format!("an action's status: {e}"))
+    })
+}
+
 pub(super) fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
     let what = "reading an action";
     let params: String = get(row, "params", what)?;
@@ -218,9 +235,16 @@ pub(super) fn action_from_row(row: &AnyRow) -> Result<ActionRow, StoreError> {
         target_upn: get(row, "target_upn", what)?,
         target_id: get(row, "target_id", what)?,
         params: parse_json(&params),
-        mode: get(row, "mode", what)?,
+        mode: {
+            let mode: String = get(row, "mode", what)?;
+            Mode::parse(&mode).ok_or_else(|| {
+                StoreError::Inconsistent(format!(
+                    "an action's mode is `{mode}`, neither passive nor active"
+                ))
+            })?
+        },
         gate: parse_json(&gate),
-        status: get(row, "status", what)?,
+        status: stored_status(get(row, "status", what)?)?,
         reason: get(row, "reason", what)?,
         expires_after_secs: get(row, "expires_after_secs", what)?,
         created_at: get(row, "created_at", what)?,

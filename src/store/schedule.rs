@@ -11,6 +11,7 @@ use sqlx::Row;
 use super::Store;
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
+use stanch_core::vocab::JobOutcome;
 
 /// One recorded run of a scheduled job.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +21,7 @@ pub struct ScheduleRunRow {
     pub job: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded` or `failed`.
-    pub outcome: String,
+    pub outcome: JobOutcome,
     pub summary: Option<Value>,
 }
 
@@ -83,11 +83,12 @@ impl Store {
         let (_writer, mut tx) = self.write_tx().await?;
         let row = sqlx::query(
             "INSERT INTO schedule_runs (schedule, job, started_at, outcome) \
-             VALUES ($1, $2, $3, 'running') RETURNING pk",
+             VALUES ($1, $2, $3, $4) RETURNING pk",
         )
         .bind(schedule.to_string())
         .bind(job.to_string())
         .bind(timestamp(started_at))
+        .bind(JobOutcome::Running.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(query_err("recording a schedule run"))?;
@@ -105,7 +106,7 @@ impl Store {
         &self,
         pk: i64,
         finished_at: DateTime<Utc>,
-        outcome: &str,
+        outcome: JobOutcome,
         summary: &Value,
     ) -> Result<(), StoreError> {
         let (_writer, mut tx) = self.write_tx().await?;
@@ -113,7 +114,7 @@ impl Store {
             "UPDATE schedule_runs SET finished_at = $1, outcome = $2, summary = $3 WHERE pk = $4",
         )
         .bind(timestamp(finished_at))
-        .bind(outcome.to_string())
+        .bind(outcome.as_str())
         .bind(summary.to_string())
         .bind(pk)
         .execute(&mut *tx)
@@ -172,7 +173,12 @@ fn run_row(row: &sqlx::any::AnyRow) -> Result<ScheduleRunRow, StoreError> {
         finished_at: finished
             .map(|f| parse_time(&f, "schedule_runs.finished_at"))
             .transpose()?,
-        outcome: row.try_get("outcome").map_err(err())?,
+        outcome: {
+            let outcome: String = row.try_get("outcome").map_err(err())?;
+            outcome
+                .parse()
+                .map_err(|e| StoreError::Inconsistent(format!("schedule_runs.outcome: {e}")))?
+        },
         summary: summary
             .map(|s| {
                 serde_json::from_str(&s).map_err(|e| {
@@ -209,7 +215,7 @@ mod tests {
             .await
             .unwrap();
         store
-            .finish_schedule_run(a, t0, "succeeded", &json!({"detections": 2}))
+            .finish_schedule_run(a, t0, JobOutcome::Succeeded, &json!({"detections": 2}))
             .await
             .unwrap();
         let b = store

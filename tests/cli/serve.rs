@@ -638,3 +638,41 @@ fn signed_links_show_evidence_on_get_and_decide_once_on_post() {
     );
     assert!(audit.contains("\\\"channel\\\":\\\"link\\\""));
 }
+
+/// A client that mistypes a path or a method gets the same error shape as every other refusal,
+/// not an empty body.
+#[test]
+fn unknown_paths_and_methods_answer_in_the_one_error_shape() {
+    let app = TestApp::builder().tenant().intake().serve().build();
+    let answers = [
+        ("GET", "/v1/detection", app.get(&app.url("/v1/detection"))),
+        ("GET", "/v1/detections", app.get(&app.url("/v1/detections"))),
+        ("POST", "/healthz", {
+            let (status, body) = app.post(&app.url("/healthz"), String::new(), &bearer());
+            (status, body.to_string())
+        }),
+    ];
+    let codes: Vec<(&str, &str, u16, String)> = answers
+        .iter()
+        .map(|(method, path, (status, body))| {
+            let body: Value = serde_json::from_str(body).expect("a JSON answer");
+            assert!(body["error"]["message"].is_string(), "{body}");
+            let code = body["error"]["code"].as_str().unwrap_or_default();
+            (*method, *path, *status, code.to_string())
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("GET", "/v1/detection", 404, "not_found".to_string()),
+            (
+                "GET",
+                "/v1/detections",
+                405,
+                "method_not_allowed".to_string()
+            ),
+            ("POST", "/healthz", 405, "method_not_allowed".to_string()),
+        ]
+    );
+    assert_eq!(app.stop_server(), 0);
+}

@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 
 use crate::approvals::outcome::Outcome;
 use crate::approvals::request::ApprovalRequest;
+use stanch_core::vocab::{ApprovalState, Decision};
 
 /// Section text is limited to 3000 characters; values are cut well before that.
 const MAX_VALUE_CHARS: usize = 400;
 const MAX_SECTION_CHARS: usize = 2900;
-pub const APPROVE: &str = "approve";
-pub const DENY: &str = "deny";
+pub const APPROVE: &str = Decision::Approve.as_str();
+pub const DENY: &str = Decision::Deny.as_str();
 
 /// The button value: the action and the hash it had when the message was posted, so a click
 /// on an old message cannot decide a changed action.
@@ -67,12 +68,12 @@ pub fn request(channel: &str, req: &ApprovalRequest) -> Value {
 
 /// The `chat.update` body that replaces a request by its outcome.
 pub fn outcome(channel: &str, ts: &str, summary: &str, outcome: &Outcome) -> Value {
-    let mark = match outcome.state.as_str() {
-        "approved" => ":white_check_mark:",
-        "denied" => ":no_entry:",
-        "timed_out" => ":hourglass:",
-        "escalated" => ":arrow_up:",
-        _ => ":information_source:",
+    let mark = match outcome.state {
+        ApprovalState::Approved => ":white_check_mark:",
+        ApprovalState::Denied => ":no_entry:",
+        ApprovalState::TimedOut => ":hourglass:",
+        ApprovalState::Escalated => ":arrow_up:",
+        ApprovalState::Waiting => ":information_source:",
     };
     let line = format!("{mark} *{}*", escape(&outcome.text));
     json!({
@@ -159,7 +160,7 @@ mod tests {
     fn outcomes_replace_the_buttons() {
         let o = Outcome {
             action: 7,
-            state: "approved".into(),
+            state: ApprovalState::Approved,
             by: Some("f.okafor@contoso.com".into()),
             text: "Approved by f.okafor@contoso.com".into(),
         };

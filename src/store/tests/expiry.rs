@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::fixtures::{at, batch};
 use crate::store::{ActionRow, ExpiryChange, ExpiryError, ExpiryOperator, Store, timestamp};
 use stanch_core::audit::AuditEvent;
-use stanch_core::vocab::Mode;
+use stanch_core::vocab::{ActionStatus, Mode};
 
 /// Four active actions made `succeeded` (as the executor records them), with the given deadlines.
 async fn succeeded(store: &Store, deadlines: [Option<DateTime<Utc>>; 4]) -> Vec<ActionRow> {
@@ -32,7 +32,7 @@ async fn succeeded(store: &Store, deadlines: [Option<DateTime<Utc>>; 4]) -> Vec<
             .set_action_outcome_expiring(
                 row.detection_seq,
                 &row.idempotency_key,
-                "succeeded",
+                ActionStatus::Succeeded,
                 &result,
                 deadline,
             )
@@ -96,7 +96,7 @@ pub async fn due_actions_are_undone_at_most_once(store: &Store) {
     store
         .end_rollback(
             due.pk,
-            "expired",
+            ActionStatus::Expired,
             &json!({"rollback": {}}),
             &event("action.expired"),
         )
@@ -109,7 +109,12 @@ pub async fn due_actions_are_undone_at_most_once(store: &Store) {
     assert!(!store.claim_rollback(due.pk, None).await.unwrap());
     assert!(
         store
-            .end_rollback(due.pk, "expired", &json!({}), &event("action.expired"))
+            .end_rollback(
+                due.pk,
+                ActionStatus::Expired,
+                &json!({}),
+                &event("action.expired")
+            )
             .await
             .is_err()
     );
@@ -129,7 +134,7 @@ pub async fn due_actions_are_undone_at_most_once(store: &Store) {
     store
         .end_rollback(
             other.pk,
-            "expiry_failed",
+            ActionStatus::ExpiryFailed,
             &json!({}),
             &event("action.rollback_failed"),
         )

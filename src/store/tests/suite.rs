@@ -92,7 +92,7 @@ pub async fn active_mode_statuses(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.status)
+        .map(|a| a.status.to_string())
         .collect();
     assert_eq!(statuses, ["pending", "awaiting_approval"]);
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
+use super::safety::Screening;
 use crate::store::{ActionRow, Claim, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::engine::{Gate, PlannedAction};
@@ -61,12 +62,17 @@ pub async fn execute(
         outcome: None,
     };
     let safety = runner.safety();
-    let protected = if action.gate.needs_approval() {
-        None
+    // A duplicate is told apart before the rails ask the directory anything.
+    let mut screening = if store.already_done(&action.key).await?.is_some() {
+        Screening::default()
     } else {
-        safety.protected_reason(runner.client(), action).await
+        safety.screen(runner, runner.client(), action).await
     };
-    let guard = safety.guard(action, protected);
+    if action.gate.needs_approval() {
+        // People approved it knowing whom it touches; the identity still counts for budgets.
+        screening.protected = None;
+    }
+    let guard = safety.guard(action, screening);
     match store
         .claim_action_guarded(detection_seq, &action.key, &guard)
         .await?

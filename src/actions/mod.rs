@@ -11,6 +11,7 @@ mod account;
 mod dispatch;
 mod execute;
 mod expiry;
+mod identity;
 mod lifecycle;
 mod mailbox;
 mod notify;
@@ -28,9 +29,10 @@ pub use execute::{
 pub use expiry::{
     EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryOutcome, ExpiryReport, expire_due,
 };
+pub use identity::{Directory, IDENTITY_TTL, Identities, Identity, IdentityError};
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 pub use runner::{GraphRunner, GraphStats};
-pub use safety::Safety;
+pub use safety::{Safety, Screening};
 pub use settings::ContainmentSettings;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;

@@ -340,6 +340,23 @@ fn redact(body: &Value) -> Value {
     }
 }
 
+impl super::identity::Directory for GraphRunner {
+    /// Directory reads that decide who a target is are Graph calls like any other: audited.
+    async fn read(
+        &self,
+        subject: &str,
+        request: GraphRequest,
+    ) -> Result<GraphResponse, GraphError> {
+        self.audited(subject, json!("directory"), request)
+            .await
+            .unwrap_or_else(|e| {
+                Err(GraphError::Config(format!(
+                    "cannot write the audit trail, so nothing was sent: {e}"
+                )))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use super::identity::{Directory, Identities, Identity};
 use crate::graph::{DirectorySet, GraphClient};
 use crate::store::{BudgetLimit, ClaimGuard};
 use stanch_core::engine::PlannedAction;
@@ -26,8 +27,19 @@ pub struct Safety {
     /// Directory role display names whose members are protected.
     pub roles: Vec<String>,
     cache: Mutex<Option<(Instant, Vec<Protected>)>>,
+    /// Targets and configured accounts resolved to one identity each.
+    pub identities: Identities,
     /// When each budget last raised an alert, so a flood sends one alert, not thousands.
     alerted: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+/// What the rails learned about an action's target before it may be claimed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Screening {
+    /// Why the target is protected, when it is (or cannot be told apart from one that is).
+    pub protected: Option<String>,
+    /// The target's canonical identity (its object id), what cooldowns and budgets count by.
+    pub account: Option<String>,
 }
 
 /// One alert per budget per this long.
@@ -54,13 +66,13 @@ impl Safety {
             groups,
             roles,
             cache: Mutex::new(None),
+            identities: Identities::default(),
             alerted: Mutex::default(),
         }
     }
 
-    /// The guard a claim of `action` must respect. `protected` is why its target is protected,
-    /// when it is.
-    pub fn guard(&self, action: &PlannedAction, protected: Option<String>) -> ClaimGuard {
+    /// The guard a claim of `action` must respect, from its screening.
+    pub fn guard(&self, action: &PlannedAction, screening: Screening) -> ClaimGuard {
         ClaimGuard {
             cooldown_secs: self.settings.cooldown_secs(action.action),
             budgets: self
@@ -75,21 +87,59 @@ impl Safety {
                 })
                 .collect(),
             human_approved: action.gate.needs_approval(),
-            protected,
+            protected: screening.protected,
+            account: screening.account,
         }
     }
 
-    /// Why `action`'s target is protected, if it is (configured, or a member of a protected
-    /// group or role). A directory that cannot be read counts as "protected": acting on an
-    /// account we cannot check is what the rails exist to prevent.
-    pub async fn protected_reason(
+    /// Who `action`'s target is (resolved through the directory to one identity) and whether
+    /// it is protected: configured by UPN or object id, or a member of a protected group or
+    /// role. A target the directory cannot resolve, and a directory that cannot be read, count
+    /// as protected: acting on an account we cannot check is what the rails exist to prevent.
+    pub async fn screen(
         &self,
+        directory: &impl Directory,
         client: &GraphClient,
         action: &PlannedAction,
+    ) -> Screening {
+        let Some(target) = action.target.as_ref() else {
+            return Screening::default();
+        };
+        let identity = match self.identities.resolve(directory, target).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                return Screening {
+                    protected: Some(format!(
+                        "cannot tell which account `{target}` is ({e}); a person must decide"
+                    )),
+                    account: None,
+                };
+            }
+        };
+        let protected = self.protection_of(directory, client, &identity).await;
+        Screening {
+            protected,
+            account: Some(identity.key().to_string()),
+        }
+    }
+
+    /// Why `identity` is protected, if it is.
+    async fn protection_of(
+        &self,
+        directory: &impl Directory,
+        client: &GraphClient,
+        identity: &Identity,
     ) -> Option<String> {
-        let target = action.target.as_ref()?;
-        if let Some(p) = self.accounts.iter().find(|p| target.is(p)) {
-            return Some(format!("`{p}` is a protected account"));
+        for configured in &self.accounts {
+            if identity.is(configured) {
+                return Some(format!("`{configured}` is a protected account"));
+            }
+            // Configured by the other name: the directory says whether it is the same person.
+            if let Ok(protected) = self.identities.lookup(directory, configured).await
+                && protected.id == identity.id
+            {
+                return Some(format!("`{configured}` is a protected account"));
+            }
         }
         if self.groups.is_empty() && self.roles.is_empty() {
             return None;
@@ -97,7 +147,7 @@ impl Safety {
         match self.members(client).await {
             Ok(members) => members
                 .iter()
-                .find(|m| target.is(&m.id) || m.upn.as_deref().is_some_and(|u| target.is(u)))
+                .find(|m| identity.is(&m.id))
                 .map(|m| m.why.clone()),
             Err(e) => Some(format!(
                 "cannot check protected groups and roles ({e}); a person must decide"

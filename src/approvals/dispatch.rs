@@ -91,12 +91,18 @@ impl Dispatcher {
         let (mut denied, mut approved, mut escalated) = (0, 0, 0);
         for (row, waiting) in self.store.approvals_past_deadline(now, BATCH).await? {
             let policy = policy::policy_of(&row, &self.settings);
+            let mut refused = None;
             let next = match policy.on_timeout {
                 OnTimeout::Escalate if waiting.round == 0 && !policy.escalate_to.is_empty() => {
                     OnTimeout::Escalate
                 }
                 OnTimeout::Approve if waiting.round == 0 && policy::timeout_may_approve(&row) => {
-                    OnTimeout::Approve
+                    refused = self.protection_at_timeout(&row).await;
+                    if refused.is_none() {
+                        OnTimeout::Approve
+                    } else {
+                        OnTimeout::Deny
+                    }
                 }
                 _ => OnTimeout::Deny,
             };
@@ -135,7 +141,8 @@ impl Dispatcher {
                         "approval.timeout",
                         format!("action/{}", row.pk),
                         json!({"round": waiting.round, "deadline": waiting.deadline,
-                               "on_timeout": policy.on_timeout, "result": ActionStatus::Denied}),
+                               "on_timeout": policy.on_timeout, "result": ActionStatus::Denied,
+                               "why": refused}),
                     );
                     if self
                         .store
@@ -143,13 +150,15 @@ impl Dispatcher {
                         .await?
                     {
                         denied += 1;
-                        self.announce(
-                            &row,
-                            ApprovalState::TimedOut,
-                            None,
-                            "Denied: nobody answered in time",
-                        )
-                        .await?;
+                        let text = match &refused {
+                            Some(why) => format!(
+                                "Denied: nobody answered in time, and a timeout cannot approve \
+                                 this: {why}"
+                            ),
+                            None => "Denied: nobody answered in time".to_string(),
+                        };
+                        self.announce(&row, ApprovalState::TimedOut, None, &text)
+                            .await?;
                     }
                 }
             }
@@ -240,6 +249,22 @@ impl Dispatcher {
         self.store
             .record_approval_round(row.pk, round, deadline, &deliveries, event)
             .await
+    }
+
+    /// Why a timeout may not approve `row` although its policy says so: its target turns out to
+    /// be protected (named differently from the configuration, or in a protected group), or
+    /// cannot be resolved to one account. Only a person may approve those.
+    async fn protection_at_timeout(&self, row: &ActionRow) -> Option<String> {
+        let action = crate::actions::planned_from_row(row)?;
+        action.target.as_ref()?;
+        let Some(runner) = &self.directory else {
+            return Some("there is no directory to check whether its target is protected".into());
+        };
+        runner
+            .safety()
+            .screen(runner, runner.client(), &action)
+            .await
+            .protected
     }
 
     async fn approve_by_timeout(

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod request;
 mod settings;
 pub mod slack;
+mod target;
 pub mod teams;
 
 pub use channels::Channels;
@@ -127,11 +128,7 @@ async fn check(ctx: Deciding<'_>, row: &ActionRow, approver: &str) -> Result<(),
     if approver.trim().is_empty() {
         return Err("the approver must be named".into());
     }
-    let is_target = [row.target_upn.as_deref(), row.target_id.as_deref()]
-        .into_iter()
-        .flatten()
-        .any(|t| t.eq_ignore_ascii_case(approver));
-    if is_target {
+    if target::is_the_target(ctx.directory, row, approver).await? {
         return Err(format!(
             "{approver} is the account this action targets and cannot approve it"
         ));

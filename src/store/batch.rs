@@ -11,7 +11,7 @@ use stanch_core::audit::{self, AuditEvent};
 use stanch_core::vocab::Mode;
 
 const DETECTION_COLUMNS: usize = 11;
-const ACTION_COLUMNS: usize = 17;
+const ACTION_COLUMNS: usize = 18;
 
 impl Store {
     /// Opens a run and records `run.started`. Returns the run id.
@@ -206,8 +206,8 @@ async fn insert_actions(
         let sql = multi_row_insert(
             backend,
             "INSERT INTO actions (run_id, detection_seq, idempotency_key, playbook, step, kind, \
-             target_upn, target_id, params, mode, gate, status, reason, expires_after_secs, \
-             created_at, updated_at, result)",
+             target_upn, target_id, account, params, mode, gate, status, reason, \
+             expires_after_secs, created_at, updated_at, result)",
             ACTION_COLUMNS,
             chunk.len(),
             "",
@@ -223,6 +223,7 @@ async fn insert_actions(
                 .bind(row.kind)
                 .bind(row.target_upn)
                 .bind(row.target_id)
+                .bind(row.account)
                 .bind(row.params)
                 .bind(row.mode)
                 .bind(row.gate)

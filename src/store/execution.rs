@@ -43,25 +43,9 @@ impl Store {
         // Taking the audit head lock serializes claims across writers (and replicas), so two
         // workers can never both claim the same key.
         let head = super::audit::lock_head(&mut tx).await?;
-        let sql = format!(
-            "SELECT pk, status FROM actions WHERE idempotency_key = $1 AND mode = 'active' \
-             AND status IN ({}) ORDER BY pk LIMIT 1",
-            ActionStatus::sql_list(DONE_STATUSES)
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(query_err("checking an idempotency key"))?;
+        let done = done_as(&mut tx, key).await?;
         let now = timestamp(chrono::Utc::now());
-        if let Some(row) = done {
-            let pk: i64 = row
-                .try_get("pk")
-                .map_err(query_err("checking an idempotency key"))?;
-            let status = super::rows::stored_status(
-                row.try_get("status")
-                    .map_err(query_err("checking an idempotency key"))?,
-            )?;
+        if let Some((pk, status)) = done {
             sqlx::query(
                 "UPDATE actions SET status = 'duplicate', result = $1, updated_at = $2 \
                  WHERE detection_seq = $3 AND idempotency_key = $4 AND status = 'pending'",
@@ -75,6 +59,17 @@ impl Store {
             .map_err(query_err("marking a duplicate action"))?;
             tx.commit().await.map_err(query_err("committing a claim"))?;
             return Ok(Claim::AlreadyDone { pk, status });
+        }
+        if let Some(account) = &guard.account {
+            sqlx::query(
+                "UPDATE actions SET account = $1 WHERE detection_seq = $2 AND idempotency_key = $3",
+            )
+            .bind(account.clone())
+            .bind(detection_seq)
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording an action's account"))?;
         }
         if let Some(verdict) = super::guard::apply(&mut tx, detection_seq, key, guard).await? {
             let (records, head) = stanch_core::audit::seal_all(&head, [&verdict.event]);
@@ -101,6 +96,17 @@ impl Store {
         } else {
             Claim::NotPending
         })
+    }
+
+    /// The action that already carried out `key` (and its status), if one did: a claim of it
+    /// would be a duplicate. A read, so the rails' directory lookups can be skipped for it.
+    pub async fn already_done(&self, key: &str) -> Result<Option<(i64, ActionStatus)>, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err("checking an idempotency key"))?;
+        done_as(&mut conn, key).await
     }
 
     /// Records how a claimed (or rolled back) action ended.
@@ -191,4 +197,27 @@ impl Store {
             .map_err(query_err("requeueing an action"))?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+async fn done_as(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+) -> Result<Option<(i64, ActionStatus)>, StoreError> {
+    let what = "checking an idempotency key";
+    let sql = format!(
+        "SELECT pk, status FROM actions WHERE idempotency_key = $1 AND mode = 'active' \
+         AND status IN ({}) ORDER BY pk LIMIT 1",
+        ActionStatus::sql_list(DONE_STATUSES)
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_err(what))?
+    else {
+        return Ok(None);
+    };
+    let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
+    let status = super::rows::stored_status(row.try_get("status").map_err(query_err(what))?)?;
+    Ok(Some((pk, status)))
 }

@@ -24,6 +24,9 @@ pub struct ClaimGuard {
     pub human_approved: bool,
     /// Why the target is protected, when it turned out to be at run time.
     pub protected: Option<String>,
+    /// The target's canonical identity (object id, lower case), when the directory resolved it:
+    /// recorded on the action, and what cooldowns and budgets compare.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,12 +60,13 @@ struct Pending {
     detection_seq: i64,
     kind: String,
     target: Option<String>,
-    by_upn: bool,
+    /// The key the rails compare (`actions.account`).
+    account: Option<String>,
     gate: Value,
 }
 
 const PENDING_COLUMNS: &str =
-    "SELECT pk, detection_seq, kind, target_upn, target_id, gate FROM actions";
+    "SELECT pk, detection_seq, kind, target_upn, target_id, account, gate FROM actions";
 
 /// The claim's view of the action matching `condition` (two parameters, bound as given).
 async fn pending(
@@ -89,7 +93,7 @@ async fn pending(
         pk: row.try_get("pk").map_err(query_err(what))?,
         detection_seq: row.try_get("detection_seq").map_err(query_err(what))?,
         kind: row.try_get("kind").map_err(query_err(what))?,
-        by_upn: upn.is_some(),
+        account: row.try_get("account").map_err(query_err(what))?,
         target: upn.or(id),
         gate: serde_json::from_str(&gate).unwrap_or(Value::Null),
     }))
@@ -110,14 +114,14 @@ pub(super) async fn apply(
         return Ok(None);
     };
     // Tenant-wide actions have no account to protect, cool down or count.
-    let Some(target) = p.target.clone() else {
+    let (Some(target), Some(account)) = (p.target.clone(), p.account.clone()) else {
         return Ok(None);
     };
     if let Some(why) = &guard.protected {
         return hold(tx, &p, why, None).await.map(Some);
     }
     if guard.cooldown_secs > 0
-        && let Some(by) = recent_same(tx, &p, &target, guard.cooldown_secs, "<>").await?
+        && let Some(by) = recent_same(tx, &p, &account, guard.cooldown_secs, "<>").await?
     {
         let detail = json!({"suppressed_by": by, "cooldown_secs": guard.cooldown_secs,
                             "why": format!("action #{by} already did {} on {target} within the cooldown", p.kind)});
@@ -148,7 +152,7 @@ pub(super) async fn apply(
             "SELECT pk FROM budget_spend WHERE budget = $1 AND target = $2 AND spent_at >= $3 LIMIT 1",
         )
         .bind(budget.name.clone())
-        .bind(target.clone())
+        .bind(account.clone())
         .bind(cutoff.clone())
         .fetch_optional(&mut **tx)
         .await
@@ -190,7 +194,7 @@ pub(super) async fn spend(
         return Ok(());
     }
     let what = "spending a budget";
-    let row = sqlx::query("SELECT pk, COALESCE(target_upn, target_id) AS target FROM actions WHERE detection_seq = $1 AND idempotency_key = $2")
+    let row = sqlx::query("SELECT pk, account AS target FROM actions WHERE detection_seq = $1 AND idempotency_key = $2")
         .bind(seq)
         .bind(key.to_string())
         .fetch_one(&mut **tx)
@@ -219,7 +223,7 @@ pub(super) async fn spend(
 async fn recent_same(
     tx: &mut Transaction<'static, Any>,
     p: &Pending,
-    target: &str,
+    account: &str,
     cooldown_secs: u64,
     other: &'static str,
 ) -> Result<Option<i64>, StoreError> {
@@ -234,16 +238,15 @@ async fn recent_same(
         return Ok(None);
     };
     let window = secs(cooldown_secs);
-    let column = if p.by_upn { "target_upn" } else { "target_id" };
     let sql = format!(
         "SELECT a.pk FROM actions a JOIN detections d ON d.seq = a.detection_seq \
-         WHERE a.mode = 'active' AND a.{column} = $1 AND a.kind = $2 AND a.pk {other} $3 \
+         WHERE a.mode = 'active' AND a.account = $1 AND a.kind = $2 AND a.pk {other} $3 \
          AND a.status IN ({cooling}) AND d.observed_at >= $4 AND d.observed_at <= $5 \
          ORDER BY a.pk DESC LIMIT 1",
         cooling = ActionStatus::sql_list(COOLING_STATUSES)
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(target.to_string())
+        .bind(account.to_string())
         .bind(p.kind.clone())
         .bind(p.pk)
         .bind(timestamp((observed - window).to_utc()))
@@ -320,11 +323,12 @@ impl Store {
         let Some(pending) = pending(&mut tx, waiting, pk, None).await? else {
             return Ok(None);
         };
-        let Some(target) = pending.target.clone() else {
+        let (Some(target), Some(account)) = (pending.target.clone(), pending.account.clone())
+        else {
             return Ok(None);
         };
         // Only an earlier request makes this one a repeat.
-        let Some(by) = recent_same(&mut tx, &pending, &target, cooldown_secs, "<").await? else {
+        let Some(by) = recent_same(&mut tx, &pending, &account, cooldown_secs, "<").await? else {
             return Ok(None);
         };
         let detail = json!({"suppressed_by": by, "cooldown_secs": cooldown_secs,

@@ -54,6 +54,8 @@ pub(super) struct NewAction {
     pub(super) kind: &'static str,
     pub(super) target_upn: Option<String>,
     pub(super) target_id: Option<String>,
+    /// The account as the rails compare it, until the claim resolves it to an object id.
+    pub(super) account: Option<String>,
     pub(super) params: String,
     pub(super) mode: &'static str,
     pub(super) gate: String,
@@ -213,6 +215,7 @@ fn action_row(detection: usize, action: &PlannedAction) -> Result<NewAction, Sto
         kind: action.action.name(),
         target_upn: target.and_then(|t| t.upn.clone()),
         target_id: target.and_then(|t| t.id.clone()),
+        account: target.map(|t| t.graph_id().trim().to_lowercase()),
         params: serde_json::to_string(&action.params).map_err(json_err("action params"))?,
         mode: action.mode.as_str(),
         gate: serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?,

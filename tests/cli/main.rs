@@ -9,6 +9,7 @@ mod browser;
 mod campaigns;
 mod expiry;
 mod harness;
+mod identity;
 mod playbooks;
 mod run;
 mod safety;

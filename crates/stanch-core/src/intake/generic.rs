@@ -181,6 +181,7 @@ fn parse_user(value: Value) -> Result<UserRef, DetectionError> {
             ));
         }
     };
+    let (upn, id) = (upn.map(trimmed), id.map(canonical_id));
     if let Some(upn) = &upn
         && !is_upn(upn)
     {
@@ -228,6 +229,25 @@ pub fn is_upn(text: &str) -> bool {
 }
 
 /// An Entra object id: a GUID in its 8-4-4-4-12 hexadecimal form.
+/// A name without the spaces around it (a copied UPN often carries one).
+pub fn trimmed(text: String) -> String {
+    match text.trim() {
+        t if t.len() == text.len() => text,
+        t => t.to_string(),
+    }
+}
+
+/// An object id in its canonical form: trimmed, lower case (GUIDs are case-insensitive; one
+/// spelling keeps keys, campaigns and the trail consistent).
+pub fn canonical_id(text: String) -> String {
+    let text = trimmed(text);
+    if is_object_id(&text) {
+        text.to_ascii_lowercase()
+    } else {
+        text
+    }
+}
+
 pub fn is_object_id(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5

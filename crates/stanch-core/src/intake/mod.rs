@@ -11,7 +11,7 @@ mod jsonl;
 pub use detection::{Detection, Severity, UserRef};
 pub use formats::{Format, detect_format, parse_any, to_detections};
 pub use generic::{
-    DetectionError, is_object_id, is_upn, json_kind as json_kind_of, parse_generic,
-    parse_generic_value, parse_ip as parse_ip_text,
+    DetectionError, canonical_id, is_object_id, is_upn, json_kind as json_kind_of, parse_generic,
+    parse_generic_value, parse_ip as parse_ip_text, trimmed,
 };
 pub use jsonl::{JsonlItem, JsonlReader};

@@ -7,7 +7,9 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::intake::{Detection, DetectionError, Severity, UserRef, is_object_id, is_upn};
+use crate::intake::{
+    Detection, DetectionError, Severity, UserRef, canonical_id, is_object_id, is_upn, trimmed,
+};
 
 /// The value at `path` (object keys), if every step exists.
 pub fn get<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -152,6 +154,7 @@ pub fn user_ref(
     details: &mut Map<String, Value>,
 ) -> Option<UserRef> {
     let mut unresolved = Map::new();
+    let (upn, id) = (upn.map(trimmed), id.map(canonical_id));
     let upn = upn.filter(|u| {
         let ok = is_upn(u);
         if !ok {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_id, target_text};
-use crate::graph::{GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 const USER_FIELDS: &str =
@@ -83,7 +83,8 @@ pub(super) async fn set_enabled(
     runner
         .call(
             action,
-            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": enabled})),
+            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": enabled}))
+                .expecting(Expect::NoContent),
         )
         .await?;
     let mut outcome = json!({"changed": true, "accountEnabled": enabled});
@@ -125,7 +126,8 @@ pub(super) async fn restore_enabled(
     runner
         .call(
             action,
-            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": was})),
+            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": was}))
+                .expecting(Expect::NoContent),
         )
         .await?;
     verify_enabled(runner, action, was).await
@@ -140,7 +142,10 @@ pub(super) async fn reset_password(
     let body =
         json!({"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": true}});
     runner
-        .call(action, GraphRequest::patch(user_path(action)?, body))
+        .call(
+            action,
+            GraphRequest::patch(user_path(action)?, body).expecting(Expect::NoContent),
+        )
         .await?;
     Ok(done(
         evidence,
@@ -161,7 +166,8 @@ pub(super) async fn confirm_compromised(
         .unwrap_or(target_id(action)?.to_string());
     let risky = GraphPath::new(["identityProtection", "riskyUsers"])
         .id(&id)
-        .map_err(|e| super::runner::graph_failure(action, e))?;
+        .map_err(|e| super::runner::graph_failure(action, e))?
+        .query("$select", "id,riskState,riskLevel");
     if let Ok(current) = runner.call_raw(action, GraphRequest::get(risky)).await?
         && current.body["riskState"] == "confirmedCompromised"
     {
@@ -172,7 +178,7 @@ pub(super) async fn confirm_compromised(
     runner
         .call(
             action,
-            GraphRequest::post(path, Some(json!({"userIds": [id]}))),
+            GraphRequest::post(path, Some(json!({"userIds": [id]}))).expecting(Expect::NoContent),
         )
         .await?;
     Ok(done(evidence, json!({"confirmed_compromised": id}), None))

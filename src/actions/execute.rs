@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
+use super::stored::{MAX_STORED_EVIDENCE_BYTES, capped};
 use crate::store::{ActionRow, Claim, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::engine::{Gate, PlannedAction};
@@ -107,13 +108,14 @@ pub async fn execute(
             started_event,
         )])
         .await?;
-    let (status, detail, stored) = match runner.run(action).await {
+    let (status, detail, stored) = match runner.for_one_action().run(action).await {
         Ok(execution) => {
             let detail = summarize(&execution.outcome);
+            let evidence = capped(&execution.evidence.0, MAX_STORED_EVIDENCE_BYTES);
             (
                 ActionOutcome::Succeeded,
                 detail,
-                json!({"evidence": execution.evidence, "outcome": execution.outcome, "restore": execution.restore}),
+                json!({"evidence": evidence, "outcome": execution.outcome, "restore": execution.restore}),
             )
         }
         Err(error @ ActionError::NeedsHuman { .. }) => (
@@ -287,7 +289,10 @@ pub async fn undo(
         let _ = store.release_rollback(pk, row.status).await;
         return Err(e.into());
     }
-    let outcome = runner.rollback(&action, &Restore(restore.clone())).await;
+    let outcome = runner
+        .for_one_action()
+        .rollback(&action, &Restore(restore.clone()))
+        .await;
     let mut result = row.result.clone().unwrap_or_default();
     let at = Utc::now();
     let (status, kind, detail) = match (&outcome, why) {

@@ -225,12 +225,13 @@ impl GraphClient {
             let request_id = header(&headers, "request-id");
             tracing::debug!(method = %request.method, %path, status, attempt, %client_request_id, request_id = request_id.as_deref().unwrap_or(""), "graph attempt");
             if (200..300).contains(&status) {
-                let body = request.expect.accept(status, &headers, &bytes).map_err(|reason| {
-                    GraphError::Protocol {
+                let body = request
+                    .expect
+                    .accept(status, &headers, &bytes)
+                    .map_err(|reason| GraphError::Protocol {
                         what: format!("{} {path}", request.method),
                         reason,
-                    }
-                })?;
+                    })?;
                 return Ok(GraphResponse {
                     status,
                     body,

@@ -37,6 +37,6 @@ pub use directory::DirectorySet;
 pub use error::GraphError;
 pub use paging::{Page, PageRef, Paged};
 pub use path::GraphPath;
-pub use response::Expect;
 pub use reqwest::Method;
+pub use response::Expect;
 pub use settings::{CLOUDS, GraphSettings};

@@ -115,7 +115,9 @@ pub(crate) fn snippet(bytes: &[u8]) -> String {
 /// Why a body was not read to its end.
 pub(crate) enum ReadError {
     /// Longer than `limit` bytes (said so by `Content-Length`, or found while reading).
-    TooLarge { limit: usize },
+    TooLarge {
+        limit: usize,
+    },
     Transport(reqwest::Error),
 }
 
@@ -161,7 +163,10 @@ mod tests {
         let html = Expect::AnySuccess
             .accept(200, &typed("text/html"), b"<html>sign in</html>")
             .unwrap_err();
-        assert!(html.contains("`text/html` body") && html.contains("<html>"), "{html}");
+        assert!(
+            html.contains("`text/html` body") && html.contains("<html>"),
+            "{html}"
+        );
         let broken = Expect::Json
             .accept(200, &typed("application/json"), b"{nope")
             .unwrap_err();
@@ -182,13 +187,21 @@ mod tests {
             Ok(Value::Null)
         );
         assert!(Expect::NoContent.accept(200, &json, b"{}").is_err());
-        assert!(Expect::Created.accept(200, &json, br#"{"id":"x"}"#).is_err());
+        assert!(
+            Expect::Created
+                .accept(200, &json, br#"{"id":"x"}"#)
+                .is_err()
+        );
         assert!(Expect::Created.accept(201, &json, br#"{"id":"x"}"#).is_ok());
         // A read must carry its body.
         assert!(Expect::Json.accept(200, &HeaderMap::new(), b"").is_err());
         assert!(Expect::Json.accept(204, &HeaderMap::new(), b"").is_err());
         // revokeSignInSessions: any 2xx, empty or JSON.
-        assert!(Expect::AnySuccess.accept(204, &HeaderMap::new(), b"").is_ok());
+        assert!(
+            Expect::AnySuccess
+                .accept(204, &HeaderMap::new(), b"")
+                .is_ok()
+        );
         assert!(
             Expect::AnySuccess
                 .accept(200, &json, br#"{"value":true}"#)
@@ -202,9 +215,6 @@ mod tests {
         let cut = snippet(long.as_bytes());
         assert_eq!(cut.chars().count(), SNIPPET_CHARS + 1);
         assert_eq!(error_body(b"<html/>"), json!("<html/>"));
-        assert_eq!(
-            error_body(br#"{"error":{}}"#),
-            json!({"error": {}})
-        );
+        assert_eq!(error_body(br#"{"error":{}}"#), json!({"error": {}}));
     }
 }

@@ -26,7 +26,10 @@ async fn a_200_html_answer_to_revoke_is_a_protocol_error_not_success() {
     let GraphError::Protocol { reason, .. } = &err else {
         panic!("{err}")
     };
-    assert!(reason.contains("`text/html; charset=utf-8` body"), "{reason}");
+    assert!(
+        reason.contains("`text/html; charset=utf-8` body"),
+        "{reason}"
+    );
     assert!(reason.contains("Sign in to the proxy"), "{reason}");
     // A JSON body that says JSON is still fine (the contract's 200 quirk).
     let ok = Mock::graph(|_, _| Reply::json(200, json!({"value": true}))).await;
@@ -50,8 +53,14 @@ async fn a_redirect_is_never_followed_and_says_where_it_pointed() {
     else {
         panic!("{err}")
     };
-    assert_eq!((*status, location.as_deref()), (302, Some("/elsewhere/login")));
-    assert!(err.to_string().contains("redirecting to /elsewhere/login"), "{err}");
+    assert_eq!(
+        (*status, location.as_deref()),
+        (302, Some("/elsewhere/login"))
+    );
+    assert!(
+        err.to_string().contains("redirecting to /elsewhere/login"),
+        "{err}"
+    );
     // Nothing went to where it pointed: one request, the POST.
     let requests = mock.graph_requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
@@ -71,11 +80,17 @@ async fn a_call_gets_the_status_graph_documents_for_it() {
         .send(GraphRequest::get(GraphPath::new(["users"])))
         .await
         .unwrap_err();
-    assert!(read.to_string().contains("where Graph documents 200"), "{read}");
+    assert!(
+        read.to_string().contains("where Graph documents 200"),
+        "{read}"
+    );
     let locations = GraphPath::new(["identity", "conditionalAccess", "namedLocations"]);
     let create = GraphRequest::post(locations, Some(json!({}))).expecting(Expect::Created);
     let err = client.send(create).await.unwrap_err();
-    assert!(err.to_string().contains("where Graph documents 201"), "{err}");
+    assert!(
+        err.to_string().contains("where Graph documents 201"),
+        "{err}"
+    );
     let disable = GraphRequest::patch(
         GraphPath::new(["users"]).id("u1@contoso.com").unwrap(),
         json!({"accountEnabled": false}),
@@ -92,7 +107,10 @@ async fn an_html_error_page_is_quoted_in_the_error() {
     let mock = Mock::graph(|_, _| html(502)).await;
     let err = mock.client().send(revoke()).await.unwrap_err();
     assert_eq!(err.status(), Some(502));
-    assert!(err.to_string().contains("not a Graph error body: <html>"), "{err}");
+    assert!(
+        err.to_string().contains("not a Graph error body: <html>"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +129,10 @@ async fn a_body_over_the_limit_is_refused_unread() {
         panic!("{err}")
     };
     assert_eq!((*limit, *status), (16 * 1024, 200));
-    assert!(err.to_string().contains("graph.max_response_bytes"), "{err}");
+    assert!(
+        err.to_string().contains("graph.max_response_bytes"),
+        "{err}"
+    );
     // Not retried: one request.
     assert_eq!(mock.graph_requests().len(), 1);
 }

@@ -275,9 +275,10 @@ async fn timeouts_and_refused_connections_are_transport_errors() {
 
 #[tokio::test]
 async fn mailbox_concurrency_is_limited_per_mailbox() {
-    let mock =
-        Mock::graph(|_, _| Reply::json(200, json!({"value": []})).delayed(Duration::from_millis(100)))
-            .await;
+    let mock = Mock::graph(|_, _| {
+        Reply::json(200, json!({"value": []})).delayed(Duration::from_millis(100))
+    })
+    .await;
     let mut config = mock.config();
     config.mailbox_concurrency = 2;
     let client = GraphClient::new(config).unwrap();

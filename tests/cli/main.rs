@@ -10,6 +10,7 @@ mod campaigns;
 mod expiry;
 mod harness;
 mod playbooks;
+mod recovery;
 mod run;
 mod safety;
 mod serve;

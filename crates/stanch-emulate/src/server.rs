@@ -203,7 +203,8 @@ async fn graph_entry(
 
 fn into_http(response: GraphResponse, request_id: &str, client_request_id: &str) -> Response {
     let mut http = match (&response.body, response.raw) {
-        (_, Some((content_type, text))) => {
+        (_, Some(raw)) => {
+            let (content_type, text) = *raw;
             (response.status, [("content-type", content_type)], text).into_response()
         }
         (Some(body), None) => (

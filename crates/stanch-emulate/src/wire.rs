@@ -25,7 +25,7 @@ pub struct GraphResponse {
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     /// A body that is not Graph's JSON, with its content type (injected faults only).
-    pub raw: Option<(String, String)>,
+    pub raw: Option<Box<(String, String)>>,
 }
 
 impl GraphResponse {
@@ -57,7 +57,7 @@ impl GraphResponse {
             status,
             headers: Vec::new(),
             body: None,
-            raw: Some((content_type.to_string(), text)),
+            raw: Some(Box::new((content_type.to_string(), text))),
         }
     }
 

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_id, target_text};
-use crate::graph::{Expect, GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphError, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 const USER_FIELDS: &str =
@@ -141,12 +141,20 @@ pub(super) async fn reset_password(
     let password = strong_password();
     let body =
         json!({"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": true}});
-    runner
-        .call(
-            action,
-            GraphRequest::patch(user_path(action)?, body).expecting(Expect::NoContent),
-        )
-        .await?;
+    let request = GraphRequest::patch(user_path(action)?, body).expecting(Expect::NoContent);
+    match runner.call_raw(action, request).await? {
+        Ok(_) => {}
+        // Sent, and the answer lost: nothing Graph can be asked tells whether the password
+        // changed, so the reset is not repeated on its own.
+        Err(e @ (GraphError::Transport { .. } | GraphError::Deadline { sent: true, .. })) => {
+            return Err(ActionError::Unverified {
+                action: action.action.to_string(),
+                target: target_text(action),
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => return Err(super::runner::graph_failure(action, e)),
+    }
     Ok(done(
         evidence,
         json!({"password_reset": true, "force_change_at_next_sign_in": true, "note": "the new password is not stored anywhere; the user recovers access through the helpdesk"}),

@@ -118,10 +118,15 @@ pub async fn execute(
                 json!({"evidence": evidence, "outcome": execution.outcome, "restore": execution.restore}),
             )
         }
-        Err(error @ ActionError::NeedsHuman { .. }) => (
+        Err(error @ (ActionError::NeedsHuman { .. } | ActionError::Unverified { .. })) => (
             ActionOutcome::NeedsHuman,
             error.to_string(),
-            json!({"error": error.to_string()}),
+            match error {
+                ActionError::Unverified { .. } => {
+                    json!({"error": error.to_string(), "unverified": true})
+                }
+                _ => json!({"error": error.to_string()}),
+            },
         ),
         Err(error) => {
             let retryable = matches!(error, ActionError::Transient { .. });
@@ -135,6 +140,7 @@ pub async fn execute(
     let elapsed = started.elapsed();
     let stored_status = match status {
         ActionOutcome::Succeeded => ActionStatus::Succeeded,
+        ActionOutcome::NeedsHuman if stored["unverified"] == true => ActionStatus::Unverified,
         ActionOutcome::NeedsHuman => ActionStatus::NeedsHuman,
         _ => ActionStatus::Failed,
     };

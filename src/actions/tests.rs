@@ -277,3 +277,24 @@ async fn an_oversized_answer_is_refused_before_it_is_buffered_or_stored() {
         .unwrap();
     assert!(stored < 4096, "the trail took {stored} bytes");
 }
+
+#[tokio::test]
+async fn a_password_reset_cut_off_in_flight_is_unverified_not_retried() {
+    let s = setup_with("  action_deadline: 1s\n").await;
+    // The read answers; the reset's PATCH hangs past the deadline, so it may have landed.
+    s._emulator.emulator.inject(
+        Fault::latency(20_000)
+            .method("PATCH")
+            .path_prefix("/v1.0/users"),
+    );
+    let err = s
+        .runner
+        .for_one_action()
+        .run(&planned(ActionKind::ResetPassword, "b.jones@contoso.com"))
+        .await
+        .unwrap_err();
+    let ActionError::Unverified { reason, .. } = &err else {
+        panic!("a reset that may have happened must not be retryable: {err}")
+    };
+    assert!(reason.contains("in flight"), "{reason}");
+}

@@ -208,6 +208,11 @@ fn range_json(cidr: &str) -> Value {
     json!({"@odata.type": kind, "cidrAddress": cidr})
 }
 
+/// The PATCH replacing a named location's ranges (Graph answers 204).
+fn set_ranges(path: GraphPath, name: &str, ranges: &BTreeSet<String>) -> GraphRequest {
+    GraphRequest::patch(path, location_body(name, ranges)).expecting(Expect::NoContent)
+}
+
 fn location_body(name: &str, ranges: &BTreeSet<String>) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.ipNamedLocation",
@@ -266,13 +271,7 @@ pub(super) async fn block_ips(
             let path = locations_path()
                 .opaque(&id)
                 .map_err(|e| graph_failure(action, e))?;
-            runner
-                .call(
-                    action,
-                    GraphRequest::patch(path, location_body(&name, &all))
-                        .expecting(Expect::NoContent),
-                )
-                .await?;
+            runner.call(action, set_ranges(path, &name, &all)).await?;
         }
         (id, added, false)
     } else {
@@ -403,11 +402,7 @@ pub(super) async fn unblock_ips(
     let remaining: BTreeSet<String> = ranges_of(&location).difference(&added).cloned().collect();
     if !remaining.is_empty() {
         runner
-            .call(
-                action,
-                GraphRequest::patch(path, location_body(name, &remaining))
-                    .expecting(Expect::NoContent),
-            )
+            .call(action, set_ranges(path, name, &remaining))
             .await?;
         return Ok(());
     }
@@ -432,11 +427,7 @@ pub(super) async fn unblock_ips(
         // Someone else's policy may still use the location: leave a harmless documentation range.
         let placeholder: BTreeSet<String> = ["192.0.2.255/32".to_string()].into();
         runner
-            .call(
-                action,
-                GraphRequest::patch(path, location_body(name, &placeholder))
-                    .expecting(Expect::NoContent),
-            )
+            .call(action, set_ranges(path, name, &placeholder))
             .await?;
     }
     Ok(())

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, graph_failure, target_id, target_text};
-use crate::graph::{GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 fn failed(action: &PlannedAction, reason: impl Into<String>) -> ActionError {
@@ -86,7 +86,10 @@ pub(super) async fn add_to_quarantine(
         let reference = json!({"@odata.id": format!("{}/v1.0/directoryObjects/{user}", runner.client.config().graph_root())});
         let path = members_path(action, group)?.segment("$ref");
         match runner
-            .call_raw(action, GraphRequest::post(path, Some(reference)))
+            .call_raw(
+                action,
+                GraphRequest::post(path, Some(reference)).expecting(Expect::NoContent),
+            )
             .await?
         {
             Ok(_) => added = true,
@@ -140,7 +143,13 @@ pub(super) async fn remove_from_quarantine(
         .opaque(user)
         .map_err(|e| graph_failure(action, e))?
         .segment("$ref");
-    match runner.call_raw(action, GraphRequest::delete(path)).await? {
+    match runner
+        .call_raw(
+            action,
+            GraphRequest::delete(path).expecting(Expect::NoContent),
+        )
+        .await?
+    {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(graph_failure(action, e)),
@@ -199,6 +208,11 @@ fn range_json(cidr: &str) -> Value {
     json!({"@odata.type": kind, "cidrAddress": cidr})
 }
 
+/// The PATCH replacing a named location's ranges (Graph answers 204).
+fn set_ranges(path: GraphPath, name: &str, ranges: &BTreeSet<String>) -> GraphRequest {
+    GraphRequest::patch(path, location_body(name, ranges)).expecting(Expect::NoContent)
+}
+
 fn location_body(name: &str, ranges: &BTreeSet<String>) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.ipNamedLocation",
@@ -229,7 +243,8 @@ pub(super) async fn read_location(
 ) -> Result<Value, ActionError> {
     let name = location_name(runner, action);
     let location = find_by_name(runner, action, locations_path(), &name).await?;
-    let policy = find_by_name(runner, action, policies_path(), &policy_name(&name)).await?;
+    let policies = policies_path().query("$select", "id,displayName");
+    let policy = find_by_name(runner, action, policies, &policy_name(&name)).await?;
     Ok(json!({"location_name": name, "location": location, "policy": policy}))
 }
 
@@ -256,19 +271,15 @@ pub(super) async fn block_ips(
             let path = locations_path()
                 .opaque(&id)
                 .map_err(|e| graph_failure(action, e))?;
-            runner
-                .call(
-                    action,
-                    GraphRequest::patch(path, location_body(&name, &all)),
-                )
-                .await?;
+            runner.call(action, set_ranges(path, &name, &all)).await?;
         }
         (id, added, false)
     } else {
         let created = runner
             .call(
                 action,
-                GraphRequest::post(locations_path(), Some(location_body(&name, &wanted))),
+                GraphRequest::post(locations_path(), Some(location_body(&name, &wanted)))
+                    .expecting(Expect::Created),
             )
             .await?
             .body;
@@ -323,7 +334,10 @@ async fn create_block_policy(
         "grantControls": {"operator": "OR", "builtInControls": ["block"]},
     });
     let created = runner
-        .call(action, GraphRequest::post(policies_path(), Some(policy)))
+        .call(
+            action,
+            GraphRequest::post(policies_path(), Some(policy)).expecting(Expect::Created),
+        )
         .await?
         .body;
     created["id"]
@@ -388,10 +402,7 @@ pub(super) async fn unblock_ips(
     let remaining: BTreeSet<String> = ranges_of(&location).difference(&added).cloned().collect();
     if !remaining.is_empty() {
         runner
-            .call(
-                action,
-                GraphRequest::patch(path, location_body(name, &remaining)),
-            )
+            .call(action, set_ranges(path, name, &remaining))
             .await?;
         return Ok(());
     }
@@ -401,17 +412,22 @@ pub(super) async fn unblock_ips(
             .opaque(policy)
             .map_err(|e| graph_failure(action, e))?;
         runner
-            .call(action, GraphRequest::delete(policy_path))
+            .call(
+                action,
+                GraphRequest::delete(policy_path).expecting(Expect::NoContent),
+            )
             .await?;
-        runner.call(action, GraphRequest::delete(path)).await?;
+        runner
+            .call(
+                action,
+                GraphRequest::delete(path).expecting(Expect::NoContent),
+            )
+            .await?;
     } else {
         // Someone else's policy may still use the location: leave a harmless documentation range.
         let placeholder: BTreeSet<String> = ["192.0.2.255/32".to_string()].into();
         runner
-            .call(
-                action,
-                GraphRequest::patch(path, location_body(name, &placeholder)),
-            )
+            .call(action, set_ranges(path, name, &placeholder))
             .await?;
     }
     Ok(())

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_id, target_text};
-use crate::graph::{GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphError, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 const USER_FIELDS: &str =
@@ -83,7 +83,8 @@ pub(super) async fn set_enabled(
     runner
         .call(
             action,
-            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": enabled})),
+            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": enabled}))
+                .expecting(Expect::NoContent),
         )
         .await?;
     let mut outcome = json!({"changed": true, "accountEnabled": enabled});
@@ -125,7 +126,8 @@ pub(super) async fn restore_enabled(
     runner
         .call(
             action,
-            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": was})),
+            GraphRequest::patch(user_path(action)?, json!({"accountEnabled": was}))
+                .expecting(Expect::NoContent),
         )
         .await?;
     verify_enabled(runner, action, was).await
@@ -139,9 +141,20 @@ pub(super) async fn reset_password(
     let password = strong_password();
     let body =
         json!({"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": true}});
-    runner
-        .call(action, GraphRequest::patch(user_path(action)?, body))
-        .await?;
+    let request = GraphRequest::patch(user_path(action)?, body).expecting(Expect::NoContent);
+    match runner.call_raw(action, request).await? {
+        Ok(_) => {}
+        // Sent, and the answer lost: nothing Graph can be asked tells whether the password
+        // changed, so the reset is not repeated on its own.
+        Err(e @ (GraphError::Transport { .. } | GraphError::Deadline { sent: true, .. })) => {
+            return Err(ActionError::Unverified {
+                action: action.action.to_string(),
+                target: target_text(action),
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => return Err(super::runner::graph_failure(action, e)),
+    }
     Ok(done(
         evidence,
         json!({"password_reset": true, "force_change_at_next_sign_in": true, "note": "the new password is not stored anywhere; the user recovers access through the helpdesk"}),
@@ -161,7 +174,8 @@ pub(super) async fn confirm_compromised(
         .unwrap_or(target_id(action)?.to_string());
     let risky = GraphPath::new(["identityProtection", "riskyUsers"])
         .id(&id)
-        .map_err(|e| super::runner::graph_failure(action, e))?;
+        .map_err(|e| super::runner::graph_failure(action, e))?
+        .query("$select", "id,riskState,riskLevel");
     if let Ok(current) = runner.call_raw(action, GraphRequest::get(risky)).await?
         && current.body["riskState"] == "confirmedCompromised"
     {
@@ -172,7 +186,7 @@ pub(super) async fn confirm_compromised(
     runner
         .call(
             action,
-            GraphRequest::post(path, Some(json!({"userIds": [id]}))),
+            GraphRequest::post(path, Some(json!({"userIds": [id]}))).expecting(Expect::NoContent),
         )
         .await?;
     Ok(done(evidence, json!({"confirmed_compromised": id}), None))

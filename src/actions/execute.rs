@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
 use super::safety::Screening;
+use super::stored::{MAX_STORED_EVIDENCE_BYTES, capped};
 use crate::store::{ActionRow, Claim, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::engine::{Gate, PlannedAction};
@@ -113,19 +114,25 @@ pub async fn execute(
             started_event,
         )])
         .await?;
-    let (status, detail, stored) = match runner.run(action).await {
+    let (status, detail, stored) = match runner.for_one_action().run(action).await {
         Ok(execution) => {
             let detail = summarize(&execution.outcome);
+            let evidence = capped(&execution.evidence.0, MAX_STORED_EVIDENCE_BYTES);
             (
                 ActionOutcome::Succeeded,
                 detail,
-                json!({"evidence": execution.evidence, "outcome": execution.outcome, "restore": execution.restore}),
+                json!({"evidence": evidence, "outcome": execution.outcome, "restore": execution.restore}),
             )
         }
-        Err(error @ ActionError::NeedsHuman { .. }) => (
+        Err(error @ (ActionError::NeedsHuman { .. } | ActionError::Unverified { .. })) => (
             ActionOutcome::NeedsHuman,
             error.to_string(),
-            json!({"error": error.to_string()}),
+            match error {
+                ActionError::Unverified { .. } => {
+                    json!({"error": error.to_string(), "unverified": true})
+                }
+                _ => json!({"error": error.to_string()}),
+            },
         ),
         Err(error) => {
             let retryable = matches!(error, ActionError::Transient { .. });
@@ -139,6 +146,7 @@ pub async fn execute(
     let elapsed = started.elapsed();
     let stored_status = match status {
         ActionOutcome::Succeeded => ActionStatus::Succeeded,
+        ActionOutcome::NeedsHuman if stored["unverified"] == true => ActionStatus::Unverified,
         ActionOutcome::NeedsHuman => ActionStatus::NeedsHuman,
         _ => ActionStatus::Failed,
     };
@@ -293,7 +301,10 @@ pub async fn undo(
         let _ = store.release_rollback(pk, row.status).await;
         return Err(e.into());
     }
-    let outcome = runner.rollback(&action, &Restore(restore.clone())).await;
+    let outcome = runner
+        .for_one_action()
+        .rollback(&action, &Restore(restore.clone()))
+        .await;
     let mut result = row.result.clone().unwrap_or_default();
     let at = Utc::now();
     let (status, kind, detail) = match (&outcome, why) {

@@ -37,6 +37,14 @@ pub enum ActionError {
         target: String,
         reason: String,
     },
+    /// A write whose effect no read can prove (a password reset) was sent and its answer lost
+    /// (a timeout, the deadline): it may have happened, so it is not retried on its own.
+    #[error("{action} on {target}: may or may not have happened, so it is not repeated: {reason}")]
+    Unverified {
+        action: String,
+        target: String,
+        reason: String,
+    },
     #[error("{action} on {target}: {reason}")]
     Failed {
         action: String,

@@ -7,11 +7,15 @@ use serde_json::{Value, json};
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::rules::assess;
 use super::runner::{GraphRunner, graph_failure, target_id, target_text};
-use crate::graph::{GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 const MANUAL_FORWARDING: &str = "Graph cannot read or change mailbox-level forwarding: check it in Exchange Online PowerShell \
      (Get-Mailbox <upn> | fl ForwardingSmtpAddress,DeliverToMailboxAndForward; clear with Set-Mailbox <upn> -ForwardingSmtpAddress $null)";
+
+/// Every documented messageRule property: the evidence keeps rules whole.
+const RULE_FIELDS: &str =
+    "id,displayName,sequence,isEnabled,hasError,isReadOnly,conditions,exceptions,actions";
 
 fn rules_path(action: &PlannedAction) -> Result<GraphPath, ActionError> {
     GraphPath::new(["users"])
@@ -39,7 +43,8 @@ pub(super) async fn read_rules(
     runner: &GraphRunner,
     action: &PlannedAction,
 ) -> Result<Value, ActionError> {
-    let request = GraphRequest::get(rules_path(action)?).with_mailbox(mailbox(action));
+    let path = rules_path(action)?.query("$select", RULE_FIELDS);
+    let request = GraphRequest::get(path).with_mailbox(mailbox(action));
     let body = runner.call(action, request).await?.body;
     Ok(json!({"rules": body["value"].clone()}))
 }
@@ -68,14 +73,16 @@ pub(super) async fn disable_rules(
         }
         if rule["isEnabled"] == true {
             let request = GraphRequest::patch(rule_path(action, id)?, json!({"isEnabled": false}))
+                .expecting(Expect::Json)
                 .with_mailbox(mailbox(action));
             runner.call(action, request).await?;
             disabled
                 .push(json!({"id": id, "displayName": rule["displayName"], "reasons": reasons}));
         }
         if delete {
-            let request =
-                GraphRequest::delete(rule_path(action, id)?).with_mailbox(mailbox(action));
+            let request = GraphRequest::delete(rule_path(action, id)?)
+                .expecting(Expect::NoContent)
+                .with_mailbox(mailbox(action));
             runner.call(action, request).await?;
             deleted.push(id.to_string());
         }
@@ -150,6 +157,7 @@ pub(super) async fn reenable_rules(
         .filter_map(Value::as_str)
     {
         let request = GraphRequest::patch(rule_path(action, id)?, json!({"isEnabled": true}))
+            .expecting(Expect::Json)
             .with_mailbox(mailbox(action));
         match runner.call_raw(action, request).await? {
             Ok(_) => {}

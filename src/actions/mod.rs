@@ -20,6 +20,7 @@ mod runner;
 pub mod safety;
 mod settings;
 mod setup;
+mod stored;
 mod sweep;
 
 pub use execute::{
@@ -35,6 +36,7 @@ pub use runner::{GraphRunner, GraphStats};
 pub use safety::{Safety, Screening};
 pub use settings::ContainmentSettings;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
+pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
 
 #[cfg(test)]

@@ -52,7 +52,12 @@ pub(super) async fn send(
         .await
         .map_err(audit_failed)?;
     let started = Instant::now();
-    let result = runner.http.post(url).json(&body).send().await;
+    let mut request = runner.http.post(url).json(&body);
+    if let Some(left) = runner.time_left() {
+        // The client's own 15 s still applies; the action's deadline may be sooner.
+        request = request.timeout(left);
+    }
+    let result = request.send().await;
     let status = result.as_ref().map(|r| r.status().as_u16()).ok();
     let after = json!({"channel": channel, "status": status, "error": result.as_ref().err().map(|e| e.to_string()), "elapsed_ms": started.elapsed().as_millis() as u64});
     runner

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -45,6 +45,9 @@ pub struct GraphRunner {
     /// Audit records of Graph's answers that could not be written when they came, written
     /// before the next record (shared by clones: they are one runner).
     unrecorded: Arc<std::sync::Mutex<Vec<AuditEvent>>>,
+    /// When the action this runner carries out must be done, and the budget it was given
+    /// (`graph.action_deadline`); none outside an action.
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl GraphRunner {
@@ -69,7 +72,24 @@ impl GraphRunner {
             http,
             safety: Arc::default(),
             unrecorded: Arc::default(),
+            deadline: None,
         }
+    }
+
+    /// This runner for one action: every call it makes, with its retries, must be done within
+    /// `graph.action_deadline` from now.
+    pub fn for_one_action(&self) -> GraphRunner {
+        let budget = self.client.config().action_deadline;
+        GraphRunner {
+            deadline: Some((Instant::now() + budget, budget)),
+            ..self.clone()
+        }
+    }
+
+    /// Time left before the action's deadline (`None` outside an action).
+    pub(super) fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
     }
 
     /// The rails (cooldowns, budgets, protected groups and roles) claims must respect.
@@ -206,6 +226,22 @@ impl GraphRunner {
         response: impl Fn(&T) -> &GraphResponse,
         call: impl std::future::Future<Output = Result<T, GraphError>>,
     ) -> Result<Result<T, GraphError>, crate::store::StoreError> {
+        let label: Box<str> = format!(
+            "{} {}",
+            described["method"].as_str().unwrap_or_default(),
+            described["path"].as_str().unwrap_or_default()
+        )
+        .into();
+        let cut_off = |sent| GraphError::Deadline {
+            call: label.clone(),
+            deadline: self.deadline.map(|(_, budget)| budget).unwrap_or_default(),
+            sent,
+        };
+        let time_left = self.time_left();
+        if time_left.is_some_and(|left| left.is_zero()) {
+            // Nothing is sent, so there is nothing to audit: the action's own record says why.
+            return Ok(Err(cut_off(false)));
+        }
         let mut events = vec![AuditEvent::new(
             Utc::now(),
             "graph.request",
@@ -218,7 +254,13 @@ impl GraphRunner {
             return Err(e);
         }
         let started = Instant::now();
-        let result = call.await;
+        let result = match time_left {
+            // The client's retries and waits are cut off with it; the "after" record still follows.
+            Some(left) => tokio::time::timeout(left, call)
+                .await
+                .unwrap_or_else(|_| Err(cut_off(true))),
+            None => call.await,
+        };
         let answered = result.as_ref().map(&response);
         self.count(&answered, started.elapsed());
         let mut after = match &answered {
@@ -276,7 +318,10 @@ pub(super) fn graph_failure(action: &PlannedAction, error: GraphError) -> Action
         };
     }
     let transient = error.is_throttled()
-        || matches!(error, GraphError::Transport { .. })
+        || matches!(
+            error,
+            GraphError::Transport { .. } | GraphError::Deadline { .. }
+        )
         || error.status().is_some_and(|s| s >= 500);
     let (action, reason) = (action.action.to_string(), error.to_string());
     if transient {

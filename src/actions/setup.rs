@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::runner::GraphRunner;
-use crate::graph::{GraphError, GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphError, GraphPath, GraphRequest};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, 
     let created = send(
         runner,
         "creating the quarantine group",
-        GraphRequest::post(GraphPath::new(["groups"]), Some(group)),
+        GraphRequest::post(GraphPath::new(["groups"]), Some(group)).expecting(Expect::Created),
     )
     .await?;
     let group_id = created["id"]
@@ -88,7 +88,7 @@ pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, 
     let policy = send(
         runner,
         "creating the Conditional Access policy",
-        GraphRequest::post(path, Some(policy)),
+        GraphRequest::post(path, Some(policy)).expecting(Expect::Created),
     )
     .await?;
     let policy_id = policy["id"]

@@ -8,9 +8,9 @@ use stanch_core::engine::{Gate, PlannedAction};
 use stanch_core::intake::UserRef;
 use stanch_core::vocab::{ActionKind, Mode};
 
-use super::{ActionRunner, GraphRunner};
+use super::{ActionError, ActionRunner, GraphRunner};
 use crate::config::Config;
-use crate::emulate::Emulator;
+use crate::emulate::{Emulator, Fault, FaultKind};
 use crate::store::Store;
 
 const TENANT: &str = "5d2e4a1c-6b7f-4e3a-9c1d-2f8e7a6b5c4d";
@@ -26,6 +26,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with("").await
+}
+
+/// [`setup`] with extra lines in the config's `graph:` section.
+async fn setup_with(graph_extra: &str) -> Setup {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
     let emulator = Emulator::from_file(&fixture)
         .unwrap()
@@ -40,7 +45,7 @@ async fn setup() -> Setup {
     let graph = &emulator.url;
     std::fs::write(
         &config_path,
-        format!("graph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {graph}\n  login_url: {graph}\n"),
+        format!("graph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {graph}\n  login_url: {graph}\n{graph_extra}"),
     )
     .unwrap();
     let config = Config::load(Some(&config_path), |_| None).unwrap();
@@ -60,11 +65,15 @@ async fn setup() -> Setup {
 }
 
 fn disable(upn: &str) -> PlannedAction {
+    planned(ActionKind::DisableAccount, upn)
+}
+
+fn planned(action: ActionKind, upn: &str) -> PlannedAction {
     PlannedAction {
-        key: "test-disable".into(),
+        key: format!("test-{action}"),
         playbook: "p".into(),
         step: "s".into(),
-        action: ActionKind::DisableAccount,
+        action,
         target: Some(UserRef {
             upn: Some(upn.into()),
             id: None,
@@ -128,4 +137,164 @@ async fn an_answer_the_trail_cannot_take_keeps_the_effect_and_its_restore_data()
         "a request without its answer: {trail:?}"
     );
     assert!(s.store.verify_audit().await.unwrap().is_intact());
+}
+
+/// The audit trail's `(kind, payload)` records, oldest first.
+async fn trail(s: &Setup) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT kind, payload FROM audit_log ORDER BY seq")
+        .fetch_all(&s.raw)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_revoke_answered_200_html_fails_and_is_never_recorded_as_revoked() {
+    let s = setup().await;
+    let emulator = &s._emulator.emulator;
+    emulator.inject(
+        Fault::new(FaultKind::Html { status: None })
+            .method("POST")
+            .path_prefix("/v1.0/users/b.jones@contoso.com/revokeSignInSessions"),
+    );
+    let before = emulator.state()["users"].clone();
+    let err = s
+        .runner
+        .run(&planned(ActionKind::RevokeSessions, "b.jones@contoso.com"))
+        .await
+        .unwrap_err();
+    let ActionError::Failed { reason, .. } = &err else {
+        panic!("not a plain failure: {err}")
+    };
+    assert!(
+        reason.contains("`text/html; charset=utf-8` body"),
+        "{reason}"
+    );
+    assert_eq!(
+        emulator.state()["users"],
+        before,
+        "nothing reached the tenant"
+    );
+    // The trail says what came back, not `revoked`.
+    let trail = trail(&s).await;
+    let answer = &trail.last().unwrap();
+    assert_eq!(answer.0, "graph.response");
+    assert!(answer.1.contains("text/html"), "{trail:?}");
+}
+
+#[tokio::test]
+async fn a_redirected_write_is_not_followed_and_fails_saying_where_it_pointed() {
+    let s = setup().await;
+    let emulator = &s._emulator.emulator;
+    let login = format!("{}/proxy/login", s._emulator.url);
+    emulator.inject(
+        Fault::new(FaultKind::Redirect {
+            location: login.clone(),
+        })
+        .method("POST")
+        .path_prefix("/v1.0/users"),
+    );
+    emulator.clear_requests();
+    let err = s
+        .runner
+        .run(&planned(ActionKind::RevokeSessions, "b.jones@contoso.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("redirecting to {login}")),
+        "{err}"
+    );
+    let calls: Vec<String> = emulator
+        .requests()
+        .iter()
+        .filter(|r| !r.path.ends_with("/token"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "GET /v1.0/users/b.jones@contoso.com",
+            "POST /v1.0/users/b.jones@contoso.com/revokeSignInSessions"
+        ],
+        "the redirect was followed"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_graph_fails_the_action_retryably_at_its_deadline() {
+    let s = setup_with("  action_deadline: 1s\n").await;
+    // Every read hangs far longer than the deadline (and than one attempt's timeout would allow
+    // the retries to add up to).
+    s._emulator
+        .emulator
+        .inject(Fault::latency(20_000).method("GET"));
+    let started = std::time::Instant::now();
+    let err = s
+        .runner
+        .for_one_action()
+        .run(&disable("b.jones@contoso.com"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    let ActionError::Transient { reason, .. } = &err else {
+        panic!("not retryable: {err}")
+    };
+    assert!(
+        reason.contains("deadline of 1s (graph.action_deadline)"),
+        "{reason}"
+    );
+    // The cut-off call still has its "after" record.
+    let trail = trail(&s).await;
+    let requests = trail.iter().filter(|(k, _)| k == "graph.request").count();
+    let responses = trail.iter().filter(|(k, _)| k == "graph.response").count();
+    assert_eq!((requests, responses), (1, 1), "{trail:?}");
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused_before_it_is_buffered_or_stored() {
+    let s = setup().await;
+    s._emulator.emulator.inject(
+        Fault::new(FaultKind::LargeBody {
+            bytes: 8 * 1024 * 1024,
+        })
+        .method("GET"),
+    );
+    let err = s
+        .runner
+        .run(&planned(
+            ActionKind::DisableInboxRules,
+            "b.jones@contoso.com",
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("graph.max_response_bytes"),
+        "{err}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT sum(length(payload)) FROM audit_log")
+        .fetch_one(&s.raw)
+        .await
+        .unwrap();
+    assert!(stored < 4096, "the trail took {stored} bytes");
+}
+
+#[tokio::test]
+async fn a_password_reset_cut_off_in_flight_is_unverified_not_retried() {
+    let s = setup_with("  action_deadline: 1s\n").await;
+    // The read answers; the reset's PATCH hangs past the deadline, so it may have landed.
+    s._emulator.emulator.inject(
+        Fault::latency(20_000)
+            .method("PATCH")
+            .path_prefix("/v1.0/users"),
+    );
+    let err = s
+        .runner
+        .for_one_action()
+        .run(&planned(ActionKind::ResetPassword, "b.jones@contoso.com"))
+        .await
+        .unwrap_err();
+    let ActionError::Unverified { reason, .. } = &err else {
+        panic!("a reset that may have happened must not be retryable: {err}")
+    };
+    assert!(reason.contains("in flight"), "{reason}");
 }

@@ -41,12 +41,16 @@ pub(crate) async fn actions_list(
     json_output: bool,
     status: Option<String>,
 ) -> anyhow::Result<Verdict> {
+    let status: Option<ActionStatus> = status
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--status: {e}"))?;
     let store = open(config).await?;
     let actions: Vec<_> = store
         .actions(None)
         .await?
         .into_iter()
-        .filter(|a| status.as_ref().is_none_or(|s| a.status.as_str() == s))
+        .filter(|a| status.is_none_or(|s| a.status == s))
         .collect();
     if json_output {
         println!("{}", serde_json::to_string(&actions)?);
@@ -74,8 +78,15 @@ pub(crate) async fn actions_list(
     Ok(Verdict::Clean)
 }
 
-/// The expiry column of `actions list`: only for actions that have (or had) a deadline.
+/// The note column of `actions list`: what an unverified action needs, or the expiry of one
+/// that has (or had) a deadline.
 fn expiry_note(a: &crate::store::ActionRow) -> String {
+    if a.status == ActionStatus::Unverified {
+        return format!(
+            "  may or may not have happened: check by hand, then `stanch actions retry {}` or leave it",
+            a.pk
+        );
+    }
     match (&a.expires_at, &a.confirmed_by) {
         (Some(_), Some(by)) => format!("  confirmed by {by}"),
         (Some(at), None) if a.status == ActionStatus::Succeeded => format!("  expires {at}"),
@@ -90,7 +101,9 @@ pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Ve
         println!("action #{pk} is queued again; `stanch serve` will carry it out");
         Ok(Verdict::Clean)
     } else {
-        anyhow::bail!("action #{pk} is not failed or waiting for a human, so it cannot be retried")
+        anyhow::bail!(
+            "action #{pk} is not failed, unverified or waiting for a human, so it cannot be retried"
+        )
     }
 }
 

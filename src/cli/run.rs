@@ -204,5 +204,11 @@ fn graph_config(
         .map_err(|e| anyhow::anyhow!("unknown cloud `{}`: {e}", settings.cloud))?;
     config.graph_url = settings.graph_url.clone();
     config.login_url = settings.login_url.clone();
+    if let Some(secs) = settings.action_deadline_secs {
+        config.action_deadline = std::time::Duration::from_secs(secs);
+    }
+    if let Some(bytes) = settings.max_response_bytes {
+        config.max_response_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
     Ok(config)
 }

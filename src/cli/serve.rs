@@ -34,10 +34,23 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
-    let recovered = store.recover_interrupted().await?;
-    if recovered > 0 {
+    let recovered = store.recover_interrupted_actions().await?;
+    if recovered.requeued > 0 {
         eprintln!(
-            "re-queued {recovered} action(s) interrupted by the last shutdown; their pre-checks prevent double effects"
+            "re-queued {} action(s) interrupted by the last shutdown; their pre-checks prevent double effects",
+            recovered.requeued
+        );
+    }
+    if !recovered.unverified.is_empty() {
+        let pks: Vec<String> = recovered
+            .unverified
+            .iter()
+            .map(|pk| format!("#{pk}"))
+            .collect();
+        eprintln!(
+            "{} action(s) interrupted by the last shutdown may or may not have happened and are not repeated: {} (unverified; check by hand, then `stanch actions retry ID`)",
+            pks.len(),
+            pks.join(", ")
         );
     }
     let rollbacks = store.recover_interrupted_rollbacks().await?;

@@ -9,6 +9,8 @@
 //!   cloud: global                    # global | usgov | dod | china
 //!   graph_url: https://graph.microsoft.com          # optional override (emulator, proxies)
 //!   login_url: https://login.microsoftonline.com    # optional override
+//!   action_deadline: 30s             # all of one action's calls and retries together
+//!   max_response_bytes: 4194304      # a longer answer is refused unread
 //! containment:
 //!   quarantine_group_id: 3f0c...     # the group a CA policy blocks legacy auth for (`stanch setup`)
 //!   blocked_ips_location: "stanch: blocked attacker IPs"
@@ -36,6 +38,8 @@ pub(super) const GRAPH_KEYS: &[&str] = &[
     "cloud",
     "graph_url",
     "login_url",
+    "action_deadline",
+    "max_response_bytes",
 ];
 pub(super) const CONTAINMENT_KEYS: &[&str] = &["quarantine_group_id", "blocked_ips_location"];
 
@@ -56,6 +60,23 @@ pub(super) fn decode_graph(p: &mut Problems, node: &Node) -> Option<GraphSetting
             ),
         );
     }
+    let action_deadline_secs = f.get("action_deadline").and_then(|n| {
+        let text = decode::string(p, n, "`graph.action_deadline`")?;
+        match stanch_core::util::parse_duration(text) {
+            Ok(0) => {
+                p.error(n.loc, "`graph.action_deadline` must be longer than zero");
+                None
+            }
+            Ok(secs) => Some(secs),
+            Err(m) => {
+                p.error(n.loc, format!("`graph.action_deadline`: {m}"));
+                None
+            }
+        }
+    });
+    let max_response_bytes = f
+        .get("max_response_bytes")
+        .and_then(|n| decode::positive_int(p, n, "`graph.max_response_bytes`"));
     Some(GraphSettings {
         tenant_id: text(p, "tenant_id").unwrap_or_default(),
         client_id: text(p, "client_id").unwrap_or_default(),
@@ -65,6 +86,8 @@ pub(super) fn decode_graph(p: &mut Problems, node: &Node) -> Option<GraphSetting
         cloud,
         graph_url: text(p, "graph_url"),
         login_url: text(p, "login_url"),
+        action_deadline_secs,
+        max_response_bytes,
     })
 }
 
@@ -115,4 +138,42 @@ pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, S
         );
     }
     channels
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(text: &str) -> Result<Config, String> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn graph_action_deadline_and_response_cap_are_read_and_checked() {
+        let config =
+            load("graph:\n  tenant_id: t\n  action_deadline: 20s\n  max_response_bytes: 1048576\n")
+                .unwrap();
+        let graph = config.graph.unwrap();
+        assert_eq!(
+            (graph.action_deadline_secs, graph.max_response_bytes),
+            (Some(20), Some(1_048_576))
+        );
+        let defaults = load("graph:\n  tenant_id: t\n").unwrap().graph.unwrap();
+        assert_eq!(
+            (defaults.action_deadline_secs, defaults.max_response_bytes),
+            (None, None)
+        );
+        let zero = load("graph:\n  tenant_id: t\n  action_deadline: 0s\n").unwrap_err();
+        assert!(
+            zero.contains(":3:20: `graph.action_deadline` must be longer than zero"),
+            "{zero}"
+        );
+        let bad = load("graph:\n  tenant_id: t\n  max_response_bytes: lots\n").unwrap_err();
+        assert!(
+            bad.contains(":3:23: `graph.max_response_bytes` must be a positive integer"),
+            "{bad}"
+        );
+    }
 }

@@ -64,7 +64,8 @@ impl GraphClient {
                 .map(|&i| item_json(i, &requests[i], &client_request_ids[&i]))
                 .collect();
             let post =
-                GraphRequest::post(GraphPath::new(["$batch"]), Some(json!({"requests": items})));
+                GraphRequest::post(GraphPath::new(["$batch"]), Some(json!({"requests": items})))
+                    .expecting(super::Expect::Json);
             let response = match self.send(post).await {
                 Ok(response) => response,
                 Err(error) => {
@@ -96,14 +97,20 @@ impl GraphClient {
                 let body = answer.get("body").cloned().unwrap_or(Value::Null);
                 tracing::debug!(method = %request.method, path = %request.path, status, attempt = round, %client_request_id, "graph batch item");
                 let result = if (200..300).contains(&status) {
-                    Ok(GraphResponse {
-                        status,
-                        body,
-                        request_id,
-                        client_request_id,
-                        attempts: round,
-                        elapsed: started.elapsed(),
-                    })
+                    match request.expect.accept_value(status, body) {
+                        Ok(body) => Ok(GraphResponse {
+                            status,
+                            body,
+                            request_id,
+                            client_request_id,
+                            attempts: round,
+                            elapsed: started.elapsed(),
+                        }),
+                        Err(reason) => Err(GraphError::Protocol {
+                            what: format!("$batch item {i} ({} {})", request.method, request.path),
+                            reason,
+                        }),
+                    }
                 } else if is_retryable_status(status) && round < config.max_attempts {
                     let wait = item_header(answer, "retry-after")
                         .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));

@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use reqwest::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::parse_error_body;
+use super::response::{Expect, ReadError, error_body, read_limited};
 use super::retry::{is_retryable_status, parse_retry_after, wait_before_retry};
 use super::token::{TokenProvider, error_chain};
 use super::{GraphConfig, GraphError, GraphPath};
@@ -22,16 +23,29 @@ pub struct GraphRequest {
     pub body: Option<Value>,
     /// Target mailbox (UPN or id), the key for the per-mailbox concurrency limit.
     pub mailbox: Option<String>,
+    /// What success looks like for this call: JSON for a GET, any 2xx otherwise, unless set.
+    pub expect: Expect,
 }
 
 impl GraphRequest {
     pub fn new(method: Method, path: GraphPath) -> GraphRequest {
         GraphRequest {
+            expect: if method == Method::GET {
+                Expect::Json
+            } else {
+                Expect::AnySuccess
+            },
             method,
             path,
             body: None,
             mailbox: None,
         }
+    }
+
+    /// The documented answer of this call, when it is stricter than the default.
+    pub fn expecting(mut self, expect: Expect) -> GraphRequest {
+        self.expect = expect;
+        self
     }
 
     pub fn get(path: GraphPath) -> GraphRequest {
@@ -106,7 +120,11 @@ enum Attempt {
     Answer {
         status: u16,
         headers: HeaderMap,
-        body: Value,
+        bytes: Vec<u8>,
+    },
+    TooLarge {
+        status: u16,
+        limit: usize,
     },
     Failed {
         timed_out: bool,
@@ -121,6 +139,9 @@ impl GraphClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("stanch/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout)
+            // A followed redirect turns a POST into a GET and drops the bearer token (or hands
+            // it to another host); a 3xx is an error that says where it pointed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| GraphError::Config(format!("cannot build the http client: {e}")))?;
         let tokens = TokenProvider::new(&config, http.clone())?;
@@ -140,7 +161,9 @@ impl GraphClient {
     }
 
     /// Sends one request, retrying throttling (429), 503, 504 and transport errors within the
-    /// configured limits, and once more with a new token after a 401. Any 2xx is success.
+    /// configured limits, and once more with a new token after a 401. Success is the answer
+    /// the request [expects](GraphRequest::expect); any other 2xx, a redirect, or a body over
+    /// the size limit is an error.
     pub async fn send(&self, request: GraphRequest) -> Result<GraphResponse, GraphError> {
         let path = request.path.to_string();
         let url = format!("{}{path}", self.inner.base);
@@ -169,12 +192,20 @@ impl GraphClient {
                 self.attempt(request, url, &token.value, &client_request_id)
                     .await
             };
-            let (status, headers, body) = match outcome {
+            let (status, headers, bytes) = match outcome {
                 Attempt::Answer {
                     status,
                     headers,
-                    body,
-                } => (status, headers, body),
+                    bytes,
+                } => (status, headers, bytes),
+                Attempt::TooLarge { status, limit } => {
+                    return Err(GraphError::TooLarge {
+                        call: call(&request.method, &path),
+                        status,
+                        limit,
+                        client_request_id,
+                    });
+                }
                 Attempt::Failed { timed_out, reason } => {
                     tracing::debug!(method = %request.method, %path, attempt, %client_request_id, timed_out, %reason, "graph attempt failed");
                     if attempt < max_attempts {
@@ -194,6 +225,13 @@ impl GraphClient {
             let request_id = header(&headers, "request-id");
             tracing::debug!(method = %request.method, %path, status, attempt, %client_request_id, request_id = request_id.as_deref().unwrap_or(""), "graph attempt");
             if (200..300).contains(&status) {
+                let body = request
+                    .expect
+                    .accept(status, &headers, &bytes)
+                    .map_err(|reason| GraphError::Protocol {
+                        what: format!("{} {path}", request.method),
+                        reason,
+                    })?;
                 return Ok(GraphResponse {
                     status,
                     body,
@@ -201,6 +239,14 @@ impl GraphClient {
                     client_request_id,
                     attempts: attempt,
                     elapsed: started.elapsed(),
+                });
+            }
+            if (300..400).contains(&status) {
+                return Err(GraphError::Redirected {
+                    call: call(&request.method, &path),
+                    status,
+                    location: header(&headers, LOCATION.as_str()),
+                    client_request_id,
                 });
             }
             if status == 401 && !refreshed {
@@ -226,7 +272,11 @@ impl GraphClient {
                     client_request_id,
                 });
             }
-            let (code, message) = parse_error_body(&body);
+            let body = error_body(&bytes);
+            let (code, mut message) = parse_error_body(&body);
+            if let Value::String(page) = &body {
+                message = format!("not a Graph error body: {page}");
+            }
             return Err(GraphError::Http {
                 call: call(&request.method, &path),
                 status,
@@ -270,19 +320,15 @@ impl GraphClient {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = match response.text().await {
-            Ok(text) => text,
-            Err(e) => return failed(e),
-        };
-        let body = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Attempt::Answer {
-            status,
-            headers,
-            body,
+        let limit = self.inner.config.max_response_bytes;
+        match read_limited(response, limit).await {
+            Ok(bytes) => Attempt::Answer {
+                status,
+                headers,
+                bytes,
+            },
+            Err(ReadError::TooLarge { limit }) => Attempt::TooLarge { status, limit },
+            Err(ReadError::Transport(e)) => failed(e),
         }
     }
 

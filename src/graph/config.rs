@@ -140,7 +140,17 @@ pub struct GraphConfig {
     pub mailbox_concurrency: usize,
     /// Timeout of one attempt.
     pub timeout: Duration,
+    /// Largest body read from an answer; a longer one is refused unread (`TooLarge`).
+    pub max_response_bytes: usize,
+    /// Total time one action may take in Graph, all its calls and retries together
+    /// (`graph.action_deadline`); past it the action fails, to be retried later.
+    pub action_deadline: Duration,
 }
+
+/// 4 MiB: far more than any containment answer (a page of 1,000 sign-ins is about 2 MB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Well under a minute, so one hung Graph cannot hold a worker for minutes.
+pub const DEFAULT_ACTION_DEADLINE: Duration = Duration::from_secs(30);
 
 impl GraphConfig {
     pub fn new(
@@ -159,6 +169,8 @@ impl GraphConfig {
             max_retry_wait: Duration::from_secs(30),
             mailbox_concurrency: 4,
             timeout: Duration::from_secs(30),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            action_deadline: DEFAULT_ACTION_DEADLINE,
         }
     }
 
@@ -200,6 +212,12 @@ impl GraphConfig {
         }
         if self.max_attempts == 0 {
             return bad("graph max_attempts must be at least 1");
+        }
+        if self.max_response_bytes == 0 {
+            return bad("graph max_response_bytes must be at least 1");
+        }
+        if self.action_deadline.is_zero() {
+            return bad("graph action_deadline must be longer than zero");
         }
         if self.mailbox_concurrency == 0 {
             return bad("graph mailbox_concurrency must be at least 1");

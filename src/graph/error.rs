@@ -62,6 +62,42 @@ pub enum GraphError {
         /// AADSTS codes from `error_codes`.
         codes: Vec<u64>,
     },
+    /// A 3xx: never followed, since a redirect would either drop the bearer token (and turn a
+    /// POST into a GET) or hand it to another host.
+    #[error(
+        "graph {call} answered {status} redirecting to {}; redirects are not followed, so the \
+         call did not reach Graph as sent (client-request-id {client_request_id})",
+        location.as_deref().unwrap_or("nowhere (no Location header)")
+    )]
+    Redirected {
+        call: Box<str>,
+        status: u16,
+        location: Option<String>,
+        client_request_id: String,
+    },
+    /// The answer's body passed `graph.max_response_bytes` and was refused unread.
+    #[error(
+        "graph {call} answered {status} with a body over {limit} bytes (graph.max_response_bytes); \
+         it was refused, not read (client-request-id {client_request_id})"
+    )]
+    TooLarge {
+        call: Box<str>,
+        status: u16,
+        limit: usize,
+        client_request_id: String,
+    },
+    /// The action's total time (`graph.action_deadline`) ran out before this call finished.
+    #[error(
+        "graph {call} was cut off: the action's deadline of {}s (graph.action_deadline) passed{}",
+        deadline.as_secs_f64(),
+        if *sent { " while it was in flight or being retried" } else { " before it was sent" }
+    )]
+    Deadline {
+        call: Box<str>,
+        deadline: std::time::Duration,
+        /// Whether the call had started (it may have reached Graph) or was never made.
+        sent: bool,
+    },
     /// An identifier from a detection or playbook that is unsafe to put in a URL.
     #[error("invalid graph identifier `{id}`: {reason}")]
     InvalidId { id: String, reason: String },
@@ -87,6 +123,9 @@ impl GraphError {
             GraphError::Http { status, .. } => Some(*status),
             GraphError::Throttled { last_status, .. } => Some(*last_status),
             GraphError::Token { status, .. } => *status,
+            GraphError::Redirected { status, .. } | GraphError::TooLarge { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -137,20 +176,27 @@ impl GraphError {
             }
             | GraphError::Transport {
                 client_request_id, ..
+            }
+            | GraphError::Redirected {
+                client_request_id, ..
+            }
+            | GraphError::TooLarge {
+                client_request_id, ..
             } => Some(client_request_id),
             _ => None,
         }
     }
 }
 
-/// `error.code` and `error.message` from a Graph error body, when it has that shape.
+/// `error.code` and `error.message` from a Graph error body, when it has that shape; both cut
+/// short, as an error message ends up in the audit trail and the action's result.
 pub(crate) fn parse_error_body(body: &Value) -> (String, String) {
     let error = body.get("error");
     let text = |key: &str| {
         error
             .and_then(|e| e.get(key))
             .and_then(Value::as_str)
-            .map(str::to_string)
+            .map(|t| super::response::snippet(t.as_bytes()))
     };
     (
         text("code").unwrap_or_else(|| "unknown".into()),
@@ -192,6 +238,12 @@ mod tests {
             parse_error_body(&Value::String("oops".into())),
             ("unknown".into(), String::new())
         );
+    }
+
+    #[test]
+    fn a_long_error_message_is_cut_short() {
+        let huge = serde_json::json!({"error": {"code": "x", "message": "m".repeat(1_000_000)}});
+        assert!(parse_error_body(&huge).1.len() < 1000);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod directory;
 mod error;
 mod paging;
 mod path;
+mod response;
 mod retry;
 mod settings;
 mod token;
@@ -29,10 +30,13 @@ mod tests;
 
 pub use batch::BATCH_LIMIT;
 pub use client::{GraphClient, GraphRequest, GraphResponse};
-pub use config::{Cloud, Credential, GraphConfig, Secret};
+pub use config::{
+    Cloud, Credential, DEFAULT_ACTION_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, GraphConfig, Secret,
+};
 pub use directory::DirectorySet;
 pub use error::GraphError;
 pub use paging::{Page, PageRef, Paged};
 pub use path::GraphPath;
 pub use reqwest::Method;
+pub use response::Expect;
 pub use settings::{CLOUDS, GraphSettings};

@@ -18,6 +18,12 @@ pub struct GraphSettings {
     pub cloud: String,
     pub graph_url: Option<String>,
     pub login_url: Option<String>,
+    /// `graph.action_deadline`: the total time of one action's calls and retries (default
+    /// [`DEFAULT_ACTION_DEADLINE`](super::DEFAULT_ACTION_DEADLINE)).
+    pub action_deadline_secs: Option<u64>,
+    /// `graph.max_response_bytes`: the largest answer read (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](super::DEFAULT_MAX_RESPONSE_BYTES)).
+    pub max_response_bytes: Option<u64>,
 }
 
 impl GraphSettings {

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::assertion::CertificateSigner;
+use super::response::{ReadError, read_limited};
 use super::retry::wait_before_retry;
 use super::{Credential, GraphConfig, GraphError, Secret};
 
@@ -35,6 +36,7 @@ pub(crate) struct TokenProvider {
     proof: Proof,
     max_attempts: u32,
     max_retry_wait: Duration,
+    max_response_bytes: usize,
     /// Held across the fetch so concurrent callers wait for one token request, not fire many.
     cache: Mutex<Option<Token>>,
 }
@@ -59,6 +61,7 @@ impl TokenProvider {
             proof,
             max_attempts: config.max_attempts,
             max_retry_wait: config.max_retry_wait,
+            max_response_bytes: config.max_response_bytes,
             cache: Mutex::new(None),
         })
     }
@@ -128,12 +131,21 @@ impl TokenProvider {
             .await
             .map_err(|e| self.error(None, "unreachable", &error_chain(&e), Vec::new()))?;
         let status = response.status().as_u16();
-        let text = response
-            .text()
+        let bytes = read_limited(response, self.max_response_bytes)
             .await
-            .map_err(|e| self.error(Some(status), "unreachable", &error_chain(&e), Vec::new()))?;
+            .map_err(|e| match e {
+                ReadError::Transport(e) => {
+                    self.error(Some(status), "unreachable", &error_chain(&e), Vec::new())
+                }
+                ReadError::TooLarge { limit } => self.error(
+                    Some(status),
+                    "invalid_response",
+                    &format!("the answer is over {limit} bytes (graph.max_response_bytes)"),
+                    Vec::new(),
+                ),
+            })?;
         tracing::debug!(url = %self.token_url, status, elapsed_ms = started.elapsed().as_millis() as u64, "graph token request");
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !(200..300).contains(&status) {
             let field = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
             let codes = body

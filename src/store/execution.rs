@@ -21,6 +21,8 @@ const DONE_STATUSES: &[ActionStatus] = &[
     ActionStatus::RollingBack,
     ActionStatus::ExpiryFailed,
     ActionStatus::Expired,
+    // It may have happened: a replay does not repeat it, a person's retry may.
+    ActionStatus::Unverified,
 ];
 
 impl Store {
@@ -174,22 +176,10 @@ impl Store {
             .map_err(query_err("counting the queue"))
     }
 
-    /// After a crash, actions caught `executing` are made `pending` again: every action pre-checks
-    /// the state it would change, so running it again completes it without acting twice.
-    pub async fn recover_interrupted(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE actions SET status = 'pending', updated_at = $1 WHERE status = 'executing'",
-        )
-        .bind(timestamp(chrono::Utc::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recovering interrupted actions"))?;
-        Ok(done.rows_affected())
-    }
-
-    /// Puts a failed action back in the queue (`stanch actions retry`).
+    /// Puts a failed, refused or unverified action back in the queue (`stanch actions retry`):
+    /// a person's decision to run it again.
     pub async fn requeue_action(&self, pk: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE actions SET status = 'pending', updated_at = $1 WHERE pk = $2 AND status IN ('failed', 'needs_human')")
+        let done = sqlx::query("UPDATE actions SET status = 'pending', updated_at = $1 WHERE pk = $2 AND status IN ('failed', 'needs_human', 'unverified')")
             .bind(timestamp(chrono::Utc::now()))
             .bind(pk)
             .execute(&self.pool)

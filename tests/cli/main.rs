@@ -11,6 +11,7 @@ mod expiry;
 mod harness;
 mod identity;
 mod playbooks;
+mod recovery;
 mod run;
 mod safety;
 mod serve;

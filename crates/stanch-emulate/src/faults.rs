@@ -41,6 +41,13 @@ pub enum FaultKind {
     Latency { ms: u64 },
     /// Forgets every issued token, so this and later Graph calls get 401 until a new token.
     ExpireTokens,
+    /// Answers `status` (200 when absent) with an HTML page, as a captive portal or a proxy's
+    /// sign-in page does; nothing reaches the tenant.
+    Html { status: Option<u16> },
+    /// Answers 302 to `location`, as a misconfigured proxy does; nothing reaches the tenant.
+    Redirect { location: String },
+    /// Answers 200 with a JSON body of `bytes` bytes (a `value` string of padding).
+    LargeBody { bytes: u64 },
 }
 
 impl Fault {
@@ -126,6 +133,30 @@ pub fn apply(faults: &mut Vec<Fault>, method: &str, path: &str) -> Outcome {
         match &fault.kind {
             FaultKind::Latency { ms } => outcome.delay += Duration::from_millis(*ms),
             FaultKind::ExpireTokens => outcome.expire_tokens = true,
+            FaultKind::Html { status } => {
+                let status = status
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::OK);
+                outcome.response = Some(GraphResponse::raw(
+                    status,
+                    "text/html; charset=utf-8",
+                    "<html><head><title>Sign in</title></head><body>Please sign in to continue.</body></html>".into(),
+                ))
+            }
+            FaultKind::Redirect { location } => {
+                outcome.response = Some(
+                    GraphResponse::raw(StatusCode::FOUND, "text/html", String::new())
+                        .with_header("Location", location.clone()),
+                )
+            }
+            FaultKind::LargeBody { bytes } => {
+                let padding = usize::try_from(bytes.saturating_sub(12)).unwrap_or(usize::MAX);
+                outcome.response = Some(GraphResponse::raw(
+                    StatusCode::OK,
+                    "application/json",
+                    format!("{{\"value\":\"{}\"}}", "x".repeat(padding)),
+                ))
+            }
             FaultKind::Throttle { retry_after } => {
                 outcome.response = Some(failure(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -210,5 +241,28 @@ mod tests {
         );
         let expire: Fault = serde_json::from_str(r#"{"kind":"expireTokens"}"#).unwrap();
         assert_eq!(expire.normalized(), Fault::expire_tokens());
+    }
+
+    #[test]
+    fn html_redirect_and_large_body_faults_answer_what_no_graph_would() {
+        let mut faults: Vec<Fault> = serde_json::from_str(
+            r#"[{"kind":"html","times":1},{"kind":"redirect","location":"https://proxy.example/login","times":1},{"kind":"largeBody","bytes":1000}]"#,
+        )
+        .unwrap();
+        let html = apply(&mut faults, "POST", "/v1.0/users/x/revokeSignInSessions")
+            .response
+            .unwrap();
+        assert_eq!(html.status, StatusCode::OK);
+        assert!(html.raw.unwrap().0.starts_with("text/html"));
+        let redirect = apply(&mut faults, "POST", "/v1.0/users/x")
+            .response
+            .unwrap();
+        assert_eq!(redirect.status, StatusCode::FOUND);
+        assert_eq!(
+            redirect.headers,
+            vec![("Location".into(), "https://proxy.example/login".into())]
+        );
+        let large = apply(&mut faults, "GET", "/v1.0/users").response.unwrap();
+        assert_eq!(large.raw.unwrap().1.len(), 1000);
     }
 }

@@ -8,8 +8,8 @@
 //! Layout, with imports pointing down the list only (no file imports one above it):
 //! `server` (HTTP: the axum router, the token endpoint, serving), `control` (`/_emulator`),
 //! `batch`, `pipeline` (faults, auth, routing and logging of one call), `routes`, one module per
-//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`), `emulator` (the shared
-//! state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
+//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`), `select` (`$select`),
+//! `emulator` (the shared state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
 //! (request-log entries) and `wire` (the transport-neutral request and response, Graph's error
 //! shapes and helpers).
 
@@ -27,6 +27,7 @@ mod policies;
 mod risk;
 mod routes;
 mod rules;
+mod select;
 mod server;
 mod token;
 mod users;

@@ -5,9 +5,21 @@ use axum::http::StatusCode;
 
 use crate::fixture::Fixture;
 use crate::wire::{GraphRequest, GraphResponse, segments, unknown_segment};
-use crate::{alerts, groups, policies, risk, users};
+use crate::{alerts, groups, policies, risk, select, users};
 
+/// Routes the request, then applies `$select` to a successful read, as Graph does.
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
+    let mut response = dispatch(tenant, req);
+    if req.method == axum::http::Method::GET
+        && response.status == StatusCode::OK
+        && let Some(fields) = select::selected(req)
+    {
+        response.body = response.body.map(|body| select::project(body, &fields));
+    }
+    response
+}
+
+fn dispatch(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
     let segs = segments(&req.path);
     let first = segs
         .first()

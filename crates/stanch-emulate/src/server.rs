@@ -202,8 +202,12 @@ async fn graph_entry(
 }
 
 fn into_http(response: GraphResponse, request_id: &str, client_request_id: &str) -> Response {
-    let mut http = match &response.body {
-        Some(body) => (
+    let mut http = match (&response.body, response.raw) {
+        (_, Some(raw)) => {
+            let (content_type, text) = *raw;
+            (response.status, [("content-type", content_type)], text).into_response()
+        }
+        (Some(body), None) => (
             response.status,
             [(
                 "content-type",
@@ -212,7 +216,7 @@ fn into_http(response: GraphResponse, request_id: &str, client_request_id: &str)
             body.to_string(),
         )
             .into_response(),
-        None => (response.status, Body::empty()).into_response(),
+        (None, None) => (response.status, Body::empty()).into_response(),
     };
     let headers = http.headers_mut();
     for (name, value) in &response.headers {

@@ -3,6 +3,7 @@
 mod assertion;
 mod batch_faults;
 mod resources;
+mod select;
 mod sign_ins;
 
 use reqwest::{Client, Method, Response};

@@ -4,11 +4,11 @@ use axum::http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::fixture::{Fixture, User};
-use crate::rules;
 use crate::wire::{
     GraphRequest, GraphResponse, bad_request, forbidden, json_body, metadata, method_not_allowed,
     not_found, now_rfc3339, unknown_segment,
 };
+use crate::{rules, select};
 
 /// Properties Graph treats as sensitive for admin targets (MC358528).
 const SENSITIVE: &[&str] = &[
@@ -45,11 +45,17 @@ fn client_is_privileged(tenant: &Fixture, req: &GraphRequest) -> bool {
     })
 }
 
+/// Properties Graph returns only when `$select` names them (the user resource's docs: "returned
+/// only on `$select`"); a client reading them without selecting them reads nothing.
+const SELECT_ONLY: &[&str] = &["signInSessionsValidFromDateTime", "onPremisesSyncEnabled"];
+
+/// A user as a collection read shows it; `$select` (if any) is applied by the router.
 pub fn view(user: &User) -> Value {
-    view_with(user, None)
+    view_with(user, None, false)
 }
 
-fn view_with(user: &User, context: Option<String>) -> Value {
+/// A user as Graph shows it: the `$select`-only properties only when `selected`.
+fn view_with(user: &User, context: Option<String>, selected: bool) -> Value {
     let mut out = Map::new();
     if let Some(context) = context {
         out.insert("@odata.context".into(), json!(context));
@@ -69,6 +75,9 @@ fn view_with(user: &User, context: Option<String>) -> Value {
     for (k, v) in &user.extra {
         out.insert(k.clone(), v.clone());
     }
+    if !selected {
+        out.retain(|k, _| !SELECT_ONLY.contains(&k.as_str()));
+    }
     Value::Object(out)
 }
 
@@ -84,7 +93,12 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> Graph
     let Some(key) = key else {
         return match req.method {
             Method::GET => {
-                let users: Vec<Value> = tenant.users.iter().map(view).collect();
+                let selected = select::selected(req).is_some();
+                let users: Vec<Value> = tenant
+                    .users
+                    .iter()
+                    .map(|u| view_with(u, None, selected))
+                    .collect();
                 GraphResponse::ok(json!({"@odata.context": metadata("users"), "value": users}))
             }
             _ => method_not_allowed(),
@@ -98,6 +112,7 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> Graph
         (None, &Method::GET) => GraphResponse::ok(view_with(
             &tenant.users[index],
             Some(metadata("users/$entity")),
+            select::selected(req).is_some(),
         )),
         (None, &Method::PATCH) => patch(tenant, req, index),
         (None, _) => method_not_allowed(),

@@ -24,6 +24,8 @@ pub struct GraphResponse {
     pub status: StatusCode,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// A body that is not Graph's JSON, with its content type (injected faults only).
+    pub raw: Option<Box<(String, String)>>,
 }
 
 impl GraphResponse {
@@ -32,6 +34,7 @@ impl GraphResponse {
             status,
             headers: Vec::new(),
             body: Some(body),
+            raw: None,
         }
     }
 
@@ -44,6 +47,17 @@ impl GraphResponse {
             status: StatusCode::NO_CONTENT,
             headers: Vec::new(),
             body: None,
+            raw: None,
+        }
+    }
+
+    /// An answer that is not Graph's JSON: an HTML page, a redirect, a padded body.
+    pub fn raw(status: StatusCode, content_type: &str, text: String) -> GraphResponse {
+        GraphResponse {
+            status,
+            headers: Vec::new(),
+            body: None,
+            raw: Some(Box::new((content_type.to_string(), text))),
         }
     }
 

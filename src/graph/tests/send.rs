@@ -61,7 +61,11 @@ async fn bodyless_post_and_patch_have_the_right_headers() {
 
 #[tokio::test]
 async fn guest_and_dollar_upns_reach_graph_encoded() {
-    let mock = Mock::graph(|_, _| Reply::empty(204)).await;
+    let mock = Mock::graph(|r, _| match r.method.as_str() {
+        "GET" => Reply::json(200, json!({})),
+        _ => Reply::empty(204),
+    })
+    .await;
     let client = mock.client();
     let guest = user("alice_contoso.com#EXT#@fabrikam.onmicrosoft.com");
     client.send(GraphRequest::get(guest)).await.unwrap();
@@ -271,7 +275,10 @@ async fn timeouts_and_refused_connections_are_transport_errors() {
 
 #[tokio::test]
 async fn mailbox_concurrency_is_limited_per_mailbox() {
-    let mock = Mock::graph(|_, _| Reply::empty(204).delayed(Duration::from_millis(100))).await;
+    let mock = Mock::graph(|_, _| {
+        Reply::json(200, json!({"value": []})).delayed(Duration::from_millis(100))
+    })
+    .await;
     let mut config = mock.config();
     config.mailbox_concurrency = 2;
     let client = GraphClient::new(config).unwrap();

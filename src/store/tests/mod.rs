@@ -6,6 +6,7 @@ mod expiry;
 pub(crate) mod fixtures;
 mod guard;
 mod postgres;
+mod recovery;
 mod spelling;
 mod sqlite;
 mod suite;

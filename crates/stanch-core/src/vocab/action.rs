@@ -61,6 +61,11 @@ pub struct ActionSpec {
     /// Graph connection is configured): reading changes nothing, and what they find is what
     /// lets a passive report say what would have been contained.
     pub read_only: bool,
+    /// Whether running it again after an interruption is safe because its pre-check sees an
+    /// effect already made (or it only reads). Not so for a password reset or a message sent:
+    /// nothing Graph answers tells whether the write happened, so an interrupted one goes to
+    /// `unverified` for a person instead of being repeated.
+    pub resumable: bool,
     pub params: &'static [ParamSpec],
     pub doc: &'static str,
 }
@@ -285,6 +290,7 @@ impl ActionKind {
             reversible,
             disruptive,
             read_only: matches!(self, SweepSignins),
+            resumable: !matches!(self, ResetPassword | Notify),
             params,
             doc,
         }

@@ -100,6 +100,10 @@ states! {
         Failed = "failed",
         /// Graph refused in a way only a person can resolve.
         NeedsHuman = "needs_human",
+        /// Interrupted (a crash or a restart) after it began, and its effect is one no read can
+        /// prove (a password reset, a message sent): not run again on its own. A person checks
+        /// and retries it (`stanch actions retry`) or leaves it.
+        Unverified = "unverified",
         /// The same idempotency key already ran.
         Duplicate = "duplicate",
         /// A cooldown: the same action on the same target ran moments ago.

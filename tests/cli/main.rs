@@ -12,6 +12,7 @@ mod harness;
 mod playbooks;
 mod run;
 mod safety;
+mod secrets;
 mod serve;
 mod slack;
 mod teams;

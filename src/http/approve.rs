@@ -5,7 +5,8 @@
 //! A POST from another site is refused (and audited), so a page elsewhere cannot make an
 //! approver's browser decide: when the request carries `Sec-Fetch-Site` it must be
 //! `same-origin`, and when it carries `Origin` that must be `approvals.public_url`'s origin (or,
-//! without one, the `Host` the request was sent to). Browsers send at least one of them on every
+//! without one, the `Host` the request was sent to; `null` only with `Sec-Fetch-Site:
+//! same-origin`). Browsers send at least one of them on every
 //! POST; a request with neither comes from a non-browser client (a script holding the link) and
 //! is decided like any other.
 
@@ -209,6 +210,11 @@ fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> Result<(), Stri
     let Some(origin) = header("origin") else {
         return Ok(());
     };
+    // The browser vouches for the site (a forbidden header), and a privacy setting made the
+    // origin opaque.
+    if origin == "null" && header("sec-fetch-site") == Some("same-origin") {
+        return Ok(());
+    }
     let expected = match public_url {
         Some(url) => origin_of(url),
         None => header("host").map(|host| host.to_ascii_lowercase()),
@@ -369,7 +375,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         status,
         [
             ("cache-control", "no-store"),
-            ("referrer-policy", "no-referrer"),
+            // The token never leaves for another site, and a same-origin POST still carries
+            // its `Origin` (under `no-referrer` browsers send `Origin: null`).
+            ("referrer-policy", "same-origin"),
             // No scripts, no framing (an approval page inside someone else's page invites
             // clickjacking), and the form may only post back here.
             (
@@ -419,6 +427,10 @@ mod tests {
         assert!(ok(&[], public), "no browser headers: a non-browser client");
         assert!(!ok(&[("origin", "https://evil.example")], public));
         assert!(!ok(&[("origin", "null")], public));
+        assert!(ok(
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+            public
+        ));
         assert!(
             !ok(&[("origin", "http://stanch.example.com")], public),
             "another scheme"

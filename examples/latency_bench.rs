@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let notify = BTreeMap::from([(
         "default".to_string(),
-        format!("{}/_emulator/webhook", emulator.url),
+        stanch::config::SecretUrl::webhook(format!("{}/_emulator/webhook", emulator.url)),
     )]);
     let runner = GraphRunner::new(
         GraphClient::new(config)?,

@@ -1,4 +1,7 @@
 //! `notify`: a message to a configured webhook (Slack- and Teams-workflow-compatible `text`).
+//!
+//! The webhook URL is a secret (its path or query is the token): the audit records, the action's
+//! outcome and its errors name the channel and the URL's redacted form (`scheme://host/…`).
 
 use std::time::Instant;
 
@@ -34,6 +37,7 @@ pub(super) async fn send(
             "no webhook for channel `{channel}`; set `notify.{channel}` in the config"
         ))
     })?;
+    let webhook = url.shown();
     let body = json!({"text": message, "playbook": action.playbook, "step": action.step, "action_key": action.key});
     let subject = format!("action/{}", action.key);
     let record =
@@ -47,19 +51,20 @@ pub(super) async fn send(
         .store
         .append_audit(&[record(
             "notify.request",
-            json!({"channel": channel, "body": body}),
+            json!({"channel": channel, "webhook": webhook, "body": body}),
         )])
         .await
         .map_err(audit_failed)?;
     let started = Instant::now();
-    let mut request = runner.http.post(url).json(&body);
+    let mut request = runner.http.post(url.expose()).json(&body);
     if let Some(left) = runner.time_left() {
         // The client's own 15 s still applies; the action's deadline may be sooner.
         request = request.timeout(left);
     }
-    let result = request.send().await;
+    // reqwest names the URL in its errors.
+    let result = request.send().await.map_err(reqwest::Error::without_url);
     let status = result.as_ref().map(|r| r.status().as_u16()).ok();
-    let after = json!({"channel": channel, "status": status, "error": result.as_ref().err().map(|e| e.to_string()), "elapsed_ms": started.elapsed().as_millis() as u64});
+    let after = json!({"channel": channel, "webhook": webhook, "status": status, "error": result.as_ref().err().map(|e| e.to_string()), "elapsed_ms": started.elapsed().as_millis() as u64});
     runner
         .store
         .append_audit(&[record("notify.response", after)])
@@ -71,9 +76,11 @@ pub(super) async fn send(
             outcome: json!({"channel": channel, "status": code}),
             restore: None,
         }),
-        Some(code) => Err(failed(format!("the `{channel}` webhook answered {code}"))),
+        Some(code) => Err(failed(format!(
+            "the `{channel}` webhook ({webhook}) answered {code}"
+        ))),
         None => Err(failed(format!(
-            "cannot reach the `{channel}` webhook: {}",
+            "cannot reach the `{channel}` webhook ({webhook}): {}",
             result.err().map(|e| e.to_string()).unwrap_or_default()
         ))),
     }

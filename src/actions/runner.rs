@@ -17,6 +17,7 @@ use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, P
 use crate::store::Store;
 use stanch_core::audit::AuditEvent;
 use stanch_core::engine::PlannedAction;
+use stanch_core::secret::SecretUrl;
 
 /// Counters of the Graph calls made through a runner, for `/metrics`.
 #[derive(Debug, Default)]
@@ -37,7 +38,7 @@ pub struct GraphRunner {
     pub(super) client: GraphClient,
     pub(super) store: Store,
     pub(super) containment: ContainmentSettings,
-    pub(super) notify: BTreeMap<String, String>,
+    pub(super) notify: BTreeMap<String, SecretUrl>,
     /// UPNs or ids never to lock out, excluded from the tenant-wide blocking policy too.
     pub(super) protected: Vec<String>,
     pub(super) http: reqwest::Client,
@@ -55,7 +56,7 @@ impl GraphRunner {
         client: GraphClient,
         store: Store,
         containment: ContainmentSettings,
-        notify: BTreeMap<String, String>,
+        notify: BTreeMap<String, SecretUrl>,
         protected: Vec<String>,
     ) -> GraphRunner {
         let http = reqwest::Client::builder()

@@ -236,7 +236,9 @@ pub(super) async fn alert_budget(
         action.playbook
     );
     let body = serde_json::json!({"text": text, "budget": budget});
-    let sent = runner.http.post(url).json(&body).send().await;
+    // reqwest names the URL in its errors; this one is a secret.
+    let sent = (runner.http.post(url.expose()).json(&body).send().await)
+        .map_err(reqwest::Error::without_url);
     let event = stanch_core::audit::AuditEvent::new(
         chrono::Utc::now(),
         "budget.alert",

@@ -133,18 +133,20 @@ impl Channels {
         );
         let response = self
             .http
-            .post(&webhook.url)
+            .post(webhook.url.expose())
             .header("content-type", "application/json")
             .header("x-stanch-signature", signature)
             .body(bytes)
             .send()
             .await
-            .map_err(|e| format!("webhook unreachable: {e}"))?;
+            // reqwest names the URL in its errors, and this one is a secret: the message goes
+            // to the log, the database and the audit trail, so it shows the redacted form.
+            .map_err(|e| format!("webhook {} unreachable: {}", webhook.url, e.without_url()))?;
         let status = response.status();
         if status.is_success() {
             Ok(json!({"status": status.as_u16()}))
         } else {
-            Err(format!("webhook answered {status}"))
+            Err(format!("webhook {} answered {status}", webhook.url))
         }
     }
 }

@@ -92,7 +92,7 @@ pub async fn decide(
         .action(req.pk)
         .await?
         .ok_or(ApprovalError::NotFound(req.pk))?;
-    let refusal = match check(ctx, &row, req.approver).await {
+    let refusal = match may_decide(ctx, &row, req.approver).await {
         Ok(()) if req.reason.trim().is_empty() => Some("a decision needs a reason".to_string()),
         Ok(()) => None,
         Err(why) => Some(why),
@@ -123,8 +123,8 @@ pub async fn decide(
     Ok(ctx.store.record_decision(&decision).await?)
 }
 
-/// Whether `approver` may decide on `row`.
-async fn check(ctx: Deciding<'_>, row: &ActionRow, approver: &str) -> Result<(), String> {
+/// Whether `approver` may decide on `row` (and so may be sent a signed link for it); why not.
+pub async fn may_decide(ctx: Deciding<'_>, row: &ActionRow, approver: &str) -> Result<(), String> {
     if approver.trim().is_empty() {
         return Err("the approver must be named".into());
     }

@@ -96,6 +96,14 @@ impl ApprovalRequest {
         }
     }
 
+    /// The request as one person's own message shows it: with their link alone.
+    pub fn for_one(&self, link: &ApprovalLink) -> ApprovalRequest {
+        ApprovalRequest {
+            links: vec![link.clone()],
+            ..self.clone()
+        }
+    }
+
     /// One line for notifications and chat fallbacks.
     pub fn summary(&self) -> String {
         format!(

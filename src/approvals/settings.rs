@@ -1,7 +1,7 @@
 //! Where approval requests go and what applies when a step does not say (`approvals:` in the
 //! config, decoded by `config`): links, the default policy, the webhook, Slack and Teams.
 
-use stanch_core::secret::SecretString;
+use stanch_core::secret::{SecretString, SecretUrl};
 use stanch_core::vocab::ApprovalPolicy;
 
 const DEFAULT_LINK_TTL_SECS: u64 = 60 * 60;
@@ -38,7 +38,8 @@ impl Default for ApprovalSettings {
 /// The generic webhook channel: approval requests and decisions as signed JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookSettings {
-    pub url: String,
+    /// A secret (a token may be in its path or query): shown redacted.
+    pub url: SecretUrl,
     pub secret: SecretString,
 }
 
@@ -99,7 +100,11 @@ impl SlackSettings {
 /// Where Teams approval cards are posted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TeamsSettings {
+    /// The shared channel's flow: the evidence, never a link.
     pub webhook_url: SecretString,
+    /// A flow that posts each card in the chat of the message's `recipient`: where personal
+    /// approval links go. Without one, Teams carries no links.
+    pub personal_webhook_url: Option<SecretString>,
 }
 
 impl TeamsSettings {
@@ -109,6 +114,7 @@ impl TeamsSettings {
         if url.starts_with("https://") || url.starts_with("http://") {
             Ok(TeamsSettings {
                 webhook_url: SecretString::new(url),
+                personal_webhook_url: None,
             })
         } else {
             Err("the Teams webhook URL must start with https:// (the Workflows trigger URL)".into())

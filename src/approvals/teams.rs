@@ -2,9 +2,13 @@
 //! request is received").
 //!
 //! A Workflows webhook is one-way: `Action.Submit` clicks on a card it posted never reach us, so
-//! the card carries one `Action.OpenUrl` per signed link and the decision is made on the signed
-//! approval page (`http/approve.rs`), which ends in the same `decide` as every channel. The flow
-//! cannot edit the card it posted either, so an outcome is a short follow-up card.
+//! decisions are made on the signed approval page (`http/approve.rs`), which ends in the same
+//! `decide` as every channel. A signed link decides as the person it names, so it is never put
+//! on the card in the shared channel (everyone there could use everyone's link): the shared card
+//! carries the evidence, and each approver's link goes out alone, on a card of its own, through
+//! the personal webhook (`personal_webhook_url`: a flow that posts the card in the chat of the
+//! message's `recipient`). Without one, people decide on the stanch host. The flow cannot edit
+//! the card it posted either, so an outcome is a short follow-up card in the shared channel.
 //!
 //! The card builder is separate from the transport and takes a [`Buttons`] choice, so a future
 //! bot channel (which can receive clicks) can send the same card with `Action.Execute` buttons.
@@ -38,8 +42,12 @@ pub enum TeamsError {
 /// How people act on a request card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buttons {
-    /// One `Action.OpenUrl` per signed link, to the approval page; the only kind of button that
-    /// works on a card posted by a webhook.
+    /// For a shared channel: no link at all, and a note on how people decide (`personal`: their
+    /// links went to them personally).
+    Shared { personal: bool },
+    /// One `Action.OpenUrl` per signed link in the request, to the approval page; the only kind
+    /// of button that works on a card posted by a webhook. For a personal chat only: a request
+    /// narrowed to the recipient's own link ([`ApprovalRequest::for_one`]).
     OpenLinks,
     /// In-card `Action.Execute` buttons with a reason field, for a bot that receives
     /// `adaptiveCard/action` invokes (its data names the action and the hash it was shown).
@@ -61,6 +69,13 @@ pub fn request_card(request: &ApprovalRequest, buttons: Buttons) -> Value {
     ];
     let mut actions = Vec::new();
     match buttons {
+        Buttons::Shared { personal: true } => body.push(note(
+            "Each approver was sent a personal approval link in a chat of their own; links are never posted here, where anyone could use them. Opening it decides nothing: approve or deny there, with a reason.",
+        )),
+        Buttons::Shared { personal: false } => body.push(note(&format!(
+            "Approval links are personal and never posted in a shared channel. Decide on the stanch host: stanch approvals approve {id} --as YOUR-UPN --reason \"...\" (or deny {id}); or have an operator send you your own link: stanch approvals link {id} --for YOUR-UPN.",
+            id = request.action
+        ))),
         Buttons::OpenLinks if request.links.is_empty() => {
             body.push(note(&format!(
                 "Signed approval links are not configured on this stanch server. Decide on its host: stanch approvals approve {id} --as YOUR-UPN --reason \"...\" (or deny {id}).",
@@ -110,6 +125,14 @@ pub fn outcome_card(subject: &str, outcome: &Outcome) -> Value {
         ],
         Vec::new(),
     )
+}
+
+/// A card for one person, through the personal webhook: the message names its `recipient`, the
+/// flow posts it in that person's chat.
+pub fn personal_message(recipient: &str, card: Value) -> Value {
+    let mut body = message(card);
+    body["recipient"] = json!(recipient);
+    body
 }
 
 /// What a Workflows webhook accepts: a message with the card as its one attachment.
@@ -167,24 +190,42 @@ fn plain(text: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Teams {
     url: SecretString,
+    personal: Option<SecretString>,
 }
 
 impl Teams {
     pub fn new(settings: &TeamsSettings) -> Teams {
         Teams {
             url: settings.webhook_url.clone(),
+            personal: settings.personal_webhook_url.clone(),
         }
     }
 
-    /// Posts the request card. The delivery record keeps what the follow-up needs; never the URL.
+    /// Posts the request card to the shared channel, and each approver's link to them alone.
+    /// The delivery record keeps what the follow-up needs; never a URL or a link.
     pub async fn send(
         &self,
         http: &Client,
         request: &ApprovalRequest,
     ) -> Result<Value, TeamsError> {
-        let status = self
-            .post(http, &message(request_card(request, Buttons::OpenLinks)))
-            .await?;
+        let personal = self.personal.as_ref().filter(|_| !request.links.is_empty());
+        let shared = request_card(
+            request,
+            Buttons::Shared {
+                personal: personal.is_some(),
+            },
+        );
+        let status = self.post(http, &self.url, &message(shared)).await?;
+        let mut sent = Vec::new();
+        for link in personal.map_or(&[][..], |_| &request.links[..]) {
+            let card = request_card(&request.for_one(link), Buttons::OpenLinks);
+            let body = personal_message(&link.approver, card);
+            let result = self
+                .post(http, personal.expect("filtered above"), &body)
+                .await;
+            sent.push(json!({"recipient": link.approver, "ok": result.is_ok(),
+                             "error": result.err().map(|e| e.to_string())}));
+        }
         let subject = format!(
             "{} on {} (action #{}, {}/{})",
             request.kind,
@@ -193,7 +234,7 @@ impl Teams {
             request.playbook,
             request.step
         );
-        Ok(json!({"status": status, "links": request.links.len(), "subject": subject}))
+        Ok(json!({"status": status, "personal": sent, "subject": subject}))
     }
 
     /// Posts the outcome as a follow-up card (a Workflows webhook cannot edit the first one).
@@ -207,14 +248,19 @@ impl Teams {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("action #{}", outcome.action));
-        self.post(http, &message(outcome_card(&subject, outcome)))
+        self.post(http, &self.url, &message(outcome_card(&subject, outcome)))
             .await
             .map(|_| ())
     }
 
-    async fn post(&self, http: &Client, body: &Value) -> Result<u16, TeamsError> {
+    async fn post(
+        &self,
+        http: &Client,
+        url: &SecretString,
+        body: &Value,
+    ) -> Result<u16, TeamsError> {
         let response = http
-            .post(self.url.expose())
+            .post(url.expose())
             .json(body)
             .send()
             .await

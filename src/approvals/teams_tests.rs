@@ -85,6 +85,29 @@ fn the_request_card_has_the_shape_teams_requires() {
     assert!(!body.to_string().contains("Action.Submit"));
 }
 
+/// The card for the shared channel never carries a signed link (anyone there could decide as
+/// its approver); each approver's card carries that person's link alone.
+#[test]
+fn the_shared_card_carries_no_personal_link_and_each_person_gets_only_their_own() {
+    let request = request(links());
+    for personal in [true, false] {
+        let card = request_card(&request, Buttons::Shared { personal });
+        assert!(card.get("actions").is_none(), "{card}");
+        assert!(!card.to_string().contains("/approve/"), "{card}");
+    }
+    let link = &request.links[1];
+    let body = personal_message(
+        &link.approver,
+        request_card(&request.for_one(link), Buttons::OpenLinks),
+    );
+    assert_eq!(body["recipient"], "g.muller@contoso.com");
+    let card = &body["attachments"][0]["content"];
+    let actions = card["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["url"], link.url);
+    assert!(!body.to_string().contains(&request.links[0].url));
+}
+
 #[test]
 fn without_links_the_card_says_how_to_decide_and_has_no_buttons() {
     let card = request_card(&request(Vec::new()), Buttons::OpenLinks);

@@ -183,6 +183,28 @@ pub(crate) async fn approvals_link(
     if row.status != ActionStatus::AwaitingApproval {
         anyhow::bail!("action #{pk} is {}, not waiting for approval", row.status);
     }
+    let approver = approver.trim();
+    if approver.is_empty() {
+        anyhow::bail!("--for needs the UPN of one of action #{pk}'s approvers; it is empty");
+    }
+    // A link decides as the person it names: only someone who may decide gets one, and only
+    // when the step names its deciders (a request sends links to them alone).
+    let policy = crate::approvals::policy::policy_of(&row, &config.approvals);
+    let round = store.waiting_approval(pk).await?.map_or(0, |w| w.round);
+    if crate::approvals::policy::deciders(&policy, round).is_empty() {
+        anyhow::bail!(
+            "action #{pk} names no approvers (the step's `approval.approvers` or `approvals.default`), so no link can be signed for it"
+        );
+    }
+    let directory = graph_runner(config, &store)?;
+    let ctx = crate::approvals::Deciding {
+        store: &store,
+        directory: directory.as_ref(),
+        settings: &config.approvals,
+    };
+    if let Err(why) = crate::approvals::may_decide(ctx, &row, approver).await {
+        anyhow::bail!("no link signed for action #{pk}: {why}");
+    }
     let claims = LinkClaims {
         a: pk,
         h: crate::approvals::action_hash(&row),

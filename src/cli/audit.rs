@@ -113,7 +113,7 @@ pub(crate) async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::
 }
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_url)
+    Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))
 }

@@ -13,7 +13,7 @@ use stanch_core::campaign::{Confirmation, Tracker};
 use stanch_core::engine::Context;
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_url)
+    Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))
 }

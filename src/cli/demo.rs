@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::run::{Options, graph_runner, process};
 use super::{Verdict, playbooks};
-use crate::config::{Config, GraphSettings, SecretString};
+use crate::config::{Config, GraphSettings, SecretString, SecretUrl};
 use crate::emulate::{Emulator, Fixture};
 use crate::store::Store;
 use stanch_core::engine::testing::run_tests;
@@ -33,7 +33,7 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
     let mut config = config.clone();
     if config.database_url == Config::default().database_url {
         // A fresh database each time, so the demo tells the same story on every run.
-        config.database_url = DEMO_DATABASE.to_string();
+        config.database_url = SecretUrl::database(DEMO_DATABASE);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("stanch-demo.db{suffix}"));
         }
@@ -85,7 +85,7 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
         println!();
     }
 
-    let store = Store::open(&config.database_url)
+    let store = Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening {}", config.database_url))?;
     let runner = if passive {
@@ -191,9 +191,10 @@ fn connect_to_emulator(config: &mut Config, fixture: &Fixture, url: &str) -> any
     });
     config.containment.quarantine_group_id =
         group.and_then(|g| g["id"].as_str()).map(str::to_string);
-    config
-        .notify
-        .insert("default".into(), format!("{url}/_emulator/webhook"));
+    config.notify.insert(
+        "default".into(),
+        SecretUrl::webhook(format!("{url}/_emulator/webhook")),
+    );
     Ok(())
 }
 

@@ -226,7 +226,7 @@ fn restore_default_sigpipe() {
 async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
     let mut config = Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())?;
     if let Some(url) = cli.database_url {
-        config.database_url = url;
+        config.database_url = crate::config::SecretUrl::database(url);
     }
     match cli.command {
         Command::Demo { passive } => demo::demo(&config, passive).await,

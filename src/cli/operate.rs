@@ -182,7 +182,7 @@ pub(crate) async fn setup_legacy_auth(config: &Config) -> anyhow::Result<Verdict
 }
 
 pub(super) async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_url)
+    Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))
 }

@@ -26,7 +26,7 @@ pub(crate) async fn run(config: &Config, input: &str, options: Options) -> anyho
             "the playbooks have errors (listed above); fix them or run `stanch validate` to see them again"
         );
     };
-    let store = Store::open(&config.database_url)
+    let store = Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let (reader, total): (Box<dyn BufRead + Send>, Option<u64>) = if input == "-" {
@@ -118,7 +118,7 @@ pub(crate) async fn process(
         write!(
             out,
             "{}",
-            output::summary_text(&summary, &config.database_url)
+            output::summary_text(&summary, config.database_url.shown())
         )?;
     }
     out.flush()?;

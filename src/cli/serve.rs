@@ -31,7 +31,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above); nothing was started");
     };
-    let store = Store::open(&config.database_url)
+    let store = Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let recovered = store.recover_interrupted_actions().await?;
@@ -244,7 +244,7 @@ pub(crate) async fn run_job(
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above)");
     };
-    let store = Store::open(&config.database_url)
+    let store = Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let run_id = store

@@ -11,7 +11,7 @@
 //!     timeout: 30m
 //!     on_timeout: deny
 //!   webhook:                                 # generic channel: signed JSON POST
-//!     url: https://soar.example.com/hooks/stanch
+//!     url: https://soar.example.com/hooks/stanch   # a secret: shown as https://soar.example.com/…
 //!     secret: ...                            # X-Stanch-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">
 //!   slack: { ... }                           # see `config/slack.rs`
 //!   teams:                                   # Adaptive Cards through a Workflows webhook (`teams.rs`)
@@ -19,7 +19,7 @@
 //! ```
 
 use crate::approvals::{ApprovalSettings, WebhookSettings};
-use stanch_core::secret::SecretString;
+use stanch_core::secret::{SecretString, SecretUrl};
 use stanch_core::util::parse_duration;
 use stanch_core::yaml::Node;
 use stanch_core::yaml::decode;
@@ -67,15 +67,19 @@ pub(super) fn decode_approvals(p: &mut Problems, node: &Node) -> ApprovalSetting
     if let Some(n) = f.get("webhook")
         && let Some(w) = decode::fields(p, n, "`approvals.webhook`", WEBHOOK_KEYS)
     {
-        let url = w
-            .require(p, "url", "`approvals.webhook`")
-            .and_then(|n| decode::string(p, n, "`approvals.webhook.url`"));
+        let url_node = w.require(p, "url", "`approvals.webhook`");
+        let url = url_node.and_then(|n| decode::string(p, n, "`approvals.webhook.url`"));
         let secret = w
             .require(p, "secret", "`approvals.webhook`")
             .and_then(|n| decode::string(p, n, "`approvals.webhook.secret`"));
+        if let (Some(n), Some(url)) = (url_node, url)
+            && let Some(problem) = super::response::not_http(url, "`approvals.webhook.url`")
+        {
+            p.error(n.loc, problem);
+        }
         if let (Some(url), Some(secret)) = (url, secret) {
             settings.webhook = Some(WebhookSettings {
-                url: url.to_string(),
+                url: SecretUrl::webhook(url),
                 secret: SecretString::new(secret),
             });
         }

@@ -27,7 +27,7 @@ pub use crate::graph::{CLOUDS, GraphSettings};
 pub use crate::http::IntakeSettings;
 pub use crate::schedule::ScheduleSetting;
 pub use stanch_core::rails::{Budget, SafetySettings};
-pub use stanch_core::secret::SecretString;
+pub use stanch_core::secret::{SecretString, SecretUrl};
 
 use stanch_core::vocab::Mode;
 use stanch_core::yaml::decode;
@@ -56,7 +56,8 @@ const KEYS: &[&str] = &[
 pub struct Config {
     /// The mode for playbooks and steps that do not set their own. Passive unless promoted.
     pub mode: Mode,
-    pub database_url: String,
+    /// Shown without its password (`Display`); `expose()` to connect.
+    pub database_url: SecretUrl,
     /// UPNs or object ids that no automatic action may touch.
     pub protected_accounts: Vec<String>,
     /// Playbook files or directories.
@@ -64,8 +65,8 @@ pub struct Config {
     /// How to reach Microsoft Graph; needed only to act (active mode).
     pub graph: Option<GraphSettings>,
     pub containment: ContainmentSettings,
-    /// Notification channels: name → webhook URL.
-    pub notify: BTreeMap<String, String>,
+    /// Notification channels: name → webhook URL (a secret: its path is the token).
+    pub notify: BTreeMap<String, SecretUrl>,
     /// Where `stanch serve` listens.
     pub listen: String,
     pub intake: IntakeSettings,
@@ -85,7 +86,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             mode: Mode::Passive,
-            database_url: "sqlite://stanch.db".to_string(),
+            database_url: SecretUrl::database("sqlite://stanch.db"),
             protected_accounts: Vec::new(),
             playbooks: vec![PathBuf::from("playbooks")],
             graph: None,
@@ -169,7 +170,7 @@ impl Config {
                 .get("database_url")
                 .and_then(|n| decode::string(&mut p, n, "`database_url`"))
             {
-                config.database_url = url.to_string();
+                config.database_url = SecretUrl::database(url);
             }
             if let Some(node) = f.get("protected_accounts") {
                 config.protected_accounts = decode::strings(&mut p, node, "`protected_accounts`")
@@ -245,7 +246,7 @@ impl Config {
             })?;
         }
         if let Some(value) = env("STANCH_DATABASE_URL") {
-            self.database_url = value;
+            self.database_url = SecretUrl::database(value);
         }
         if let Some(value) = env("STANCH_PROTECTED_ACCOUNTS") {
             self.protected_accounts = split_list(&value);
@@ -352,7 +353,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.mode, Mode::Active);
-        assert_eq!(config.database_url, "sqlite:///tmp/x.db");
+        assert_eq!(config.database_url.expose(), "sqlite:///tmp/x.db");
         assert_eq!(
             config.protected_accounts,
             ["a@contoso.com", "b@contoso.com"]
@@ -385,7 +386,10 @@ mod tests {
             config.containment.quarantine_group_id.as_deref(),
             Some("g1")
         );
-        assert_eq!(config.notify["default"], "https://hooks.example.com/x");
+        assert_eq!(
+            config.notify["default"].expose(),
+            "https://hooks.example.com/x"
+        );
         let bad = write("graph:\n  tenant_id: t1\n  cloud: mars\n");
         let err = Config::load(Some(bad.path()), |_| None)
             .unwrap_err()

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use crate::actions::ContainmentSettings;
 use crate::graph::{CLOUDS, GraphSettings};
-use stanch_core::secret::SecretString;
+use stanch_core::secret::{SecretString, SecretUrl};
 
 use stanch_core::yaml::Node;
 use stanch_core::yaml::decode;
@@ -109,23 +109,18 @@ pub(super) fn decode_containment(p: &mut Problems, node: &Node) -> Option<Contai
     Some(settings)
 }
 
-/// `notify:` maps a channel name to a webhook URL.
-pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, String> {
+/// `notify:` maps a channel name to a webhook URL, a secret (its path or query is the token):
+/// a mistake names the channel, never the URL.
+pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, SecretUrl> {
     let mut channels = BTreeMap::new();
     if let stanch_core::yaml::NodeValue::Map(entries) = &node.value {
         for (key, value) in entries {
-            if let Some(url) = decode::string(p, value, &format!("`notify.{}`", key.scalar_text()))
-            {
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    p.error(
-                        value.loc,
-                        format!(
-                            "`notify.{}` must be an http(s) URL, found `{url}`",
-                            key.scalar_text()
-                        ),
-                    );
+            let what = format!("`notify.{}`", key.scalar_text());
+            if let Some(url) = decode::string(p, value, &what) {
+                if let Some(problem) = not_http(url, &what) {
+                    p.error(value.loc, problem);
                 }
-                channels.insert(key.scalar_text(), url.to_string());
+                channels.insert(key.scalar_text(), SecretUrl::webhook(url));
             }
         }
     } else {
@@ -138,6 +133,12 @@ pub(super) fn decode_notify(p: &mut Problems, node: &Node) -> BTreeMap<String, S
         );
     }
     channels
+}
+
+/// Why `url` (setting `what`, a secret) is not an http(s) URL, without repeating it.
+pub(super) fn not_http(url: &str, what: &str) -> Option<String> {
+    let ok = url.starts_with("https://") || url.starts_with("http://");
+    (!ok).then(|| format!("{what} must be an http(s) URL (the value is a secret and not shown)"))
 }
 
 #[cfg(test)]

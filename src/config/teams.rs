@@ -4,6 +4,7 @@
 //! approvals:
 //!   teams:
 //!     webhook_url: https://prod-00.westeurope.logic.azure.com/workflows/...&sig=...   # or STANCH_TEAMS_WEBHOOK_URL
+//!     personal_webhook_url: https://...   # a flow posting each card in its `recipient`'s chat; links go only there
 //! ```
 //!
 //! The URL is the flow's "When a Teams webhook request is received" trigger. Its `sig=` query
@@ -15,19 +16,27 @@ use stanch_core::yaml::Node;
 use stanch_core::yaml::decode;
 use stanch_core::yaml::diag::Problems;
 
-const TEAMS_KEYS: &[&str] = &["webhook_url"];
+const TEAMS_KEYS: &[&str] = &["webhook_url", "personal_webhook_url"];
 
 pub(super) fn decode_teams(p: &mut Problems, node: &Node) -> Option<TeamsSettings> {
     let f = decode::fields(p, node, "`approvals.teams`", TEAMS_KEYS)?;
     let n = f.require(p, "webhook_url", "`approvals.teams`")?;
     let url = decode::string(p, n, "`approvals.teams.webhook_url`")?;
-    match TeamsSettings::from_url(url) {
-        Ok(settings) => Some(settings),
+    let mut settings = match TeamsSettings::from_url(url) {
+        Ok(settings) => settings,
         Err(message) => {
             p.error(n.loc, message);
-            None
+            return None;
+        }
+    };
+    if let Some(n) = f.get("personal_webhook_url") {
+        let url = decode::string(p, n, "`approvals.teams.personal_webhook_url`")?;
+        match TeamsSettings::from_url(url) {
+            Ok(personal) => settings.personal_webhook_url = Some(personal.webhook_url),
+            Err(message) => p.error(n.loc, message),
         }
     }
+    Some(settings)
 }
 
 #[cfg(test)]

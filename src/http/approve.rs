@@ -1,9 +1,17 @@
 //! The signed approval page: `GET /approve/{token}` shows the evidence and a form (it never
 //! decides, so link scanners approve nothing); `POST /approve/{token}` decides. Plain HTML, no
 //! JavaScript; `tests/cli/browser.rs` drives it in headless Chromium.
+//!
+//! A POST from another site is refused (and audited), so a page elsewhere cannot make an
+//! approver's browser decide: when the request carries `Sec-Fetch-Site` it must be
+//! `same-origin`, and when it carries `Origin` that must be `approvals.public_url`'s origin (or,
+//! without one, the `Host` the request was sent to; `null` only with `Sec-Fetch-Site:
+//! same-origin`). Browsers send at least one of them on every
+//! POST; a request with neither comes from a non-browser client (a script holding the link) and
+//! is decided like any other.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -92,8 +100,28 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
 pub(super) async fn submit(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Err(why) = same_origin(&headers, state.service.approvals.public_url.as_deref()) {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let event = AuditEvent::new(
+            Utc::now(),
+            "approval.refused",
+            "link",
+            json!({"channel": "link", "why": why, "origin": header("origin"),
+                   "sec_fetch_site": header("sec-fetch-site"),
+                   "token_sha256": stanch_core::util::sha256_hex(token.as_bytes())}),
+        );
+        if let Err(e) = state.service.store.append_audit(&[event]).await {
+            tracing::error!(error = %e, "cannot audit a cross-origin approval post");
+        }
+        return page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            &format!("<p>{}. Nothing was decided.</p>", escape(&why)),
+        );
+    }
     let form = DecisionForm::parse(&body);
     let (claims, _row) = match open(&state, &token).await {
         Ok(found) => found,
@@ -167,6 +195,52 @@ pub(super) async fn submit(
             )
         }
     }
+}
+
+/// Whether a POST comes from the approval page itself (see the module doc); why not.
+fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> Result<(), String> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("?"));
+    if let Some(site) = header("sec-fetch-site")
+        && site != "same-origin"
+    {
+        return Err(format!(
+            "the decision was sent from another site (Sec-Fetch-Site: {site})"
+        ));
+    }
+    let Some(origin) = header("origin") else {
+        return Ok(());
+    };
+    // The browser vouches for the site (a forbidden header), and a privacy setting made the
+    // origin opaque.
+    if origin == "null" && header("sec-fetch-site") == Some("same-origin") {
+        return Ok(());
+    }
+    let expected = match public_url {
+        Some(url) => origin_of(url),
+        None => header("host").map(|host| host.to_ascii_lowercase()),
+    };
+    let matches = match (public_url, expected) {
+        (Some(_), Some(expected)) => origin.eq_ignore_ascii_case(&expected),
+        // Without a public URL only the authority can be compared (the scheme is the proxy's).
+        (None, Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(&host)),
+        _ => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(format!(
+            "the decision was sent from another origin ({origin})"
+        ))
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Some(format!("{scheme}://{authority}"))
 }
 
 /// Verifies the token and that the action is still the one the link was made for.
@@ -301,7 +375,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         status,
         [
             ("cache-control", "no-store"),
-            ("referrer-policy", "no-referrer"),
+            // The token never leaves for another site, and a same-origin POST still carries
+            // its `Origin` (under `no-referrer` browsers send `Origin: null`).
+            ("referrer-policy", "same-origin"),
             // No scripts, no framing (an approval page inside someone else's page invites
             // clickjacking), and the form may only post back here.
             (
@@ -322,4 +398,68 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn posts_from_other_origins_are_refused_and_non_browser_clients_accepted() {
+        let public = Some("https://stanch.example.com/prefix");
+        let ok = |pairs: &[(&'static str, &str)], url| same_origin(&headers(pairs), url).is_ok();
+        assert!(ok(&[("origin", "https://stanch.example.com")], public));
+        assert!(ok(
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://STANCH.example.com")
+            ],
+            public
+        ));
+        assert!(ok(&[], public), "no browser headers: a non-browser client");
+        assert!(!ok(&[("origin", "https://evil.example")], public));
+        assert!(!ok(&[("origin", "null")], public));
+        assert!(ok(
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+            public
+        ));
+        assert!(
+            !ok(&[("origin", "http://stanch.example.com")], public),
+            "another scheme"
+        );
+        assert!(
+            !ok(&[("origin", "https://stanch.example.com:8443")], public),
+            "another port"
+        );
+        assert!(!ok(&[("sec-fetch-site", "cross-site")], public));
+        assert!(
+            !ok(&[("sec-fetch-site", "same-site")], public),
+            "a sibling host is another origin"
+        );
+        // Without a public URL, the host the request was sent to.
+        let host = [
+            ("host", "127.0.0.1:8940"),
+            ("origin", "http://127.0.0.1:8940"),
+        ];
+        assert!(ok(&host, None));
+        assert!(!ok(
+            &[
+                ("host", "127.0.0.1:8940"),
+                ("origin", "http://evil.example")
+            ],
+            None
+        ));
+        assert!(
+            !ok(&[("origin", "http://127.0.0.1:8940")], None),
+            "no host to compare"
+        );
+    }
 }

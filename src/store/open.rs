@@ -5,6 +5,8 @@ use sqlx::{Executor, migrate::Migrator};
 
 use super::error::StoreError;
 use super::{Backend, Store};
+/// The URL without its password, for error messages.
+use stanch_core::secret::redact_database_url as redact;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -120,21 +122,6 @@ fn create_if_missing(url: &str) -> String {
         format!("{url}&mode=rwc")
     } else {
         format!("{url}?mode=rwc")
-    }
-}
-
-/// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}{}", &rest[authority_end..])
-        }
-        None => url.to_string(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The signed approval page in a real browser: headless Chromium, driven through chromedriver,
-//! opens the link from the Teams card and approves with the page's own form.
+//! opens the approver's personal link from Teams and approves with the page's own form.
 
 use serde_json::Value;
 
@@ -16,14 +16,20 @@ fn decisions(stack: &TestApp, id: i64) -> Vec<Value> {
 }
 
 #[test]
-fn approving_in_chromium_through_the_link_from_the_teams_card() {
+fn approving_in_chromium_through_the_personal_link_from_teams() {
     let Some(browser) = Browser::launch() else {
         return;
     };
     let stack = start();
     post_surge(&stack, "cr-1", "b.jones@contoso.com");
     let cards = stack.teams().wait_for_cards(1);
-    let links = open_urls(&cards[0]);
+    assert!(
+        open_urls(&cards[0]).is_empty(),
+        "no link in the shared channel"
+    );
+    let links: Vec<(String, String)> = (stack.teams().wait_for_personal_links(2).into_iter())
+        .map(|(_, title, url)| (title, url))
+        .collect();
     let (title, link) = &links[0];
     assert_eq!(title, "Review as f.okafor@contoso.com");
     let id = stack.pending_approval_id();

@@ -14,6 +14,7 @@ mod playbooks;
 mod recovery;
 mod run;
 mod safety;
+mod secrets;
 mod serve;
 mod slack;
 mod teams;

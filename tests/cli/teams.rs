@@ -1,5 +1,6 @@
 //! The Teams channel end to end: a gated step's card arrives at a fake Workflows webhook with the
-//! evidence and links that open the approval page; outcomes follow as cards, once each.
+//! evidence, each approver's link (which opens the approval page) goes to them alone through the
+//! personal flow; outcomes follow as cards, once each.
 
 use crate::harness::detection::surge;
 use crate::harness::fakes::{TEAMS_SIG as SIG, facts, open_urls};
@@ -62,7 +63,22 @@ fn a_gated_step_posts_an_adaptive_card_whose_links_open_the_approval_page() {
     assert_eq!(fact("Target"), "b.jones@contoso.com");
     assert!(fact("Detection").contains("Sender Surge (critical)"));
     assert!(fact("Approvers").contains("group:SOC Tier 2"));
-    let links = open_urls(card);
+    // The shared channel never sees a signed link: each approver gets their own, alone, in a
+    // chat of their own (the personal flow), and the card says so.
+    assert!(open_urls(card).is_empty(), "{card}");
+    assert!(!card.to_string().contains("/approve/"), "{card}");
+    assert!(
+        card.to_string().contains("personal approval link"),
+        "{card}"
+    );
+    let personal = stack.teams().wait_for_personal_links(2);
+    assert!(
+        personal
+            .iter()
+            .all(|(to, title, _)| title == &format!("Review as {to}")),
+        "each link goes to the person it names: {personal:?}"
+    );
+    let links: Vec<(String, String)> = personal.into_iter().map(|(_, t, u)| (t, u)).collect();
     let titles: Vec<&str> = links.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         titles,
@@ -142,9 +158,15 @@ fn an_escalation_is_a_new_card_and_each_outcome_is_posted_once() {
         "{}",
         cards[1]
     );
-    let links = open_urls(&cards[1]);
+    assert!(open_urls(&cards[1]).is_empty(), "{}", cards[1]);
+    let personal = stack.teams().wait_for_personal_links(3);
+    let links: Vec<(String, String)> = personal[2..]
+        .iter()
+        .map(|(_, t, u)| (t.clone(), u.clone()))
+        .collect();
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!(links[0].0, "Review as secops-lead@contoso.com");
+    assert_eq!(personal[2].0, "secops-lead@contoso.com");
     assert!(
         cards[2]
             .to_string()

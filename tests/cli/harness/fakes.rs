@@ -27,6 +27,8 @@ pub const TEAMS_SIG: &str = "w0rkfl0w-s1g-s3cr3t";
 /// A body posted to the Teams fake, with what came along with it.
 #[derive(Debug, Clone)]
 pub struct Post {
+    /// The flow's id in the URL: [`SHARED_FLOW`] or [`PERSONAL_FLOW`].
+    pub flow: String,
     pub query: String,
     pub content_type: String,
     pub body: Value,
@@ -34,9 +36,15 @@ pub struct Post {
 
 type Posts = Arc<Mutex<Vec<Post>>>;
 
-/// A fake Workflows trigger: records every POST and answers 202, as Workflows does.
+/// The flow that posts in the shared channel, and the one that posts in a person's chat.
+pub const SHARED_FLOW: &str = "4f1c";
+pub const PERSONAL_FLOW: &str = "9e2d";
+
+/// A fake Workflows trigger: records every POST and answers 202, as Workflows does. It serves
+/// two flows: the shared channel's (`url`) and the personal one (`personal_url`).
 pub struct TeamsWebhook {
     pub url: String,
+    pub personal_url: String,
     posts: Posts,
 }
 
@@ -44,6 +52,7 @@ impl TeamsWebhook {
     pub fn start(runtime: &tokio::runtime::Runtime) -> TeamsWebhook {
         async fn record(
             State(posts): State<Posts>,
+            axum::extract::Path(flow): axum::extract::Path<String>,
             RawQuery(query): RawQuery,
             headers: HeaderMap,
             body: String,
@@ -54,6 +63,7 @@ impl TeamsWebhook {
                 .unwrap_or_default()
                 .to_string();
             posts.lock().unwrap().push(Post {
+                flow,
                 query: query.unwrap_or_default(),
                 content_type,
                 body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
@@ -68,16 +78,56 @@ impl TeamsWebhook {
             )
             .with_state(posts.clone());
         let addr = serve_router(runtime, app);
+        let url = |flow: &str| {
+            format!(
+                "http://{addr}/workflows/{flow}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={TEAMS_SIG}"
+            )
+        };
         TeamsWebhook {
-            url: format!(
-                "http://{addr}/workflows/4f1c/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={TEAMS_SIG}"
-            ),
+            url: url(SHARED_FLOW),
+            personal_url: url(PERSONAL_FLOW),
             posts,
         }
     }
 
+    /// What was posted in the shared channel.
     pub fn posts(&self) -> Vec<Post> {
-        self.posts.lock().unwrap().clone()
+        self.flow(SHARED_FLOW)
+    }
+
+    fn flow(&self, flow: &str) -> Vec<Post> {
+        let posts = self.posts.lock().unwrap();
+        posts.iter().filter(|p| p.flow == flow).cloned().collect()
+    }
+
+    /// The personal links sent so far, each alone on its own card: (recipient, title, url).
+    pub fn personal_links(&self) -> Vec<(String, String, String)> {
+        self.flow(PERSONAL_FLOW)
+            .iter()
+            .map(|post| {
+                let links = open_urls(&post.body["attachments"][0]["content"]);
+                assert_eq!(
+                    links.len(),
+                    1,
+                    "one link per personal card: {:?}",
+                    post.body
+                );
+                let recipient = post.body["recipient"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let (title, url) = links.into_iter().next().unwrap();
+                (recipient, title, url)
+            })
+            .collect()
+    }
+
+    /// Waits until `n` personal links have been sent; returns them all.
+    pub fn wait_for_personal_links(&self, n: usize) -> Vec<(String, String, String)> {
+        wait_until(20, &format!("{n} personal link(s) sent"), || {
+            self.flow(PERSONAL_FLOW).len() >= n
+        });
+        self.personal_links()
     }
 
     /// The Adaptive Cards received so far.

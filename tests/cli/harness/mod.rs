@@ -267,7 +267,10 @@ impl Builder {
             ));
         }
         if let Some(teams) = &teams {
-            approvals.push_str(&format!("  teams:\n    webhook_url: \"{}\"\n", teams.url));
+            approvals.push_str(&format!(
+                "  teams:\n    webhook_url: \"{}\"\n    personal_webhook_url: \"{}\"\n",
+                teams.url, teams.personal_url
+            ));
         }
         if let Some(slack) = &slack {
             approvals.push_str(&slack.config());

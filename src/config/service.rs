@@ -6,6 +6,7 @@
 //!   bearer_tokens: [s3cr3t-token]   # or STANCH_INTAKE_BEARER_TOKENS (comma-separated)
 //!   hmac_secrets: { darktrace: k3y } # per source: X-Stanch-Signature: t=<unix>,v1=<hex hmac-sha256>
 //!   max_body_bytes: 1048576
+//!   max_items: 1000                 # detections per request
 //!   replay_window_secs: 300
 //! ```
 
@@ -20,6 +21,7 @@ pub(super) const INTAKE_KEYS: &[&str] = &[
     "bearer_tokens",
     "hmac_secrets",
     "max_body_bytes",
+    "max_items",
     "replay_window_secs",
 ];
 
@@ -61,6 +63,10 @@ pub(super) fn decode_intake(p: &mut Problems, node: &Node) -> IntakeSettings {
     if let Some(n) = f.get("max_body_bytes") {
         settings.max_body_bytes = decode::positive_int(p, n, "`intake.max_body_bytes`")
             .unwrap_or(settings.max_body_bytes as u64) as usize;
+    }
+    if let Some(n) = f.get("max_items") {
+        settings.max_items = decode::positive_int(p, n, "`intake.max_items`")
+            .unwrap_or(settings.max_items as u64) as usize;
     }
     if let Some(n) = f.get("replay_window_secs") {
         settings.replay_window_secs = decode::positive_int(p, n, "`intake.replay_window_secs`")

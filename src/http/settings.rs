@@ -11,6 +11,8 @@ pub struct IntakeSettings {
     /// Source name → shared secret for the HMAC signature header.
     pub hmac_secrets: BTreeMap<String, SecretString>,
     pub max_body_bytes: usize,
+    /// Detections (lines, array elements, alerts of a page) taken per request; over it, 413.
+    pub max_items: usize,
     pub replay_window_secs: u64,
 }
 
@@ -20,6 +22,7 @@ impl Default for IntakeSettings {
             bearer_tokens: Vec::new(),
             hmac_secrets: BTreeMap::new(),
             max_body_bytes: 1 << 20,
+            max_items: 1000,
             replay_window_secs: 300,
         }
     }

@@ -319,11 +319,20 @@ mod tests {
             ("a@localhost", "not a domain name"),
             ("a@-x.com", "not a domain name"),
             ("a+b@contoso.com", "has `+` before the @"),
-            ("b.jones@contoso.com\u{202E}moc", "U+202E (RIGHT-TO-LEFT OVERRIDE"),
+            (
+                "b.jones@contoso.com\u{202E}moc",
+                "U+202E (RIGHT-TO-LEFT OVERRIDE",
+            ),
             ("b.jo\u{200B}nes@contoso.com", "U+200B (ZERO WIDTH SPACE"),
-            ("b.j\u{043E}nes@contoso.com", "mixes Cyrillic letters with Latin ones"),
+            (
+                "b.j\u{043E}nes@contoso.com",
+                "mixes Cyrillic letters with Latin ones",
+            ),
             ("b.j\u{03BF}nes@contoso.com", "mixes Greek letters"),
-            ("\u{0431}\u{043E}\u{0431}@\u{043F}.\u{0440}\u{0444}", "Entra user principal names are ASCII"),
+            (
+                "\u{0431}\u{043E}\u{0431}@\u{043F}.\u{0440}\u{0444}",
+                "Entra user principal names are ASCII",
+            ),
             ("b jones@contoso.com", "a space"),
             ("b/jones@contoso.com", "has `/` before the @"),
         ];
@@ -337,7 +346,10 @@ mod tests {
         }
         let long = format!("{}@contoso.com", "a".repeat(300));
         let reason = upn(&long);
-        assert!(reason.contains("is 312 characters long; Entra allows at most 113"), "{reason}");
+        assert!(
+            reason.contains("is 312 characters long; Entra allows at most 113"),
+            "{reason}"
+        );
         assert!(reason.len() < 200, "the value is quoted cut: {reason}");
         let reason = upn(&format!("{}@contoso.com", "a".repeat(65)));
         assert!(reason.contains("65 characters before the @"), "{reason}");
@@ -358,10 +370,17 @@ mod tests {
     fn years_a_clock_could_not_have_written_are_refused() {
         let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().to_utc();
         assert!(check_year("observed_at", at("2021-06-01T00:00:00Z")).is_ok());
-        for bad in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z"] {
+        for bad in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "1970-01-01T00:00:00Z",
+        ] {
             let (field, reason) = check_year("observed_at", at(bad)).unwrap_err();
             assert_eq!(field, "observed_at");
-            assert!(reason.contains("outside the years 2000 to 2099"), "{reason}");
+            assert!(
+                reason.contains("outside the years 2000 to 2099"),
+                "{reason}"
+            );
         }
     }
 
@@ -385,7 +404,10 @@ mod tests {
     fn reasons_are_bounded_and_show_hidden_characters() {
         assert_eq!(bounded_reason("plain".into()), "plain");
         let reason = bounded_reason(format!("x{}", "y".repeat(10_000)));
-        assert!(reason.len() < 600 && reason.ends_with("… (cut)"), "{reason}");
+        assert!(
+            reason.len() < 600 && reason.ends_with("… (cut)"),
+            "{reason}"
+        );
         assert_eq!(bounded_reason("a\u{202E}b".into()), "a\\u{202e}b");
     }
 }

@@ -1,0 +1,195 @@
+//! Hostile input at the intake edge: media types, item caps, bytes that are not UTF-8, spoofing
+//! identities, duplicate keys and impossible years, over HTTP and `stanch run`.
+
+use serde_json::Value;
+
+use crate::harness::{TestApp, bearer};
+
+const GOOD: &str = r#"{"id":"ok-1","name":"Nothing to match","observed_at":"2021-06-03T13:20:00Z","user":{"upn":"a.silva@contoso.com"}}"#;
+
+#[test]
+fn a_declared_media_type_that_is_not_json_ndjson_or_text_is_refused_with_415() {
+    let app = TestApp::builder().intake().serve().build();
+    let url = app.url("/v1/detections");
+    let with = |ct: &str| {
+        let mut headers = bearer();
+        headers.push(("content-type", ct.to_string()));
+        app.post(&url, GOOD.to_string(), &headers)
+    };
+    for refused in [
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "application/json; charset=utf-16",
+    ] {
+        let (status, body) = with(refused);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (415, Some("unsupported_media_type")),
+            "{refused}: {body}"
+        );
+    }
+    for taken in [
+        "application/json",
+        "application/x-ndjson",
+        "text/plain; charset=utf-8",
+    ] {
+        let (status, body) = with(taken);
+        assert_eq!(status, 202, "{taken}: {body}");
+    }
+}
+
+#[test]
+fn a_body_of_junk_lines_over_the_item_cap_stores_nothing_and_answers_briefly() {
+    let app = TestApp::builder().intake().yaml("").serve().build();
+    let junk = "x\n".repeat(500_000);
+    let before = app.audit_trail().len();
+    let (status, body) = app.post_detections(junk);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_many_items")),
+        "{body}"
+    );
+    assert!(body.to_string().len() < 1000, "{body}");
+    assert_eq!(app.audit_trail().len(), before, "nothing was stored");
+
+    // Under the cap, the answer lists the first 100 rejections and says how many more there were.
+    let (status, body) = app.post_detections("x\n".repeat(900));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 100);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("900 of 900") && message.contains("800 more were rejected"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_rejected_by_number_and_audited_and_the_rest_is_taken() {
+    let app = TestApp::builder().intake().serve().build();
+    let mut input = format!("{GOOD}\n").into_bytes();
+    input.extend_from_slice(b"{\"id\":\"bad\",\"name\":\"caf\xe9\"}\n");
+    input.extend_from_slice(GOOD.replace("ok-1", "ok-2").as_bytes());
+    input.push(b'\n');
+
+    // A file: the bad line is rejected with its number, the next one is still processed.
+    let file = app.path("mixed.jsonl");
+    std::fs::write(&file, &input).unwrap();
+    let out = app.stanch(&["run", "--input", file.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("line 2: rejected: not valid UTF-8"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 detection(s) accepted, 1 rejected"),
+        "{}",
+        out.stdout
+    );
+    let rejected: Vec<Value> = app
+        .audit_trail()
+        .into_iter()
+        .filter(|(kind, _)| kind == "detection.rejected")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["line"], 2);
+
+    // HTTP: the same body is not refused whole.
+    let (status, body) = app.runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(app.url("/v1/detections"))
+            .header("authorization", format!("Bearer {}", crate::harness::TOKEN))
+            .body(input.clone())
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    });
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"][0]["line"], 2, "{body}");
+    assert_eq!(body["accepted"].as_array().unwrap().len(), 2, "{body}");
+}
+
+#[test]
+fn spoofing_identities_duplicate_keys_and_impossible_years_are_rejected_naming_the_field() {
+    let app = TestApp::builder().intake().serve().build();
+    let with_upn = |upn: &str| GOOD.replace("a.silva@contoso.com", upn);
+    let lines = [
+        (
+            with_upn("a..silva@contoso.com"),
+            "field `user.upn`",
+            "two dots in a row",
+        ),
+        (
+            with_upn(&format!("{}@contoso.com", "a".repeat(300))),
+            "field `user.upn`",
+            "Entra allows at most 113",
+        ),
+        (
+            with_upn("a.silva@contoso.com\u{202E}"),
+            "field `user.upn`",
+            "RIGHT-TO-LEFT OVERRIDE",
+        ),
+        (
+            with_upn("a.si\u{200B}lva@contoso.com"),
+            "field `user.upn`",
+            "ZERO WIDTH SPACE",
+        ),
+        (
+            with_upn("a.silv\u{0430}@contoso.com"),
+            "field `user.upn`",
+            "mixes Cyrillic letters with Latin ones",
+        ),
+        (
+            GOOD.replace(
+                "\"user\"",
+                "\"user\":{\"upn\":\"b.jones@contoso.com\"},\"user\"",
+            ),
+            "field `user`",
+            "appears more than once",
+        ),
+        (
+            GOOD.replace("2021-06-03", "0001-06-03"),
+            "field `observed_at`",
+            "outside the years 2000 to 2099",
+        ),
+        (
+            GOOD.replace("2021-06-03", "9999-06-03"),
+            "field `observed_at`",
+            "outside the years 2000 to 2099",
+        ),
+    ];
+    let body: String = lines.iter().map(|(l, _, _)| format!("{l}\n")).collect();
+    let (status, answer) = app.post_detections(body.clone());
+    assert_eq!(status, 400, "{answer}");
+    let details = answer["error"]["details"].as_array().unwrap();
+    assert_eq!(details.len(), lines.len(), "{answer}");
+    for (i, (_, field, reason)) in lines.iter().enumerate() {
+        let got = details[i]["reason"].as_str().unwrap();
+        assert_eq!(details[i]["line"], i + 1);
+        assert!(
+            got.starts_with(field) && got.contains(reason),
+            "line {}: {got}",
+            i + 1
+        );
+        assert!(
+            !got.contains(['\u{202E}', '\u{200B}']),
+            "hidden characters are escaped: {got:?}"
+        );
+    }
+    // The same from a file.
+    let out = app.run_input(&body);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains(&format!(
+            "0 detection(s) accepted, {} rejected",
+            lines.len()
+        )),
+        "{}",
+        out.stdout
+    );
+}

@@ -193,3 +193,37 @@ fn spoofing_identities_duplicate_keys_and_impossible_years_are_rejected_naming_t
         out.stdout
     );
 }
+
+#[test]
+fn readyz_says_not_ready_while_the_database_is_exclusively_locked() {
+    let app = TestApp::builder().intake().serve().build();
+    let (status, body) = app.get(&app.url("/readyz"));
+    assert_eq!(status, 200, "{body}");
+    let url = app.url("/readyz");
+    let (locked, unlocked) = app.runtime.block_on(async {
+        let pool = app.raw_sqlite().await;
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let response = reqwest::get(&url).await.unwrap();
+        let locked = (
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+            started.elapsed(),
+        );
+        sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
+        let response = reqwest::get(&url).await.unwrap();
+        (locked, response.status().as_u16())
+    });
+    assert_eq!(locked.0, 503, "{}", locked.1);
+    assert!(locked.1.contains("locked"), "{}", locked.1);
+    assert!(
+        locked.2 < std::time::Duration::from_secs(5),
+        "answered in {:?}",
+        locked.2
+    );
+    assert_eq!(unlocked, 200);
+}

@@ -103,10 +103,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     };
     // Supervisors and tests find the bound address (port 0 picks one) on this line.
     println!("listening on {}", listener.local_addr()?);
-    let state = AppState {
-        service,
-        intake: Arc::new(config.intake.clone()),
-    };
+    let state = AppState::new(service, config.intake.clone());
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -65,14 +65,65 @@ async fn accept(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())?;
-    if let Err(e) = authenticate(&state.intake, &headers, &bytes, Utc::now().timestamp()) {
-        state
-            .service
-            .metrics
-            .unauthorized
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
+    let now = Utc::now().timestamp();
+    let caller = match authenticate(&state.intake, &headers, &bytes, now) {
+        Ok(caller) => caller,
+        Err(e) => {
+            state
+                .service
+                .metrics
+                .unauthorized
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+    };
+    let replay_key = signed_key(&headers, &caller, state.intake.replay_window_secs);
+    if let Some((key, expires)) = &replay_key
+        && !state.seen.first_use(key, *expires, now)
+    {
+        return Err(refuse_replay(&state, &caller, &bytes).await);
     }
+    let result = take(&state, format, &headers, &bytes).await;
+    if let (Err(e), Some((key, _))) = (&result, &replay_key)
+        && e.code != ErrorCode::InvalidDetections
+    {
+        // Nothing was stored: the same signed request may come again.
+        state.seen.forget(key);
+    }
+    result
+}
+
+/// For a signed request, the key its signature is remembered by, and until when.
+fn signed_key(headers: &HeaderMap, caller: &str, window: u64) -> Option<(String, i64)> {
+    caller.strip_prefix("hmac:")?;
+    let header = headers.get(super::SIGNATURE_HEADER)?.to_str().ok()?;
+    let (t, digest) = crate::signing::parse(header)?;
+    let key = format!("{caller}:{t}:{}", stanch_core::util::to_hex(&digest));
+    Some((key, t.saturating_add(window as i64)))
+}
+
+async fn refuse_replay(state: &AppState, caller: &str, body: &[u8]) -> ApiError {
+    let event = stanch_core::audit::AuditEvent::new(
+        Utc::now(),
+        "intake.replay_refused",
+        format!("intake/{caller}"),
+        json!({"caller": caller, "body_sha256": stanch_core::util::sha256_hex(body), "body_bytes": body.len()}),
+    );
+    if let Err(e) = state.service.store.append_audit(&[event]).await {
+        tracing::error!(error = %e, "cannot audit a replayed intake request");
+    }
+    ApiError::new(
+        ErrorCode::ReplayedRequest,
+        "this signed request was already received within the replay window; sign each request anew (a fresh t=)",
+    )
+}
+
+async fn take(
+    state: &AppState,
+    format: Option<String>,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let format = match format.as_deref() {
         None => None,
         Some(name) => Some(Format::parse(name).ok_or_else(|| {
@@ -86,7 +137,7 @@ async fn accept(
             )
         })?),
     };
-    check_media_type(&headers)?;
+    check_media_type(headers)?;
     let max_items = state.intake.max_items;
     let too_many = |n: usize| {
         ApiError::new(
@@ -103,7 +154,7 @@ async fn accept(
     if lines > max_items && !bytes.trim_ascii_start().starts_with(b"[") {
         return Err(too_many(lines));
     }
-    let items = split(&bytes, format);
+    let items = split(bytes, format);
     if items.len() > max_items {
         return Err(too_many(items.len()));
     }

@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod intake;
 mod ops;
+mod replay;
 mod settings;
 mod slack;
 
@@ -34,6 +35,18 @@ use crate::pipeline::Service;
 pub struct AppState {
     pub service: Service,
     pub intake: Arc<IntakeSettings>,
+    /// Signatures seen within the replay window.
+    pub seen: Arc<replay::SeenSignatures>,
+}
+
+impl AppState {
+    pub fn new(service: Service, intake: IntakeSettings) -> AppState {
+        AppState {
+            service,
+            intake: Arc::new(intake),
+            seen: Arc::default(),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {

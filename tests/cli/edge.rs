@@ -227,3 +227,43 @@ fn readyz_says_not_ready_while_the_database_is_exclusively_locked() {
     );
     assert_eq!(unlocked, 200);
 }
+
+#[test]
+fn a_signed_request_replayed_within_the_window_is_refused_and_audited() {
+    let app = TestApp::builder()
+        .intake()
+        .hmac_secrets("{ darktrace: k3y }")
+        .serve()
+        .build();
+    let url = app.url("/v1/detections");
+    let body = GOOD.to_string();
+    let signed = vec![
+        ("x-stanch-source", "darktrace".to_string()),
+        (
+            "x-stanch-signature",
+            stanch::http::sign(b"k3y", chrono::Utc::now().timestamp(), body.as_bytes()),
+        ),
+    ];
+    let (status, answer) = app.post(&url, body.clone(), &signed);
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = app.post(&url, body.clone(), &signed);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("replayed_request")),
+        "{answer}"
+    );
+    let received = app
+        .audit_trail()
+        .iter()
+        .filter(|(k, _)| k == "detection.received")
+        .count();
+    assert_eq!(received, 1, "the replay stored nothing");
+    let refused: Vec<Value> = app
+        .audit_trail()
+        .into_iter()
+        .filter(|(kind, _)| kind == "intake.replay_refused")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["caller"], "hmac:darktrace");
+}

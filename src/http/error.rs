@@ -27,6 +27,8 @@ pub enum ErrorCode {
     UnknownFormat,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_timeout`.
+    RequestTimeout,
     /// More items in one request than `intake.max_items`; nothing was stored.
     TooManyItems,
     UnsupportedMediaType,
@@ -36,7 +38,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidBody,
         ErrorCode::EmptyBody,
@@ -47,6 +49,7 @@ impl ErrorCode {
         ErrorCode::UnknownFormat,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::TooManyItems,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::ReplayedRequest,
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::UnknownFormat => "unknown_format",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::ReplayedRequest => "replayed_request",
@@ -84,6 +88,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge | ErrorCode::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::ReplayedRequest => StatusCode::CONFLICT,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

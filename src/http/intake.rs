@@ -62,9 +62,13 @@ async fn accept(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<super::server::BodyTimedOut>()) {
+            ApiError::new(ErrorCode::RequestTimeout, e.to_string())
+        } else {
+            too_large()
+        }
+    })?;
     let now = Utc::now().timestamp();
     let caller = match authenticate(&state.intake, &headers, &bytes, now) {
         Ok(caller) => caller,

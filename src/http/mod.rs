@@ -12,6 +12,7 @@ mod error;
 mod intake;
 mod ops;
 mod replay;
+mod server;
 mod settings;
 mod slack;
 
@@ -23,7 +24,8 @@ use axum::routing::{get, post};
 
 pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
 pub use error::{ApiError, ErrorCode};
-pub use settings::IntakeSettings;
+pub use server::serve;
+pub use settings::{IntakeSettings, ServerSettings};
 
 /// Clients sign intake requests the way [`crate::signing`] does.
 pub use crate::signing::sign;

@@ -267,3 +267,25 @@ fn a_signed_request_replayed_within_the_window_is_refused_and_audited() {
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["caller"], "hmac:darktrace");
 }
+
+#[test]
+fn many_idle_connections_do_not_stop_a_legitimate_request_from_being_answered() {
+    let app = TestApp::builder()
+        .intake()
+        .yaml("server:\n  max_connections: 8\n  header_timeout: 1s\n")
+        .serve()
+        .build();
+    let addr = app.url("").trim_start_matches("http://").to_string();
+    let idle: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, body) = app.post_detections(format!("{GOOD}\n"));
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}

@@ -48,19 +48,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Default::default(),
         run_id,
     );
-    let state = AppState {
-        service: Service::new(
+    let state = AppState::new(
+        Service::new(
             store,
             recorder,
             None,
             Default::default(),
             Default::default(),
         ),
-        intake: Arc::new(IntakeSettings {
+        IntakeSettings {
             bearer_tokens: vec![SecretString::new("bench")],
             ..IntakeSettings::default()
-        }),
-    };
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/detections", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app(state)).await });

@@ -44,14 +44,8 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// Checks a `t=<unix>,v1=<hex>` signature of `body`, made within `window` seconds of `now_unix`.
-pub fn verify(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now_unix: i64,
-    window: u64,
-) -> Result<(), SignatureError> {
+/// The timestamp and digest of a `t=<unix>,v1=<hex>` signature, if it has both.
+pub fn parse(header: &str) -> Option<(i64, Vec<u8>)> {
     let mut timestamp = None;
     let mut digest = None;
     for part in header.split(',') {
@@ -61,7 +55,18 @@ pub fn verify(
             _ => {}
         }
     }
-    let (Some(timestamp), Some(digest)) = (timestamp, digest) else {
+    Some((timestamp?, digest?))
+}
+
+/// Checks a `t=<unix>,v1=<hex>` signature of `body`, made within `window` seconds of `now_unix`.
+pub fn verify(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now_unix: i64,
+    window: u64,
+) -> Result<(), SignatureError> {
+    let Some((timestamp, digest)) = parse(header) else {
         return Err(SignatureError::Malformed);
     };
     if now_unix.abs_diff(timestamp) > window {

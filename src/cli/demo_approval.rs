@@ -44,10 +44,7 @@ pub(super) async fn approve_through_a_signed_link(
         settings,
         config.safety.clone(),
     );
-    let state = AppState {
-        service: service.clone(),
-        intake: Arc::default(),
-    };
+    let state = AppState::new(service.clone(), Default::default());
     let dispatcher = service.dispatcher();
     let server = tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
 

@@ -116,14 +116,8 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     };
     // Supervisors and tests find the bound address (port 0 picks one) on this line.
     println!("listening on {}", listener.local_addr()?);
-    let state = AppState {
-        service,
-        intake: Arc::new(config.intake.clone()),
-    };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let state = AppState::new(service, config.intake.clone());
+    crate::http::serve(listener, app(state), config.server, shutdown_signal()).await;
     eprintln!("shutting down: finishing the action in progress");
     let _ = stop_tx.send(true);
     if let Some(worker) = worker {

@@ -44,6 +44,7 @@ const KEYS: &[&str] = &[
     "notify",
     "listen",
     "intake",
+    "server",
     "schedules",
     "approvals",
     "safety",
@@ -70,6 +71,8 @@ pub struct Config {
     /// Where `stanch serve` listens.
     pub listen: String,
     pub intake: IntakeSettings,
+    /// Connection limits and timeouts of `stanch serve`.
+    pub server: crate::http::ServerSettings,
     /// Cron jobs run by `stanch serve` (alert polling, audit verification...).
     pub schedules: Vec<ScheduleSetting>,
     pub approvals: ApprovalSettings,
@@ -94,6 +97,7 @@ impl Default for Config {
             notify: BTreeMap::new(),
             listen: "127.0.0.1:8940".to_string(),
             intake: IntakeSettings::default(),
+            server: crate::http::ServerSettings::default(),
             schedules: Vec::new(),
             approvals: ApprovalSettings::default(),
             safety: SafetySettings::default(),
@@ -217,6 +221,9 @@ impl Config {
             }
             if let Some(node) = f.get("schedules") {
                 config.schedules = service::decode_schedules(&mut p, node);
+            }
+            if let Some(node) = f.get("server") {
+                config.server = service::decode_server(&mut p, node);
             }
             if let Some(node) = f.get("intake") {
                 config.intake = service::decode_intake(&mut p, node);

@@ -6,10 +6,11 @@
 //!   bearer_tokens: [s3cr3t-token]   # or STANCH_INTAKE_BEARER_TOKENS (comma-separated)
 //!   hmac_secrets: { darktrace: k3y } # per source: X-Stanch-Signature: t=<unix>,v1=<hex hmac-sha256>
 //!   max_body_bytes: 1048576
+//!   max_items: 1000                 # detections per request
 //!   replay_window_secs: 300
 //! ```
 
-use crate::http::IntakeSettings;
+use crate::http::{IntakeSettings, ServerSettings};
 use crate::schedule::ScheduleSetting;
 use stanch_core::secret::SecretString;
 use stanch_core::yaml::decode;
@@ -20,6 +21,7 @@ pub(super) const INTAKE_KEYS: &[&str] = &[
     "bearer_tokens",
     "hmac_secrets",
     "max_body_bytes",
+    "max_items",
     "replay_window_secs",
 ];
 
@@ -62,9 +64,43 @@ pub(super) fn decode_intake(p: &mut Problems, node: &Node) -> IntakeSettings {
         settings.max_body_bytes = decode::positive_int(p, n, "`intake.max_body_bytes`")
             .unwrap_or(settings.max_body_bytes as u64) as usize;
     }
+    if let Some(n) = f.get("max_items") {
+        settings.max_items = decode::positive_int(p, n, "`intake.max_items`")
+            .unwrap_or(settings.max_items as u64) as usize;
+    }
     if let Some(n) = f.get("replay_window_secs") {
         settings.replay_window_secs = decode::positive_int(p, n, "`intake.replay_window_secs`")
             .unwrap_or(settings.replay_window_secs);
+    }
+    settings
+}
+
+pub(super) const SERVER_KEYS: &[&str] = &["max_connections", "header_timeout", "body_timeout"];
+
+/// `server:`: how many connections `stanch serve` takes at once and how long a request may take
+/// to arrive.
+pub(super) fn decode_server(p: &mut Problems, node: &Node) -> ServerSettings {
+    let mut settings = ServerSettings::default();
+    let Some(f) = decode::fields(p, node, "`server`", SERVER_KEYS) else {
+        return settings;
+    };
+    if let Some(n) = f.get("max_connections") {
+        settings.max_connections = decode::positive_int(p, n, "`server.max_connections`")
+            .unwrap_or(settings.max_connections as u64) as usize;
+    }
+    for (key, slot) in [
+        ("header_timeout", &mut settings.header_timeout),
+        ("body_timeout", &mut settings.body_timeout),
+    ] {
+        if let Some(n) = f.get(key)
+            && let Some(text) = decode::string(p, n, &format!("`server.{key}`"))
+        {
+            match stanch_core::util::parse_duration(text) {
+                Ok(0) => p.error(n.loc, format!("`server.{key}` must be at least 1s")),
+                Ok(secs) => *slot = std::time::Duration::from_secs(secs),
+                Err(m) => p.error(n.loc, m),
+            }
+        }
     }
     settings
 }

@@ -27,12 +27,18 @@ pub enum ErrorCode {
     UnknownFormat,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_timeout`.
+    RequestTimeout,
+    /// More items in one request than `intake.max_items`; nothing was stored.
+    TooManyItems,
     UnsupportedMediaType,
+    /// A signed request seen before within the replay window; refused and audited.
+    ReplayedRequest,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidBody,
         ErrorCode::EmptyBody,
@@ -43,7 +49,10 @@ impl ErrorCode {
         ErrorCode::UnknownFormat,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
+        ErrorCode::TooManyItems,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::ReplayedRequest,
         ErrorCode::Internal,
     ];
 
@@ -59,7 +68,10 @@ impl ErrorCode {
             ErrorCode::UnknownFormat => "unknown_format",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::ReplayedRequest => "replayed_request",
             ErrorCode::Internal => "internal",
         }
     }
@@ -74,7 +86,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound | ErrorCode::UnknownFormat => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge | ErrorCode::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::ReplayedRequest => StatusCode::CONFLICT,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

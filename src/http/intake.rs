@@ -12,7 +12,12 @@ use super::auth::authenticate;
 use super::error::{ApiError, ErrorCode};
 use crate::pipeline::Input;
 use stanch_core::engine;
-use stanch_core::intake::{Detection, Format, parse_any, to_detections};
+use stanch_core::intake::json::{duplicate_keys, duplicates_by_element, parse_json};
+use stanch_core::intake::validate::{bounded_reason, kept_raw};
+use stanch_core::intake::{Detection, Format, Line, decode_line, parse_any, to_detections};
+
+/// How many rejections an answer lists; the message says how many more there were.
+const REJECTIONS_LISTED: usize = 100;
 
 pub(super) async fn post_detections(
     state: State<AppState>,
@@ -57,17 +62,72 @@ async fn accept(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
-    if let Err(e) = authenticate(&state.intake, &headers, &bytes, Utc::now().timestamp()) {
-        state
-            .service
-            .metrics
-            .unauthorized
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<super::server::BodyTimedOut>()) {
+            ApiError::new(ErrorCode::RequestTimeout, e.to_string())
+        } else {
+            too_large()
+        }
+    })?;
+    let now = Utc::now().timestamp();
+    let caller = match authenticate(&state.intake, &headers, &bytes, now) {
+        Ok(caller) => caller,
+        Err(e) => {
+            state
+                .service
+                .metrics
+                .unauthorized
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+    };
+    let replay_key = signed_key(&headers, &caller, state.intake.replay_window_secs);
+    if let Some((key, expires)) = &replay_key
+        && !state.seen.first_use(key, *expires, now)
+    {
+        return Err(refuse_replay(&state, &caller, &bytes).await);
     }
+    let result = take(&state, format, &headers, &bytes).await;
+    if let (Err(e), Some((key, _))) = (&result, &replay_key)
+        && e.code != ErrorCode::InvalidDetections
+    {
+        // Nothing was stored: the same signed request may come again.
+        state.seen.forget(key);
+    }
+    result
+}
+
+/// For a signed request, the key its signature is remembered by, and until when.
+fn signed_key(headers: &HeaderMap, caller: &str, window: u64) -> Option<(String, i64)> {
+    caller.strip_prefix("hmac:")?;
+    let header = headers.get(super::SIGNATURE_HEADER)?.to_str().ok()?;
+    let (t, digest) = crate::signing::parse(header)?;
+    let key = format!("{caller}:{t}:{}", stanch_core::util::to_hex(&digest));
+    Some((key, t.saturating_add(window as i64)))
+}
+
+async fn refuse_replay(state: &AppState, caller: &str, body: &[u8]) -> ApiError {
+    let event = stanch_core::audit::AuditEvent::new(
+        Utc::now(),
+        "intake.replay_refused",
+        format!("intake/{caller}"),
+        json!({"caller": caller, "body_sha256": stanch_core::util::sha256_hex(body), "body_bytes": body.len()}),
+    );
+    if let Err(e) = state.service.store.append_audit(&[event]).await {
+        tracing::error!(error = %e, "cannot audit a replayed intake request");
+    }
+    ApiError::new(
+        ErrorCode::ReplayedRequest,
+        "this signed request was already received within the replay window; sign each request anew (a fresh t=)",
+    )
+}
+
+async fn take(
+    state: &AppState,
+    format: Option<String>,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let format = match format.as_deref() {
         None => None,
         Some(name) => Some(Format::parse(name).ok_or_else(|| {
@@ -81,9 +141,27 @@ async fn accept(
             )
         })?),
     };
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidBody, "the body is not UTF-8"))?;
-    let items = split(text, format);
+    check_media_type(headers)?;
+    let max_items = state.intake.max_items;
+    let too_many = |n: usize| {
+        ApiError::new(
+            ErrorCode::TooManyItems,
+            format!(
+                "the body holds {n} items; at most {max_items} are taken per request (intake.max_items): nothing was stored, send them in smaller batches"
+            ),
+        )
+    };
+    let lines = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| decode_line(l) != Line::Skip)
+        .count();
+    if lines > max_items && !bytes.trim_ascii_start().starts_with(b"[") {
+        return Err(too_many(lines));
+    }
+    let items = split(bytes, format);
+    if items.len() > max_items {
+        return Err(too_many(items.len()));
+    }
     if items.is_empty() {
         return Err(ApiError::new(
             ErrorCode::EmptyBody,
@@ -121,6 +199,7 @@ async fn accept(
             Some(json!({"line": item.line, "detection": detection.key(), "actions": plan.actions.len(), "matched": plan.matched.iter().map(|m| &m.playbook).collect::<Vec<_>>()}))
         })
         .collect();
+    let rejections = items.iter().filter(|i| i.result.is_err()).count();
     let rejected: Vec<Value> = items
         .iter()
         .filter_map(|i| {
@@ -129,6 +208,7 @@ async fn accept(
                 .err()
                 .map(|r| json!({"line": i.line, "reason": r}))
         })
+        .take(REJECTIONS_LISTED)
         .collect();
     state
         .service
@@ -139,13 +219,19 @@ async fn accept(
         .service
         .metrics
         .rejected
-        .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(rejections as u64, std::sync::atomic::Ordering::Relaxed);
     if rejected.is_empty() {
         return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": accepted}))));
     }
+    let unlisted = match rejections - rejected.len() {
+        0 => String::new(),
+        n => format!(
+            " (details lists the first {}; {n} more were rejected)",
+            rejected.len()
+        ),
+    };
     let message = format!(
-        "{} of {} detection(s) rejected; the other {} were accepted and stored",
-        rejected.len(),
+        "{rejections} of {} detection(s) rejected{unlisted}; the other {} were accepted and stored",
         items.len(),
         accepted.len()
     );
@@ -156,31 +242,88 @@ async fn accept(
     })
 }
 
-/// One object, an array of objects, or one object per line (blank and `#` lines skipped, as in
-/// files). Each payload may hold several detections (a Graph page, a Sentinel incident).
-fn split(text: &str, format: Option<Format>) -> Vec<Item> {
-    // A whole-body JSON value first (a pretty-printed alert spans many lines), else JSONL.
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(values)) => {
-            return values
-                .into_iter()
-                .enumerate()
-                .flat_map(|(i, v)| items(i + 1, v.to_string(), Ok(v), format))
-                .collect();
-        }
-        Ok(value) => return items(1, text.to_string(), Ok(value), format),
-        Err(_) => {}
+/// Refuses a declared Content-Type that is not JSON, NDJSON or plain text (or not UTF-8).
+fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get("content-type") else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default().to_ascii_lowercase();
+    let mut parts = text.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default();
+    let known = matches!(
+        essence,
+        "application/json"
+            | "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/jsonlines"
+            | "text/plain"
+    ) || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let charset_ok = parts
+        .filter_map(|p| p.strip_prefix("charset="))
+        .all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8" | "us-ascii"));
+    if known && charset_ok {
+        return Ok(());
     }
-    text.lines()
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!(
+            "Content-Type `{}` is not taken: send application/json, application/x-ndjson or text/plain, in UTF-8",
+            stanch_core::intake::validate::shown(&text)
+        ),
+    ))
+}
+
+/// One object, an array of objects, or one object per line (blank and `#` lines skipped, as in
+/// files; a line that is not UTF-8 is rejected by number). Each payload may hold several
+/// detections (a Graph page, a Sentinel incident). A key written twice rejects its payload.
+fn split(bytes: &[u8], format: Option<Format>) -> Vec<Item> {
+    // A whole-body JSON value first (a pretty-printed alert spans many lines), else JSONL.
+    if let Some(parsed) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| parse_json(text).ok().map(|p| (text, p)))
+    {
+        let (text, parsed) = parsed;
+        match parsed.value {
+            Value::Array(values) => {
+                let duplicates = duplicates_by_element(&parsed.duplicates);
+                return values
+                    .into_iter()
+                    .enumerate()
+                    .flat_map(|(i, v)| {
+                        let own: Vec<String> = duplicates
+                            .iter()
+                            .filter(|(at, _)| *at == i)
+                            .map(|(_, path)| path.clone())
+                            .collect();
+                        let value =
+                            duplicate_keys(&own).map_or(Ok(v.clone()), |e| Err(e.to_string()));
+                        items(i + 1, v.to_string(), value, format)
+                    })
+                    .collect();
+            }
+            value => {
+                let value =
+                    duplicate_keys(&parsed.duplicates).map_or(Ok(value), |e| Err(e.to_string()));
+                return items(1, text.to_string(), value, format);
+            }
+        }
+    }
+    bytes
+        .split(|b| *b == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
-        .flat_map(|(i, line)| {
-            items(
+        .flat_map(|(i, line)| match decode_line(line) {
+            Line::Skip => Vec::new(),
+            Line::Text(text) => items(
                 i + 1,
-                line.to_string(),
-                serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}")),
+                text.to_string(),
+                parse_json(text)
+                    .map_err(|e| format!("not valid JSON: {e}"))
+                    .and_then(|p| p.strict().map_err(|e| e.to_string())),
                 format,
-            )
+            ),
+            Line::NotUtf8 { error, raw } => items(i + 1, raw, Err(error.to_string()), format),
         })
         .collect()
 }
@@ -191,6 +334,8 @@ fn items(
     value: Result<Value, String>,
     format: Option<Format>,
 ) -> Vec<Item> {
+    let raw = kept_raw(&raw).into_owned();
+    let value = value.map_err(bounded_reason);
     let parsed = value.and_then(|v| {
         match format {
             None => parse_any(v),

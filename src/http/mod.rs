@@ -11,6 +11,8 @@ mod auth;
 mod error;
 mod intake;
 mod ops;
+mod replay;
+mod server;
 mod settings;
 mod slack;
 
@@ -22,7 +24,8 @@ use axum::routing::{get, post};
 
 pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
 pub use error::{ApiError, ErrorCode};
-pub use settings::IntakeSettings;
+pub use server::serve;
+pub use settings::{IntakeSettings, ServerSettings};
 
 /// Clients sign intake requests the way [`crate::signing`] does.
 pub use crate::signing::sign;
@@ -34,6 +37,18 @@ use crate::pipeline::Service;
 pub struct AppState {
     pub service: Service,
     pub intake: Arc<IntakeSettings>,
+    /// Signatures seen within the replay window.
+    pub seen: Arc<replay::SeenSignatures>,
+}
+
+impl AppState {
+    pub fn new(service: Service, intake: IntakeSettings) -> AppState {
+        AppState {
+            service,
+            intake: Arc::new(intake),
+            seen: Arc::default(),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {

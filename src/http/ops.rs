@@ -1,5 +1,5 @@
-//! Operations endpoints: `/healthz` (the process answers), `/readyz` (the database and the Graph
-//! token are reachable), `/metrics` (Prometheus text format).
+//! Operations endpoints: `/healthz` (the process answers), `/readyz` (the database takes a write
+//! within a second and the Graph token is reachable), `/metrics` (Prometheus text format).
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -13,18 +13,29 @@ use serde_json::json;
 use super::AppState;
 use crate::graph::{GraphPath, GraphRequest};
 
+/// How long readiness waits for the database's write lock.
+const READY_WAIT_MS: u64 = 1000;
+
 pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = state
-        .service
-        .store
-        .queue_depth()
-        .await
-        .map(|_| "ok".to_string())
-        .unwrap_or_else(|e| e.to_string());
+    // A write, not a read: reads go on while another process holds the database locked.
+    let check = state.service.store.check_writable(READY_WAIT_MS);
+    let database = match tokio::time::timeout(
+        std::time::Duration::from_millis(2 * READY_WAIT_MS),
+        check,
+    )
+    .await
+    {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "the database did not take a write within {} ms",
+            2 * READY_WAIT_MS
+        ),
+    };
     let graph = match &state.service.runner {
         None => "not configured".to_string(),
         // A cheap authenticated read proves both the token and the route to Graph.

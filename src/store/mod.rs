@@ -15,6 +15,7 @@ mod error;
 mod execution;
 mod expiry;
 mod guard;
+mod health;
 mod open;
 mod prepared;
 mod recovery;

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::json::parse_json;
+use super::validate::{bounded_reason, check_upn, check_visible, check_year};
 use super::{Detection, Severity, UserRef};
 
 /// Why a detection was rejected. `field` is the JSON path of the offending field, if any.
@@ -18,21 +20,34 @@ pub enum DetectionError {
     Missing(&'static str),
     #[error("field `{field}`: {reason}")]
     Invalid { field: String, reason: String },
+    /// `byte` is 1-based, counted from the start of the line.
+    #[error("not valid UTF-8: byte {byte} of the line does not belong to a UTF-8 character")]
+    NotUtf8 { byte: usize },
 }
 
 impl DetectionError {
-    fn invalid(field: &str, reason: impl Into<String>) -> Self {
+    /// A rejection of `field`; the reason (which may quote the value) is kept bounded and shows
+    /// characters that would hide or reorder text as escapes.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         DetectionError::Invalid {
             field: field.to_string(),
-            reason: reason.into(),
+            reason: bounded_reason(reason.into()),
         }
     }
 }
 
-/// Parses one detection in the generic JSON format.
+impl From<(String, String)> for DetectionError {
+    /// A `(field, reason)` pair from the checks in `validate`.
+    fn from((field, reason): (String, String)) -> Self {
+        DetectionError::invalid(&field, reason)
+    }
+}
+
+/// Parses one detection in the generic JSON format (a key written twice rejects it).
 pub fn parse_generic(text: &str) -> Result<Detection, DetectionError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| DetectionError::Json(e.to_string()))?;
+    let value = parse_json(text)
+        .map_err(|e| DetectionError::Json(e.to_string()))?
+        .strict()?;
     parse_generic_value(value)
 }
 
@@ -43,11 +58,14 @@ pub fn parse_generic_value(value: Value) -> Result<Detection, DetectionError> {
     };
     let id = required_string(&mut obj, "id")?;
     let name = required_string(&mut obj, "name")?;
+    check_visible("id", &id)?;
+    check_visible("name", &name)?;
     let observed_at = match obj.remove("observed_at") {
         None | Some(Value::Null) => return Err(DetectionError::Missing("observed_at")),
         Some(v) => parse_time("observed_at", &v)?,
     };
     let source = optional_string(&mut obj, "source")?.unwrap_or_else(|| "generic".to_string());
+    check_visible("source", &source)?;
     let severity = match optional_string(&mut obj, "severity")? {
         None => None,
         Some(text) => Some(Severity::parse(&text).ok_or_else(|| {
@@ -151,14 +169,15 @@ fn parse_time(field: &str, value: &Value) -> Result<DateTime<Utc>, DetectionErro
             ),
         ));
     };
-    DateTime::parse_from_rfc3339(text)
+    let at = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             DetectionError::invalid(
                 field,
                 format!("`{text}` is not an RFC 3339 timestamp ({e})"),
             )
-        })
+        })?;
+    Ok(check_year(field, at)?)
 }
 
 fn parse_user(value: Value) -> Result<UserRef, DetectionError> {
@@ -183,14 +202,9 @@ fn parse_user(value: Value) -> Result<UserRef, DetectionError> {
     };
     let (upn, id) = (upn.map(trimmed), id.map(canonical_id));
     if let Some(upn) = &upn
-        && !is_upn(upn)
+        && let Err(reason) = check_upn(upn)
     {
-        return Err(DetectionError::invalid(
-            "user.upn",
-            format!(
-                "`{upn}` is not a user principal name (name@domain, no spaces, slashes or control characters)"
-            ),
-        ));
+        return Err(DetectionError::invalid("user.upn", reason));
     }
     if let Some(id) = &id
         && !is_object_id(id)
@@ -216,16 +230,10 @@ fn prefix(err: DetectionError, path: &str) -> DetectionError {
     }
 }
 
-/// A UPN as Entra allows it: `local@domain`, printable, and nothing that could escape a URL path.
+/// A UPN as Entra allows it (see [`check_upn`]): `local@domain` in ASCII, within Entra's lengths,
+/// and nothing that could escape a URL path or pass for another account.
 pub fn is_upn(text: &str) -> bool {
-    let Some((local, domain)) = text.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !text
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\' | '?' | '%'))
+    check_upn(text).is_ok()
 }
 
 /// An Entra object id: a GUID in its 8-4-4-4-12 hexadecimal form.

@@ -6,7 +6,9 @@
 mod detection;
 pub mod formats;
 mod generic;
+pub mod json;
 mod jsonl;
+pub mod validate;
 
 pub use detection::{Detection, Severity, UserRef};
 pub use formats::{Format, detect_format, parse_any, to_detections};
@@ -14,4 +16,4 @@ pub use generic::{
     DetectionError, canonical_id, is_object_id, is_upn, json_kind as json_kind_of, parse_generic,
     parse_generic_value, parse_ip as parse_ip_text, trimmed,
 };
-pub use jsonl::{JsonlItem, JsonlReader};
+pub use jsonl::{JsonlItem, JsonlReader, Line, decode_line};

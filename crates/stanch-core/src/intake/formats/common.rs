@@ -35,10 +35,7 @@ pub fn required(found: Option<String>, field: &'static str) -> Result<String, De
 }
 
 pub fn invalid(field: &str, reason: impl Into<String>) -> DetectionError {
-    DetectionError::Invalid {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
+    DetectionError::invalid(field, reason)
 }
 
 /// The array at `path`, or an empty slice.
@@ -68,7 +65,7 @@ pub fn parse_time(field: &str, value: &Value) -> Result<DateTime<Utc>, Detection
             ));
         }
     };
-    parsed.ok_or_else(|| {
+    let at = parsed.ok_or_else(|| {
         invalid(
             field,
             format!(
@@ -78,7 +75,8 @@ pub fn parse_time(field: &str, value: &Value) -> Result<DateTime<Utc>, Detection
                     .map_or_else(|| value.to_string(), str::to_string)
             ),
         )
-    })
+    })?;
+    Ok(crate::intake::validate::check_year(field, at)?)
 }
 
 /// The time at the first candidate path present; `Missing(name)` when none is.

@@ -92,7 +92,7 @@ fn one_account_named_four_ways_is_revoked_once_within_the_cooldown() {
 fn the_target_cannot_decide_on_its_own_containment_by_its_other_name() {
     let gated = PLAYBOOK.replace(
         "    action: revoke_sessions\n",
-        "    action: revoke_sessions\n    approval: { approvers: [\"*@contoso.com\"] }\n",
+        "    action: revoke_sessions\n    approval: { approvers: [f.okafor@contoso.com] }\n",
     );
     let app = TestApp::builder()
         .tenant()

@@ -68,7 +68,8 @@ pub trait Directory {
 /// Resolves names to identities through Graph, with a cache shared by every worker.
 #[derive(Debug, Default)]
 pub struct Identities {
-    cache: Mutex<HashMap<String, (Instant, Identity)>>,
+    /// By lower-cased name: the identity, or `None` for a name the directory does not have.
+    cache: Mutex<HashMap<String, (Instant, Option<Identity>)>>,
 }
 
 impl Identities {
@@ -103,10 +104,12 @@ impl Identities {
     ) -> Result<Identity, IdentityError> {
         let name = name.trim();
         let key = name.to_lowercase();
-        if let Some((at, identity)) = self.cache.lock().await.get(&key)
+        if let Some((at, known)) = self.cache.lock().await.get(&key)
             && at.elapsed() < IDENTITY_TTL
         {
-            return Ok(identity.clone());
+            return known
+                .clone()
+                .ok_or_else(|| IdentityError::Unknown(name.to_string()));
         }
         let unreadable = |cause: String| IdentityError::Unreadable {
             name: name.to_string(),
@@ -120,6 +123,9 @@ impl Identities {
         let answer = match directory.read(&subject, GraphRequest::get(path)).await {
             Ok(answer) => answer,
             Err(e) if e.status() == Some(404) => {
+                // Remembered too: a configured account the directory does not have would
+                // otherwise be asked about before every action.
+                self.cache.lock().await.insert(key, (Instant::now(), None));
                 return Err(IdentityError::Unknown(name.to_string()));
             }
             Err(e) => return Err(unreadable(e.to_string())),
@@ -143,7 +149,7 @@ impl Identities {
         .flatten()
         .chain([key])
         {
-            cache.insert(alias, (now, identity.clone()));
+            cache.insert(alias, (now, Some(identity.clone())));
         }
         Ok(identity)
     }

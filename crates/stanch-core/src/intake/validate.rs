@@ -236,19 +236,7 @@ pub fn check_year(field: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, (Stri
 /// `text` as a reason may quote it: at most [`SHOWN_MAX`] characters (an ellipsis says there was
 /// more), and characters that hide or reorder text written as escapes (`\u{202e}`).
 pub fn shown(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == SHOWN_MAX {
-            out.push('…');
-            break;
-        }
-        if hides(c) {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    escaped(text, |_, i| i == SHOWN_MAX, "…")
 }
 
 /// A reason as it is kept and answered: hiding characters escaped, at most [`REASON_MAX`] bytes.
@@ -256,10 +244,16 @@ pub fn bounded_reason(reason: String) -> String {
     if reason.len() <= REASON_MAX && !reason.chars().any(hides) {
         return reason;
     }
+    escaped(&reason, |out, _| out.len() >= REASON_MAX, "… (cut)")
+}
+
+/// `text` with hiding characters written as escapes, cut (and `marker` added) where `full`
+/// says so, given what is written so far and the index of the next character.
+fn escaped(text: &str, full: impl Fn(&str, usize) -> bool, marker: &str) -> String {
     let mut out = String::new();
-    for c in reason.chars() {
-        if out.len() >= REASON_MAX {
-            out.push_str("… (cut)");
+    for (i, c) in text.chars().enumerate() {
+        if full(&out, i) {
+            out.push_str(marker);
             break;
         }
         if hides(c) {

@@ -144,4 +144,11 @@ pub(super) enum AuditCommand {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Accept this database although its audit anchor vouches for another (a restored
+    /// backup, a deliberate fresh start); recorded in the trail with the reason.
+    Reanchor {
+        /// Why this database replaces the anchored one (recorded).
+        #[arg(long)]
+        reason: String,
+    },
 }

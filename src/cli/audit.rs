@@ -24,7 +24,15 @@ pub(crate) async fn verify(config: &Config, file: Option<PathBuf>) -> anyhow::Re
             (verify_chain(records, None), last)
         }
         None => {
-            let store = open(config).await?;
+            let store = match Store::open(config.database_url.expose()).await {
+                Err(e @ crate::store::StoreError::Replaced(_)) => {
+                    println!("{e}");
+                    println!("audit trail BROKEN: the database is not the anchored one");
+                    return Ok(Verdict::Problems);
+                }
+                opened => opened
+                    .with_context(|| format!("opening the database {}", config.database_url))?,
+            };
             let report = store
                 .verify_audit()
                 .await
@@ -116,4 +124,22 @@ async fn open(config: &Config) -> anyhow::Result<Store> {
     Store::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))
+}
+
+/// `stanch audit reanchor --reason`.
+pub(crate) async fn reanchor(config: &Config, reason: &str) -> anyhow::Result<Verdict> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        anyhow::bail!("--reason must say why this database replaces the anchored one");
+    }
+    let store = Store::open_reanchoring(config.database_url.expose(), reason)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
+    let head = store.audit_head().await?;
+    println!(
+        "re-anchored {} at record #{}; recorded as `audit.reanchored`",
+        config.database_url,
+        head.map(|h| h.seq).unwrap_or(0)
+    );
+    Ok(Verdict::Clean)
 }

@@ -157,7 +157,11 @@ enum Command {
 /// The outcome of a command that ran to completion: did it find problems?
 pub(crate) enum Verdict {
     Clean,
+    /// The input had problems (exit 1).
     Problems,
+    /// Actions it carried out failed or ended with an effect nobody can prove (exit 3): the
+    /// compromise may not be contained, which a script must not mistake for bad input.
+    ActionsFailed,
 }
 
 pub fn main() -> ExitCode {
@@ -178,6 +182,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(Verdict::Clean) => ExitCode::SUCCESS,
         Ok(Verdict::Problems) => ExitCode::from(1),
+        Ok(Verdict::ActionsFailed) => ExitCode::from(3),
         // A closed pipe (`stanch run ... | head`) is the reader's choice, not a failure.
         Err(err)
             if err.chain().any(|e| {
@@ -202,8 +207,13 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STANCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A log that cannot be written (its disk is full) must not take the request that logged
+    // with it: tracing's own report of the failure is an `eprintln!`, which panics when stderr
+    // fails, and a panicking handler drops the connection mid-answer.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     // A second initialization can only happen in tests that call `main` twice; ignore it.
     let _ = if cli.log_format == "json" {
@@ -334,5 +344,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Audit {
             command: AuditCommand::Export { output },
         } => audit::export(&config, output).await,
+        Command::Audit {
+            command: AuditCommand::Reanchor { reason },
+        } => audit::reanchor(&config, &reason).await,
     }
 }

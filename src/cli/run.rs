@@ -48,7 +48,9 @@ pub(crate) async fn run(config: &Config, input: &str, options: Options) -> anyho
         &options,
     )
     .await?;
-    Ok(if summary.rejected > 0 {
+    Ok(if summary.actions_failed() > 0 {
+        Verdict::ActionsFailed
+    } else if summary.rejected > 0 {
         Verdict::Problems
     } else {
         Verdict::Clean

@@ -117,7 +117,16 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     // Supervisors and tests find the bound address (port 0 picks one) on this line.
     println!("listening on {}", listener.local_addr()?);
     let state = AppState::new(service, config.intake.clone());
-    crate::http::serve(listener, app(state), config.server, shutdown_signal()).await;
+    let refusals = state.spawn_refusal_flusher();
+    crate::http::serve(
+        listener,
+        app(state.clone()),
+        config.server,
+        shutdown_signal(),
+    )
+    .await;
+    refusals.abort();
+    state.refusals.flush(&store, true).await;
     eprintln!("shutting down: finishing the action in progress");
     let _ = stop_tx.send(true);
     if let Some(worker) = worker {
@@ -258,7 +267,7 @@ pub(crate) async fn run_job(
             // A job that ran but could not do part of its work (an action it failed to
             // expire) says so in its summary; scripts see it in the exit status too.
             if summary["failed"].as_u64().is_some_and(|n| n > 0) {
-                return Ok(Verdict::Problems);
+                return Ok(Verdict::ActionsFailed);
             }
             Ok(Verdict::Clean)
         }

@@ -34,11 +34,14 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// A signed request seen before within the replay window; refused and audited.
     ReplayedRequest,
+    /// The database cannot take writes now (full disk, unreachable, its file replaced):
+    /// nothing was stored, send it again later.
+    StoreUnavailable,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidBody,
         ErrorCode::EmptyBody,
@@ -53,6 +56,7 @@ impl ErrorCode {
         ErrorCode::TooManyItems,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::ReplayedRequest,
+        ErrorCode::StoreUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -72,6 +76,7 @@ impl ErrorCode {
             ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::ReplayedRequest => "replayed_request",
+            ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -90,6 +95,7 @@ impl ErrorCode {
             ErrorCode::ReplayedRequest => StatusCode::CONFLICT,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +157,19 @@ impl ApiError {
             "something went wrong; the detections were not stored",
         )
     }
+
+    /// A store failure: 503 when the database cannot take writes now (the sender retries),
+    /// 500 otherwise. Either way, the cause goes to the log.
+    pub fn store(error: &crate::store::StoreError) -> ApiError {
+        if error.is_unavailable() {
+            tracing::error!(error = %error, "the database cannot take writes");
+            return ApiError::new(
+                ErrorCode::StoreUnavailable,
+                "the database cannot take writes now; nothing was stored, send it again later",
+            );
+        }
+        ApiError::internal(error.to_string())
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -165,7 +184,13 @@ impl IntoResponse for ApiError {
                 body[k] = v;
             }
         }
-        (self.code.status(), Json(body)).into_response()
+        let mut response = (self.code.status(), Json(body)).into_response();
+        if self.code == ErrorCode::StoreUnavailable {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     }
 }
 

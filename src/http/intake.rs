@@ -107,15 +107,16 @@ fn signed_key(headers: &HeaderMap, caller: &str, window: u64) -> Option<(String,
 }
 
 async fn refuse_replay(state: &AppState, caller: &str, body: &[u8]) -> ApiError {
-    let event = stanch_core::audit::AuditEvent::new(
-        Utc::now(),
-        "intake.replay_refused",
-        format!("intake/{caller}"),
-        json!({"caller": caller, "body_sha256": stanch_core::util::sha256_hex(body), "body_bytes": body.len()}),
-    );
-    if let Err(e) = state.service.store.append_audit(&[event]).await {
-        tracing::error!(error = %e, "cannot audit a replayed intake request");
-    }
+    let payload = json!({"caller": caller, "body_sha256": stanch_core::util::sha256_hex(body), "body_bytes": body.len()});
+    state
+        .refusals
+        .record(
+            &state.service.store,
+            "intake.replay_refused",
+            &format!("intake/{caller}"),
+            payload,
+        )
+        .await;
     ApiError::new(
         ErrorCode::ReplayedRequest,
         "this signed request was already received within the replay window; sign each request anew (a fresh t=)",
@@ -188,7 +189,7 @@ async fn take(
         .recorder
         .record(&inputs)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| ApiError::store(&e))?;
     state.service.new_work();
 
     let accepted: Vec<Value> = items

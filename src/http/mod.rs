@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod intake;
 mod ops;
+mod refusals;
 mod replay;
 mod server;
 mod settings;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub intake: Arc<IntakeSettings>,
     /// Signatures seen within the replay window.
     pub seen: Arc<replay::SeenSignatures>,
+    /// Refusals of unauthenticated requests, audited in bounded space.
+    pub refusals: Arc<refusals::Refusals>,
 }
 
 impl AppState {
@@ -47,7 +50,20 @@ impl AppState {
             service,
             intake: Arc::new(intake),
             seen: Arc::default(),
+            refusals: Arc::default(),
         }
+    }
+
+    /// Records the aggregates of refusal windows as they close, until aborted.
+    pub fn spawn_refusal_flusher(&self) -> tokio::task::JoinHandle<()> {
+        let (refusals, store) = (self.refusals.clone(), self.service.store.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(refusals::WINDOW / 4);
+            loop {
+                tick.tick().await;
+                refusals.flush(&store, false).await;
+            }
+        })
     }
 }
 

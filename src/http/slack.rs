@@ -21,7 +21,6 @@ use crate::approvals::slack::message::{APPROVE, DENY, parse_button_value};
 use crate::approvals::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::approvals::slack::{Slack, SlackUser};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
-use stanch_core::audit::AuditEvent;
 use stanch_core::util::sha256_hex;
 
 /// What a `block_actions` payload says that matters here.
@@ -272,17 +271,13 @@ impl Refusal {
         let subject = self
             .pk
             .map_or_else(|| "slack".to_string(), |pk| format!("action/{pk}"));
-        let event = AuditEvent::new(
-            Utc::now(),
-            "approval.refused",
-            subject,
-            json!({"channel": "slack", "why": self.why, "raw_sha256": self.raw_sha256,
-                   "slack_user": self.slack_user, "approver": self.approver,
-                   "approve": self.approve}),
-        );
-        if let Err(e) = state.service.store.append_audit(&[event]).await {
-            tracing::error!(error = %e, why = %self.why, "cannot audit a refused Slack request");
-        }
+        let payload = json!({"channel": "slack", "why": self.why, "raw_sha256": self.raw_sha256,
+               "slack_user": self.slack_user, "approver": self.approver,
+               "approve": self.approve});
+        state
+            .refusals
+            .record(&state.service.store, "approval.refused", &subject, payload)
+            .await;
         if let Some((slack, click)) = tell {
             let text = format!("stanch did not take your click: {}", self.why);
             slack.tell(&click.channel_id, &click.user_id, &text).await;

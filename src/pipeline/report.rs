@@ -15,7 +15,7 @@ use stanch_core::campaign::Tracker;
 use stanch_core::engine::{Context, Gate, Plan};
 use stanch_core::intake::Detection;
 use stanch_core::playbook::PlaybookSet;
-use stanch_core::vocab::Mode;
+use stanch_core::vocab::{ActionOutcome, Mode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -226,6 +226,15 @@ impl RunSummary {
         self.detections += 1;
         self.matched += usize::from(!plan.matched.is_empty());
         self.count_actions(plan);
+    }
+
+    /// Actions this run carried out that failed: the exit status tells scripts apart from input
+    /// problems, since a failed containment is what an on-call person must look at first.
+    pub fn actions_failed(&self) -> usize {
+        self.executed
+            .get(ActionOutcome::Failed.as_str())
+            .copied()
+            .unwrap_or(0)
     }
 
     fn executed_all(&mut self, results: &[ActionResult]) {

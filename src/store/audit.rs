@@ -1,6 +1,7 @@
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
+use super::WriteTx;
 use super::error::{StoreError, query_err};
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
@@ -110,7 +111,7 @@ impl Store {
 /// this safe: on PostgreSQL the row lock serializes appenders across processes and replicas, and
 /// on SQLite the write takes the database's write lock up front, so two transactions never both
 /// read and then deadlock trying to upgrade to writing.
-pub(crate) async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<ChainHead, StoreError> {
+pub(crate) async fn lock_head(tx: &mut WriteTx) -> Result<ChainHead, StoreError> {
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut **tx)
         .await
@@ -124,7 +125,7 @@ pub(crate) async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<Chai
 
 /// Inserts sealed records and moves the head to `head`. The caller holds the head lock.
 pub(crate) async fn write_records(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     backend: Backend,
     records: Vec<AuditRecord>,
     head: &ChainHead,

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::WriteTx;
 use super::audit::{lock_head, write_records};
 use super::error::{StoreError, json_err, query_err};
 use super::prepared::{Evaluation, NewAction, NewDetection, PreparedBatch};
@@ -145,7 +146,7 @@ impl Store {
 
 /// Inserts the detections, each keyed by the seq of its `detection.received` audit record.
 async fn insert_detections(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     backend: Backend,
     run_id: i64,
     received_at: &str,
@@ -190,7 +191,7 @@ async fn insert_detections(
 }
 
 async fn insert_actions(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     backend: Backend,
     run_id: i64,
     at: &str,

@@ -6,9 +6,10 @@
 //! written after a confirmation computed from a later state, cannot undo each other.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
+use super::WriteTx;
 use super::audit::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
@@ -38,7 +39,7 @@ fn latest(table: &str, column: &str) -> String {
 /// Writes what the tracker changed, and which campaign each new detection joined. The caller
 /// holds the transaction (the batch's, or a confirmation's).
 pub(super) async fn write_dirty(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     backend: Backend,
     dirty: Dirty,
     links: &[(i64, String)],

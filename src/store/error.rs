@@ -29,6 +29,48 @@ pub enum StoreError {
     NoSuchRun { run_id: i64 },
     #[error("the database is inconsistent: {0}")]
     Inconsistent(String),
+    #[error("{0}")]
+    Replaced(String),
+}
+
+impl StoreError {
+    /// The database cannot take writes now (full disk, I/O error, locked, unreachable, its file
+    /// deleted or replaced), as opposed to a request it refused: callers answer "try again"
+    /// (HTTP 503) instead of blaming the input, and nothing was stored.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Replaced(_) => true,
+            StoreError::Connect { .. } => true,
+            StoreError::Query { cause, .. } => unavailable(cause),
+            _ => false,
+        }
+    }
+}
+
+fn unavailable(cause: &sqlx::Error) -> bool {
+    match cause {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// SQLite reports (extended) result codes as numbers of at most four digits, PostgreSQL
+/// SQLSTATEs as five characters (often digits too: `08006`).
+fn unavailable_code(code: &str) -> bool {
+    if code.len() < 5
+        && let Ok(n) = code.parse::<i64>()
+    {
+        // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, CORRUPT 11, FULL 13, CANTOPEN 14.
+        return matches!(n & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14);
+    }
+    // Connection exceptions, insufficient resources (disk full), operator intervention.
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
 }
 
 /// Adds "while {what}" to sqlx errors: `.map_err(query_err("reading the audit head"))`.
@@ -38,4 +80,19 @@ pub(crate) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> Store
 
 pub(crate) fn json_err(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
     move |cause| StoreError::Json { what, cause }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_code;
+
+    #[test]
+    fn a_full_disk_or_a_lost_connection_is_unavailable_and_a_constraint_is_not() {
+        for code in ["13", "5", "778", "14", "08006", "53100", "57P01"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["19", "2067", "23505", "42P01"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+    }
 }

@@ -4,9 +4,10 @@
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::Store;
+use super::WriteTx;
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use stanch_core::audit::AuditEvent;
@@ -70,7 +71,7 @@ const PENDING_COLUMNS: &str =
 
 /// The claim's view of the action matching `condition` (two parameters, bound as given).
 async fn pending(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     condition: &'static str,
     first: i64,
     second: Option<&str>,
@@ -101,7 +102,7 @@ async fn pending(
 
 /// The rails' verdict on a pending action, or None when it may be claimed.
 pub(super) async fn apply(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     seq: i64,
     key: &str,
     guard: &ClaimGuard,
@@ -185,7 +186,7 @@ pub(super) async fn apply(
 
 /// Records that a claimed action spends its budgets (once per account and window).
 pub(super) async fn spend(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     seq: i64,
     key: &str,
     guard: &ClaimGuard,
@@ -221,7 +222,7 @@ pub(super) async fn spend(
 /// within `cooldown_secs` of this one's. Detection time, not wall-clock time: a replay of days
 /// of detections must not suppress day 3 because day 1 was processed a second ago.
 async fn recent_same(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     p: &Pending,
     account: &str,
     cooldown_secs: u64,
@@ -260,7 +261,7 @@ async fn recent_same(
 
 /// Turns a pending action into one that waits for a human, adding `why` to its gate.
 async fn hold(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     p: &Pending,
     why: &str,
     budget: Option<&str>,

@@ -8,6 +8,10 @@ impl Store {
     /// nothing, rolled back), waiting at most `wait_ms` for whoever holds it. Reads alone would
     /// answer while another process holds the database exclusively locked.
     pub async fn check_writable(&self, wait_ms: u64) -> Result<(), StoreError> {
+        if let Some(file) = &self.file {
+            file.check()
+                .map_err(|e| StoreError::Replaced(e.to_string()))?;
+        }
         let mut tx = self
             .pool
             .begin()

@@ -4,6 +4,7 @@
 //! Everything is written with `$n` placeholders and stored as the types every backend shares
 //! (integers, text): timestamps are RFC 3339 UTC text and JSON is text.
 
+mod anchor;
 mod approval_requests;
 mod approvals;
 mod audit;
@@ -23,6 +24,7 @@ mod report;
 mod rows;
 mod schedule;
 mod sql;
+mod write_tx;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -40,6 +42,7 @@ pub use recovery::Recovered;
 pub use rows::{ActionRow, RunRow};
 pub use schedule::ScheduleRunRow;
 pub(crate) use sql::timestamp;
+pub(crate) use write_tx::WriteTx;
 
 /// The database handle. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
@@ -50,6 +53,10 @@ pub struct Store {
     /// here, in order, avoids SQLite's busy-handler sleeps (up to 100 ms each) that made the
     /// tail latency of concurrent intake requests reach seconds.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The SQLite file opened, checked before each commit (see `anchor`).
+    file: Option<std::sync::Arc<anchor::OpenedFile>>,
+    /// The chain head last written to the anchor.
+    anchored: std::sync::Arc<tokio::sync::Mutex<i64>>,
 }
 
 /// Which database is behind the pool, for the few places where they differ.
@@ -72,17 +79,9 @@ impl Store {
     /// Starts a write transaction, in turn with this process's other writers.
     pub(crate) async fn write_tx(
         &self,
-    ) -> Result<
-        (
-            tokio::sync::OwnedMutexGuard<()>,
-            sqlx::Transaction<'static, sqlx::Any>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, WriteTx), StoreError> {
         let guard = self.writer.clone().lock_owned().await;
-        let tx = self
-            .pool
-            .begin()
+        let tx = WriteTx::begin(&self.pool, self.file.clone())
             .await
             .map_err(error::query_err("starting a transaction"))?;
         Ok((guard, tx))

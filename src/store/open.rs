@@ -1,8 +1,9 @@
 use std::sync::Once;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Executor, migrate::Migrator};
+use sqlx::{Executor, Row as _, migrate::Migrator};
 
+use super::anchor::{self, OpenedFile};
 use super::error::StoreError;
 use super::{Backend, Store};
 /// The URL without its password, for error messages.
@@ -13,18 +14,46 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Per-connection SQLite settings: WAL lets readers run beside the writer, NORMAL sync is durable
 /// at every checkpoint and safe against corruption, and a generous busy timeout lets concurrent
-/// writers queue on the audit head instead of failing.
+/// writers queue on the audit head instead of failing. The journal size limit gives the WAL's
+/// disk space back after a checkpoint (a burst once left a 1 GB WAL on disk for good).
 const SQLITE_PRAGMAS: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
-     PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 65536;";
+     PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 65536; \
+     PRAGMA journal_size_limit = 67108864;";
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `database_url`:
     /// `sqlite://PATH`, `sqlite::memory:` (one private connection, for tests) or `postgres://…`.
     pub async fn open(database_url: &str) -> Result<Store, StoreError> {
+        Store::open_checked(database_url, Anchoring::Check).await
+    }
+
+    /// Opens a database that its audit anchor does not vouch for (a restored backup, a fresh
+    /// start after a loss), re-anchors it, and records in its trail that an operator did so
+    /// and why. What `stanch audit reanchor --reason` runs.
+    pub async fn open_reanchoring(database_url: &str, reason: &str) -> Result<Store, StoreError> {
+        let store = Store::open_checked(database_url, Anchoring::Replace).await?;
+        if let Some(file) = &store.file {
+            let path = anchor::anchor_path(&file.path);
+            let previous = anchor::read(&path).ok().flatten();
+            store
+                .append_audit(&[stanch_core::audit::AuditEvent::new(
+                    chrono::Utc::now(),
+                    "audit.reanchored",
+                    file.path.display().to_string(),
+                    serde_json::json!({"reason": reason, "previous_anchor": previous}),
+                )])
+                .await?;
+            store.anchor_now(true).await?;
+        }
+        Ok(store)
+    }
+
+    async fn open_checked(database_url: &str, anchoring: Anchoring) -> Result<Store, StoreError> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
 
         let shown = redact(database_url);
+        let file = anchor::sqlite_file(database_url);
         let scheme = database_url.split(':').next().unwrap_or_default();
         let (backend, pool) = match scheme {
             "sqlite" if is_memory(database_url) => {
@@ -40,6 +69,14 @@ impl Store {
                 (Backend::Sqlite, pool)
             }
             "sqlite" => {
+                if let (Some(file), Anchoring::Check) = (&file, anchoring) {
+                    let anchor_file = anchor::anchor_path(file);
+                    if let Some(anchor) = anchor::read(&anchor_file)?
+                        && !file.exists()
+                    {
+                        return Err(anchor::missing(file, &anchor_file, &anchor));
+                    }
+                }
                 let url = create_if_missing(database_url);
                 let pool = AnyPoolOptions::new()
                     .after_connect(|conn, _meta| {
@@ -77,31 +114,87 @@ impl Store {
                 url: shown,
                 cause: source,
             })?;
-        if backend == Backend::Sqlite && !is_memory(database_url) {
-            spawn_checkpointer(pool.clone());
+        if let (Some(path), Anchoring::Check) = (&file, anchoring) {
+            let anchor_file = anchor::anchor_path(path);
+            if let Some(anchor) = anchor::read(&anchor_file)? {
+                anchor::check(&pool, path, &anchor_file, &anchor).await?;
+            }
         }
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             writer: Default::default(),
-        })
+            file: file.map(|path| std::sync::Arc::new(OpenedFile::new(path))),
+            anchored: Default::default(),
+        };
+        if backend == Backend::Sqlite && !is_memory(database_url) {
+            if anchoring == Anchoring::Check {
+                store.anchor_now(false).await?;
+            }
+            spawn_checkpointer(store.clone());
+        }
+        Ok(store)
     }
+
+    /// Checkpoints the WAL and, when everything in it reached the database file (so the head is
+    /// durable), records the chain head in the anchor. `force` writes it even when unchanged.
+    pub(crate) async fn anchor_now(&self, force: bool) -> Result<(), StoreError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let head = self.audit_head().await?;
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::error::query_err("checkpointing the write-ahead log"))?;
+        let (busy, log, done): (i64, i64, i64) = (
+            row.try_get(0).unwrap_or(1),
+            row.try_get(1).unwrap_or(-1),
+            row.try_get(2).unwrap_or(-2),
+        );
+        let Some(head) = head.filter(|_| busy == 0 && log == done) else {
+            return Ok(());
+        };
+        let mut last = self.anchored.lock().await;
+        if !force && *last == head.seq {
+            return Ok(());
+        }
+        let path = anchor::anchor_path(&file.path);
+        let anchor = anchor::Anchor {
+            seq: head.seq,
+            hash: head.hash,
+            at: super::timestamp_now(),
+        };
+        let written = tokio::task::spawn_blocking(move || anchor::write(&path, &anchor)).await;
+        match written {
+            Ok(Ok(())) => *last = head.seq,
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the audit anchor"),
+            Err(e) => tracing::warn!(error = %e, "cannot write the audit anchor"),
+        }
+        Ok(())
+    }
+}
+
+/// Whether opening checks the database against its audit anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchoring {
+    Check,
+    /// An operator said this database replaces the anchored one.
+    Replace,
 }
 
 /// Folds SQLite's write-ahead log back into the database in the background. A PASSIVE checkpoint
 /// never blocks writers; left to the automatic checkpoint, the committing request would pay for
 /// it, which showed as 300 ms stalls in the intake's tail latency.
-fn spawn_checkpointer(pool: sqlx::AnyPool) {
+/// The same pass also moves the audit anchor forward.
+fn spawn_checkpointer(store: Store) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        while !pool.is_closed() {
+        while !store.pool.is_closed() {
             tick.tick().await;
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                if pool.is_closed() {
+            if let Err(e) = store.anchor_now(false).await {
+                if store.pool.is_closed() {
                     break;
                 }
                 tracing::debug!(error = %e, "background WAL checkpoint failed; the automatic one remains");

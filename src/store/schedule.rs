@@ -9,6 +9,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::Store;
+use super::WriteTx;
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use stanch_core::vocab::JobOutcome;
@@ -34,7 +35,7 @@ fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
 /// Upserts a watermark inside a caller's transaction, so a poller's cursor can move in the same
 /// transaction that stores what it fetched.
 pub(crate) async fn write_watermark(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     name: &str,
     value: &str,
 ) -> Result<(), StoreError> {

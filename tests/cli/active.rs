@@ -190,6 +190,29 @@ fn throttling_storms_are_ridden_out_and_a_privileged_account_goes_to_a_human() {
 }
 
 #[test]
+fn a_run_whose_containment_fails_exits_3_not_0() {
+    let app = TestApp::builder().tenant().build();
+    // Graph never recovers for session revokes: every retry is spent, the action fails.
+    app.tenant().running.emulator.inject(
+        Fault::unavailable(Some(0))
+            .method("POST")
+            .path_prefix("/v1.0/users"),
+    );
+    let detection = r#"{"id":"f-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"e.novak@contoso.com"}}"#;
+    let out = app.run_input(detection);
+    assert_eq!(
+        out.code, 3,
+        "failed actions have their own exit status\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("failed revoke_sessions"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn a_403_on_a_privileged_account_goes_to_a_human_and_is_not_retried() {
     let app = TestApp::builder()
         .tenant()

@@ -289,3 +289,40 @@ fn many_idle_connections_do_not_stop_a_legitimate_request_from_being_answered() 
     );
     drop(idle);
 }
+
+#[test]
+fn a_flood_of_forged_approval_links_is_audited_in_bounded_space_and_counted() {
+    let app = TestApp::builder()
+        .intake()
+        .link_secret("a-link-secret-of-enough-length")
+        .serve()
+        .build();
+    let url = app.url("/approve/garbage");
+    let refused = app.runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut refused = 0;
+        for _ in 0..300 {
+            let status = client.get(&url).send().await.unwrap().status();
+            refused += usize::from(status == 403);
+        }
+        refused
+    });
+    assert_eq!(refused, 300, "every forged link is refused");
+    assert_eq!(app.stop_server(), 0, "{}", app.server_log());
+    let trail = app.audit_trail();
+    let one_by_one = trail
+        .iter()
+        .filter(|(kind, _)| kind == "approval.refused")
+        .count();
+    let counted: u64 = trail
+        .iter()
+        .filter(|(kind, _)| kind == "approval.refused_aggregate")
+        .map(|(_, payload)| payload["refused"].as_u64().unwrap())
+        .sum();
+    assert_eq!(one_by_one, 20, "the first ones are recorded one by one");
+    assert_eq!(
+        one_by_one as u64 + counted,
+        300,
+        "the rest are counted in an aggregate record, none lost"
+    );
+}

@@ -268,8 +268,8 @@ fn a_transient_failure_leaves_the_action_due_for_the_next_run() {
     );
     let (out, summary) = expire(&app);
     assert_eq!(
-        out.code, 1,
-        "a failure shows in the exit status: {}",
+        out.code, 3,
+        "a failed rollback shows in the exit status as failed actions: {}",
         out.stderr
     );
     assert_eq!(

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod browser;
 mod campaigns;
+mod durability;
 mod edge;
 mod expiry;
 mod harness;

@@ -26,7 +26,6 @@ use super::AppState;
 use crate::approvals::link::{LinkClaims, verify_link};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
 use crate::store::ActionRow;
-use stanch_core::audit::AuditEvent;
 use stanch_core::vocab::{ActionStatus, Decision};
 
 /// The form's fields, read from the raw body (kept whole so its hash goes in the audit trail).
@@ -111,17 +110,13 @@ pub(super) async fn submit(
 ) -> Response {
     if let Err(why) = same_origin(&headers, state.service.approvals.public_url.as_deref()) {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let event = AuditEvent::new(
-            Utc::now(),
-            "approval.refused",
-            "link",
-            json!({"channel": "link", "why": why, "origin": header("origin"),
-                   "sec_fetch_site": header("sec-fetch-site"),
-                   "token_sha256": stanch_core::util::sha256_hex(token.as_bytes())}),
-        );
-        if let Err(e) = state.service.store.append_audit(&[event]).await {
-            tracing::error!(error = %e, "cannot audit a cross-origin approval post");
-        }
+        let payload = json!({"channel": "link", "why": why, "origin": header("origin"),
+               "sec_fetch_site": header("sec-fetch-site"),
+               "token_sha256": stanch_core::util::sha256_hex(token.as_bytes())});
+        state
+            .refusals
+            .record(&state.service.store, "approval.refused", "link", payload)
+            .await;
         return page(
             StatusCode::FORBIDDEN,
             "Refused",
@@ -214,13 +209,11 @@ async fn open(state: &AppState, token: &str) -> Result<(LinkClaims, ActionRow), 
     };
     let refuse = |why: String| async move {
         let digest = stanch_core::util::sha256_hex(token.as_bytes());
-        let event = AuditEvent::new(
-            Utc::now(),
-            "approval.refused",
-            "link",
-            json!({"channel": "link", "why": why, "token_sha256": digest}),
-        );
-        let _ = state.service.store.append_audit(&[event]).await;
+        let payload = json!({"channel": "link", "why": why, "token_sha256": digest});
+        state
+            .refusals
+            .record(&state.service.store, "approval.refused", "link", payload)
+            .await;
         page(
             StatusCode::FORBIDDEN,
             "Link refused",

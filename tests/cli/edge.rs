@@ -272,11 +272,21 @@ fn a_signed_request_replayed_within_the_window_is_refused_and_audited() {
 fn many_idle_connections_do_not_stop_a_legitimate_request_from_being_answered() {
     let app = TestApp::builder()
         .intake()
-        .yaml("server:\n  max_connections: 8\n  header_timeout: 1s\n")
+        .yaml("server:\n  max_connections: 16\n  header_timeout: 1s\n")
         .serve()
         .build();
+    // The server gets few file descriptors, as a box under attack would have left: without a
+    // connection cap, the idle connections take them all and intake stops.
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &app.server_pid().to_string(), "--nofile=80:80"])
+        .status()
+        .expect("prlimit");
+    assert!(
+        limited.success(),
+        "could not lower the server's open-file limit"
+    );
     let addr = app.url("").trim_start_matches("http://").to_string();
-    let idle: Vec<std::net::TcpStream> = (0..40)
+    let idle: Vec<std::net::TcpStream> = (0..100)
         .map(|_| std::net::TcpStream::connect(&addr).unwrap())
         .collect();
     let started = std::time::Instant::now();

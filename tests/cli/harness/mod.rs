@@ -564,6 +564,16 @@ impl TestApp {
         format!("{}{path}", server.url)
     }
 
+    /// The running server's process id.
+    pub fn server_pid(&self) -> u32 {
+        self.server
+            .borrow()
+            .as_ref()
+            .expect("no server running")
+            .child
+            .id()
+    }
+
     /// What the server logged so far.
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.path("serve.log")).unwrap_or_default()

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 
 /// A running `stanch serve`. Dropping it sends SIGTERM and waits.
 pub struct Server {
-    child: Child,
+    pub(super) child: Child,
     /// `http://ADDR`, the address it bound.
     pub url: String,
 }

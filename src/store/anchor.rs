@@ -73,11 +73,22 @@ pub fn read(path: &Path) -> Result<Option<Anchor>, StoreError> {
 
 /// Writes the anchor atomically (a temporary file renamed over it), synced to disk.
 pub fn write(path: &Path, anchor: &Anchor) -> std::io::Result<()> {
-    let tmp = path.with_extension("audit-anchor.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(serde_json::to_string(anchor)?.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    // One temporary name per writer: the server and a CLI command on the same database both
+    // anchor, and a shared name could rename one's half-written file over the anchor.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("audit-anchor.{}.{n}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(serde_json::to_string(anchor)?.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full disk: leave no debris beside the anchor.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The rename is durable once the directory is synced.
         std::fs::File::open(dir)?.sync_all()?;

@@ -137,6 +137,15 @@ fn ipv4_form(net: &Ipv6Net) -> Option<Ipv4Net> {
     Ipv4Net::new(addr, net.prefix_len() - mapped.prefix_len()).ok()
 }
 
+/// The range as the address family it stands for: an IPv4-mapped IPv6 range is its IPv4 range,
+/// so `::ffff:81.2.69.0/120` and `81.2.69.0/24` are seen to overlap.
+pub fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) => ipv4_form(&v6).map_or(net, IpNet::V4),
+        IpNet::V4(_) => net,
+    }
+}
+
 impl BlockIpsRules {
     /// Why `range` must not be blocked, or `None` when it may be.
     pub fn refusal(&self, range: &str) -> Option<Refusal> {

@@ -167,6 +167,14 @@ fn the_minimum_prefix_is_configurable_both_ways() {
 }
 
 #[test]
+fn an_ipv4_mapped_range_unmaps_to_its_ipv4_range_and_others_stay_as_they_are() {
+    let net = |t| parse_range(t).unwrap();
+    assert_eq!(unmapped(net("::ffff:81.2.69.0/120")), net("81.2.69.0/24"));
+    assert_eq!(unmapped(net("2001:db8::/48")), net("2001:db8::/48"));
+    assert_eq!(unmapped(net("81.2.69.0/24")), net("81.2.69.0/24"));
+}
+
+#[test]
 fn overlap_is_nesting_either_way_and_never_across_families() {
     let net = |t| parse_range(t).unwrap();
     assert!(overlaps(&net("10.0.0.0/8"), &net("10.1.0.0/16")));

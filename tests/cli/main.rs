@@ -5,6 +5,7 @@
 mod active;
 mod approvals;
 mod audit;
+mod block_ips;
 mod browser;
 mod campaigns;
 mod edge;

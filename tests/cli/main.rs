@@ -18,5 +18,6 @@ mod run;
 mod safety;
 mod secrets;
 mod serve;
+mod setup;
 mod slack;
 mod teams;

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, wait_until};
 
 /// An automatic, active block of whatever the detection names: the playbook an attacker would
 /// like, since a detection's fields reach the template.
@@ -322,4 +322,51 @@ fn a_budget_without_an_action_counts_tenant_wide_blocks_too() {
         .map(|b| b["status"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(status, ["succeeded", "awaiting_approval"]);
+}
+
+#[test]
+fn an_approved_block_of_a_trusted_range_is_still_refused_when_it_would_run() {
+    let playbook = SLASH_24.replace(
+        "with: { ips: \"{{ ip | cidr(24) }}\" } }",
+        "with: { ips: \"{{ ip | cidr(24) }}\" }, approval: { approvers: [f.okafor@contoso.com] } }",
+    );
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .playbook("block-24.yaml", &playbook)
+        .serve()
+        .build();
+    let before = access_state(&app);
+    let (status, body) = app.post_detections(detection("b-10", r#","ip":"81.2.69.140""#));
+    assert_eq!(status, 202, "{body}");
+    // The plan cannot see the tenant's trusted locations: it asks a person.
+    wait_until(20, "the block waits for approval", || {
+        blocks(&app)
+            .first()
+            .is_some_and(|b| b["status"] == "awaiting_approval")
+    });
+    let id = blocks(&app)[0]["pk"].to_string();
+    let approved = app.decide(
+        "approve",
+        &id,
+        "f.okafor@contoso.com",
+        "looks like the attacker",
+    );
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    wait_until(20, "the approved block is refused", || {
+        blocks(&app)[0]["status"] == "refused"
+    });
+    let row = &blocks(&app)[0];
+    assert!(
+        row["result"]["refused"][0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("trusted named location `Contoso offices`")),
+        "{row}"
+    );
+    assert_eq!(access_state(&app), before, "nothing was blocked");
+    assert!(
+        location_writes(&app).is_empty(),
+        "{:?}",
+        app.tenant().writes()
+    );
 }

@@ -254,12 +254,13 @@ fn a_block_into_a_trusted_location_is_refused_whatever_its_ranges() {
     );
 }
 
-#[test]
-fn a_block_ips_budget_holds_the_second_block_for_a_human() {
+/// Two automatic blocks of different /24s under `budget` (one `safety.budgets` entry): the app,
+/// the blocks' rows in order, and each one's status.
+fn two_blocks_under(budget: &str) -> (TestApp, Vec<Value>, Vec<String>) {
     let app = TestApp::builder()
         .tenant()
         .playbook("block-24.yaml", SLASH_24)
-        .yaml("safety:\n  budgets:\n    - { name: blocks, action: block_ips, max: 1, per: 1h }\n")
+        .yaml(&format!("safety:\n  budgets:\n    - {budget}\n"))
         .build();
     let input = [
         detection("b-6", r#","ip":"203.0.113.77""#),
@@ -269,11 +270,17 @@ fn a_block_ips_budget_holds_the_second_block_for_a_human() {
     let out = app.run_input(&input);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let blocks = blocks(&app);
-    let status: Vec<&str> = blocks
-        .iter()
-        .map(|b| b["status"].as_str().unwrap())
+    let status = (blocks.iter())
+        .map(|b| b["status"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(status, ["succeeded", "awaiting_approval"], "{}", out.stdout);
+    (app, blocks, status)
+}
+
+#[test]
+fn a_block_ips_budget_holds_the_second_block_for_a_human() {
+    let (app, blocks, status) =
+        two_blocks_under("{ name: blocks, action: block_ips, max: 1, per: 1h }");
+    assert_eq!(status, ["succeeded", "awaiting_approval"]);
     let reasons = blocks[1]["gate"]["reasons"].to_string();
     assert!(
         reasons.contains("budget `blocks` is spent: 1 of 1"),
@@ -306,21 +313,7 @@ fn a_block_ips_budget_holds_the_second_block_for_a_human() {
 
 #[test]
 fn a_budget_without_an_action_counts_tenant_wide_blocks_too() {
-    let app = TestApp::builder()
-        .tenant()
-        .playbook("block-24.yaml", SLASH_24)
-        .yaml("safety:\n  budgets:\n    - { name: everything, max: 1, per: 1h }\n")
-        .build();
-    let input = [
-        detection("b-8", r#","ip":"203.0.113.77""#),
-        detection("b-9", r#","ip":"198.51.100.23""#),
-    ]
-    .join("\n");
-    assert_eq!(app.run_input(&input).code, 0);
-    let status: Vec<String> = blocks(&app)
-        .iter()
-        .map(|b| b["status"].as_str().unwrap().to_string())
-        .collect();
+    let (_app, _, status) = two_blocks_under("{ name: everything, max: 1, per: 1h }");
     assert_eq!(status, ["succeeded", "awaiting_approval"]);
 }
 

@@ -48,12 +48,22 @@ fn access_state(app: &TestApp) -> (Value, Value) {
     )
 }
 
-fn location_writes(app: &TestApp) -> Vec<String> {
+/// Not a write to Conditional Access, and its locations and policies as they were.
+fn assert_nothing_blocked(app: &TestApp, before: &(Value, Value)) {
     let writes = app.tenant().writes();
-    writes
-        .into_iter()
+    let to_access: Vec<&String> = writes
+        .iter()
         .filter(|w| w.contains("conditionalAccess"))
-        .collect()
+        .collect();
+    assert!(to_access.is_empty(), "{to_access:?}");
+    assert_eq!(&access_state(app), before, "nothing was blocked");
+}
+
+/// The payload of the first audit record of `kind`.
+fn first_record(app: &TestApp, kind: &str) -> Value {
+    let trail = app.audit_trail();
+    let found = trail.into_iter().find(|(k, _)| k == kind);
+    found.unwrap_or_else(|| panic!("no {kind} record")).1
 }
 
 #[test]
@@ -77,12 +87,7 @@ fn a_template_rendering_the_default_route_blocks_nothing_and_says_why() {
         "{}",
         out.stdout
     );
-    assert!(
-        location_writes(&app).is_empty(),
-        "{:?}",
-        app.tenant().writes()
-    );
-    assert_eq!(access_state(&app), before);
+    assert_nothing_blocked(&app, &before);
 
     let blocks = blocks(&app);
     assert_eq!(blocks.len(), 1);
@@ -101,15 +106,10 @@ fn a_template_rendering_the_default_route_blocks_nothing_and_says_why() {
         "{listed}"
     );
     // The plan in the audit trail says it too.
-    let trail = app.audit_trail();
-    let decided = trail
-        .iter()
-        .find(|(kind, _)| kind == "plan.decided")
-        .expect("plan.decided");
+    let decided = first_record(&app, "plan.decided");
     assert_eq!(
-        decided.1["plan"]["actions"][0]["refused"][0]["range"], "0.0.0.0/0",
-        "{}",
-        decided.1
+        decided["plan"]["actions"][0]["refused"][0]["range"], "0.0.0.0/0",
+        "{decided}"
     );
     let id = blocks[0]["pk"].to_string();
     let retry = app.stanch(&["actions", "retry", &id]);
@@ -184,12 +184,7 @@ fn a_range_overlapping_a_trusted_named_location_is_refused_before_anything_is_se
     let out = app.run_input(&detection("b-4", r#","ip":"81.2.69.140""#));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("refused block_ips"), "{}", out.stdout);
-    assert!(
-        location_writes(&app).is_empty(),
-        "{:?}",
-        app.tenant().writes()
-    );
-    assert_eq!(access_state(&app), before);
+    assert_nothing_blocked(&app, &before);
 
     let blocks = blocks(&app);
     assert_eq!(blocks[0]["status"], "refused", "{}", blocks[0]);
@@ -203,16 +198,9 @@ fn a_range_overlapping_a_trusted_named_location_is_refused_before_anything_is_se
         refused["why"],
         "overlaps 81.2.69.0/24 of the trusted named location `Contoso offices`"
     );
+    let ended = first_record(&app, "action.refused");
+    assert_eq!(ended["refused"][0]["range"], "81.2.69.0/24", "{ended}");
     let trail = app.audit_trail();
-    let ended = trail
-        .iter()
-        .find(|(kind, _)| kind == "action.refused")
-        .expect("action.refused");
-    assert_eq!(
-        ended.1["refused"][0]["range"], "81.2.69.0/24",
-        "{}",
-        ended.1
-    );
     // The pre-check read what it judged by, asking only for what it needs.
     let reads: Vec<String> = trail
         .iter()
@@ -356,10 +344,5 @@ fn an_approved_block_of_a_trusted_range_is_still_refused_when_it_would_run() {
             .is_some_and(|w| w.contains("trusted named location `Contoso offices`")),
         "{row}"
     );
-    assert_eq!(access_state(&app), before, "nothing was blocked");
-    assert!(
-        location_writes(&app).is_empty(),
-        "{:?}",
-        app.tenant().writes()
-    );
+    assert_nothing_blocked(&app, &before);
 }

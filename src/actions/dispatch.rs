@@ -4,7 +4,7 @@
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_text};
-use super::{access, account, mailbox, notify, sweep};
+use super::{access, account, block_ips, mailbox, notify, sweep};
 use serde_json::json;
 use stanch_core::engine::PlannedAction;
 use stanch_core::vocab::ActionKind;
@@ -19,7 +19,7 @@ impl ActionRunner for GraphRunner {
             | ActionKind::ConfirmCompromised => account::read_user(self, action).await?,
             ActionKind::DisableInboxRules => mailbox::read_rules(self, action).await?,
             ActionKind::BlockLegacyAuth => access::read_membership(self, action).await?,
-            ActionKind::BlockIps => access::read_location(self, action).await?,
+            ActionKind::BlockIps => block_ips::read_location(self, action).await?,
             ActionKind::Notify => json!({}),
             ActionKind::SweepSignins => sweep::describe(action),
         };
@@ -41,7 +41,7 @@ impl ActionRunner for GraphRunner {
             }
             ActionKind::DisableInboxRules => mailbox::disable_rules(self, action, evidence).await,
             ActionKind::BlockLegacyAuth => access::add_to_quarantine(self, action, evidence).await,
-            ActionKind::BlockIps => access::block_ips(self, action, evidence).await,
+            ActionKind::BlockIps => block_ips::block_ips(self, action, evidence).await,
             ActionKind::Notify => notify::send(self, action).await,
             ActionKind::SweepSignins => sweep::sweep(self, action, evidence).await,
         }
@@ -59,7 +59,7 @@ impl ActionRunner for GraphRunner {
                 mailbox::verify_disabled(self, action, execution).await
             }
             ActionKind::BlockLegacyAuth => access::verify_membership(self, action, true).await,
-            ActionKind::BlockIps => access::verify_ranges(self, action, execution).await,
+            ActionKind::BlockIps => block_ips::verify_ranges(self, action, execution).await,
             // The others leave nothing Graph can read back reliably (sessions die "within minutes").
             _ => Ok(()),
         }
@@ -72,7 +72,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockLegacyAuth => {
                 access::remove_from_quarantine(self, action, restore).await
             }
-            ActionKind::BlockIps => access::unblock_ips(self, action, restore).await,
+            ActionKind::BlockIps => block_ips::unblock_ips(self, action, restore).await,
             kind => Err(ActionError::Failed {
                 action: kind.to_string(),
                 target: target_text(action),

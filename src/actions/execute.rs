@@ -124,6 +124,11 @@ pub async fn execute(
                 json!({"evidence": evidence, "outcome": execution.outcome, "restore": execution.restore}),
             )
         }
+        Err(error @ ActionError::Refused { .. }) => (
+            ActionOutcome::Refused,
+            error.to_string(),
+            json!({"error": error.to_string(), "refused": error.refusals()}),
+        ),
         Err(error @ (ActionError::NeedsHuman { .. } | ActionError::Unverified { .. })) => (
             ActionOutcome::NeedsHuman,
             error.to_string(),
@@ -148,6 +153,7 @@ pub async fn execute(
         ActionOutcome::Succeeded => ActionStatus::Succeeded,
         ActionOutcome::NeedsHuman if stored["unverified"] == true => ActionStatus::Unverified,
         ActionOutcome::NeedsHuman => ActionStatus::NeedsHuman,
+        ActionOutcome::Refused => ActionStatus::Refused,
         _ => ActionStatus::Failed,
     };
     let expires_at = (status == ActionOutcome::Succeeded)
@@ -163,6 +169,9 @@ pub async fn execute(
         )
         .await?;
     let mut ended = json!({"status": status, "detail": detail, "elapsed_ms": elapsed.as_millis() as u64, "outcome": stored.get("outcome")});
+    if let Some(refused) = stored.get("refused") {
+        ended["refused"] = refused.clone();
+    }
     if let Some(at) = expires_at {
         ended["expires_at"] = json!(at);
     }

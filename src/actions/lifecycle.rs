@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use stanch_core::engine::PlannedAction;
+use stanch_core::rails::Refusal;
 
 /// What an action's pre-check found: the state before acting, kept as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,12 +46,32 @@ pub enum ActionError {
         target: String,
         reason: String,
     },
+    /// The rails refuse what the action would do (IP ranges whose blocking would lock the
+    /// company out, a named location stanch must not change), found before anything was sent.
+    /// Final: neither a retry nor an approval changes it. `refused` names each range and why.
+    #[error("{action} on {target}: refused, nothing was sent: {reason}")]
+    Refused {
+        action: String,
+        target: String,
+        reason: String,
+        refused: Vec<Refusal>,
+    },
     #[error("{action} on {target}: {reason}")]
     Failed {
         action: String,
         target: String,
         reason: String,
     },
+}
+
+impl ActionError {
+    /// The ranges a refusal names (none for other errors, or a refusal of the whole action).
+    pub fn refusals(&self) -> &[Refusal] {
+        match self {
+            ActionError::Refused { refused, .. } => refused,
+            _ => &[],
+        }
+    }
 }
 
 /// Carries out planned actions: pre-check → execute → verify, and rollback from restore data.

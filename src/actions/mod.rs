@@ -8,10 +8,12 @@
 
 mod access;
 mod account;
+mod block_ips;
 mod dispatch;
 mod execute;
 mod expiry;
 mod identity;
+mod ip_rails;
 mod lifecycle;
 mod mailbox;
 mod notify;

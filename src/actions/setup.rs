@@ -46,7 +46,27 @@ async fn send(
         .map_err(|cause| SetupError::Graph { step, cause })
 }
 
+/// The object ids of the configured protected accounts, for the policy to exclude. One the
+/// directory does not have is skipped; one that cannot be read stops the setup before anything is
+/// created, since a policy made without it would not spare it.
+async fn protected_ids(runner: &GraphRunner) -> Result<Vec<String>, SetupError> {
+    let step = "resolving a protected account";
+    let mut excluded = Vec::new();
+    for account in &runner.protected {
+        let path = (GraphPath::new(["users"]).id(account))
+            .map_err(|cause| SetupError::Graph { step, cause })?;
+        let request = GraphRequest::get(path.query("$select", "id"));
+        match runner.audited(SUBJECT, json!(step), request).await? {
+            Ok(user) => excluded.extend(user.body["id"].as_str().map(str::to_string)),
+            Err(cause) if cause.is_not_found() => {}
+            Err(cause) => return Err(SetupError::Graph { step, cause }),
+        }
+    }
+    Ok(excluded)
+}
+
 pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, SetupError> {
+    let excluded = protected_ids(runner).await?;
     let group = json!({
         "displayName": "stanch quarantine: legacy authentication blocked",
         "mailEnabled": false,
@@ -64,16 +84,6 @@ pub async fn setup_legacy_auth(runner: &GraphRunner) -> Result<LegacyAuthSetup, 
         .as_str()
         .ok_or(SetupError::NoId("the quarantine group"))?
         .to_string();
-    let mut excluded = Vec::new();
-    for account in &runner.protected {
-        let Ok(path) = GraphPath::new(["users"]).id(account) else {
-            continue;
-        };
-        let request = GraphRequest::get(path.query("$select", "id"));
-        if let Ok(user) = send(runner, "resolving a protected account", request).await {
-            excluded.extend(user["id"].as_str().map(str::to_string));
-        }
-    }
     let policy = json!({
         "displayName": "stanch: block legacy authentication for quarantined accounts",
         "state": "enabled",

@@ -347,7 +347,7 @@ mod tests {
         );
         let no_cooldown = SafetySettings {
             cooldown: BTreeMap::from([("disable_account".to_string(), 0)]),
-            budgets: Vec::new(),
+            ..SafetySettings::default()
         };
         assert_eq!(
             requests_sent(no_cooldown).await,

@@ -10,7 +10,6 @@ use crate::config::Config;
 use crate::pipeline::{self, Recorded};
 use crate::store::{CampaignDetail, Store};
 use stanch_core::campaign::{Confirmation, Tracker};
-use stanch_core::engine::Context;
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
     Store::open(config.database_url.expose())
@@ -153,11 +152,7 @@ pub(crate) async fn confirm(
             Utc::now(),
         )
         .await?;
-    let ctx = Context {
-        default_mode: config.mode,
-        force_passive: false,
-        protected_accounts: config.protected_accounts.clone(),
-    };
+    let ctx = super::run::engine_context(config, false, config.protected_accounts.clone());
     let mut tracker = Tracker::new(config.campaigns.clone());
     let confirmation = Confirmation {
         at: Utc::now(),

@@ -81,6 +81,9 @@ pub(crate) async fn actions_list(
 /// The note column of `actions list`: what an unverified action needs, or the expiry of one
 /// that has (or had) a deadline.
 fn expiry_note(a: &crate::store::ActionRow) -> String {
+    if a.status == ActionStatus::Refused {
+        return format!("  refused: {}", refusals(a).join("; "));
+    }
     if a.status == ActionStatus::Unverified {
         return format!(
             "  may or may not have happened: check by hand, then `stanch actions retry {}` or leave it",
@@ -95,11 +98,44 @@ fn expiry_note(a: &crate::store::ActionRow) -> String {
     }
 }
 
+/// Each range a refused action names, with why: from its result when the executor refused it,
+/// from its plan when the engine did.
+fn refusals(a: &crate::store::ActionRow) -> Vec<String> {
+    let from_result = a.result.as_ref().map(|r| r["refused"].clone());
+    let list = from_result
+        .filter(|r| r.as_array().is_some_and(|l| !l.is_empty()))
+        .unwrap_or_else(|| a.gate["refused"].clone());
+    let each: Vec<String> = (list.as_array().into_iter().flatten())
+        .map(|r| {
+            format!(
+                "`{}` {}",
+                r["range"].as_str().unwrap_or_default(),
+                r["why"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if each.is_empty() {
+        // Refused as a whole (the named location it would change): the error says why.
+        let error = a.result.as_ref().and_then(|r| r["error"].as_str());
+        return vec![error.unwrap_or("see the audit trail").to_string()];
+    }
+    each
+}
+
 pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     if store.requeue_action(pk).await? {
         println!("action #{pk} is queued again; `stanch serve` will carry it out");
         Ok(Verdict::Clean)
+    } else if let Some(row) = store
+        .action(pk)
+        .await?
+        .filter(|r| r.status == ActionStatus::Refused)
+    {
+        anyhow::bail!(
+            "action #{pk} was refused by the safety rails and a retry would be refused again ({}); if the block is really wanted, make it in the Entra admin center",
+            refusals(&row).join("; ")
+        )
     } else {
         anyhow::bail!(
             "action #{pk} is not failed, unverified or waiting for a human, so it cannot be retried"

@@ -72,6 +72,8 @@ pub(crate) fn human(outcome: &Outcome<'_>) -> String {
 
 fn describe_action(action: &PlannedAction) -> String {
     let verb = match (action.mode, &action.gate) {
+        (Mode::Passive, Gate::Refused { .. }) => "would refuse",
+        (Mode::Active, Gate::Refused { .. }) => "refused",
         (Mode::Passive, Gate::Automatic) => "would run",
         (Mode::Passive, Gate::Approval { .. }) => "would ask approval for",
         (Mode::Active, Gate::Automatic) => "queued",
@@ -89,6 +91,10 @@ fn describe_action(action: &PlannedAction) -> String {
     }
     if let Gate::Approval { reasons, .. } = &action.gate {
         text.push_str(&format!(" ({})", reasons.join("; ")));
+    }
+    if let Gate::Refused { refused } = &action.gate {
+        let each: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        text.push_str(&format!(" (nothing is sent: {})", each.join("; ")));
     }
     if let Some(secs) = action.expires_after_secs {
         text.push_str(&format!(

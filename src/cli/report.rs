@@ -67,6 +67,18 @@ pub(crate) async fn report(
             for (budget, n) in &a.held_by_budget {
                 stopped.push(format!("{n} held by budget `{budget}`"));
             }
+            if a.refused > 0 {
+                let each: Vec<String> = a
+                    .refused_ranges
+                    .iter()
+                    .map(|(range, why)| format!("`{range}` {why}"))
+                    .collect();
+                stopped.push(format!(
+                    "{} would be refused ({})",
+                    a.refused,
+                    each.join("; ")
+                ));
+            }
             println!(
                 "  {:<22} {:>5} planned on {:>4} account(s): {} would run{}{}",
                 a.action,

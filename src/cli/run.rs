@@ -69,11 +69,11 @@ pub(crate) async fn process(
     total: Option<u64>,
     options: &Options,
 ) -> anyhow::Result<RunSummary> {
-    let ctx = Context {
-        default_mode: config.mode,
-        force_passive: options.passive,
-        protected_accounts: protected_accounts(config, runner).await?,
-    };
+    let ctx = engine_context(
+        config,
+        options.passive,
+        protected_accounts(config, runner).await?,
+    );
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let show_progress = options.json || options.quiet || !std::io::stdout().is_terminal();
@@ -159,6 +159,20 @@ pub(crate) fn graph_runner(config: &Config, store: &Store) -> anyhow::Result<Opt
         )
         .with_safety(std::sync::Arc::new(safety)),
     ))
+}
+
+/// What the engine plans with: the configured mode and rails, and the protected accounts.
+pub(crate) fn engine_context(
+    config: &Config,
+    force_passive: bool,
+    protected_accounts: Vec<String>,
+) -> Context {
+    Context {
+        default_mode: config.mode,
+        force_passive,
+        protected_accounts,
+        block_ips: config.safety.block_ips.clone(),
+    }
 }
 
 /// The configured protected accounts plus the current members of the protected groups and

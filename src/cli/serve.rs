@@ -13,7 +13,6 @@ use crate::http::{AppState, app};
 use crate::pipeline::{Jobs, Recorder, Service};
 use crate::schedule::{JobKind, Schedule, Scheduler};
 use crate::store::Store;
-use stanch_core::engine::Context;
 
 pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     if config.intake.bearer_tokens.is_empty() && config.intake.hmac_secrets.is_empty() {
@@ -170,11 +169,11 @@ async fn service(
     run_id: i64,
 ) -> anyhow::Result<Service> {
     let runner = graph_runner(config, store)?;
-    let context = Arc::new(Context {
-        default_mode: config.mode,
-        force_passive: false,
-        protected_accounts: super::run::protected_accounts(config, runner.as_ref()).await?,
-    });
+    let context = Arc::new(super::run::engine_context(
+        config,
+        false,
+        super::run::protected_accounts(config, runner.as_ref()).await?,
+    ));
     let recorder = Recorder::new(
         store.clone(),
         Arc::new(playbooks),

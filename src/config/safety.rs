@@ -10,17 +10,30 @@
 //!     - { name: disables, action: disable_account, max: 5, per: 1h }
 //!     - { name: tenant, max: 50, per: 1h }               # every account action
 //!     - { name: surge, playbook: sender-surge, max: 10, per: 1h }
+//!     - { name: blocks, action: block_ips, max: 3, per: 1h }  # each tenant-wide block counts one
+//!   block_ips:                 # what one block_ips may block for the whole tenant
+//!     min_prefix_v4: 24        # nothing broader than a /24 ...
+//!     min_prefix_v6: 48        # ... or a /48
+//!     never_block: [81.2.69.0/24]   # the company's egress, besides private and reserved space
+//!     max_ranges: 32           # more in one action wait for a person
 //! ```
 
-use stanch_core::rails::{Budget, SafetySettings};
+use stanch_core::rails::ranges::parse_range;
+use stanch_core::rails::{BlockIpsRules, Budget, SafetySettings};
 use stanch_core::util::parse_duration;
 use stanch_core::vocab::ActionKind;
 use stanch_core::yaml::Node;
 use stanch_core::yaml::decode;
 use stanch_core::yaml::diag::Problems;
 
-pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets"];
+pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets", "block_ips"];
 const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];
+const BLOCK_IPS_KEYS: &[&str] = &[
+    "min_prefix_v4",
+    "min_prefix_v6",
+    "never_block",
+    "max_ranges",
+];
 
 pub(super) fn decode_safety(p: &mut Problems, node: &Node) -> SafetySettings {
     let mut settings = SafetySettings::default();
@@ -55,7 +68,51 @@ pub(super) fn decode_safety(p: &mut Problems, node: &Node) -> SafetySettings {
             }
         }
     }
+    if let Some(n) = f.get("block_ips") {
+        settings.block_ips = decode_block_ips(p, n);
+    }
     settings
+}
+
+fn decode_block_ips(p: &mut Problems, node: &Node) -> BlockIpsRules {
+    let mut rules = BlockIpsRules::default();
+    let what = "`safety.block_ips`";
+    let Some(f) = decode::fields(p, node, what, BLOCK_IPS_KEYS) else {
+        return rules;
+    };
+    let prefix = |p: &mut Problems, key: &str, max: u64| {
+        let n = f.get(key)?;
+        let name = format!("`safety.block_ips.{key}`");
+        let value = decode::positive_int(p, n, &name)?;
+        if value > max {
+            p.error(
+                n.loc,
+                format!("{name} must be a prefix length from 1 to {max}, found {value}"),
+            );
+            return None;
+        }
+        Some(value as u8)
+    };
+    if let Some(v) = prefix(p, "min_prefix_v4", 32) {
+        rules.min_prefix_v4 = v;
+    }
+    if let Some(v) = prefix(p, "min_prefix_v6", 128) {
+        rules.min_prefix_v6 = v;
+    }
+    if let Some(n) = f.get("max_ranges")
+        && let Some(v) = decode::positive_int(p, n, "`safety.block_ips.max_ranges`")
+    {
+        rules.max_ranges = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = f.get("never_block") {
+        for (item, text) in decode::strings(p, n, "`safety.block_ips.never_block`") {
+            match parse_range(text) {
+                Ok(net) => rules.never_block.push(net),
+                Err(m) => p.error(item.loc, format!("in `safety.block_ips.never_block`: {m}")),
+            }
+        }
+    }
+    rules
 }
 
 fn decode_budget(p: &mut Problems, item: &Node) -> Option<Budget> {
@@ -93,3 +150,7 @@ fn decode_budget(p: &mut Problems, item: &Node) -> Option<Budget> {
         per_secs: per.filter(|s| *s > 0)?,
     })
 }
+
+#[cfg(test)]
+#[path = "safety_tests.rs"]
+mod tests;

@@ -1,6 +1,7 @@
 //! The safety rails applied when an action is claimed: cooldowns (the same action on the same
 //! account again too soon is suppressed), protected accounts found at run time, and blast-radius
-//! budgets (over a budget the action waits for a human). Each outcome is audited with why.
+//! budgets (over a budget the action waits for a human), which count accounts and tenant-wide
+//! actions alike. Each outcome is audited with why.
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -114,15 +115,14 @@ pub(super) async fn apply(
     let Some(p) = pending(tx, claimable, seq, Some(key)).await? else {
         return Ok(None);
     };
-    // Tenant-wide actions have no account to protect, cool down or count.
-    let (Some(target), Some(account)) = (p.target.clone(), p.account.clone()) else {
-        return Ok(None);
-    };
     if let Some(why) = &guard.protected {
         return hold(tx, &p, why, None).await.map(Some);
     }
+    // A tenant-wide action has no account to cool down; budgets still count it, as itself.
+    let counted = budget_key(p.pk, p.account.as_deref());
     if guard.cooldown_secs > 0
-        && let Some(by) = recent_same(tx, &p, &account, guard.cooldown_secs, "<>").await?
+        && let (Some(target), Some(account)) = (&p.target, &p.account)
+        && let Some(by) = recent_same(tx, &p, account, guard.cooldown_secs, "<>").await?
     {
         let detail = json!({"suppressed_by": by, "cooldown_secs": guard.cooldown_secs,
                             "why": format!("action #{by} already did {} on {target} within the cooldown", p.kind)});
@@ -153,7 +153,7 @@ pub(super) async fn apply(
             "SELECT pk FROM budget_spend WHERE budget = $1 AND target = $2 AND spent_at >= $3 LIMIT 1",
         )
         .bind(budget.name.clone())
-        .bind(account.clone())
+        .bind(counted.clone())
         .bind(cutoff.clone())
         .fetch_optional(&mut **tx)
         .await
@@ -172,7 +172,7 @@ pub(super) async fn apply(
         .map_err(query_err(what))?;
         if spent as u64 >= budget.max {
             let why = format!(
-                "budget `{}` is spent: {} of {} accounts in the last {}",
+                "budget `{}` is spent: {} of {} accounts or tenant-wide actions in the last {}",
                 budget.name,
                 spent,
                 budget.max,
@@ -202,9 +202,8 @@ pub(super) async fn spend(
         .await
         .map_err(query_err(what))?;
     let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
-    let Some(target): Option<String> = row.try_get("target").map_err(query_err(what))? else {
-        return Ok(());
-    };
+    let account: Option<String> = row.try_get("target").map_err(query_err(what))?;
+    let target = budget_key(pk, account.as_deref());
     for budget in &guard.budgets {
         sqlx::query("INSERT INTO budget_spend (budget, target, action_pk, spent_at) VALUES ($1, $2, $3, $4)")
             .bind(budget.name.clone())
@@ -216,6 +215,15 @@ pub(super) async fn spend(
             .map_err(query_err(what))?;
     }
     Ok(())
+}
+
+/// What a budget counts an action as: its account, or for a tenant-wide action (no account) the
+/// action itself, so each tenant-wide action counts once, however often it is retried.
+fn budget_key(pk: i64, account: Option<&str>) -> String {
+    match account {
+        Some(account) => account.to_string(),
+        None => format!("tenant-wide action #{pk}"),
+    }
 }
 
 /// The latest other action of the same kind on the same account whose detection was observed

@@ -220,7 +220,7 @@ fn action_row(detection: usize, action: &PlannedAction) -> Result<NewAction, Sto
         mode: action.mode.as_str(),
         gate: serde_json::to_string(&action.gate).map_err(json_err("an action gate"))?,
         // A read-only action (a sign-in sweep) is queued to run even in passive mode.
-        status: if action.action.spec().read_only && !action.gate.needs_approval() {
+        status: if action.action.spec().read_only && matches!(action.gate, Gate::Automatic) {
             ActionStatus::Pending
         } else {
             action_status(action.mode, &action.gate)
@@ -261,6 +261,10 @@ pub enum Evaluation<'a> {
 
 /// The status a freshly planned action starts in.
 pub fn action_status(mode: Mode, gate: &Gate) -> ActionStatus {
+    if gate.is_refused() {
+        // Passive or active, it never runs: the record says so from the start.
+        return ActionStatus::Refused;
+    }
     match (mode, gate.needs_approval()) {
         (Mode::Passive, false) => ActionStatus::WouldExecute,
         (Mode::Passive, true) => ActionStatus::WouldRequestApproval,

@@ -41,6 +41,15 @@ impl Store {
                         .flatten()
                         .filter_map(|r| r.as_str().map(str::to_string))
                         .collect(),
+                    refused: gate["refused"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|r| {
+                            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                            (text("range"), text("why"))
+                        })
+                        .collect(),
                     detection_seq: row.try_get("detection_seq").map_err(query_err(what))?,
                     observed_at: chrono::DateTime::parse_from_rfc3339(&observed)
                         .map(|t| t.to_utc())

@@ -5,6 +5,7 @@
 mod active;
 mod approvals;
 mod audit;
+mod block_ips;
 mod browser;
 mod campaigns;
 mod durability;
@@ -18,5 +19,6 @@ mod run;
 mod safety;
 mod secrets;
 mod serve;
+mod setup;
 mod slack;
 mod teams;

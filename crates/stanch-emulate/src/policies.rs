@@ -305,6 +305,19 @@ fn validate_location(
     if create && !body.get("displayName").is_some_and(Value::is_string) {
         return Err(bad_request("displayName is required."));
     }
+    // `isTrusted` belongs to IP locations only, and is a boolean (false when left out).
+    if let Some(trusted) = body.get("isTrusted") {
+        if kind != Some(IP_LOCATION) {
+            return Err(bad_request(
+                "Property 'isTrusted' does not exist on type 'microsoft.graph.countryNamedLocation'.",
+            ));
+        }
+        if !trusted.is_boolean() {
+            return Err(bad_request(&format!(
+                "Invalid value for 'isTrusted': {trusted}; expected true or false."
+            )));
+        }
+    }
     if kind == Some(IP_LOCATION) {
         match body.get("ipRanges") {
             None if !create => {}

@@ -2,6 +2,7 @@
 
 mod assertion;
 mod batch_faults;
+mod named_locations;
 mod resources;
 mod select;
 mod sign_ins;

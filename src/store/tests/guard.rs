@@ -4,7 +4,7 @@
 
 use super::fixtures::{at, batch, plan};
 use crate::store::{ActionRow, BudgetLimit, Claim, ClaimGuard, Store};
-use stanch_core::vocab::Mode;
+use stanch_core::vocab::{ActionKind, Mode};
 
 /// Records `count` new detections on accounts `first..` (each with an automatic revoke and a
 /// gated disable) and returns the pending revokes. Every call makes new detections.
@@ -26,6 +26,29 @@ async fn revokes(store: &Store, first: usize, count: usize) -> Vec<ActionRow> {
         .into_iter()
         .filter(|a| a.status == "pending")
         .collect()
+}
+
+/// Records `count` new detections, each with one automatic `block_ips` (tenant-wide: no
+/// account), and returns the pending blocks.
+async fn blocks(store: &Store, first: usize, count: usize) -> Vec<ActionRow> {
+    let run = store.start_run(Mode::Active, "-", at()).await.unwrap();
+    let (mut detections, _) = batch(first, count, Mode::Active);
+    for d in &mut detections {
+        d.id = format!("{}-blocks", d.id);
+    }
+    let plans: Vec<_> = detections
+        .iter()
+        .map(|d| {
+            let mut plan = plan(d, Mode::Active);
+            plan.actions.truncate(1);
+            plan.actions[0].action = ActionKind::BlockIps;
+            plan.actions[0].target = None;
+            plan
+        })
+        .collect();
+    let items = super::fixtures::accepted(&detections, &plans);
+    store.record_batch(run, &items).await.unwrap();
+    store.actions(Some(run)).await.unwrap()
 }
 
 fn budget(max: u64) -> ClaimGuard {
@@ -95,6 +118,42 @@ pub async fn budgets_hold_exactly_the_accounts_over_them(store: &Store) {
     assert!(store.verify_audit().await.unwrap().is_intact());
 }
 
+pub async fn budgets_count_each_tenant_wide_action_once_and_hold_the_next(store: &Store) {
+    let rows = blocks(store, 1, 3).await;
+    assert!(
+        rows.iter()
+            .all(|r| r.target_upn.is_none() && r.status == "pending")
+    );
+    let guard = ClaimGuard {
+        // No account to cool down: the cooldown never suppresses a tenant-wide action.
+        cooldown_secs: 900,
+        budgets: vec![BudgetLimit {
+            name: "blocks".into(),
+            max: 2,
+            per_secs: 3600,
+        }],
+        ..ClaimGuard::default()
+    };
+    let mut claims = Vec::new();
+    for row in &rows {
+        claims.push(
+            store
+                .claim_action_guarded(row.detection_seq, &row.idempotency_key, &guard)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(&claims[..2], &[Claim::Claimed, Claim::Claimed]);
+    assert!(
+        matches!(&claims[2], Claim::Held { why, budget } if why.contains("budget `blocks` is spent: 2 of 2 accounts or tenant-wide actions") && budget.as_deref() == Some("blocks")),
+        "{:?}",
+        claims[2]
+    );
+    let held = store.action(rows[2].pk).await.unwrap().unwrap();
+    assert_eq!(held.status, "awaiting_approval");
+    assert!(store.verify_audit().await.unwrap().is_intact());
+}
+
 pub async fn cooldowns_suppress_repeats_and_protection_holds(store: &Store) {
     let cooling = ClaimGuard {
         cooldown_secs: 900,
@@ -146,6 +205,22 @@ pub async fn cooldowns_suppress_repeats_and_protection_holds(store: &Store) {
 async fn sqlite_budgets_hold_exactly_the_accounts_over_them() {
     let store = Store::open("sqlite::memory:").await.unwrap();
     budgets_hold_exactly_the_accounts_over_them(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_budgets_count_each_tenant_wide_action_once_and_hold_the_next() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    budgets_count_each_tenant_wide_action_once_and_hold_the_next(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_budgets_count_each_tenant_wide_action_once_and_hold_the_next() {
+    let Some(db) = super::postgres::TestDb::create().await else {
+        return;
+    };
+    let store = Store::open(&db.url).await.unwrap();
+    budgets_count_each_tenant_wide_action_once_and_hold_the_next(&store).await;
+    db.drop(store).await;
 }
 
 #[tokio::test]

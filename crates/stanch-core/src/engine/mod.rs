@@ -15,8 +15,10 @@ use crate::campaign::CampaignView;
 use crate::intake::{Detection, UserRef, is_object_id, is_upn};
 use crate::playbook::fields::Subject;
 use crate::playbook::{Param, Playbook, PlaybookSet, Step, check_param};
+use crate::rails::BlockIpsRules;
+use crate::rails::ranges::ranges_param;
 use crate::util::sha256_hex;
-use crate::vocab::{Mode, TargetKind};
+use crate::vocab::{ActionKind, Mode, TargetKind};
 
 /// What the engine knows besides the detection and the playbooks.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +29,9 @@ pub struct Context {
     pub force_passive: bool,
     /// UPNs or object ids that no automatic action may touch: such actions need a human.
     pub protected_accounts: Vec<String>,
+    /// What `block_ips` may block (`safety.block_ips`): a range it refuses makes the action
+    /// `Gate::Refused`, so passive mode and the report show it too.
+    pub block_ips: BlockIpsRules,
 }
 
 impl Context {
@@ -143,7 +148,16 @@ fn plan_step(
         ));
         reason.push_str("; target is protected");
     }
-    let gate = if reasons.is_empty() {
+    let mut refused = Vec::new();
+    if step.action == ActionKind::BlockIps {
+        let ranges = ranges_param(&params);
+        refused = ctx.block_ips.refusals(ranges.iter().map(String::as_str));
+        reasons.extend(ctx.block_ips.too_many(ranges.len()));
+    }
+    let gate = if !refused.is_empty() {
+        reason.push_str("; ranges refused");
+        Gate::Refused { refused }
+    } else if reasons.is_empty() {
         Gate::Automatic
     } else {
         Gate::Approval {

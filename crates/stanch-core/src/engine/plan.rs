@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::intake::UserRef;
+use crate::rails::Refusal;
 use crate::vocab::{ActionKind, ApprovalPolicy, Mode};
 
 /// What must happen before an action may run.
@@ -19,11 +20,18 @@ pub enum Gate {
         #[serde(skip_serializing_if = "Option::is_none")]
         policy: Option<ApprovalPolicy>,
     },
+    /// Never runs, in any mode, and no approval changes that: the rails refuse what it would do
+    /// (IP ranges whose blocking would lock the company out). `refused` names each and why.
+    Refused { refused: Vec<Refusal> },
 }
 
 impl Gate {
     pub fn needs_approval(&self) -> bool {
         matches!(self, Gate::Approval { .. })
+    }
+
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Gate::Refused { .. })
     }
 }
 

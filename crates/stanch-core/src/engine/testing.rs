@@ -123,22 +123,36 @@ fn compare(expected: &[ExpectedAction], planned: &[PlannedAction]) -> Vec<String
         if let Some(mode) = want.mode.filter(|m| *m != got.mode) {
             failures.push(format!("{at}: expected mode {mode}, planned {}", got.mode));
         }
-        if let Some(approval) = want.approval {
+        let refused = got.gate.is_refused();
+        if want.refused.unwrap_or(false) != refused {
+            failures.push(format!(
+                "{at}: expected refused: {}, planned {}",
+                want.refused.unwrap_or(false),
+                describe_gate(&got.gate)
+            ));
+        }
+        if let Some(approval) = want.approval.filter(|_| !refused) {
             let gated = got.gate.needs_approval();
             if approval != gated {
-                let detail = match &got.gate {
-                    Gate::Approval { reasons, .. } => {
-                        format!("approval required ({})", reasons.join("; "))
-                    }
-                    Gate::Automatic => "no approval".to_string(),
-                };
                 failures.push(format!(
-                    "{at}: expected approval: {approval}, planned {detail}"
+                    "{at}: expected approval: {approval}, planned {}",
+                    describe_gate(&got.gate)
                 ));
             }
         }
     }
     failures
+}
+
+fn describe_gate(gate: &Gate) -> String {
+    match gate {
+        Gate::Approval { reasons, .. } => format!("approval required ({})", reasons.join("; ")),
+        Gate::Automatic => "no approval".to_string(),
+        Gate::Refused { refused } => {
+            let each: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            format!("refused ({})", each.join("; "))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,5 +199,36 @@ tests:
         assert!(failures[1].contains("expected parameter `delete` = true, planned false"));
         assert!(failures[2].contains("expected approval: false, planned approval required"));
         assert!(failures[3].contains("expected mode active, planned passive"));
+    }
+
+    const BLOCKS: &str = r#"
+version: 1
+id: blocks
+match: { name: "Test / Block" }
+steps:
+  - { id: block, action: block_ips, with: { ips: "{{ details.ranges }}" }, approval: { approvers: [a@contoso.com] } }
+tests:
+  - name: expects the refusal
+    detection: { id: "1", name: "Test / Block", observed_at: "2021-06-01T00:00:00Z", details: { ranges: ["0.0.0.0/0"] } }
+    expect:
+      - { step: block, refused: true }
+  - name: does not see it coming
+    detection: { id: "2", name: "Test / Block", observed_at: "2021-06-01T00:00:00Z", details: { ranges: ["192.168.0.0/24"] } }
+    expect:
+      - { step: block, approval: true }
+"#;
+
+    #[test]
+    fn a_refused_block_fails_a_test_unless_it_expects_refused() {
+        let set = load_sources([("blocks.yaml", BLOCKS)]).into_set().unwrap();
+        let outcomes = run_tests(&set);
+        assert!(outcomes[0].passed(), "{:?}", outcomes[0].failures);
+        let failures = &outcomes[1].failures;
+        assert_eq!(failures.len(), 1, "{failures:#?}");
+        assert!(
+            failures[0].contains("expected refused: false, planned refused (`192.168.0.0/24` overlaps 192.168.0.0/16, private (RFC 1918))"),
+            "{}",
+            failures[0]
+        );
     }
 }

@@ -149,3 +149,88 @@ fn a_step_without_a_target_account_is_skipped_with_the_reason() {
             .any(|s| s.reason.contains("the detection names no user"))
     );
 }
+
+/// A playbook whose automatic block renders whatever a detection's `details.ranges` says.
+const TEMPLATED_BLOCK: &str = r#"
+version: 1
+id: templated-block
+match: { name: "Test / Block" }
+steps:
+  - id: block
+    action: block_ips
+    with: { ips: "{{ details.ranges }}" }
+"#;
+
+fn block_plan(ranges: &str, ctx: &Context) -> PlannedAction {
+    let report = load_sources([("block.yaml", TEMPLATED_BLOCK)]);
+    let set = report.into_set().unwrap_or_else(|_| panic!("playbook"));
+    let d = parse_generic(&format!(
+        r#"{{"id":"b1","name":"Test / Block","observed_at":"2021-06-01T10:00:00Z","details":{{"ranges":{ranges}}}}}"#
+    ))
+    .unwrap();
+    let mut plan = plan(&d, &set, ctx);
+    assert_eq!(plan.actions.len(), 1, "{plan:?}");
+    plan.actions.remove(0)
+}
+
+#[test]
+fn a_template_rendering_the_default_route_plans_a_refused_block_naming_the_range() {
+    let action = block_plan(r#"["0.0.0.0/0", "203.0.113.0/24"]"#, &Context::default());
+    let Gate::Refused { refused } = &action.gate else {
+        panic!("not refused: {:?}", action.gate)
+    };
+    // The whole action is refused, naming only the ranges at fault: never a silent subset.
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].range, "0.0.0.0/0");
+    assert!(refused[0].why.contains("default route"), "{}", refused[0]);
+    assert!(!action.gate.needs_approval());
+    assert!(
+        action.reason.contains("ranges refused"),
+        "{}",
+        action.reason
+    );
+}
+
+#[test]
+fn private_ranges_are_refused_at_plan_time_in_passive_mode_too() {
+    let action = block_plan(r#""10.20.30.0/24""#, &Context::default());
+    assert_eq!(action.mode, Mode::Passive);
+    let Gate::Refused { refused } = &action.gate else {
+        panic!("not refused: {:?}", action.gate)
+    };
+    assert!(
+        refused[0].why.contains("private (RFC 1918)"),
+        "{}",
+        refused[0]
+    );
+}
+
+#[test]
+fn ranges_the_rules_allow_plan_as_before() {
+    let action = block_plan(
+        r#"["203.0.113.0/24", "2001:db8:7::/48"]"#,
+        &Context::default(),
+    );
+    assert_eq!(action.gate, Gate::Automatic);
+}
+
+#[test]
+fn more_ranges_than_max_ranges_wait_for_a_person_even_without_a_step_approval() {
+    let ctx = Context {
+        block_ips: BlockIpsRules {
+            max_ranges: 1,
+            ..BlockIpsRules::default()
+        },
+        ..Context::default()
+    };
+    let action = block_plan(r#"["203.0.113.0/24", "198.51.100.0/24"]"#, &ctx);
+    let Gate::Approval { reasons, .. } = &action.gate else {
+        panic!("not gated: {:?}", action.gate)
+    };
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("blocks 2 ranges at once")),
+        "{reasons:?}"
+    );
+}

@@ -27,7 +27,9 @@ pub const TEST_KEYS: &[&str] = &[
     "campaign",
     "expect",
 ];
-pub const EXPECT_KEYS: &[&str] = &["step", "action", "target", "params", "mode", "approval"];
+pub const EXPECT_KEYS: &[&str] = &[
+    "step", "action", "target", "params", "mode", "approval", "refused",
+];
 pub const CHANNELS: &[&str] = &["slack", "teams", "link", "webhook"];
 const DEFAULT_APPROVAL_TIMEOUT_SECS: u64 = 30 * 60;
 
@@ -265,6 +267,9 @@ fn compile_expected(p: &mut Problems, node: &Node, playbook: &Playbook) -> Optio
     let approval = f
         .get("approval")
         .and_then(|n| decode::boolean(p, n, "`approval`"));
+    let refused = f
+        .get("refused")
+        .and_then(|n| decode::boolean(p, n, "`refused`"));
     (p.error_count() == errors_before).then(|| ExpectedAction {
         step: step_id.to_string(),
         action,
@@ -272,5 +277,6 @@ fn compile_expected(p: &mut Problems, node: &Node, playbook: &Playbook) -> Optio
         params,
         mode,
         approval,
+        refused,
     })
 }

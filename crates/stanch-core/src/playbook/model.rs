@@ -113,4 +113,7 @@ pub struct ExpectedAction {
     pub params: Map<String, Value>,
     pub mode: Option<Mode>,
     pub approval: Option<bool>,
+    /// Whether the rails refuse the action (`block_ips` of ranges they never block). A refusal
+    /// the test does not expect is a failure whatever else it checks.
+    pub refused: Option<bool>,
 }

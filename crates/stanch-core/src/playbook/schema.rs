@@ -86,6 +86,7 @@ pub fn playbook_schema() -> Value {
                 "properties": {
                     "step": {"type": "string"}, "action": {"enum": actions}, "target": {"type": "string"},
                     "params": {"type": "object"}, "mode": mode, "approval": {"type": "boolean"},
+                    "refused": {"type": "boolean"},
                 },
             },
         },

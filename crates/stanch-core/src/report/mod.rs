@@ -1,7 +1,8 @@
 //! `stanch report`: the evidence for promoting a playbook from passive to active. Over a
 //! passive period it says, per playbook and action, what would have been done, to how many
 //! accounts, and what the safety rails would have stopped: cooldowns (repeats), budgets (over
-//! the limit, a person would have been asked), protected accounts and steps that ask a human.
+//! the limit, a person would have been asked), protected accounts, steps that ask a human, and
+//! IP blocks the rails refuse.
 //!
 //! The rails are replayed in detection time, as the responder would have met them live. Pure:
 //! the rows come from the store, the result is printed by the CLI.
@@ -11,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::rails::SafetySettings;
+use crate::rails::{SafetySettings, budgeted};
 use crate::vocab::ActionKind;
 
 /// One passive action, as the store has it.
@@ -22,6 +23,8 @@ pub struct PassiveAction {
     pub target: Option<String>,
     /// The engine's gate reasons (empty: it would have run without a human).
     pub gate_reasons: Vec<String>,
+    /// Ranges the engine refused to block, with why (empty: nothing refused).
+    pub refused: Vec<(String, String)>,
     pub detection_seq: i64,
     pub observed_at: DateTime<Utc>,
 }
@@ -57,6 +60,11 @@ pub struct ActionReport {
     /// Budget name → actions it would have held for a person.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub held_by_budget: BTreeMap<String, usize>,
+    /// Would never have run: the rails refuse the IP ranges it names.
+    pub refused: usize,
+    /// Each range refused → why.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused_ranges: BTreeMap<String, String>,
 }
 
 /// Replays the rails over `rows` (any order; sorted here by detection time).
@@ -72,7 +80,7 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
         BTreeMap::new();
     let mut last_by_target: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
     let mut spent: HashMap<String, VecDeque<(DateTime<Utc>, String)>> = HashMap::new();
-    for row in &rows {
+    for (n, row) in rows.iter().enumerate() {
         detections.insert(row.detection_seq);
         let (seen, actions) = per_playbook.entry(row.playbook.clone()).or_default();
         seen.insert(row.detection_seq);
@@ -80,6 +88,14 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
         tally.report.planned += 1;
         if let Some(t) = &row.target {
             tally.accounts.insert(t.to_ascii_lowercase());
+        }
+        if !row.refused.is_empty() {
+            tally.report.refused += 1;
+            tally
+                .report
+                .refused_ranges
+                .extend(row.refused.iter().cloned());
+            continue;
         }
         let protected = row.gate_reasons.iter().any(|r| r.contains("protected"));
         if protected {
@@ -90,13 +106,23 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
             tally.report.step_approval += 1;
             continue;
         }
-        let (Some(target), Some(kind)) = (&row.target, ActionKind::parse(&row.kind)) else {
+        let Some(kind) = ActionKind::parse(&row.kind) else {
             tally.report.would_run += 1;
             continue;
         };
+        // What budgets count: the account, or a tenant-wide action as itself (once each).
+        let counted = match &row.target {
+            Some(target) => target.to_ascii_lowercase(),
+            None if budgeted(kind) => format!("tenant:{n}"),
+            None => {
+                tally.report.would_run += 1;
+                continue;
+            }
+        };
+        let key = (counted, row.kind.clone());
         let cooldown = Duration::seconds(safety.cooldown_secs(kind) as i64);
-        let key = (target.to_ascii_lowercase(), row.kind.clone());
-        if let Some(last) = last_by_target.get(&key)
+        if row.target.is_some()
+            && let Some(last) = last_by_target.get(&key)
             && cooldown > Duration::zero()
             && row.observed_at - *last < cooldown
         {

@@ -15,6 +15,7 @@ fn row(seq: i64, kind: &str, target: &str, minute: u32, reasons: &[&str]) -> Pas
         kind: kind.into(),
         target: Some(target.into()),
         gate_reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        refused: Vec::new(),
         detection_seq: seq,
         observed_at: at(minute),
     }
@@ -81,4 +82,73 @@ fn replays_cooldowns_budgets_and_gates_in_detection_time() {
     assert_eq!(disable.held_by_budget["disables"], 1);
     assert_eq!(disable.step_approval, 1);
     assert_eq!(disable.protected, 1);
+}
+
+fn block(seq: i64, minute: u32, refused: &[(&str, &str)]) -> PassiveAction {
+    PassiveAction {
+        target: None,
+        refused: refused
+            .iter()
+            .map(|(r, why)| (r.to_string(), why.to_string()))
+            .collect(),
+        ..row(seq, "block_ips", "", minute, &[])
+    }
+}
+
+#[test]
+fn refused_blocks_are_reported_with_each_range_and_why_and_never_would_run() {
+    let rows = vec![
+        block(
+            1,
+            0,
+            &[("0.0.0.0/0", "is the default route: every IPv4 address")],
+        ),
+        block(2, 1, &[]),
+    ];
+    let report = build(rows, &SafetySettings::default());
+    let blocks = &report.playbooks[0].actions[0];
+    assert_eq!(
+        (blocks.planned, blocks.refused, blocks.would_run),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        blocks.refused_ranges["0.0.0.0/0"],
+        "is the default route: every IPv4 address"
+    );
+}
+
+#[test]
+fn a_budget_counts_tenant_wide_blocks_one_each_and_holds_the_one_over() {
+    let safety = SafetySettings {
+        budgets: vec![
+            Budget {
+                name: "blocks".into(),
+                action: Some(ActionKind::BlockIps),
+                playbook: None,
+                max: 1,
+                per_secs: 3600,
+            },
+            Budget {
+                name: "everything".into(),
+                action: None,
+                playbook: None,
+                max: 1,
+                per_secs: 3600,
+            },
+        ],
+        ..SafetySettings::default()
+    };
+    // `everything` is spent by the first block; a notification is not counted, so it runs.
+    let notify = PassiveAction {
+        target: None,
+        ..row(3, "notify", "", 2, &[])
+    };
+    let report = build(vec![block(1, 0, &[]), block(2, 1, &[]), notify], &safety);
+    let actions = &report.playbooks[0].actions;
+    let blocks = actions.iter().find(|a| a.action == "block_ips").unwrap();
+    assert_eq!(blocks.would_run, 1);
+    assert_eq!(blocks.held_by_budget["blocks"], 1);
+    assert_eq!(blocks.suppressed_by_cooldown, 0, "no account, no cooldown");
+    let notify = actions.iter().find(|a| a.action == "notify").unwrap();
+    assert_eq!(notify.would_run, 1);
 }

@@ -119,6 +119,9 @@ states! {
         Expired = "expired",
         /// Its undo failed: still in effect.
         ExpiryFailed = "expiry_failed",
+        /// The rails refuse what it would do (IP ranges that would lock the company out), at
+        /// planning or right before it ran; nothing was sent, and no approval or retry changes it.
+        Refused = "refused",
     }
 }
 
@@ -147,6 +150,8 @@ states! {
         Suppressed = "suppressed",
         /// It now waits for a human: a budget is spent or the account is protected.
         Held = "held",
+        /// The rails refused it before anything was sent.
+        Refused = "refused",
     }
 }
 

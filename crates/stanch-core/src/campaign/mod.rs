@@ -19,7 +19,9 @@ mod synthetic;
 mod tracker;
 
 pub use indicator::{Extractor, Indicator, network_of};
-pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
+pub use model::{
+    Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen, one_per_account,
+};
 pub use synthetic::{
     CONFIRMED_NAME, MEMBER_NAME, SOURCE, confirmed_detection, member_detection, reserved_source,
 };

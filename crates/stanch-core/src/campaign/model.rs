@@ -28,6 +28,19 @@ pub struct Member {
 }
 
 impl Member {
+    /// Every name the member answers to, lowercased: its key, its UPN, its object id.
+    fn names(&self) -> Vec<String> {
+        [
+            Some(self.account.as_str()),
+            self.upn.as_deref(),
+            self.id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_lowercase)
+        .collect()
+    }
+
     /// What to call the account: the UPN when known.
     pub fn name(&self) -> &str {
         self.upn
@@ -35,6 +48,34 @@ impl Member {
             .or(self.id.as_deref())
             .unwrap_or(&self.account)
     }
+}
+
+/// Stored member rows, one per account, as a campaign restored from them counts them: rows
+/// that share a name (one written late, by a batch grouped before the names were known as one)
+/// fold into the earliest.
+pub fn one_per_account(mut members: Vec<Member>) -> Vec<Member> {
+    members.sort_by(|a, b| (a.joined_at, &a.account).cmp(&(b.joined_at, &b.account)));
+    let mut campaign = Campaign::new(String::new(), DateTime::<Utc>::MIN_UTC);
+    for member in members {
+        campaign.add_member(member);
+    }
+    campaign.members
+}
+
+/// What [`Campaign::unify`] did to a campaign's members.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Unified {
+    /// No member goes by either name, or one already has both.
+    Nothing,
+    /// The member at this index now carries both names.
+    Completed(usize),
+    /// Two members were one account: `member`, at index `removed` before it was taken out, is
+    /// now part of the member at `kept` (an index after the removal).
+    Merged {
+        kept: usize,
+        removed: usize,
+        member: Member,
+    },
 }
 
 /// When an indicator was first and last seen in the campaign.
@@ -146,7 +187,7 @@ impl Campaign {
         last_seen: DateTime<Utc>,
         detections: u64,
         confirmed: Option<Confirmation>,
-        mut members: Vec<Member>,
+        members: Vec<Member>,
         mut seen: Vec<Seen>,
     ) -> Campaign {
         let mut campaign = Campaign::new(id, opened_at);
@@ -154,8 +195,7 @@ impl Campaign {
         campaign.last_seen = last_seen;
         campaign.detections = detections;
         campaign.confirmed = confirmed;
-        members.sort_by(|a, b| (a.joined_at, &a.account).cmp(&(b.joined_at, &b.account)));
-        for member in members {
+        for member in one_per_account(members) {
             campaign.add_member(member);
         }
         seen.sort_by(|a, b| (a.first_seen, &a.indicator).cmp(&(b.first_seen, &b.indicator)));
@@ -242,15 +282,7 @@ impl Campaign {
     /// Adds a member, or completes a known one (an id learned later, containment asked for).
     /// Returns its index and whether it is new.
     pub(super) fn add_member(&mut self, member: Member) -> (usize, bool) {
-        let names: Vec<String> = [
-            Some(member.account.as_str()),
-            member.upn.as_deref(),
-            member.id.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_lowercase)
-        .collect();
+        let names = member.names();
         if let Some(i) = names
             .iter()
             .find_map(|n| self.member_index.get(n.as_str()).copied())
@@ -279,6 +311,61 @@ impl Campaign {
             self.member_index.entry(name.into()).or_insert(i);
         }
         (i, true)
+    }
+
+    /// The directory says `id` and `upn` are one account: the members known by either name
+    /// become one. The earliest to join stays (its `via`), contained if either was, with both
+    /// names; the other is removed, and the indices are rebuilt.
+    pub(super) fn unify(&mut self, id: &str, upn: &str) -> Unified {
+        let (i, j) = match (self.member_index(upn), self.member_index(id)) {
+            (Some(i), Some(j)) if i != j => (i, j),
+            (Some(i), _) | (None, Some(i)) => {
+                let known = &self.members[i];
+                if known.upn.is_some() && known.id.is_some() {
+                    return Unified::Nothing;
+                }
+                let both = Member {
+                    account: known.account.clone(),
+                    upn: Some(upn.to_string()),
+                    id: Some(id.to_string()),
+                    joined_at: known.joined_at,
+                    via: String::new(),
+                    contained: false,
+                };
+                self.add_member(both);
+                return Unified::Completed(i);
+            }
+            (None, None) => return Unified::Nothing,
+        };
+        let order = |m: &Member| (m.joined_at, m.account.clone());
+        let (keep, drop) = if order(&self.members[i]) <= order(&self.members[j]) {
+            (i, j)
+        } else {
+            (j, i)
+        };
+        let removed = self.members.remove(drop);
+        let kept = if keep > drop { keep - 1 } else { keep };
+        let member = &mut self.members[kept];
+        member.upn = member.upn.take().or(removed.upn.clone());
+        member.upn.get_or_insert_with(|| upn.to_string());
+        member.id = member.id.take().or(removed.id.clone());
+        member.id.get_or_insert_with(|| id.to_string());
+        member.contained |= removed.contained;
+        self.member_index.clear();
+        self.ordered.accounts.clear();
+        for (n, member) in self.members.iter().enumerate() {
+            self.ordered
+                .accounts
+                .insert((member.joined_at, member.name().to_string()));
+            for name in member.names() {
+                self.member_index.entry(name.into()).or_insert(n);
+            }
+        }
+        Unified::Merged {
+            kept,
+            removed: drop,
+            member: removed,
+        }
     }
 
     /// Empties a campaign merged into another (its evidence now lives there).

@@ -96,6 +96,25 @@ impl Identities {
         Ok(identity)
     }
 
+    /// `user` with the name it lacks filled in from identities already resolved: a look in the
+    /// cache, never a directory read (intake must not wait on Graph). `None` when there is
+    /// nothing to add.
+    pub async fn complete(&self, user: &UserRef) -> Option<UserRef> {
+        if user.upn.is_some() == user.id.is_some() {
+            return None;
+        }
+        let name = user.graph_id().trim().to_lowercase();
+        let identity = match self.cache.lock().await.get(&name) {
+            Some((at, Some(identity))) if at.elapsed() < IDENTITY_TTL => identity.clone(),
+            _ => return None,
+        };
+        let completed = UserRef {
+            upn: user.upn.clone().or(identity.upn),
+            id: user.id.clone().or(Some(identity.id)),
+        };
+        (completed != *user).then_some(completed)
+    }
+
     /// The identity of `name` (a UPN or object id).
     pub async fn lookup(
         &self,

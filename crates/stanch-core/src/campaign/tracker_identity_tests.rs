@@ -1,4 +1,5 @@
 use super::*;
+use crate::campaign::tracker::tests::members as names;
 use crate::campaign::{CampaignEvent, ListKind, Settings};
 use crate::intake::{Detection, UserRef, parse_generic};
 
@@ -26,15 +27,6 @@ fn by_upn(upn: &str) -> serde_json::Value {
 
 fn by_id(id: &str) -> serde_json::Value {
     serde_json::json!({ "id": id })
-}
-
-fn names(t: &Tracker, campaign: &str) -> Vec<String> {
-    t.get(campaign)
-        .unwrap()
-        .members()
-        .iter()
-        .map(|m| m.name().to_string())
-        .collect()
 }
 
 #[test]
@@ -221,4 +213,31 @@ fn indices_stay_right_after_a_member_is_removed() {
         ]
     );
     assert_eq!(dirty.removed_members, [(campaign, A_UPN.to_string())]);
+}
+
+#[test]
+fn stored_rows_naming_one_account_are_read_as_one_member() {
+    let at = |h: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h);
+    let row = |account: &str, upn: Option<&str>, id: Option<&str>, h: i64, contained: bool| {
+        crate::campaign::Member {
+            account: account.into(),
+            upn: upn.map(str::to_string),
+            id: id.map(str::to_string),
+            joined_at: at(h),
+            via: format!("row {account}"),
+            contained,
+        }
+    };
+    // A row written late, by a batch grouped before the two names were known as one.
+    let rows = vec![
+        row(A_ID, None, Some(A_ID), 2, true),
+        row(A_UPN, Some(A_UPN), Some(A_ID), 1, false),
+        row("b@contoso.com", Some("b@contoso.com"), None, 0, false),
+    ];
+    let members = crate::campaign::one_per_account(rows);
+    assert_eq!(members.len(), 2, "{members:#?}");
+    let a = &members[1];
+    assert_eq!((a.account.as_str(), a.joined_at), (A_UPN, at(1)));
+    assert_eq!(a.via, format!("row {A_UPN}"), "the earliest row's");
+    assert!(a.contained, "contained if either was");
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::identity::Identity;
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
 use super::safety::Screening;
@@ -36,6 +37,10 @@ pub struct ActionResult {
     /// What the action produced (a sweep's findings), for what follows it; not printed.
     #[serde(skip)]
     pub outcome: Option<Value>,
+    /// Who the target turned out to be, when the rails resolved it through the directory
+    /// (whatever came of the action): what campaigns learn one account's names from.
+    #[serde(skip)]
+    pub identity: Option<Identity>,
 }
 
 /// Whether the engine's plan asks for this action to run now, without a human. Read-only
@@ -52,6 +57,14 @@ pub async fn execute(
     action: &PlannedAction,
 ) -> Result<ActionResult, StoreError> {
     let started = Instant::now();
+    let safety = runner.safety();
+    // A duplicate is told apart before the rails ask the directory anything.
+    let mut screening = if store.already_done(&action.key).await?.is_some() {
+        Screening::default()
+    } else {
+        safety.screen(runner, runner.client(), action).await
+    };
+    let identity = screening.identity.clone();
     let result = |status, detail: String| ActionResult {
         key: action.key.clone(),
         action: action.action,
@@ -61,13 +74,7 @@ pub async fn execute(
         detail,
         elapsed_ms: started.elapsed().as_millis() as u64,
         outcome: None,
-    };
-    let safety = runner.safety();
-    // A duplicate is told apart before the rails ask the directory anything.
-    let mut screening = if store.already_done(&action.key).await?.is_some() {
-        Screening::default()
-    } else {
-        safety.screen(runner, runner.client(), action).await
+        identity: identity.clone(),
     };
     if action.gate.needs_approval() {
         // People approved it knowing whom it touches; the identity still counts for budgets.

@@ -96,6 +96,25 @@ impl Identities {
         Ok(identity)
     }
 
+    /// `user` with the name it lacks filled in from identities already resolved: a look in the
+    /// cache, never a directory read (intake must not wait on Graph). `None` when there is
+    /// nothing to add.
+    pub async fn complete(&self, user: &UserRef) -> Option<UserRef> {
+        if user.upn.is_some() == user.id.is_some() {
+            return None;
+        }
+        let name = user.graph_id().trim().to_lowercase();
+        let identity = match self.cache.lock().await.get(&name) {
+            Some((at, Some(identity))) if at.elapsed() < IDENTITY_TTL => identity.clone(),
+            _ => return None,
+        };
+        let completed = UserRef {
+            upn: user.upn.clone().or(identity.upn),
+            id: user.id.clone().or(Some(identity.id)),
+        };
+        (completed != *user).then_some(completed)
+    }
+
     /// The identity of `name` (a UPN or object id).
     pub async fn lookup(
         &self,
@@ -175,5 +194,54 @@ mod tests {
         }
         assert!(!identity.is("b.silva@contoso.com"));
         assert_eq!(identity.key(), "6f1c1a2b-0000-4000-8000-000000000001");
+    }
+
+    #[tokio::test]
+    async fn only_an_identity_resolved_within_its_ttl_completes_a_name() {
+        let id = "6f1c1a2b-0000-4000-8000-000000000001";
+        let silva = Identity {
+            id: id.into(),
+            upn: Some("A.Silva@contoso.com".into()),
+        };
+        let identities = Identities::default();
+        let now = Instant::now();
+        let stale = now.checked_sub(IDENTITY_TTL + Duration::from_secs(1));
+        {
+            let mut cache = identities.cache.lock().await;
+            for name in ["a.silva@contoso.com", id] {
+                cache.insert(name.into(), (now, Some(silva.clone())));
+            }
+            cache.insert("gone@contoso.com".into(), (now, None));
+            if let Some(stale) = stale {
+                let renamed = Identity {
+                    id: "6f1c1a2b-0000-4000-8000-000000000002".into(),
+                    upn: Some("old@contoso.com".into()),
+                };
+                cache.insert("old@contoso.com".into(), (stale, Some(renamed)));
+            }
+        }
+        let user = |upn: Option<&str>, id: Option<&str>| UserRef {
+            upn: upn.map(str::to_string),
+            id: id.map(str::to_string),
+        };
+        assert_eq!(
+            identities
+                .complete(&user(Some(" A.SILVA@contoso.com"), None))
+                .await,
+            Some(user(Some(" A.SILVA@contoso.com"), Some(id))),
+            "the name given stays as given"
+        );
+        assert_eq!(
+            identities.complete(&user(None, Some(id))).await,
+            Some(user(Some("A.Silva@contoso.com"), Some(id)))
+        );
+        for nothing in [
+            user(Some("a.silva@contoso.com"), Some(id)),
+            user(Some("gone@contoso.com"), None),
+            user(Some("old@contoso.com"), None),
+            user(Some("never@contoso.com"), None),
+        ] {
+            assert_eq!(identities.complete(&nothing).await, None, "{nothing}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! startup is still caught when an action is about to run.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -27,8 +28,9 @@ pub struct Safety {
     /// Directory role display names whose members are protected.
     pub roles: Vec<String>,
     cache: Mutex<Option<(Instant, Vec<Protected>)>>,
-    /// Targets and configured accounts resolved to one identity each.
-    pub identities: Identities,
+    /// Targets and configured accounts resolved to one identity each; shared with intake,
+    /// which groups detections by both of an account's names once they are known.
+    pub identities: Arc<Identities>,
     /// When each budget last raised an alert, so a flood sends one alert, not thousands.
     alerted: Mutex<std::collections::HashMap<String, Instant>>,
 }
@@ -38,8 +40,8 @@ pub struct Safety {
 pub struct Screening {
     /// Why the target is protected, when it is (or cannot be told apart from one that is).
     pub protected: Option<String>,
-    /// The target's canonical identity (its object id), what cooldowns and budgets count by.
-    pub account: Option<String>,
+    /// Who the target is: its object id (what cooldowns and budgets count by) and UPN.
+    pub identity: Option<Identity>,
 }
 
 /// One alert per budget per this long.
@@ -66,7 +68,7 @@ impl Safety {
             groups,
             roles,
             cache: Mutex::new(None),
-            identities: Identities::default(),
+            identities: Arc::default(),
             alerted: Mutex::default(),
         }
     }
@@ -88,7 +90,7 @@ impl Safety {
                 .collect(),
             human_approved: action.gate.needs_approval(),
             protected: screening.protected,
-            account: screening.account,
+            account: screening.identity.map(|i| i.key().to_string()),
         }
     }
 
@@ -112,14 +114,14 @@ impl Safety {
                     protected: Some(format!(
                         "cannot tell which account `{target}` is ({e}); a person must decide"
                     )),
-                    account: None,
+                    identity: None,
                 };
             }
         };
         let protected = self.protection_of(directory, client, &identity).await;
         Screening {
             protected,
-            account: Some(identity.key().to_string()),
+            identity: Some(identity),
         }
     }
 

@@ -27,9 +27,23 @@ pub fn evaluate(
     playbooks: &PlaybookSet,
     ctx: &Context,
 ) -> Evaluated {
+    evaluate_grouped(tracker, detection, detection, made_for, playbooks, ctx)
+}
+
+/// [`evaluate`], grouping by `grouped`: the same detection with its account's other name filled
+/// in from identities already resolved. The plan is made from the detection as received, so its
+/// idempotency keys do not depend on what a cache happened to hold.
+pub fn evaluate_grouped(
+    tracker: &mut Tracker,
+    detection: &Detection,
+    grouped: &Detection,
+    made_for: Option<&str>,
+    playbooks: &PlaybookSet,
+    ctx: &Context,
+) -> Evaluated {
     let assignment = match made_for {
-        Some(id) => tracker.assign_to(detection, id),
-        None => tracker.assign(detection),
+        Some(id) => tracker.assign_to(grouped, id),
+        None => tracker.assign(grouped),
     };
     // A detection from outside sees its campaign as of its own time; one of stanch's own sees it
     // as it is now (it was made because of what is known now).

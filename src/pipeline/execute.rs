@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::follow_up::{Recorded, after_action, record_follow_ups};
+use super::identity::learn_identity;
 use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
 use crate::store::{Store, StoreError};
 use stanch_core::campaign::Tracker;
@@ -35,6 +36,8 @@ pub fn execute_with_follow_ups<'a>(
         let mut results = Vec::new();
         for action in plan.actions.iter().filter(|a| runs_automatically(a)) {
             let result = execute(runner, store, seq, action).await?;
+            // Before what follows: a confirmation contains each member once, not once a name.
+            learn_identity(store, tracker, seq, &result).await?;
             // Each level of follow-ups is a confirmation's consequence; three are plenty.
             let follow_ups = if depth < 3 {
                 after_action(store, tracker, seq, action, &result).await?

@@ -5,6 +5,8 @@
 //!   evaluate → prepare path; everything below records through it);
 //! - `lookups.rs`: which stored campaigns a batch may link to, asked once per indicator and range;
 //! - `follow_up.rs`: what a succeeded confirmation or sweep implies, recorded like any detection;
+//! - `identity.rs`: what the rails learned of an action's target (its UPN and object id are one
+//!   account) taught to the campaigns;
 //! - `execute.rs`: a plan's automatic actions, each followed by what it implies;
 //! - `run.rs`, `report.rs`: the processing loop of `stanch run` and `stanch demo`;
 //! - `recorder.rs`, `service.rs`, `worker.rs`, `metrics.rs`: the same for `stanch serve`: one
@@ -13,6 +15,7 @@
 mod evaluate;
 mod execute;
 mod follow_up;
+mod identity;
 mod lookups;
 mod metrics;
 mod recorder;

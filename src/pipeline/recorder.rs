@@ -14,10 +14,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Mutex;
 
-use super::evaluate::{Entry, Evaluated, evaluate, prepare};
+use super::evaluate::{Entry, Evaluated, evaluate_grouped, prepare};
 use super::follow_up::{FollowUp, Recorded, after_action, member_follow_up, record_follow_ups};
+use super::identity::{completed, learn_identity, learned};
 use super::lookups::Lookups;
-use crate::actions::ActionResult;
+use crate::actions::{ActionResult, Identities};
 use crate::store::{Store, StoreError};
 use stanch_core::campaign::{Settings, Tracker};
 use stanch_core::engine::{Context, Plan, PlannedAction};
@@ -60,6 +61,9 @@ pub struct Recorder {
     shared: Mutex<Shared>,
     /// One write at a time, in grouping order (lock order: `shared`, then `writes`).
     writes: Mutex<Writes>,
+    /// The executor's resolved identities: a detection naming an account one way is grouped
+    /// under both of its names once they are known (a cache look, never a Graph call).
+    identities: Option<Arc<Identities>>,
 }
 
 /// One item of input for [`Recorder::record`].
@@ -94,9 +98,16 @@ impl Recorder {
                 latest_seen: None,
             }),
             writes: Mutex::new(Writes::default()),
+            identities: None,
             settings,
             run_id,
         }
+    }
+
+    /// Groups by the identities the executor resolves (see [`Identities::complete`]).
+    pub fn with_identities(mut self, identities: Arc<Identities>) -> Recorder {
+        self.identities = Some(identities);
+        self
     }
 
     /// Reloads the campaigns someone else changed since the last look. Only when no write of
@@ -145,6 +156,20 @@ impl Recorder {
     /// detections for accounts that joined an already-confirmed campaign. Returns the plans,
     /// aligned with `items` (`None` for rejected ones).
     pub async fn record(&self, items: &[Input<'_>]) -> Result<Vec<Option<Plan>>, StoreError> {
+        let received: Vec<Option<&Detection>> = items
+            .iter()
+            .map(|i| match i {
+                Input::Detection { detection, .. } => Some(*detection),
+                Input::Rejected { .. } => None,
+            })
+            .collect();
+        let completed = completed(self.identities.as_deref(), &received).await;
+        // What grouping sees: each detection under both of its account's names when known.
+        let grouped: Vec<Option<&Detection>> = received
+            .iter()
+            .zip(&completed)
+            .map(|(received, completed)| completed.as_ref().or(*received))
+            .collect();
         let mut guard = Some(self.shared.lock().await);
         let Some(shared) = guard.as_deref_mut() else {
             return Ok(Vec::new());
@@ -153,13 +178,7 @@ impl Recorder {
         if shared.tracker.len() > TRACKER_SOFT_LIMIT {
             Self::trim(shared, &mut *self.writes.lock().await);
         }
-        let detections: Vec<&Detection> = items
-            .iter()
-            .filter_map(|i| match i {
-                Input::Detection { detection, .. } => Some(*detection),
-                Input::Rejected { .. } => None,
-            })
-            .collect();
+        let detections: Vec<&Detection> = grouped.iter().flatten().copied().collect();
         shared.latest_seen = detections
             .iter()
             .map(|d| d.observed_at)
@@ -171,10 +190,12 @@ impl Recorder {
             .await?;
         let evaluated: Vec<Option<Evaluated>> = items
             .iter()
-            .map(|item| match item {
-                Input::Detection { detection, .. } => Some(evaluate(
+            .zip(&grouped)
+            .map(|(item, grouped)| match item {
+                Input::Detection { detection, .. } => Some(evaluate_grouped(
                     &mut shared.tracker,
                     detection,
+                    grouped.unwrap_or(detection),
                     None,
                     &self.playbooks,
                     &self.context,
@@ -246,26 +267,32 @@ impl Recorder {
         Ok(evaluated.into_iter().map(|e| e.map(|e| e.plan)).collect())
     }
 
-    /// What follows an action the worker carried out (a confirmation, a sweep's finds): the
-    /// follow-up detections are recorded, and their actions queued for the worker.
+    /// What follows an action the worker carried out: the campaigns learn who its target is
+    /// (its UPN and object id are one account), then what a confirmation or a sweep's finds
+    /// imply is recorded, and the follow-ups' actions queued for the worker.
     pub async fn after_action(
         &self,
         detection_seq: i64,
         action: &PlannedAction,
         result: &ActionResult,
     ) -> Result<usize, StoreError> {
-        if result.status != ActionOutcome::Succeeded
-            || !matches!(
+        let follows = result.status == ActionOutcome::Succeeded
+            && matches!(
                 action.action,
                 ActionKind::ConfirmCompromised | ActionKind::SweepSignins
-            )
-        {
+            );
+        if !follows && learned(result).is_none() {
             return Ok(0);
         }
         let mut guard = self.shared.lock().await;
         let shared = &mut *guard;
         self.sync(shared).await?;
         let _writes = self.writes.lock().await;
+        // First: a confirmation contains each member once, not once per name.
+        learn_identity(&self.store, &mut shared.tracker, detection_seq, result).await?;
+        if !follows {
+            return Ok(0);
+        }
         let follow_ups = after_action(
             &self.store,
             &mut shared.tracker,

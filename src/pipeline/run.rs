@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::evaluate::{self, Entry};
+use super::identity;
 use super::lookups::Lookups;
 use super::report::{Campaigns, Item, Outcome, RunError, RunSummary, report};
 use crate::actions::GraphRunner;
@@ -100,9 +101,17 @@ pub async fn run_jsonl(
             bytes_read = bytes;
             parsed.push(item);
         }
-        let detections: Vec<&Detection> = parsed
+        let received: Vec<Option<&Detection>> = parsed
             .iter()
-            .filter_map(|item| item.result.as_ref().ok())
+            .map(|item| item.result.as_ref().ok())
+            .collect();
+        let identities = runner.map(|r| &*r.safety().identities);
+        let completed = identity::completed(identities, &received).await;
+        // Grouped (and looked up) under both of an account's names when they are known.
+        let detections: Vec<&Detection> = received
+            .iter()
+            .zip(&completed)
+            .filter_map(|(received, completed)| completed.as_ref().or(*received))
             .collect();
         latest_seen = detections
             .iter()
@@ -116,7 +125,8 @@ pub async fn run_jsonl(
             .await?;
         let items: Vec<Item> = parsed
             .into_iter()
-            .map(|item| evaluate(item, &mut campaigns))
+            .zip(completed)
+            .map(|(item, completed)| evaluate(item, completed, &mut campaigns))
             .collect();
         if !items.is_empty() {
             let prepared = prepare(summary.run_id, &items, &mut campaigns.tracker)?;
@@ -190,7 +200,8 @@ fn spawn_reader(input: Box<dyn BufRead + Send>) -> mpsc::Receiver<Line> {
     rx
 }
 
-fn evaluate(item: JsonlItem, campaigns: &mut Campaigns<'_>) -> Item {
+/// Groups `item` (as `completed` when its account's other name is known) and plans it.
+fn evaluate(item: JsonlItem, completed: Option<Detection>, campaigns: &mut Campaigns<'_>) -> Item {
     let reserved = item
         .result
         .as_ref()
@@ -205,9 +216,10 @@ fn evaluate(item: JsonlItem, campaigns: &mut Campaigns<'_>) -> Item {
     }
     match item.result {
         Ok(detection) => {
-            let evaluated = evaluate::evaluate(
+            let evaluated = evaluate::evaluate_grouped(
                 &mut campaigns.tracker,
                 &detection,
+                completed.as_ref().unwrap_or(&detection),
                 None,
                 campaigns.playbooks,
                 campaigns.ctx,

@@ -38,6 +38,11 @@ impl Service {
         approvals: ApprovalSettings,
         safety: SafetySettings,
     ) -> Service {
+        // Intake groups by the identities the worker's rails resolve.
+        let recorder = match &runner {
+            Some(runner) => recorder.with_identities(runner.safety().identities.clone()),
+            None => recorder,
+        };
         Service {
             store,
             recorder: Arc::new(recorder),

@@ -119,6 +119,15 @@ pub(super) async fn write_dirty(
             .await
             .map_err(query_err("writing campaign members"))?;
     }
+    // After the upserts: the member that stays already holds what the removed one knew.
+    for (campaign, account) in &dirty.removed_members {
+        sqlx::query("DELETE FROM campaign_members WHERE campaign_id = $1 AND account = $2")
+            .bind(campaign.clone())
+            .bind(account.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("removing a member that is another's other name"))?;
+    }
     let i = "campaign_indicators";
     let tail = format!(
         "ON CONFLICT (campaign_id, indicator) DO UPDATE SET {}, {}",

@@ -12,7 +12,9 @@ use super::campaigns::{parse_time, placeholders, time};
 use super::error::{StoreError, query_err};
 use super::sql::MAX_PARAMS;
 use super::sql::timestamp;
-use stanch_core::campaign::{Campaign, Confirmation, Indicator, Member, Seen, Tracker};
+use stanch_core::campaign::{
+    Campaign, Confirmation, Indicator, Member, Seen, Tracker, one_per_account,
+};
 
 impl Store {
     /// Loads into `tracker` every campaign that saw one of `keys` between `from` and `to`
@@ -242,7 +244,8 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err(what))?;
-        rows.iter()
+        let members = rows
+            .iter()
             .map(|row| {
                 let contained: i64 = row.try_get("contained").map_err(query_err(what))?;
                 Ok(Member {
@@ -254,6 +257,7 @@ impl Store {
                     contained: contained != 0,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(one_per_account(members))
     }
 }

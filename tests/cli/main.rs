@@ -13,6 +13,7 @@ mod edge;
 mod expiry;
 mod harness;
 mod identity;
+mod members;
 mod playbooks;
 mod recovery;
 mod run;

@@ -222,3 +222,80 @@ pub async fn campaigns_round_trip(store: &Store) {
             .is_none()
     );
 }
+
+/// The stored member rows of `campaign`, past the reading that folds rows naming one account.
+async fn member_rows(store: &Store, campaign: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT account FROM campaign_members WHERE campaign_id = $1 ORDER BY account",
+    )
+    .bind(campaign.to_string())
+    .fetch_all(&store.pool)
+    .await
+    .unwrap()
+}
+
+pub async fn a_member_known_under_its_other_name_is_deleted(store: &Store) {
+    let run = store
+        .start_run(Mode::Passive, "one account", Utc::now())
+        .await
+        .unwrap();
+    let id = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0001";
+    let by_id = |n: &str, hours| {
+        let mut d = detection(n, "unused@contoso.com", hours, "198.51.100.24");
+        d.user = Some(UserRef {
+            upn: None,
+            id: Some(id.into()),
+        });
+        d
+    };
+    let mut tracker = Tracker::new(Settings::default());
+    let mut stale = Tracker::new(Settings::default());
+    let campaign = record(
+        store,
+        run,
+        &mut tracker,
+        &[
+            detection("1", "a@contoso.com", 0, "198.51.100.23"),
+            by_id("2", 1),
+        ],
+    )
+    .await
+    .remove(0);
+    assert_eq!(member_rows(store, &campaign).await, [id, "a@contoso.com"]);
+    // A second process holds the campaign as it was: two members.
+    record(store, run, &mut stale, &[by_id("3", 2)]).await;
+
+    let events = tracker.learn_identity(id, "a@contoso.com", "the directory");
+    assert_eq!(events.len(), 1, "{events:?}");
+    store
+        .record_campaign_changes(tracker.take_dirty(), &[])
+        .await
+        .unwrap();
+    assert_eq!(member_rows(store, &campaign).await, ["a@contoso.com"]);
+    let detail = store.campaign_detail(&campaign).await.unwrap().unwrap();
+    assert_eq!(detail.members.len(), 1);
+    assert_eq!(detail.members[0].user_id.as_deref(), Some(id));
+
+    // The stale process writes the other row again, late: the store reads one account still.
+    stale.mark_contained(
+        &campaign,
+        &UserRef {
+            upn: None,
+            id: Some(id.into()),
+        },
+        Utc::now(),
+        "late".into(),
+    );
+    store
+        .record_campaign_changes(stale.take_dirty(), &[])
+        .await
+        .unwrap();
+    assert_eq!(member_rows(store, &campaign).await.len(), 2);
+    let listed = store.campaigns().await.unwrap();
+    assert_eq!(listed[0].accounts, 1, "{listed:?}");
+    assert_eq!(listed[0].contained, 1, "contained if either row was");
+    let mut fresh = Tracker::new(Settings::default());
+    store.load_campaign(&mut fresh, &campaign).await.unwrap();
+    assert_eq!(fresh.get(&campaign).unwrap().members().len(), 1);
+    assert!(store.verify_audit().await.unwrap().is_intact());
+}

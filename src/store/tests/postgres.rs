@@ -101,6 +101,10 @@ pg_test!(postgres_large_batch_is_chunked, |store| {
 pg_test!(postgres_campaigns_round_trip, |store| {
     campaigns::campaigns_round_trip(&store).await
 });
+pg_test!(
+    postgres_a_member_known_under_its_other_name_is_deleted,
+    |store| { campaigns::a_member_known_under_its_other_name_is_deleted(&store).await }
+);
 pg_test!(postgres_concurrent_appends, |store| {
     suite::concurrent_appends(&store).await
 });

@@ -28,6 +28,11 @@ async fn memory_campaigns_round_trip() {
 }
 
 #[tokio::test]
+async fn memory_a_member_known_under_its_other_name_is_deleted() {
+    campaigns::a_member_known_under_its_other_name_is_deleted(&memory().await).await;
+}
+
+#[tokio::test]
 async fn memory_large_batch_is_chunked() {
     suite::large_batch_is_chunked(&memory().await).await;
 }

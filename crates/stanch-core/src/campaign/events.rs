@@ -33,6 +33,14 @@ pub enum CampaignEvent {
         by: String,
         reason: String,
     },
+    /// Two members were one account under two names: `merged` is part of `account` now.
+    SameAccount {
+        campaign: String,
+        account: String,
+        id: String,
+        merged: String,
+        via: String,
+    },
 }
 
 impl CampaignEvent {
@@ -42,6 +50,7 @@ impl CampaignEvent {
             CampaignEvent::Joined { .. } => "campaign.joined",
             CampaignEvent::Merged { .. } => "campaign.merged",
             CampaignEvent::Confirmed { .. } => "campaign.confirmed",
+            CampaignEvent::SameAccount { .. } => "campaign.same_account",
         }
     }
 
@@ -50,7 +59,8 @@ impl CampaignEvent {
         match self {
             CampaignEvent::Opened { campaign, .. }
             | CampaignEvent::Joined { campaign, .. }
-            | CampaignEvent::Confirmed { campaign, .. } => campaign,
+            | CampaignEvent::Confirmed { campaign, .. }
+            | CampaignEvent::SameAccount { campaign, .. } => campaign,
             CampaignEvent::Merged { into, .. } => into,
         }
     }
@@ -74,11 +84,14 @@ pub struct Dirty {
     pub indicators: Vec<(String, Seen)>,
     /// `(from, into)`, in the order they happened.
     pub merges: Vec<(String, String)>,
+    /// `(campaign, account)`: member rows to delete, the account being another member's other
+    /// name. Deleted after the members are written.
+    pub removed_members: Vec<(String, String)>,
 }
 
 impl Dirty {
     pub fn is_empty(&self) -> bool {
-        self.campaigns.is_empty() && self.merges.is_empty()
+        self.campaigns.is_empty() && self.merges.is_empty() && self.removed_members.is_empty()
     }
 }
 

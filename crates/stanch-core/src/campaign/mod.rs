@@ -4,7 +4,8 @@
 //! account), and across accounts by shared attacker infrastructure seen within a window (exact
 //! IP, /24 or /48, ASN, rare user agent). Playbooks read the result as `campaign.*` fields.
 //!
-//! - `indicator.rs`, `model.rs`, `tracker.rs`: the grouping itself, pure and unit-tested.
+//! - `indicator.rs`, `model.rs`, `tracker.rs`: the grouping itself, pure and unit-tested;
+//!   `membership.rs` and `tracker_identity.rs`: one account, one member, whatever its names.
 //! - `synthetic.rs`: the detections stanch emits when a campaign is confirmed (one per member to
 //!   contain, one for the campaign's infrastructure), recorded and planned like any other.
 //!
@@ -19,7 +20,9 @@ mod synthetic;
 mod tracker;
 
 pub use indicator::{Extractor, Indicator, network_of};
-pub use model::{Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen};
+pub use model::{
+    Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen, one_per_account,
+};
 pub use synthetic::{
     CONFIRMED_NAME, MEMBER_NAME, SOURCE, confirmed_detection, member_detection, reserved_source,
 };

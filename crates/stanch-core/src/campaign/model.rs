@@ -8,6 +8,11 @@ use serde_json::Value;
 
 use super::indicator::Indicator;
 
+#[path = "membership.rs"]
+mod membership;
+pub(super) use membership::Unified;
+pub use membership::one_per_account;
+
 /// Lists exposed to playbooks (`campaign.ips`...) hold at most this many entries, the earliest
 /// seen first: a campaign can grow large, and the first infrastructure is the attacker's core.
 /// Counts (`campaign.accounts`, `campaign.detections`) are always exact.
@@ -28,6 +33,19 @@ pub struct Member {
 }
 
 impl Member {
+    /// Every name the member answers to, lowercased: its key, its UPN, its object id.
+    fn names(&self) -> Vec<String> {
+        [
+            Some(self.account.as_str()),
+            self.upn.as_deref(),
+            self.id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_lowercase)
+        .collect()
+    }
+
     /// What to call the account: the UPN when known.
     pub fn name(&self) -> &str {
         self.upn
@@ -146,7 +164,7 @@ impl Campaign {
         last_seen: DateTime<Utc>,
         detections: u64,
         confirmed: Option<Confirmation>,
-        mut members: Vec<Member>,
+        members: Vec<Member>,
         mut seen: Vec<Seen>,
     ) -> Campaign {
         let mut campaign = Campaign::new(id, opened_at);
@@ -154,8 +172,7 @@ impl Campaign {
         campaign.last_seen = last_seen;
         campaign.detections = detections;
         campaign.confirmed = confirmed;
-        members.sort_by(|a, b| (a.joined_at, &a.account).cmp(&(b.joined_at, &b.account)));
-        for member in members {
+        for member in one_per_account(members) {
             campaign.add_member(member);
         }
         seen.sort_by(|a, b| (a.first_seen, &a.indicator).cmp(&(b.first_seen, &b.indicator)));
@@ -242,15 +259,7 @@ impl Campaign {
     /// Adds a member, or completes a known one (an id learned later, containment asked for).
     /// Returns its index and whether it is new.
     pub(super) fn add_member(&mut self, member: Member) -> (usize, bool) {
-        let names: Vec<String> = [
-            Some(member.account.as_str()),
-            member.upn.as_deref(),
-            member.id.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_lowercase)
-        .collect();
+        let names = member.names();
         if let Some(i) = names
             .iter()
             .find_map(|n| self.member_index.get(n.as_str()).copied())

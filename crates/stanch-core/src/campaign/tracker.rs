@@ -31,6 +31,8 @@ pub struct Tracker {
     dirty_members: BTreeSet<(usize, usize)>,
     dirty_seen: BTreeSet<(usize, usize)>,
     merges: Vec<(String, String)>,
+    /// `(campaign, account)` of members found to be another member under its other name.
+    removed_members: Vec<(String, String)>,
     /// Counts [`take_dirty`](Self::take_dirty) calls; `touched[slot]` is the last one that
     /// wrote the slot, so rows taken but perhaps not yet committed are not forgotten.
     generation: u64,
@@ -54,6 +56,7 @@ impl Tracker {
             dirty_members: BTreeSet::new(),
             dirty_seen: BTreeSet::new(),
             merges: Vec::new(),
+            removed_members: Vec::new(),
             generation: 0,
             touched: Vec::new(),
         }
@@ -413,6 +416,9 @@ impl Tracker {
 
 #[path = "tracker_store.rs"]
 mod store;
+
+#[path = "tracker_identity.rs"]
+mod identity;
 
 #[cfg(test)]
 #[path = "tracker_tests.rs"]

@@ -103,6 +103,7 @@ impl Tracker {
             members,
             indicators,
             merges: std::mem::take(&mut self.merges),
+            removed_members: std::mem::take(&mut self.removed_members),
         }
     }
 

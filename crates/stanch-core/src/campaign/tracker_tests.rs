@@ -37,7 +37,8 @@ fn ua(v: &str) -> (&'static str, &str) {
     ("user_agent", v)
 }
 
-fn members(t: &Tracker, id: &str) -> Vec<String> {
+/// The names of a campaign's members, in the order they were added.
+pub(super) fn members(t: &Tracker, id: &str) -> Vec<String> {
     t.get(id)
         .unwrap()
         .members()

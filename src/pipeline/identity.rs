@@ -1,0 +1,78 @@
+//! One account, one member: when the rails resolve an action's target through the directory,
+//! the campaigns learn that its UPN and object id are one account (`Tracker::learn_identity`),
+//! so one person named two ways is neither two members nor in two campaigns. The actions report
+//! the identity in their result; this module carries it to the tracker and the store (actions
+//! never reach into the pipeline).
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+
+use super::follow_up::audit_events;
+use crate::actions::{ActionResult, Identities};
+use crate::store::{Store, StoreError};
+use stanch_core::campaign::{Indicator, Tracker};
+use stanch_core::intake::Detection;
+
+/// Each detection as grouping is to see it: with its account's other name when the executor
+/// has resolved the account already (a look in its cache, never a Graph call: intake does not
+/// wait on the directory). `None` where there is nothing to add.
+pub async fn completed(
+    identities: Option<&Identities>,
+    detections: &[Option<&Detection>],
+) -> Vec<Option<Detection>> {
+    let mut out = Vec::with_capacity(detections.len());
+    for detection in detections {
+        let user = match (identities, detection.and_then(|d| d.user.as_ref())) {
+            (Some(identities), Some(user)) => identities.complete(user).await,
+            _ => None,
+        };
+        out.push(user.zip(*detection).map(|(user, d)| Detection {
+            user: Some(user),
+            ..d.clone()
+        }));
+    }
+    out
+}
+
+/// The object id and UPN the action's screening resolved its target to, when it learned both.
+pub fn learned(result: &ActionResult) -> Option<(&str, &str)> {
+    let identity = result.identity.as_ref()?;
+    Some((identity.id.as_str(), identity.upn.as_deref()?))
+}
+
+/// Teaches the tracker what the screening of an action (of the detection recorded at
+/// `detection_seq`) learned, and writes what changed with its audit records. Campaigns holding
+/// either name around the detection's time are loaded first: they may be only in the store.
+pub async fn learn_identity(
+    store: &Store,
+    tracker: &mut Tracker,
+    detection_seq: i64,
+    result: &ActionResult,
+) -> Result<(), StoreError> {
+    let Some((id, upn)) = learned(result) else {
+        return Ok(());
+    };
+    if let Some((at, _)) = store.detection_campaign(detection_seq).await? {
+        let keys: BTreeSet<String> = [id, upn]
+            .iter()
+            .map(|name| Indicator::Account(name.to_lowercase().into()).key())
+            .collect();
+        let window = tracker.window();
+        store
+            .load_campaigns(tracker, &keys, at - window, at + window)
+            .await?;
+    }
+    let via = format!(
+        "the directory resolved {upn} to object id {id} (screening action {})",
+        result.key
+    );
+    let events = tracker.learn_identity(id, upn, &via);
+    let dirty = tracker.take_dirty();
+    if dirty.is_empty() && events.is_empty() {
+        return Ok(());
+    }
+    store
+        .record_campaign_changes(dirty, &audit_events(&events, Utc::now()))
+        .await
+}

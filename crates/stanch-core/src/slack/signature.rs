@@ -44,7 +44,7 @@ pub fn verify(
     let tag = signature
         .trim()
         .strip_prefix("v0=")
-        .and_then(stanch_core::util::from_hex)
+        .and_then(crate::util::from_hex)
         // An HMAC-SHA256 tag is 32 bytes; anything else is malformed, not merely wrong.
         .filter(|tag| tag.len() == 32)
         .ok_or(SignatureError::Malformed(SIGNATURE_HEADER))?;
@@ -62,7 +62,7 @@ pub fn verify(
 /// The header value Slack would send for `body` at `timestamp` (for tests and tools).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let tag = crate::signing::mac(secret, &base_string(timestamp, body));
-    format!("v0={}", stanch_core::util::to_hex(&tag))
+    format!("v0={}", crate::util::to_hex(&tag))
 }
 
 fn base_string(timestamp: i64, body: &[u8]) -> Vec<u8> {

@@ -31,7 +31,7 @@ pub enum LinkError {
 
 pub fn sign_link(secret: &[u8], claims: &LinkClaims) -> String {
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let tag = crate::signing::mac(secret, payload.as_bytes());
+    let tag = super::mac(secret, payload.as_bytes());
     format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
@@ -40,7 +40,7 @@ pub fn verify_link(secret: &[u8], token: &str, now_unix: i64) -> Result<LinkClai
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| LinkError::Malformed)?;
-    if !crate::signing::verify_mac(secret, payload.as_bytes(), &tag) {
+    if !super::verify_mac(secret, payload.as_bytes(), &tag) {
         return Err(LinkError::BadSignature);
     }
     let bytes = URL_SAFE_NO_PAD

@@ -1,21 +1,33 @@
 //! HMAC-SHA256, the one primitive behind every signature stanch makes or checks: signed intake
-//! requests and webhook posts (`t=<unix>,v1=<hex>` over `"<t>.<body>"`), approval links and
-//! Slack's `v0` request signatures. A leaf: it knows no HTTP and no approvals.
+//! requests and webhook posts (`t=<unix>,v1=<hex>` over `"<t>.<body>"`), approval links
+//! (`link`) and Slack's `v0` request signatures (`crate::slack::signature`). A leaf: it knows no
+//! HTTP and no approvals, and it is pure, so the fuzz targets reach it without a runtime.
 
-use aws_lc_rs::hmac;
+pub mod link;
 
-use stanch_core::util::{from_hex, to_hex};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::util::{from_hex, to_hex};
+
+fn keyed(secret: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes a key of any length (a long one is hashed first), so this cannot fail.
+    Hmac::new_from_slice(secret).expect("HMAC accepts keys of any length")
+}
 
 /// The MAC of `message` under `secret`.
 pub fn mac(secret: &[u8], message: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), message)
-        .as_ref()
-        .to_vec()
+    let mut m = keyed(secret);
+    m.update(message);
+    m.finalize().into_bytes().to_vec()
 }
 
-/// Whether `tag` is the MAC of `message` under `secret`, compared in constant time.
+/// Whether `tag` is the whole MAC of `message` under `secret`, compared in constant time (a
+/// truncated tag is refused).
 pub fn verify_mac(secret: &[u8], message: &[u8], tag: &[u8]) -> bool {
-    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), message, tag).is_ok()
+    let mut m = keyed(secret);
+    m.update(message);
+    m.verify_slice(tag).is_ok()
 }
 
 fn timestamped(timestamp: i64, body: &[u8]) -> Vec<u8> {
@@ -82,6 +94,28 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231_and_refuses_truncated_tags() {
+        // RFC 4231 test cases 1 and 6 (a key longer than the block is hashed first).
+        let tag = mac(&[0x0b; 20], b"Hi There");
+        assert_eq!(
+            to_hex(&tag),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        let long = mac(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            to_hex(&long),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert!(verify_mac(&[0x0b; 20], b"Hi There", &tag));
+        assert!(!verify_mac(&[0x0b; 20], b"Hi There", &tag[..16]));
+        assert!(!verify_mac(&[0x0b; 20], b"Hi There", &[]));
+        assert!(!verify_mac(&[0x0c; 20], b"Hi There", &tag));
+    }
 
     #[test]
     fn signatures_verify_within_the_window_only() {

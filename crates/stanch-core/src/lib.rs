@@ -19,6 +19,8 @@
 pub mod audit;
 pub mod campaign;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod intake;
 pub mod playbook;
 pub mod rails;

@@ -1,5 +1,7 @@
-//! Intake: the JSONL reader of `stanch run` and every detection format adapter.
+//! Intake: the JSONL readers (`stanch run`'s, and HTTP intake's body reader) and every
+//! detection format adapter.
 
+use crate::intake::body::split;
 use crate::intake::formats::read_csv;
 use crate::intake::json::parse_json;
 use crate::intake::validate::RAW_KEPT;
@@ -12,11 +14,18 @@ use crate::intake::{
 /// is the field path around it.
 const REJECTION_MAX: usize = 1024;
 
-/// The JSONL reader: every line that is not blank or a comment is reported exactly once, in
-/// order, by its 1-based number, as a detection or a rejection; the reader counts every byte;
-/// a rejection is bounded and its raw line kept (cut with a marker past [`RAW_KEPT`]); an
-/// accepted detection round-trips through the generic format.
+/// The JSONL readers on one input. `stanch run`'s reports every line that is not blank or a
+/// comment exactly once, in order, by its 1-based number, as a detection or a rejection, and
+/// counts every byte; HTTP intake's reads the same bytes as one JSON value or as lines, and
+/// reports every such line at least once (a payload may hold several detections) and no other.
+/// In both a rejection is bounded and its raw input kept (cut with a marker past
+/// [`RAW_KEPT`]), and an accepted detection round-trips through the generic format.
 pub fn jsonl(data: &[u8]) {
+    file(data);
+    body(data);
+}
+
+fn file(data: &[u8]) {
     let mut reader = JsonlReader::new(data);
     let items: Vec<_> = reader
         .by_ref()
@@ -28,27 +37,51 @@ pub fn jsonl(data: &[u8]) {
         "every byte is counted"
     );
 
-    let expected: Vec<usize> = data
-        .split(|b| *b == b'\n')
+    let reported: Vec<usize> = items.iter().map(|item| item.line).collect();
+    assert_eq!(reported, read_lines(data), "each line once, by its number");
+    for item in &items {
+        raw_bounded(item.line, &item.raw);
+        match &item.result {
+            Ok(detection) => round_trips(detection),
+            Err(error) => bounded(&error.to_string()),
+        }
+    }
+}
+
+fn body(data: &[u8]) {
+    let items = split(data, None);
+    let whole = std::str::from_utf8(data).is_ok_and(|text| parse_json(text).is_ok());
+    let mut reported: Vec<usize> = items.iter().map(|item| item.line).collect();
+    assert!(reported.is_sorted(), "items in body order: {reported:?}");
+    if !whole {
+        reported.dedup();
+        assert_eq!(reported, read_lines(data), "each line, by its number");
+    }
+    for item in &items {
+        raw_bounded(item.line, &item.raw);
+        match &item.result {
+            Ok(detection) => round_trips(detection),
+            Err(reason) => bounded(reason),
+        }
+    }
+}
+
+/// The 1-based numbers of the lines a reader reads (not blank, not a `#` comment).
+fn read_lines(data: &[u8]) -> Vec<usize> {
+    data.split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| decode_line(line) != Line::Skip)
         .map(|(i, _)| i + 1)
-        .collect();
-    let reported: Vec<usize> = items.iter().map(|item| item.line).collect();
-    assert_eq!(reported, expected, "each line once, by its number");
+        .collect()
+}
 
-    for item in &items {
-        assert!(
-            item.raw.len() <= RAW_KEPT + 200,
-            "line {}: raw kept unbounded ({} bytes)",
-            item.line,
-            item.raw.len()
-        );
-        match &item.result {
-            Ok(detection) => round_trips(detection),
-            Err(error) => bounded(error),
-        }
-    }
+fn raw_bounded(line: usize, raw: &str) {
+    // The marker after the kept bytes names the size and the SHA-256 of the whole.
+    assert!(
+        raw.len() <= RAW_KEPT + 200,
+        "line {line}: raw kept unbounded ({} bytes)",
+        raw.len()
+    );
 }
 
 /// Every adapter, and recognition by shape, on one payload (JSON, or a CSV export whose rows go
@@ -90,7 +123,7 @@ pub fn formats(data: &[u8]) {
 fn checked(result: Result<Vec<Detection>, DetectionError>) {
     match result {
         Ok(detections) => detections.iter().for_each(round_trips),
-        Err(error) => bounded(&error),
+        Err(error) => bounded(&error.to_string()),
     }
 }
 
@@ -106,8 +139,7 @@ fn round_trips(detection: &Detection) {
 
 /// A rejection is answered and audited as it reads: bounded, and with nothing in it that
 /// hides or reorders text.
-fn bounded(error: &DetectionError) {
-    let text = error.to_string();
+fn bounded(text: &str) {
     assert!(
         text.len() <= REJECTION_MAX,
         "a rejection of {} bytes: {}…",

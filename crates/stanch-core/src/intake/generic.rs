@@ -336,6 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn a_detection_with_numbers_past_u64_round_trips_through_its_text_exactly() {
+        // Found by the `formats` fuzz target: without serde_json's exact float parsing, a long
+        // literal read as an f64, written back and read again came back one ulp apart, so the
+        // detection read back from its stored text was not the one received.
+        let text = format!(
+            r#"{{"id":"1","name":"x","observed_at":"2021-06-01T00:00:00Z","details":{{"score":{}1}}}}"#,
+            "8".to_string() + &"2".repeat(95)
+        );
+        let d = parse_generic(&text).unwrap();
+        let again = parse_generic(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(again, d);
+    }
+
+    #[test]
     fn rejects_with_the_field_and_the_reason() {
         let cases = [
             (

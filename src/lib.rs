@@ -15,11 +15,10 @@ pub mod graph;
 pub mod http;
 pub mod pipeline;
 pub mod schedule;
-pub mod signing;
 pub mod store;
 
 // The pure core and the emulator are crates of their own; their modules keep their paths here.
 pub use stanch_core::{
-    audit, campaign, engine, intake, playbook, rails, report, secret, util, vocab, yaml,
+    audit, campaign, engine, intake, playbook, rails, report, secret, signing, util, vocab, yaml,
 };
 pub use stanch_emulate as emulate;

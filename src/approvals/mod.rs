@@ -7,7 +7,6 @@
 
 pub mod channels;
 pub mod dispatch;
-pub mod link;
 mod outcome;
 pub mod policy;
 pub mod request;
@@ -15,6 +14,9 @@ mod settings;
 pub mod slack;
 mod target;
 pub mod teams;
+
+// The approval-link token is pure (and fuzzed), so it lives in the core; its path stays here.
+pub use stanch_core::signing::link;
 
 pub use channels::Channels;
 pub use dispatch::Dispatcher;

@@ -7,7 +7,8 @@
 //! failures here like any other status.
 
 pub mod message;
-pub mod signature;
+// The v0 signature check is pure (and fuzzed), so it lives in the core; its path stays here.
+pub use stanch_core::slack::signature;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -11,10 +11,10 @@ use super::AppState;
 use super::auth::authenticate;
 use super::error::{ApiError, ErrorCode};
 use crate::pipeline::Input;
+use stanch_core::campaign::reserved_source;
 use stanch_core::engine;
-use stanch_core::intake::json::{duplicate_keys, duplicates_by_element, parse_json};
-use stanch_core::intake::validate::{bounded_reason, kept_raw};
-use stanch_core::intake::{Detection, Format, Line, decode_line, parse_any, to_detections};
+use stanch_core::intake::body::split;
+use stanch_core::intake::{Format, Line, decode_line};
 
 /// How many rejections an answer lists; the message says how many more there were.
 const REJECTIONS_LISTED: usize = 100;
@@ -34,12 +34,6 @@ pub(super) async fn post_detections_in_format(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     accept(state, Some(format), headers, body).await
-}
-
-struct Item {
-    line: usize,
-    raw: String,
-    result: Result<Detection, String>,
 }
 
 async fn accept(
@@ -159,7 +153,12 @@ async fn take(
     if lines > max_items && !bytes.trim_ascii_start().starts_with(b"[") {
         return Err(too_many(lines));
     }
-    let items = split(bytes, format);
+    let mut items = split(bytes, format);
+    for item in &mut items {
+        if let Some(reason) = item.result.as_ref().ok().and_then(reserved_source) {
+            item.result = Err(reason);
+        }
+    }
     if items.len() > max_items {
         return Err(too_many(items.len()));
     }
@@ -274,97 +273,4 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
             stanch_core::intake::validate::shown(&text)
         ),
     ))
-}
-
-/// One object, an array of objects, or one object per line (blank and `#` lines skipped, as in
-/// files; a line that is not UTF-8 is rejected by number). Each payload may hold several
-/// detections (a Graph page, a Sentinel incident). A key written twice rejects its payload.
-fn split(bytes: &[u8], format: Option<Format>) -> Vec<Item> {
-    // A whole-body JSON value first (a pretty-printed alert spans many lines), else JSONL.
-    if let Some(parsed) = std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|text| parse_json(text).ok().map(|p| (text, p)))
-    {
-        let (text, parsed) = parsed;
-        match parsed.value {
-            Value::Array(values) => {
-                let duplicates = duplicates_by_element(&parsed.duplicates);
-                return values
-                    .into_iter()
-                    .enumerate()
-                    .flat_map(|(i, v)| {
-                        let own: Vec<String> = duplicates
-                            .iter()
-                            .filter(|(at, _)| *at == i)
-                            .map(|(_, path)| path.clone())
-                            .collect();
-                        let value =
-                            duplicate_keys(&own).map_or(Ok(v.clone()), |e| Err(e.to_string()));
-                        items(i + 1, v.to_string(), value, format)
-                    })
-                    .collect();
-            }
-            value => {
-                let value =
-                    duplicate_keys(&parsed.duplicates).map_or(Ok(value), |e| Err(e.to_string()));
-                return items(1, text.to_string(), value, format);
-            }
-        }
-    }
-    bytes
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .flat_map(|(i, line)| match decode_line(line) {
-            Line::Skip => Vec::new(),
-            Line::Text(text) => items(
-                i + 1,
-                text.to_string(),
-                parse_json(text)
-                    .map_err(|e| format!("not valid JSON: {e}"))
-                    .and_then(|p| p.strict().map_err(|e| e.to_string())),
-                format,
-            ),
-            Line::NotUtf8 { error, raw } => items(i + 1, raw, Err(error.to_string()), format),
-        })
-        .collect()
-}
-
-fn items(
-    line: usize,
-    raw: String,
-    value: Result<Value, String>,
-    format: Option<Format>,
-) -> Vec<Item> {
-    let raw = kept_raw(&raw).into_owned();
-    let value = value.map_err(bounded_reason);
-    let parsed = value.and_then(|v| {
-        match format {
-            None => parse_any(v),
-            Some(format) => to_detections(format, v),
-        }
-        .map_err(|e| e.to_string())
-    });
-    match parsed {
-        Ok(detections) if detections.is_empty() => vec![Item {
-            line,
-            raw,
-            result: Err("the payload holds no detection".into()),
-        }],
-        Ok(detections) => detections
-            .into_iter()
-            .map(|d| Item {
-                line,
-                raw: raw.clone(),
-                result: match stanch_core::campaign::reserved_source(&d) {
-                    Some(reason) => Err(reason),
-                    None => Ok(d),
-                },
-            })
-            .collect(),
-        Err(reason) => vec![Item {
-            line,
-            raw,
-            result: Err(reason),
-        }],
-    }
 }

@@ -13,61 +13,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use crate::approvals::slack::message::{APPROVE, DENY, parse_button_value};
-use crate::approvals::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::approvals::slack::message::{APPROVE, DENY};
 use crate::approvals::slack::{Slack, SlackUser};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
+use stanch_core::slack::payload::{Click, parse_button_value};
+use stanch_core::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use stanch_core::util::sha256_hex;
-
-/// What a `block_actions` payload says that matters here.
-#[derive(Debug, Clone)]
-struct Click {
-    kind: String,
-    user_id: String,
-    team_id: Option<String>,
-    app_id: Option<String>,
-    channel_id: String,
-    channel_name: String,
-    /// `trigger_id` + `action_ts`: the same for a replayed request, different for a new click.
-    key: String,
-    action_id: String,
-    value: String,
-}
-
-impl Click {
-    fn parse(body: &[u8]) -> Result<Click, String> {
-        let payload = form_urlencoded::parse(body)
-            .find(|(k, _)| k == "payload")
-            .map(|(_, v)| v)
-            .ok_or("the body has no `payload` field")?;
-        let p: Value =
-            serde_json::from_str(&payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
-        let text = |v: &Value| v.as_str().map(str::to_string);
-        let action = &p["actions"][0];
-        let channel_id = text(&p["channel"]["id"])
-            .or_else(|| text(&p["container"]["channel_id"]))
-            .unwrap_or_default();
-        Ok(Click {
-            kind: text(&p["type"]).unwrap_or_default(),
-            user_id: text(&p["user"]["id"]).ok_or("the payload names no user.id")?,
-            team_id: text(&p["team"]["id"]).or_else(|| text(&p["user"]["team_id"])),
-            app_id: text(&p["api_app_id"]),
-            channel_name: text(&p["channel"]["name"]).unwrap_or_else(|| channel_id.clone()),
-            channel_id,
-            key: format!(
-                "{}/{}",
-                text(&p["trigger_id"]).unwrap_or_default(),
-                text(&action["action_ts"]).unwrap_or_default()
-            ),
-            action_id: text(&action["action_id"]).unwrap_or_default(),
-            value: text(&action["value"]).unwrap_or_default(),
-        })
-    }
-}
 
 pub(super) async fn interactions(
     State(state): State<AppState>,
@@ -282,40 +237,5 @@ impl Refusal {
             let text = format!("stanch did not take your click: {}", self.why);
             slack.tell(&click.channel_id, &click.user_id, &text).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clicks_are_read_from_the_form_encoded_payload() {
-        let payload = json!({"type": "block_actions",
-            "user": {"id": "U024BE7LH", "username": "alice.sec", "team_id": "T024BE7LD"},
-            "api_app_id": "A0APP", "team": {"id": "T024BE7LD"},
-            "container": {"type": "message", "channel_id": "C0SECOPS"},
-            "channel": {"id": "C0SECOPS", "name": "secops-approvals"},
-            "trigger_id": "1234.5678.abcd",
-            "actions": [{"action_id": "approve", "value": "7:abc", "action_ts": "1700000005.123456"}]});
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish();
-        let click = Click::parse(body.as_bytes()).unwrap();
-        assert_eq!(click.user_id, "U024BE7LH");
-        assert_eq!(click.team_id.as_deref(), Some("T024BE7LD"));
-        assert_eq!(click.channel_name, "secops-approvals");
-        assert_eq!(click.key, "1234.5678.abcd/1700000005.123456");
-        assert_eq!(
-            (click.action_id.as_str(), click.value.as_str()),
-            ("approve", "7:abc")
-        );
-        assert!(Click::parse(b"token=x").is_err());
-        assert!(Click::parse(b"payload=%7Bnot-json").is_err());
-        assert!(
-            Click::parse(b"payload=%7B%7D")
-                .unwrap_err()
-                .contains("user.id")
-        );
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - `vocab`, `util`, `secret`: the shared vocabulary (modes, action kinds, approval policies),
 //!   small helpers (durations, hex, globs) and secrets that never print;
+//! - `signing`, `slack`: HMAC signatures (stanch's own, approval links, Slack's v0) and what
+//!   stanch reads from Slack, pure so they can be fuzzed with the rest;
 //! - `yaml`: YAML with locations, for file:line:col diagnostics (playbooks and the config);
 //! - `intake`: the canonical `Detection` and the parsers of real tools' payloads;
 //! - `audit`: sealing and verifying the hash chain;
@@ -17,11 +19,15 @@
 pub mod audit;
 pub mod campaign;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod intake;
 pub mod playbook;
 pub mod rails;
 pub mod report;
 pub mod secret;
+pub mod signing;
+pub mod slack;
 pub mod util;
 pub mod vocab;
 pub mod yaml;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::approvals::outcome::Outcome;
 use crate::approvals::request::ApprovalRequest;
+use stanch_core::slack::payload::button_value;
 use stanch_core::vocab::{ApprovalState, Decision};
 
 /// Section text is limited to 3000 characters; values are cut well before that.
@@ -15,19 +16,6 @@ const MAX_VALUE_CHARS: usize = 400;
 const MAX_SECTION_CHARS: usize = 2900;
 pub const APPROVE: &str = Decision::Approve.as_str();
 pub const DENY: &str = Decision::Deny.as_str();
-
-/// The button value: the action and the hash it had when the message was posted, so a click
-/// on an old message cannot decide a changed action.
-pub fn button_value(action: i64, action_hash: &str) -> String {
-    format!("{action}:{action_hash}")
-}
-
-pub fn parse_button_value(value: &str) -> Option<(i64, &str)> {
-    let (pk, hash) = value.split_once(':')?;
-    let pk = pk.parse().ok()?;
-    let hash_ok = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-    hash_ok.then_some((pk, hash))
-}
 
 /// The `chat.postMessage` body for an approval request.
 pub fn request(channel: &str, req: &ApprovalRequest) -> Value {
@@ -149,11 +137,9 @@ mod tests {
         assert_eq!(buttons[1]["style"], "danger");
         let value = buttons[0]["value"].as_str().unwrap();
         assert_eq!(
-            parse_button_value(value),
+            stanch_core::slack::payload::parse_button_value(value),
             Some((7, "ab".repeat(32).as_str()))
         );
-        assert_eq!(parse_button_value("7:short"), None);
-        assert_eq!(parse_button_value("x:abc"), None);
     }
 
     #[test]

@@ -336,6 +336,22 @@ mod tests {
     }
 
     #[test]
+    fn a_detection_with_float_literals_round_trips_through_its_text_exactly() {
+        // Found by the `formats` fuzz target: without serde_json's exact float parsing, a
+        // literal such as `2222e222` read as an f64, written back and read again came back one
+        // ulp apart, so the detection read back from its stored text was not the one received.
+        let long = "8".to_string() + &"2".repeat(95) + "1";
+        for literal in ["2222e222", &long] {
+            let text = format!(
+                r#"{{"id":"1","name":"x","observed_at":"2021-06-01T00:00:00Z","details":{{"score":{literal}}}}}"#
+            );
+            let d = parse_generic(&text).unwrap();
+            let again = parse_generic(&serde_json::to_string(&d).unwrap()).unwrap();
+            assert_eq!(again, d, "{literal}");
+        }
+    }
+
+    #[test]
     fn rejects_with_the_field_and_the_reason() {
         let cases = [
             (

@@ -8,6 +8,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use super::DetectionError;
+use super::validate::shown;
 
 /// A parsed payload and the paths of the keys it holds more than once (`user.upn`, `[2].id`).
 #[derive(Debug)]
@@ -34,7 +35,9 @@ pub fn parse_json(text: &str) -> Result<Parsed, serde_json::Error> {
     Ok(Parsed { value, duplicates })
 }
 
-/// The rejection for a payload with these duplicate keys, if there are any.
+/// The rejection for a payload with these duplicate keys, if there are any. The path is the
+/// payload's own text, so it is named as reasons quote values: bounded, hiding characters
+/// escaped.
 pub fn duplicate_keys(paths: &[String]) -> Option<DetectionError> {
     let first = paths.first()?;
     let others = match paths.len() - 1 {
@@ -42,7 +45,7 @@ pub fn duplicate_keys(paths: &[String]) -> Option<DetectionError> {
         n => format!(" ({n} other key(s) too)"),
     };
     Some(DetectionError::Invalid {
-        field: first.clone(),
+        field: shown(first),
         reason: format!(
             "appears more than once in one object; which value counts would be a guess, so the payload is refused{others}"
         ),
@@ -193,5 +196,24 @@ mod tests {
             duplicates_by_element(&parsed.duplicates),
             [(1, "x[0].k".to_string())]
         );
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_bounded_and_visible() {
+        // Found by the `jsonl` target's invariant: the key, which the payload chose, was the
+        // rejection's field as written, so `stanch run` audited and printed a reason that a
+        // RIGHT-TO-LEFT OVERRIDE could reorder, or one as long as the key.
+        let bidi = parse_json("{\"\u{202e}x\":1,\"\u{202e}x\":2}").unwrap();
+        let err = bidi.strict().unwrap_err().to_string();
+        assert!(
+            err.starts_with("field `\\u{202e}x`: appears more than once"),
+            "{err}"
+        );
+
+        let long = "k".repeat(2000);
+        let text = format!(r#"{{"{long}":1,"{long}":2}}"#);
+        let err = parse_json(&text).unwrap().strict().unwrap_err().to_string();
+        assert!(err.len() < 300, "{} bytes: {err}", err.len());
+        assert!(err.starts_with("field `kkk"), "{err}");
     }
 }

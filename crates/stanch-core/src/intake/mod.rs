@@ -3,6 +3,7 @@
 //! Every format adapter produces the same type; a malformed input is rejected with a reason
 //! (and a line number for JSONL) and never stops the rest of the batch.
 
+pub mod body;
 mod detection;
 pub mod formats;
 mod generic;

@@ -137,7 +137,7 @@ fn hiding(c: char) -> Option<String> {
 }
 
 /// Whether a quoted value must show `c` as an escape.
-fn hides(c: char) -> bool {
+pub fn hides(c: char) -> bool {
     bidi_control(c).is_some() || invisible(c).is_some() || c.is_control()
 }
 

@@ -25,7 +25,7 @@ impl Diagnostic {
         if self.loc.line == 0 {
             return out;
         }
-        if let Some(line) = source.lines().nth(self.loc.line as usize - 1) {
+        if let Some(line) = lines(source).nth(self.loc.line as usize - 1) {
             let gutter = self.loc.line.to_string();
             let pad = " ".repeat(gutter.len());
             let caret = " ".repeat(self.loc.col.saturating_sub(1) as usize);
@@ -47,6 +47,21 @@ impl fmt::Display for Diagnostic {
             self.file, self.loc.line, self.loc.col, self.message
         )
     }
+}
+
+/// The lines of `source` as YAML numbers them: a line ends at `\n`, `\r\n` or a lone `\r`
+/// (`str::lines` knows no lone `\r`, so a diagnostic would show another line, or none).
+pub fn lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let text = rest.take()?;
+        let Some(at) = text.find(['\r', '\n']) else {
+            return (!text.is_empty()).then_some(text);
+        };
+        let break_len = if text[at..].starts_with("\r\n") { 2 } else { 1 };
+        rest = Some(&text[at + break_len..]);
+        Some(&text[..at])
+    })
 }
 
 /// Collects problems while decoding one file.
@@ -89,5 +104,38 @@ impl Problems {
                 message,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_end_where_yaml_ends_them_lone_carriage_returns_included() {
+        fn split(s: &str) -> Vec<&str> {
+            lines(s).collect()
+        }
+        assert_eq!(split("a\nb\r\nc\rd"), ["a", "b", "c", "d"]);
+        assert_eq!(split("a\n"), ["a"]);
+        assert_eq!(split("\r\r"), ["", ""]);
+        assert_eq!(split(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_diagnostic_in_a_file_with_carriage_return_line_breaks_shows_its_own_line() {
+        // Found by the `playbook` fuzz target: YAML counts a lone `\r` as a line break, and the
+        // rendering showed no line (or another one) for such a file.
+        let source = "a: 1\rb: c: d\re: 2\r";
+        let err = crate::yaml::parse(source).unwrap_err();
+        let d = Diagnostic {
+            file: "p.yaml".into(),
+            loc: err.loc,
+            level: Level::Error,
+            message: err.message,
+        };
+        let shown = d.render(source);
+        assert_eq!(d.loc.line, 2, "{shown}");
+        assert!(shown.contains("2 | b: c: d\n"), "{shown}");
     }
 }

@@ -1,5 +1,6 @@
 //! The worker of `stanch serve`: carries out recorded actions that are active and need no human,
-//! oldest first, one at a time (which also keeps within Graph's per-mailbox limits).
+//! oldest first: up to [`LANES`] accounts at once, each account's actions in order, one at a
+//! time (Graph's per-mailbox limit is the client's, shared by all lanes).
 //!
 //! Its queue is the store itself (`status = 'pending'`), so nothing is lost across a crash; on
 //! start, actions caught mid-run are re-queued and re-run, and their pre-checks make the second
@@ -19,7 +20,8 @@ use crate::store::Store;
 use stanch_core::intake::Detection;
 use stanch_core::vocab::ActionStatus;
 
-const BATCH: i64 = 32;
+/// Pending actions looked at per round; those of busy lanes wait for a later round.
+const BATCH: i64 = 256;
 /// Transient failures (Graph throttled or unreachable through all the client's own retries) are
 /// retried this many times, with growing delays, before the action is parked as `failed`.
 pub const MAX_RETRIES: i64 = 3;
@@ -35,10 +37,18 @@ pub async fn work(
     mut stop: watch::Receiver<bool>,
     campaigns: Arc<Recorder>,
 ) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
+    let worker = Worker {
+        store: store.clone(),
+        runner,
+        wake: wake.clone(),
+        metrics,
+        campaigns,
+    };
+    // Lanes in flight: the task running each, by the lane it holds.
+    let mut running = tokio::task::JoinSet::new();
+    let mut lane_of_task = std::collections::HashMap::new();
+    let mut busy = std::collections::HashSet::new();
+    while !*stop.borrow() {
         let rows = match store.pending_actions(BATCH).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -47,89 +57,141 @@ pub async fn work(
                 continue;
             }
         };
-        if rows.is_empty() {
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = stop.changed() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-            continue;
-        }
         for row in rows {
-            // Between actions is the only place to stop: an action is never abandoned half-way.
-            if *stop.borrow() {
+            if running.len() >= LANES {
+                break;
+            }
+            // The oldest action of a lane runs first; the rest of that lane waits its turn.
+            let lane = lane_of(&row);
+            if !busy.insert(lane.clone()) {
+                continue;
+            }
+            let worker = worker.clone();
+            let task = running.spawn(async move { worker.carry_out(row).await });
+            lane_of_task.insert(task.id(), lane);
+        }
+        tokio::select! {
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => e.id(),
+                };
+                if let Some(lane) = lane_of_task.remove(&id) {
+                    busy.remove(&lane);
+                }
+            }
+            _ = wake.notified() => {}
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+        }
+    }
+    // Stopping: what is in flight finishes; an action is never abandoned half-way.
+    while running.join_next().await.is_some() {}
+}
+
+/// Accounts contained at once. One account's actions run in order, one at a time (and every
+/// tenant-wide action in one lane, since they change the same objects), and a lane that waits
+/// on a hung Graph holds only its own account: the others go on, and new work is taken up.
+pub const LANES: usize = 4;
+
+/// What an action changes, as a lane: its target's name, or the tenant for tenant-wide actions.
+/// Two names of one account may take two lanes; their claims are still serialized by the store,
+/// where cooldowns and budgets count by resolved identity.
+fn lane_of(row: &crate::store::ActionRow) -> String {
+    row.target_upn
+        .as_deref()
+        .or(row.target_id.as_deref())
+        .map(|t| t.trim().to_lowercase())
+        .unwrap_or_default()
+}
+
+#[derive(Clone)]
+struct Worker {
+    store: Store,
+    runner: GraphRunner,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    campaigns: Arc<Recorder>,
+}
+
+impl Worker {
+    async fn carry_out(&self, row: crate::store::ActionRow) {
+        let Worker {
+            store,
+            runner,
+            wake,
+            metrics,
+            campaigns,
+        } = self;
+        // An approval binds the action as it was requested; a changed action is not run.
+        match crate::approvals::approvals_still_match(store, &row).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = serde_json::json!({"error": "the action differs from the one that was approved; it was not run"});
+                let _ = store
+                    .set_action_outcome(
+                        row.detection_seq,
+                        &row.idempotency_key,
+                        ActionStatus::Failed,
+                        &why,
+                    )
+                    .await;
+                let event = stanch_core::audit::AuditEvent::new(
+                    chrono::Utc::now(),
+                    "approval.mismatch",
+                    format!("action/{}", row.pk),
+                    why,
+                );
+                let _ = store.append_audit(&[event]).await;
                 return;
             }
-            // An approval binds the action as it was requested; a changed action is not run.
-            match crate::approvals::approvals_still_match(&store, &row).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let why = serde_json::json!({"error": "the action differs from the one that was approved; it was not run"});
-                    let _ = store
-                        .set_action_outcome(
-                            row.detection_seq,
-                            &row.idempotency_key,
-                            ActionStatus::Failed,
-                            &why,
-                        )
-                        .await;
-                    let event = stanch_core::audit::AuditEvent::new(
-                        chrono::Utc::now(),
-                        "approval.mismatch",
-                        format!("action/{}", row.pk),
-                        why,
-                    );
-                    let _ = store.append_audit(&[event]).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(action = row.pk, error = %e, "cannot check the approvals; leaving the action queued");
-                    continue;
-                }
+            Err(e) => {
+                tracing::error!(action = row.pk, error = %e, "cannot check the approvals; leaving the action queued");
+                return;
             }
-            let Some(action) = planned_from_row(&row) else {
-                tracing::error!(action = row.pk, kind = %row.kind, "unknown action kind in the queue");
-                continue;
-            };
-            match execute(&runner, &store, row.detection_seq, &action).await {
-                Ok(result) => {
-                    metrics.record_action(&row.kind, result.status.as_str(), result.elapsed_ms);
-                    // A confirmation contains the campaign's members; a sweep's finds join it.
-                    match campaigns
-                        .after_action(row.detection_seq, &action, &result)
-                        .await
-                    {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(
-                                action = row.pk,
-                                detections = n,
-                                "campaign follow-ups recorded"
-                            );
-                            wake.notify_one();
-                        }
-                        Err(e) => {
-                            tracing::error!(action = row.pk, error = %e, "cannot record the campaign's follow-ups")
-                        }
-                    }
-                    if result.retryable && row.attempts < MAX_RETRIES {
-                        let delay = FIRST_RETRY * 4u32.pow(row.attempts as u32);
-                        if let Err(e) = store.schedule_retry(row.pk, delay).await {
-                            tracing::error!(action = row.pk, error = %e, "cannot schedule a retry; the action stays failed");
-                        }
-                        tracing::warn!(
+        }
+        let Some(action) = planned_from_row(&row) else {
+            tracing::error!(action = row.pk, kind = %row.kind, "unknown action kind in the queue");
+            return;
+        };
+        match execute(runner, store, row.detection_seq, &action).await {
+            Ok(result) => {
+                metrics.record_action(&row.kind, result.status.as_str(), result.elapsed_ms);
+                // A confirmation contains the campaign's members; a sweep's finds join it.
+                match campaigns
+                    .after_action(row.detection_seq, &action, &result)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(
                             action = row.pk,
-                            attempt = row.attempts + 1,
-                            delay_secs = delay.as_secs(),
-                            "transient failure; retrying later"
+                            detections = n,
+                            "campaign follow-ups recorded"
                         );
-                        continue;
+                        wake.notify_one();
                     }
-                    tracing::info!(action = row.pk, kind = %row.kind, status = %result.status, elapsed_ms = result.elapsed_ms, "action finished");
+                    Err(e) => {
+                        tracing::error!(action = row.pk, error = %e, "cannot record the campaign's follow-ups")
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(action = row.pk, error = %e, "cannot record an action's outcome")
+                if result.retryable && row.attempts < MAX_RETRIES {
+                    let delay = FIRST_RETRY * 4u32.pow(row.attempts as u32);
+                    if let Err(e) = store.schedule_retry(row.pk, delay).await {
+                        tracing::error!(action = row.pk, error = %e, "cannot schedule a retry; the action stays failed");
+                    }
+                    tracing::warn!(
+                        action = row.pk,
+                        attempt = row.attempts + 1,
+                        delay_secs = delay.as_secs(),
+                        "transient failure; retrying later"
+                    );
+                    return;
                 }
+                tracing::info!(action = row.pk, kind = %row.kind, status = %result.status, elapsed_ms = result.elapsed_ms, "action finished");
+            }
+            Err(e) => {
+                tracing::error!(action = row.pk, error = %e, "cannot record an action's outcome")
             }
         }
     }

@@ -695,3 +695,44 @@ fn unknown_paths_and_methods_answer_in_the_one_error_shape() {
     );
     assert_eq!(app.stop_server(), 0);
 }
+
+/// One account's Graph hanging does not hold the others' containment: accounts run in lanes,
+/// and work that arrives while one lane waits is taken up by another.
+#[test]
+fn a_hung_account_does_not_hold_another_accounts_containment() {
+    let app = TestApp::builder().tenant().intake().build();
+    let tenant = app.tenant();
+    // Everything about e.novak answers after 8 s; c.lee's calls are not slowed.
+    tenant.running.emulator.inject(
+        stanch::emulate::Fault::latency(8_000).path_prefix("/v1.0/users/e.novak@contoso.com"),
+    );
+    app.start_server();
+    let (status, answer) = app.post_detections(credential_use("h-1", "e.novak@contoso.com"));
+    assert_eq!(status, 202, "{answer}");
+    let status_of = |upn: &str| {
+        app.actions()
+            .iter()
+            .find(|a| a["kind"] == "revoke_sessions" && a["target_upn"] == upn)
+            .map(|a| a["status"].as_str().unwrap_or_default().to_string())
+    };
+    crate::harness::cli::wait_until(10, "e.novak's revoke under way", || {
+        status_of("e.novak@contoso.com").as_deref() == Some("executing")
+    });
+    let (status, answer) = app.post_detections(credential_use("h-2", "c.lee@contoso.com"));
+    assert_eq!(status, 202, "{answer}");
+    let started = Instant::now();
+    while status_of("c.lee@contoso.com").as_deref() != Some("succeeded") {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "c.lee waited behind the hung account: {:?}",
+            status_of("c.lee@contoso.com")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        status_of("e.novak@contoso.com").as_deref(),
+        Some("executing"),
+        "the hung account is still in flight"
+    );
+    assert_eq!(app.stop_server(), 0, "{}", app.server_log());
+}

@@ -143,7 +143,14 @@ impl Store {
             return Ok(());
         };
         let head = self.audit_head().await?;
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        // Forced (an operator re-anchoring), the checkpoint waits for readers and writers,
+        // including this process's background checkpoint, instead of giving up on them.
+        let checkpoint = if force {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        };
+        let row = sqlx::query(checkpoint)
             .fetch_one(&self.pool)
             .await
             .map_err(super::error::query_err("checkpointing the write-ahead log"))?;
@@ -153,6 +160,11 @@ impl Store {
             row.try_get(2).unwrap_or(-2),
         );
         let Some(head) = head.filter(|_| busy == 0 && log == done) else {
+            if force {
+                return Err(StoreError::Replaced(
+                    "the database is busy and its head could not be anchored; try again".into(),
+                ));
+            }
             return Ok(());
         };
         let mut last = self.anchored.lock().await;
@@ -166,11 +178,20 @@ impl Store {
             at: super::timestamp_now(),
         };
         let written = tokio::task::spawn_blocking(move || anchor::write(&path, &anchor)).await;
-        match written {
-            Ok(Ok(())) => *last = head.seq,
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the audit anchor"),
-            Err(e) => tracing::warn!(error = %e, "cannot write the audit anchor"),
+        let failure = match written {
+            Ok(Ok(())) => {
+                *last = head.seq;
+                return Ok(());
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        if force {
+            return Err(StoreError::Replaced(format!(
+                "cannot write the audit anchor: {failure}"
+            )));
         }
+        tracing::warn!(error = %failure, "cannot write the audit anchor");
         Ok(())
     }
 }

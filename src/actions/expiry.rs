@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::execute::{RollbackError, Undo, undo};
 use super::lifecycle::ActionError;
 use super::runner::GraphRunner;
+use super::undo::{RollbackError, Undo, undo};
 use crate::store::{ActionRow, Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::vocab::ActionStatus;

@@ -24,11 +24,9 @@ mod settings;
 mod setup;
 mod stored;
 mod sweep;
+mod undo;
 
-pub use execute::{
-    ActionResult, RollbackError, Undo, execute, planned_from_row, rollback, runs_automatically,
-    undo,
-};
+pub use execute::{ActionResult, execute, planned_from_row, runs_automatically};
 pub use expiry::{
     EXPIRE_PER_RUN, ExpiryItem, ExpiryJobError, ExpiryOutcome, ExpiryReport, expire_due,
 };
@@ -40,6 +38,7 @@ pub use settings::ContainmentSettings;
 pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
 pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
+pub use undo::{RollbackError, Undo, rollback, undo};
 
 #[cfg(test)]
 mod tests;

@@ -142,24 +142,25 @@ impl Store {
         let Some(file) = &self.file else {
             return Ok(());
         };
-        let head = self.audit_head().await?;
-        // Forced (an operator re-anchoring), the checkpoint waits for readers and writers,
-        // including this process's background checkpoint, instead of giving up on them.
-        let checkpoint = if force {
-            "PRAGMA wal_checkpoint(TRUNCATE)"
-        } else {
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        };
-        let row = sqlx::query(checkpoint)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(super::error::query_err("checkpointing the write-ahead log"))?;
-        let (busy, log, done): (i64, i64, i64) = (
-            row.try_get(0).unwrap_or(1),
-            row.try_get(1).unwrap_or(-1),
-            row.try_get(2).unwrap_or(-2),
-        );
-        let Some(head) = head.filter(|_| busy == 0 && log == done) else {
+        // One checkpoint at a time in this process: SQLite answers a checkpoint that finds
+        // another one running with "busy" at once, without waiting, so a re-anchor that met the
+        // background pass failed (seen in CI).
+        let mut last = self.anchored.lock().await;
+        // Forced (an operator re-anchoring), the checkpoint waits for readers and writers and is
+        // retried while another process holds the checkpoint, instead of giving up on them.
+        let attempts = if force { 40 } else { 1 };
+        let mut durable_head = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let head = self.audit_head().await?;
+            if self.checkpoint_complete(force).await? {
+                durable_head = head;
+                break;
+            }
+        }
+        let Some(head) = durable_head else {
             if force {
                 return Err(StoreError::Replaced(
                     "the database is busy and its head could not be anchored; try again".into(),
@@ -167,7 +168,6 @@ impl Store {
             }
             return Ok(());
         };
-        let mut last = self.anchored.lock().await;
         if !force && *last == head.seq {
             return Ok(());
         }
@@ -193,6 +193,25 @@ impl Store {
         }
         tracing::warn!(error = %failure, "cannot write the audit anchor");
         Ok(())
+    }
+
+    /// Runs one checkpoint; true when everything in the write-ahead log reached the database.
+    async fn checkpoint_complete(&self, force: bool) -> Result<bool, StoreError> {
+        let checkpoint = if force {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        };
+        let row = sqlx::query(checkpoint)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::error::query_err("checkpointing the write-ahead log"))?;
+        let (busy, log, done): (i64, i64, i64) = (
+            row.try_get(0).unwrap_or(1),
+            row.try_get(1).unwrap_or(-1),
+            row.try_get(2).unwrap_or(-2),
+        );
+        Ok(busy == 0 && log == done)
     }
 }
 

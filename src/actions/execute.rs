@@ -121,7 +121,18 @@ pub async fn execute(
             started_event,
         )])
         .await?;
-    let (status, detail, stored) = match runner.for_one_action().run(action).await {
+    let run = async {
+        let object = super::tenant_object::hold(store, action).await?;
+        let ran = runner
+            .for_one_action()
+            .fenced(&action.key)
+            .run(action)
+            .await;
+        object.release().await;
+        Ok::<_, ActionError>(ran)
+    };
+    let ran = run.await.unwrap_or_else(Err);
+    let (status, detail, stored) = match ran {
         Ok(execution) => {
             let detail = summarize(&execution.outcome);
             let evidence = capped(&execution.evidence.0, MAX_STORED_EVIDENCE_BYTES);
@@ -166,15 +177,25 @@ pub async fn execute(
     let expires_at = (status == ActionOutcome::Succeeded)
         .then(|| deadline(action, &stored, Utc::now()))
         .flatten();
-    store
-        .set_action_outcome_expiring(
+    // Graph has acted: the outcome must reach the database, however long it is away.
+    let outcome = until_stored("recording an action's outcome", || {
+        store.record_claimed_outcome(
             detection_seq,
             &action.key,
             stored_status,
             &stored,
             expires_at,
         )
-        .await?;
+    })
+    .await;
+    if let Err(StoreError::LeaseLost(what)) = &outcome {
+        tracing::warn!(action = %what, "this replica lost the action's lease; the replica that rescued it runs it and records how it ends");
+        return Ok(result(
+            ActionOutcome::Skipped,
+            "taken over by another replica".into(),
+        ));
+    }
+    outcome?;
     let mut ended = json!({"status": status, "detail": detail, "elapsed_ms": elapsed.as_millis() as u64, "outcome": stored.get("outcome")});
     if let Some(refused) = stored.get("refused") {
         ended["refused"] = refused.clone();
@@ -182,20 +203,47 @@ pub async fn execute(
     if let Some(at) = expires_at {
         ended["expires_at"] = json!(at);
     }
-    store
-        .append_audit(&[AuditEvent::new(
-            Utc::now(),
-            format!("action.{status}"),
-            subject,
-            ended,
-        )])
-        .await?;
+    let ended = [AuditEvent::new(
+        Utc::now(),
+        format!("action.{status}"),
+        subject,
+        ended,
+    )];
+    until_stored("recording how an action ended", || {
+        store.append_audit(&ended)
+    })
+    .await?;
     let retryable = stored["retryable"] == true;
     Ok(ActionResult {
         retryable,
         outcome: stored.get("outcome").cloned(),
         ..result(status, detail)
     })
+}
+
+/// Longest a replica keeps retrying a write the database cannot take now; past it the action's
+/// lease has long lapsed and its rescuer runs it again.
+const STORE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `write` until the database takes it: retried with growing pauses (up to 5 s) while the
+/// database is unavailable, for at most [`STORE_RETRY_FOR`]. Other errors are returned at once.
+async fn until_stored<T, F, Fut>(what: &str, mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match write().await {
+            Err(e) if e.is_unavailable() && started.elapsed() < STORE_RETRY_FOR => {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "{what}: the database is unavailable; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// When a succeeded action expires: its step's `expires_after` from now, for a reversible action

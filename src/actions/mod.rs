@@ -24,6 +24,7 @@ mod settings;
 mod setup;
 mod stored;
 mod sweep;
+mod tenant_object;
 mod undo;
 
 pub use execute::{ActionResult, execute, planned_from_row, runs_automatically};

@@ -49,6 +49,9 @@ pub struct GraphRunner {
     /// When the action this runner carries out must be done, and the budget it was given
     /// (`graph.action_deadline`); none outside an action.
     deadline: Option<(Instant, Duration)>,
+    /// The action whose lease this replica must still hold before each write it sends (see
+    /// `store::lease`); none outside an action.
+    fence: Option<Arc<str>>,
 }
 
 impl GraphRunner {
@@ -74,6 +77,7 @@ impl GraphRunner {
             safety: Arc::default(),
             unrecorded: Arc::default(),
             deadline: None,
+            fence: None,
         }
     }
 
@@ -85,6 +89,14 @@ impl GraphRunner {
             deadline: Some((Instant::now() + budget, budget)),
             ..self.clone()
         }
+    }
+
+    /// This runner for the action carrying out `key`, which this replica claimed: no write is
+    /// sent for it once the replica's lease on it lapsed (another replica may have taken it
+    /// over after this one froze or lost the database).
+    pub fn fenced(mut self, key: &str) -> GraphRunner {
+        self.fence = Some(key.into());
+        self
     }
 
     /// Time left before the action's deadline (`None` outside an action).
@@ -242,6 +254,11 @@ impl GraphRunner {
         if time_left.is_some_and(|left| left.is_zero()) {
             // Nothing is sent, so there is nothing to audit: the action's own record says why.
             return Ok(Err(cut_off(false)));
+        }
+        if let Some(key) = &self.fence
+            && described["method"] != "GET"
+        {
+            self.store.check_action_lease(key).await?;
         }
         let mut events = vec![AuditEvent::new(
             Utc::now(),

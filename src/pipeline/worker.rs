@@ -16,7 +16,7 @@ use super::recorder::{Input, Recorder};
 use super::service::Service;
 use crate::actions::{GraphRunner, execute, planned_from_row};
 use crate::schedule::{JobKind, JobRunner, RejectedAlert, poll_and_store};
-use crate::store::Store;
+use crate::store::{Store, lane_of};
 use stanch_core::intake::Detection;
 use stanch_core::vocab::ActionStatus;
 
@@ -48,7 +48,13 @@ pub async fn work(
     let mut running = tokio::task::JoinSet::new();
     let mut lane_of_task = std::collections::HashMap::new();
     let mut busy = std::collections::HashSet::new();
+    let mut last_rescue = tokio::time::Instant::now();
     while !*stop.borrow() {
+        // Any replica rescues what a dead one left: cheap when nothing lapsed.
+        if last_rescue.elapsed() >= store.replica().settings.beat() {
+            last_rescue = tokio::time::Instant::now();
+            rescue(&store).await;
+        }
         let rows = match store.pending_actions(BATCH).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -63,9 +69,19 @@ pub async fn work(
             }
             // The oldest action of a lane runs first; the rest of that lane waits its turn.
             let lane = lane_of(&row);
-            if !busy.insert(lane.clone()) {
+            if busy.contains(&lane) {
                 continue;
             }
+            // Another replica may run it, or hold this account's (or the tenant's) lane.
+            match store.reserve_action(row.pk, &lane).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(action = row.pk, error = %e, "cannot reserve an action; trying again later");
+                    break;
+                }
+            }
+            busy.insert(lane.clone());
             let worker = worker.clone();
             let task = running.spawn(async move { worker.carry_out(row).await });
             lane_of_task.insert(task.id(), lane);
@@ -87,23 +103,33 @@ pub async fn work(
     }
     // Stopping: what is in flight finishes; an action is never abandoned half-way.
     while running.join_next().await.is_some() {}
+    if let Err(e) = store.release_replica().await {
+        tracing::warn!(error = %e, "cannot hand this replica's reservations back; they lapse with its leases");
+    }
+}
+
+/// Takes back the actions and undos whose replica's lease lapsed.
+pub async fn rescue(store: &Store) {
+    match store.recover_interrupted_actions().await {
+        Ok(r) if r.requeued > 0 || !r.unverified.is_empty() => tracing::warn!(
+            requeued = r.requeued,
+            unverified = r.unverified.len(),
+            "rescued actions whose replica's lease lapsed"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot rescue lapsed actions; trying again later"),
+    }
+    match store.recover_interrupted_rollbacks().await {
+        Ok(n) if n > 0 => tracing::warn!(undos = n, "rescued undos whose replica's lease lapsed"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot rescue lapsed undos; trying again later"),
+    }
 }
 
 /// Accounts contained at once. One account's actions run in order, one at a time (and every
 /// tenant-wide action in one lane, since they change the same objects), and a lane that waits
 /// on a hung Graph holds only its own account: the others go on, and new work is taken up.
 pub const LANES: usize = 4;
-
-/// What an action changes, as a lane: its target's name, or the tenant for tenant-wide actions.
-/// Two names of one account may take two lanes; their claims are still serialized by the store,
-/// where cooldowns and budgets count by resolved identity.
-fn lane_of(row: &crate::store::ActionRow) -> String {
-    row.target_upn
-        .as_deref()
-        .or(row.target_id.as_deref())
-        .map(|t| t.trim().to_lowercase())
-        .unwrap_or_default()
-}
 
 #[derive(Clone)]
 struct Worker {
@@ -206,6 +232,15 @@ pub async fn request_approvals(
     loop {
         if *stop.borrow() {
             return;
+        }
+        // Requests go out from the leader only, so two replicas never post one request twice.
+        let leader = dispatcher.store.try_lease(crate::store::LEADER).await;
+        if !matches!(leader, Ok(true)) {
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+            continue;
         }
         match dispatcher.request_new().await {
             Ok(n) if n > 0 => tracing::info!(requested = n, "approval requests sent"),

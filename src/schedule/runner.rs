@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::{JobKind, Schedule, ScheduleError, check_unique, due, next_wake};
-use crate::store::{Store, StoreError};
+use crate::store::{LEADER, Store, StoreError};
 use stanch_core::vocab::JobOutcome;
 
 /// Runs one job; supplied by the caller (the worker wires real jobs in). The `Ok` value is the
@@ -65,9 +65,46 @@ impl<R: JobRunner> Scheduler<R> {
         for s in &self.schedules {
             last.entry(s.name.clone()).or_insert(started);
         }
+        let mut leading = false;
         loop {
             if *stop.borrow() {
                 return Ok(());
+            }
+            // Scheduled jobs are singleton work: of several replicas, the one holding the
+            // leader lease runs them; another takes over within a lease when it dies.
+            let leader = match self.store.try_lease(LEADER).await {
+                Ok(leader) => leader,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell which replica leads; trying again");
+                    false
+                }
+            };
+            if !leader {
+                leading = false;
+                let beat = self.store.replica().settings.beat();
+                tokio::select! {
+                    _ = tokio::time::sleep(beat) => {}
+                    changed = stop.changed() => {
+                        if changed.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                continue;
+            }
+            if !leading {
+                leading = true;
+                // What the previous leader ran counts: each slot runs once across replicas.
+                match self.store.last_schedule_runs().await {
+                    Ok(runs) => {
+                        for (name, at) in runs {
+                            let known = last.entry(name).or_insert(at);
+                            *known = (*known).max(at);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the last schedule runs"),
+                }
+                tracing::info!(replica = %self.store.replica().id, "this replica leads: it runs the scheduled jobs");
             }
             let now = Utc::now();
             let ready: Vec<Schedule> = due(&self.schedules, &last, now)
@@ -86,7 +123,11 @@ impl<R: JobRunner> Scheduler<R> {
                 while stop.changed().await.is_ok() && !*stop.borrow() {}
                 return Ok(());
             };
-            let wait = (wake - Utc::now()).to_std().unwrap_or_default();
+            // Waking at least once a lease keeps the leadership renewed and noticed.
+            let wait = (wake - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(self.store.replica().settings.beat());
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 changed = stop.changed() => {

@@ -31,6 +31,10 @@ pub enum StoreError {
     Inconsistent(String),
     #[error("{0}")]
     Replaced(String),
+    #[error(
+        "this replica's lease on {0} lapsed, so another replica may have taken it over; nothing more is written for it here"
+    )]
+    LeaseLost(String),
 }
 
 impl StoreError {

@@ -79,13 +79,18 @@ impl Store {
             tx.commit().await.map_err(query_err("committing a claim"))?;
             return Ok(verdict.claim);
         }
+        // Claimed under this replica's lease; an action another live replica reserved is
+        // left to it.
         let claimed = sqlx::query(
-            "UPDATE actions SET status = 'executing', updated_at = $1 \
-             WHERE detection_seq = $2 AND idempotency_key = $3 AND status = 'pending'",
+            "UPDATE actions SET status = 'executing', updated_at = $1, lease_owner = $4, \
+             lease_until = $5 WHERE detection_seq = $2 AND idempotency_key = $3 \
+             AND status = 'pending' AND (lease_owner IS NULL OR lease_owner = $4 OR lease_until < $1)",
         )
         .bind(now)
         .bind(detection_seq)
         .bind(key.to_string())
+        .bind(self.replica.id.clone())
+        .bind(self.replica.lease_until())
         .execute(&mut *tx)
         .await
         .map_err(query_err("claiming an action"))?;
@@ -167,6 +172,61 @@ impl Store {
         Ok(())
     }
 
+    /// Reserves the pending action `pk` for this replica (its lease, still `pending`), unless
+    /// another live replica reserved it or holds work for the same account (or, for a
+    /// tenant-wide action, the tenant): one account's actions run in order on one replica at a
+    /// time. False when it is not this replica's to run.
+    pub async fn reserve_action(&self, pk: i64, lane: &str) -> Result<bool, StoreError> {
+        let what = "reserving an action";
+        let (_writer, mut tx) = self.write_tx().await?;
+        if self.backend == super::Backend::Postgres {
+            // Two replicas reserving two actions of one account serialize here, so the lane
+            // check below sees the other's reservation.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)) IS NULL AS locked")
+                .bind(format!("stanch-lane:{lane}"))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err(what))?;
+        }
+        let skip_locked = match self.backend {
+            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE actions SET lease_owner = $1, lease_until = $2, lane = $5 WHERE pk = (SELECT pk FROM \
+             actions WHERE pk = $3 AND status = 'pending' AND (lease_owner IS NULL \
+             OR lease_owner = $1 OR lease_until < $4){skip_locked}) AND NOT EXISTS (SELECT 1 \
+             FROM actions o WHERE o.lease_owner IS NOT NULL AND o.lease_owner <> $1 \
+             AND o.lease_until >= $4 AND o.status IN ('pending', 'executing', 'rolling_back') \
+             AND o.lane = $5)"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.replica.id.clone())
+            .bind(self.replica.lease_until())
+            .bind(pk)
+            .bind(timestamp(chrono::Utc::now()))
+            .bind(lane.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err(what))?;
+        tx.commit().await.map_err(query_err(what))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives back the reservation of an action this replica did not get to run.
+    pub async fn unreserve_action(&self, pk: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE actions SET lease_owner = NULL, lease_until = NULL WHERE pk = $1 \
+             AND lease_owner = $2 AND status = 'pending'",
+        )
+        .bind(pk)
+        .bind(self.replica.id.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("releasing an action's reservation"))?;
+        Ok(())
+    }
+
     /// How many actions wait to run (due now or later); counted, not loaded.
     pub async fn queue_depth(&self) -> Result<i64, StoreError> {
         sqlx::query("SELECT COUNT(*) AS n FROM actions WHERE status IN ('pending', 'executing')")
@@ -187,6 +247,17 @@ impl Store {
             .map_err(query_err("requeueing an action"))?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// What an action changes, as a lane: its target's name, or the tenant ("") for tenant-wide
+/// actions. Two names of one account may take two lanes; their claims are still serialized by
+/// the store, where cooldowns and budgets count by resolved identity.
+pub fn lane_of(row: &super::ActionRow) -> String {
+    row.target_upn
+        .as_deref()
+        .or(row.target_id.as_deref())
+        .map(|t| t.trim().to_lowercase())
+        .unwrap_or_default()
 }
 
 async fn done_as(

@@ -100,6 +100,40 @@ impl Store {
         Ok(())
     }
 
+    /// Records how an action this replica claimed ended, as
+    /// [`set_action_outcome_expiring`](Self::set_action_outcome_expiring) does, but only while
+    /// it still holds the action's lease: a replica that lost it (frozen, cut off) leaves the
+    /// action to the one that rescued it. [`StoreError::LeaseLost`] then.
+    pub async fn record_claimed_outcome(
+        &self,
+        detection_seq: i64,
+        key: &str,
+        status: ActionStatus,
+        result: &Value,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
+             expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 \
+             AND idempotency_key = $6 AND status = 'executing' AND lease_owner = $7",
+        )
+        .bind(status.as_str())
+        .bind(result.to_string())
+        .bind(timestamp(Utc::now()))
+        .bind(expires_at.map(timestamp))
+        .bind(detection_seq)
+        .bind(key.to_string())
+        .bind(self.replica().id.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording an action's outcome"))?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost(format!("action `{key}`")))
+        }
+    }
+
     /// Succeeded, unconfirmed actions whose deadline is at or before `now`, soonest first.
     pub async fn due_expiries(
         &self,
@@ -132,25 +166,29 @@ impl Store {
         let done = match due_by {
             None => {
                 let sql = format!(
-                    "UPDATE actions SET status = 'rolling_back', updated_at = $1 \
+                    "UPDATE actions SET status = 'rolling_back', updated_at = $1, lease_owner = $3, lease_until = $4 \
                      WHERE pk = $2 AND status IN ({})",
                     ActionStatus::sql_list(UNDOABLE)
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(pk)
+                    .bind(self.replica().id.clone())
+                    .bind(self.replica().lease_until())
                     .execute(&self.pool)
                     .await
             }
             Some(due_by) => {
                 sqlx::query(
-                    "UPDATE actions SET status = 'rolling_back', updated_at = $1 \
+                    "UPDATE actions SET status = 'rolling_back', updated_at = $1, lease_owner = $4, lease_until = $5 \
                      WHERE pk = $2 AND status = 'succeeded' AND expires_at IS NOT NULL \
                      AND confirmed_at IS NULL AND expires_at <= $3",
                 )
                 .bind(now)
                 .bind(pk)
                 .bind(timestamp(due_by))
+                .bind(self.replica().id.clone())
+                .bind(self.replica().lease_until())
                 .execute(&self.pool)
                 .await
             }
@@ -208,11 +246,14 @@ impl Store {
         Ok(())
     }
 
-    /// After a crash, undos caught `rolling_back` are put back in effect (`succeeded`): every
-    /// rollback tolerates a change already undone, so the next attempt completes it.
+    /// Undos caught `rolling_back` under a lapsed lease (their replica died) are put back in
+    /// effect (`succeeded`): every rollback tolerates a change already undone, so the next
+    /// attempt completes it. An undo a live replica is running is left alone.
     pub async fn recover_interrupted_rollbacks(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE actions SET status = 'succeeded', updated_at = $1 WHERE status = 'rolling_back'",
+            "UPDATE actions SET status = 'succeeded', updated_at = $1, lease_owner = NULL, \
+             lease_until = NULL WHERE status = 'rolling_back' AND (lease_owner IS NULL \
+             OR lease_until IS NULL OR lease_until < $1)",
         )
         .bind(timestamp(Utc::now()))
         .execute(&self.pool)

@@ -17,6 +17,7 @@ mod execution;
 mod expiry;
 mod guard;
 mod health;
+mod lease;
 mod open;
 mod prepared;
 mod recovery;
@@ -33,9 +34,11 @@ pub use approval_requests::{Delivery, WaitingApproval};
 pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
 pub use campaigns_read::{CampaignDetail, CampaignSummary, TimelineEntry};
 pub use error::StoreError;
+pub use execution::lane_of;
 pub use expiry::{ExpiryChange, ExpiryChanged, ExpiryError, ExpiryOperator};
 pub use guard::Claim;
 pub use guard::{BudgetLimit, ClaimGuard};
+pub use lease::{LEADER, LeaseSettings, Replica};
 pub use prepared::PreparedBatch;
 pub use prepared::{Evaluation, action_status};
 pub use recovery::Recovered;
@@ -57,6 +60,8 @@ pub struct Store {
     file: Option<std::sync::Arc<anchor::OpenedFile>>,
     /// The chain head last written to the anchor.
     anchored: std::sync::Arc<tokio::sync::Mutex<i64>>,
+    /// This process as one of the replicas sharing the database (see `lease`).
+    replica: std::sync::Arc<Replica>,
 }
 
 /// Which database is behind the pool, for the few places where they differ.

@@ -126,7 +126,9 @@ impl Store {
             writer: Default::default(),
             file: file.map(|path| std::sync::Arc::new(OpenedFile::new(path))),
             anchored: Default::default(),
+            replica: super::lease::Replica::new(),
         };
+        super::lease::spawn_heartbeat(store.clone());
         if backend == Backend::Sqlite && !is_memory(database_url) {
             if anchoring == Anchoring::Check {
                 store.anchor_now(false).await?;

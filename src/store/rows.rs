@@ -106,12 +106,20 @@ impl Store {
         now: &str,
         limit: i64,
     ) -> Result<Vec<ActionRow>, StoreError> {
-        self.actions_where_bound(
-            "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)",
-            now,
-            limit,
-        )
-        .await
+        // Those another live replica reserved are its own to run.
+        let sql = format!(
+            "{ACTION_SELECT} WHERE status = 'pending' AND (next_attempt_at IS NULL OR \
+             next_attempt_at <= $1) AND (lease_owner IS NULL OR lease_until < $1 OR \
+             lease_owner = $2) ORDER BY pk LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.to_string())
+            .bind(self.replica().id.clone())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading actions"))?;
+        rows.iter().map(action_from_row).collect()
     }
 
     /// Actions matching a fixed SQL condition (no parameters), oldest first.

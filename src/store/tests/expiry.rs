@@ -127,6 +127,12 @@ pub async fn due_actions_are_undone_at_most_once(store: &Store) {
 
     // A claim caught by a crash is put back in effect, and due again.
     assert!(store.claim_rollback(other.pk, Some(now)).await.unwrap());
+    assert_eq!(
+        store.recover_interrupted_rollbacks().await.unwrap(),
+        0,
+        "its lease holds"
+    );
+    store.lapse_leases().await;
     assert_eq!(store.recover_interrupted_rollbacks().await.unwrap(), 1);
     assert_eq!(pks(&store.due_expiries(now, 10).await.unwrap()), [other.pk]);
     // One the job could not undo waits for a person, out of the job's way.

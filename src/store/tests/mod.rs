@@ -5,6 +5,7 @@ mod campaigns;
 mod expiry;
 pub(crate) mod fixtures;
 mod guard;
+mod leases;
 mod postgres;
 mod recovery;
 mod spelling;

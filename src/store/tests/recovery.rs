@@ -27,6 +27,10 @@ pub async fn an_interrupted_reset_or_notify_becomes_unverified_not_pending(store
             .await
             .unwrap();
     }
+    // While their replica lives (its leases hold), a rescuer leaves them alone.
+    let untouched = store.recover_interrupted_actions().await.unwrap();
+    assert_eq!(untouched, crate::store::Recovered::default());
+    store.lapse_leases().await;
     let recovered = store.recover_interrupted_actions().await.unwrap();
     assert_eq!(recovered.requeued, 1);
     let status = |kind: &str| {

@@ -531,7 +531,9 @@ fn an_action_interrupted_after_its_write_completes_without_writing_again() {
             runner.run(&action).await.unwrap();
         }
         let writes_before = tenant.writes();
-        // The restart.
+        // The restart: the dead process's leases are over.
+        let me = store.replica().id.clone();
+        store.lapse_leases_of(&me).await.unwrap();
         assert_eq!(store.recover_interrupted().await.unwrap(), 3);
         for row in store
             .pending_actions(100)

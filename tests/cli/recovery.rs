@@ -29,11 +29,13 @@ fn an_interrupted_notify_is_listed_unverified_and_only_a_person_retries_it() {
             .into_iter()
             .find(|a| a.kind == "notify")
             .expect("the playbook notifies");
-        // The worker claimed it, and then the process died.
+        // The worker claimed it, and then the process died (its lease with it).
         store
             .claim_action(row.detection_seq, &row.idempotency_key)
             .await
             .unwrap();
+        let me = store.replica().id.clone();
+        store.lapse_leases_of(&me).await.unwrap();
         (row.pk, store.recover_interrupted_actions().await.unwrap())
     });
     assert_eq!(recovered.unverified, [pk]);

@@ -51,7 +51,7 @@ pub struct GraphRunner {
     deadline: Option<(Instant, Duration)>,
     /// The action whose lease this replica must still hold before each write it sends (see
     /// `store::lease`); none outside an action.
-    fence: Option<Arc<str>>,
+    fence: Option<(Arc<str>, i64)>,
 }
 
 impl GraphRunner {
@@ -95,7 +95,7 @@ impl GraphRunner {
     /// sent for it once the replica's lease on it lapsed (another replica may have taken it
     /// over after this one froze or lost the database).
     pub fn fenced(mut self, key: &str) -> GraphRunner {
-        self.fence = Some(key.into());
+        self.fence = Some((key.into(), Utc::now().timestamp_millis()));
         self
     }
 
@@ -178,11 +178,7 @@ impl GraphRunner {
         let subject = format!("action/{}", action.key);
         self.audited(&subject, json!(action.action), request)
             .await
-            .map_err(|e| ActionError::Failed {
-                action: action.action.to_string(),
-                target: target_text(action),
-                reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
-            })
+            .map_err(|e| audit_failure(action, e))
     }
 
     /// The audited call itself, for any subject (an action, or a setup step).
@@ -218,11 +214,7 @@ impl GraphRunner {
             self.client.get_page(at),
         )
         .await
-        .map_err(|e| ActionError::Failed {
-            action: action.action.to_string(),
-            target: target_text(action),
-            reason: format!("cannot write the audit trail, so nothing was sent: {e}"),
-        })?
+        .map_err(|e| audit_failure(action, e))?
         .map_err(|e| graph_failure(action, e))
     }
 
@@ -255,8 +247,9 @@ impl GraphRunner {
             // Nothing is sent, so there is nothing to audit: the action's own record says why.
             return Ok(Err(cut_off(false)));
         }
-        if let Some(key) = &self.fence
-            && described["method"] != "GET"
+        let writes = described["method"] != "GET";
+        if let Some((key, _)) = &self.fence
+            && writes
         {
             self.store.check_action_lease(key).await?;
         }
@@ -270,6 +263,22 @@ impl GraphRunner {
         if let Err(e) = self.store.append_audit(&events).await {
             self.unrecorded_answers().splice(0..0, events.drain(1..));
             return Err(e);
+        }
+        if let Some((key, claimed_ms)) = &self.fence
+            && writes
+            && !self.store.replica().claim_still_valid(*claimed_ms)
+        {
+            // Frozen (or cut off) since the lease was checked: the lease may be another's now.
+            let withheld = AuditEvent::new(
+                Utc::now(),
+                "graph.withheld",
+                subject,
+                json!({"why": "this replica's lease lapsed before the request went out"}),
+            );
+            let _ = self.store.append_audit(&[withheld]).await;
+            return Err(crate::store::StoreError::LeaseLost(format!(
+                "action `{key}`"
+            )));
         }
         let started = Instant::now();
         let result = match time_left {
@@ -400,6 +409,27 @@ fn redact(body: &Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
         other => other.clone(),
+    }
+}
+
+/// Nothing was sent because the audit trail could not be written: worth trying again later when
+/// the database was only away (the worker retries transient failures), final otherwise.
+fn audit_failure(action: &PlannedAction, e: crate::store::StoreError) -> ActionError {
+    let (action_name, target) = (action.action.to_string(), target_text(action));
+    let reason = format!("cannot write the audit trail, so nothing was sent: {e}");
+    // A lease that may have lapsed: run again later, where the pre-check or the claim decides.
+    if e.is_unavailable() || matches!(e, crate::store::StoreError::LeaseLost(_)) {
+        ActionError::Transient {
+            action: action_name,
+            target,
+            reason,
+        }
+    } else {
+        ActionError::Failed {
+            action: action_name,
+            target,
+            reason,
+        }
     }
 }
 

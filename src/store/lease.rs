@@ -59,6 +59,9 @@ pub struct Replica {
     /// When (unix ms) the heartbeat last renewed this replica's leases; a replica whose
     /// heartbeat has not succeeded for a whole lease must assume it lost them.
     renewed_ms: AtomicI64,
+    /// Claims made before this (unix ms) may have lapsed: two renewals were further apart than
+    /// a lease (the process was frozen or cut off), so another replica may have rescued them.
+    valid_since_ms: AtomicI64,
 }
 
 impl Replica {
@@ -74,6 +77,7 @@ impl Replica {
             id: format!("{host}:{}:{}", std::process::id(), &random[..8]),
             settings: LeaseSettings::from_env(),
             renewed_ms: AtomicI64::new(Utc::now().timestamp_millis()),
+            valid_since_ms: AtomicI64::new(0),
         })
     }
 
@@ -87,6 +91,21 @@ impl Replica {
     pub fn leases_fresh(&self) -> bool {
         let age = Utc::now().timestamp_millis() - self.renewed_ms.load(Ordering::Relaxed);
         age < self.settings.ttl.as_millis() as i64 - 500
+    }
+}
+
+impl Replica {
+    /// Whether work claimed at `claimed_ms` (unix ms) is still this replica's: its leases are
+    /// fresh and none lapsed since the claim.
+    pub fn claim_still_valid(&self, claimed_ms: i64) -> bool {
+        self.leases_fresh() && claimed_ms >= self.valid_since_ms.load(Ordering::Relaxed)
+    }
+
+    fn renewed(&self, at_ms: i64) {
+        let previous = self.renewed_ms.swap(at_ms, Ordering::Relaxed);
+        if at_ms - previous >= self.settings.ttl.as_millis() as i64 - 500 {
+            self.valid_since_ms.fetch_max(at_ms, Ordering::Relaxed);
+        }
     }
 }
 
@@ -114,7 +133,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(query_err("renewing named leases"))?;
-        self.replica.renewed_ms.store(started, Ordering::Relaxed);
+        self.replica.renewed(started);
         Ok(())
     }
 

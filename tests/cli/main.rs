@@ -16,6 +16,7 @@ mod identity;
 mod members;
 mod playbooks;
 mod recovery;
+mod replicas;
 mod run;
 mod safety;
 mod secrets;

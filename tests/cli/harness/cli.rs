@@ -41,6 +41,7 @@ pub fn command(database_url: &str) -> Command {
         "STANCH_PLAYBOOKS",
         "STANCH_TEAMS_WEBHOOK_URL",
         "STANCH_LOG",
+        "STANCH_LEASE_SECS",
     ] {
         command.env_remove(name);
     }

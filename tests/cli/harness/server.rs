@@ -15,7 +15,19 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until it listens. `log_level` sets `STANCH_LOG`.
     pub fn start(database_url: &str, config: &Path, log: &Path, log_level: Option<&str>) -> Server {
+        Server::start_with(database_url, config, log, log_level, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables (`STANCH_LEASE_SECS`).
+    pub fn start_with(
+        database_url: &str,
+        config: &Path,
+        log: &Path,
+        log_level: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = super::cli::command(database_url);
+        command.envs(env.iter().copied());
         command
             .arg("serve")
             .arg("--config")
@@ -53,6 +65,11 @@ impl Server {
     /// SIGTERM, then its exit code (0: a clean shutdown).
     pub fn stop(mut self) -> i32 {
         self.terminate()
+    }
+
+    /// The process id, for signals (SIGSTOP, SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no chance to finish anything.

@@ -10,6 +10,7 @@ mod browser;
 mod campaigns;
 mod durability;
 mod edge;
+mod examples;
 mod expiry;
 mod harness;
 mod identity;

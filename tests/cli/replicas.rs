@@ -129,6 +129,25 @@ fn assert_contained_once_but(
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }
 
+/// Two replicas on a fresh database, one wave of 200 detections (all recorded before the first
+/// revoke, so each account is revoked once) posted half to each, and both at work on it.
+fn two_replicas_at_work() -> Option<(TestApp, PgDb, Server, Server)> {
+    let app = app();
+    let db = PgDb::create(&app.runtime)?;
+    app.tenant()
+        .running
+        .emulator
+        .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
+    let a = replica(&app, &db, "a");
+    let b = replica(&app, &db, "b");
+    post(&app, &a, wave("a", 100));
+    post(&app, &b, wave("b", 100));
+    wait_until(20, "the replicas did not start working", || {
+        app.tenant().running.emulator.requests().len() >= 40
+    });
+    Some((app, db, a, b))
+}
+
 fn post(app: &TestApp, server: &Server, body: String) {
     let (status, answer) = app.post(&format!("{}/v1/detections", server.url), body, &bearer());
     assert_eq!(status, 202, "{answer}");
@@ -145,21 +164,9 @@ fn signal(server: &Server, name: &str) {
 
 #[test]
 fn a_replica_killed_mid_run_leaves_its_work_to_the_other_and_nothing_is_repeated() {
-    let app = app();
-    let Some(db) = PgDb::create(&app.runtime) else {
+    let Some((app, db, a, b)) = two_replicas_at_work() else {
         return;
     };
-    app.tenant()
-        .running
-        .emulator
-        .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
-    let a = replica(&app, &db, "a");
-    let b = replica(&app, &db, "b");
-    post(&app, &a, wave("k", 100));
-    post(&app, &b, wave("l", 100));
-    wait_until(20, "the replicas did not start working", || {
-        app.tenant().running.emulator.requests().len() >= 40
-    });
     let started = Instant::now();
     a.kill();
     let statuses = drained(&db, Duration::from_secs(60));
@@ -172,22 +179,9 @@ fn a_replica_killed_mid_run_leaves_its_work_to_the_other_and_nothing_is_repeated
 
 #[test]
 fn a_replica_frozen_past_its_lease_wakes_without_repeating_what_the_other_took_over() {
-    let app = app();
-    let Some(db) = PgDb::create(&app.runtime) else {
+    let Some((app, db, a, b)) = two_replicas_at_work() else {
         return;
     };
-    app.tenant()
-        .running
-        .emulator
-        .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
-    let a = replica(&app, &db, "a");
-    let b = replica(&app, &db, "b");
-    // One wave, all of it recorded before the first revoke: each account is revoked once.
-    post(&app, &a, wave("s", 100));
-    post(&app, &b, wave("t", 100));
-    wait_until(20, "the replicas did not start working", || {
-        app.tenant().running.emulator.requests().len() >= 30
-    });
     signal(&a, "STOP");
     // Past its lease: the other replica rescues what it held.
     std::thread::sleep(Duration::from_secs(6));
@@ -201,21 +195,9 @@ fn a_replica_frozen_past_its_lease_wakes_without_repeating_what_the_other_took_o
 
 #[test]
 fn replicas_survive_their_database_sessions_being_terminated_and_a_graceful_restart() {
-    let app = app();
-    let Some(db) = PgDb::create(&app.runtime) else {
+    let Some((app, db, a, b)) = two_replicas_at_work() else {
         return;
     };
-    app.tenant()
-        .running
-        .emulator
-        .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
-    let a = replica(&app, &db, "a");
-    let b = replica(&app, &db, "b");
-    post(&app, &a, wave("p", 100));
-    post(&app, &b, wave("q", 100));
-    wait_until(20, "the replicas did not start working", || {
-        app.tenant().running.emulator.requests().len() >= 30
-    });
     assert!(db.terminate_backends(&app.runtime) > 0);
     // One replica restarts gracefully while the other executes.
     assert_eq!(a.stop(), 0);

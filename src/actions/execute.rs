@@ -121,17 +121,14 @@ pub async fn execute(
             started_event,
         )])
         .await?;
-    let run = async {
-        let object = super::tenant_object::hold(store, action).await?;
-        let ran = runner
+    let ran = super::tenant_object::holding(store, action, || async {
+        runner
             .for_one_action()
             .fenced(&action.key)
             .run(action)
-            .await;
-        object.release().await;
-        Ok::<_, ActionError>(ran)
-    };
-    let ran = run.await.unwrap_or_else(Err);
+            .await
+    })
+    .await;
     let (status, detail, stored) = match ran {
         Ok(execution) => {
             let detail = summarize(&execution.outcome);

@@ -12,6 +12,8 @@ mod block_ips;
 mod dispatch;
 mod execute;
 mod expiry;
+mod failure;
+mod fence;
 mod identity;
 mod ip_rails;
 mod lifecycle;

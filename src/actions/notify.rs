@@ -8,6 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::json;
 
+use super::failure::audit_failure;
 use super::lifecycle::{ActionError, Evidence, Execution};
 use super::runner::{GraphRunner, target_text};
 use stanch_core::audit::AuditEvent;
@@ -42,17 +43,19 @@ pub(super) async fn send(
     let subject = format!("action/{}", action.key);
     let record =
         |kind: &'static str, payload| AuditEvent::new(Utc::now(), kind, subject.clone(), payload);
-    let audit_failed = |e| {
-        failed(format!(
-            "cannot write the audit trail, so nothing was sent: {e}"
-        ))
-    };
+    let audit_failed = |e| audit_failure(action, e);
+    // A message is a write like a Graph one: fenced by the action's lease, audited before.
+    runner.check_fence().await.map_err(audit_failed)?;
     runner
         .store
         .append_audit(&[record(
             "notify.request",
             json!({"channel": channel, "webhook": webhook, "body": body}),
         )])
+        .await
+        .map_err(audit_failed)?;
+    runner
+        .withhold_if_lapsed(&subject)
         .await
         .map_err(audit_failed)?;
     let started = Instant::now();
@@ -65,11 +68,16 @@ pub(super) async fn send(
     let result = request.send().await.map_err(reqwest::Error::without_url);
     let status = result.as_ref().map(|r| r.status().as_u16()).ok();
     let after = json!({"channel": channel, "webhook": webhook, "status": status, "error": result.as_ref().err().map(|e| e.to_string()), "elapsed_ms": started.elapsed().as_millis() as u64});
-    runner
+    let answered = record("notify.response", after);
+    if let Err(e) = runner
         .store
-        .append_audit(&[record("notify.response", after)])
+        .append_audit(std::slice::from_ref(&answered))
         .await
-        .map_err(audit_failed)?;
+    {
+        // Sent already: failing the action now would invite a second message.
+        tracing::error!(subject, error = %e, "the webhook answered, but its answer could not be written to the audit trail; it is kept and written with the next record");
+        runner.record_late(answered, &e);
+    }
     match status {
         Some(code) if (200..300).contains(&code) => Ok(Execution {
             evidence: Evidence(json!({})),

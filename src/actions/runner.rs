@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::failure::audit_failure;
+pub(super) use super::failure::{graph_failure, target_id, target_text};
 use super::lifecycle::ActionError;
 use super::settings::ContainmentSettings;
 use crate::graph::{GraphClient, GraphError, GraphRequest, GraphResponse, Page, PageRef};
@@ -51,7 +53,7 @@ pub struct GraphRunner {
     deadline: Option<(Instant, Duration)>,
     /// The action whose lease this replica must still hold before each write it sends (see
     /// `store::lease`); none outside an action.
-    fence: Option<(Arc<str>, i64)>,
+    pub(super) fence: Option<(Arc<str>, i64)>,
 }
 
 impl GraphRunner {
@@ -89,14 +91,6 @@ impl GraphRunner {
             deadline: Some((Instant::now() + budget, budget)),
             ..self.clone()
         }
-    }
-
-    /// This runner for the action carrying out `key`, which this replica claimed: no write is
-    /// sent for it once the replica's lease on it lapsed (another replica may have taken it
-    /// over after this one froze or lost the database).
-    pub fn fenced(mut self, key: &str) -> GraphRunner {
-        self.fence = Some((key.into(), Utc::now().timestamp_millis()));
-        self
     }
 
     /// Time left before the action's deadline (`None` outside an action).
@@ -248,10 +242,8 @@ impl GraphRunner {
             return Ok(Err(cut_off(false)));
         }
         let writes = described["method"] != "GET";
-        if let Some((key, _)) = &self.fence
-            && writes
-        {
-            self.store.check_action_lease(key).await?;
+        if writes {
+            self.check_fence().await?;
         }
         let mut events = vec![AuditEvent::new(
             Utc::now(),
@@ -264,21 +256,8 @@ impl GraphRunner {
             self.unrecorded_answers().splice(0..0, events.drain(1..));
             return Err(e);
         }
-        if let Some((key, claimed_ms)) = &self.fence
-            && writes
-            && !self.store.replica().claim_still_valid(*claimed_ms)
-        {
-            // Frozen (or cut off) since the lease was checked: the lease may be another's now.
-            let withheld = AuditEvent::new(
-                Utc::now(),
-                "graph.withheld",
-                subject,
-                json!({"why": "this replica's lease lapsed before the request went out"}),
-            );
-            let _ = self.store.append_audit(&[withheld]).await;
-            return Err(crate::store::StoreError::LeaseLost(format!(
-                "action `{key}`"
-            )));
+        if writes {
+            self.withhold_if_lapsed(subject).await?;
         }
         let started = Instant::now();
         let result = match time_left {
@@ -290,7 +269,7 @@ impl GraphRunner {
         };
         let answered = result.as_ref().map(&response);
         self.count(&answered, started.elapsed());
-        let mut after = match &answered {
+        let after = match &answered {
             Ok(response) => json!({
                 "status": response.status,
                 "request_id": response.request_id,
@@ -314,12 +293,20 @@ impl GraphRunner {
                 error = %e,
                 "Graph answered, but its answer could not be written to the audit trail; it is kept and written with the next record"
             );
-            after["recorded_late"] = json!(true);
-            after["first_write_failed"] = json!(e.to_string());
-            let late = AuditEvent::new(event.at, "graph.response", subject, after);
-            self.unrecorded_answers().push(late);
+            self.record_late(event, &e);
         }
         Ok(result)
+    }
+
+    /// Keeps the record of an answer that could not be written when it came, marked late, to
+    /// write with the next record this runner writes (the request was sent: failing the action
+    /// now would invite a second send).
+    pub(super) fn record_late(&self, event: AuditEvent, failure: &crate::store::StoreError) {
+        let mut payload: Value = serde_json::from_str(&event.payload).unwrap_or_default();
+        payload["recorded_late"] = json!(true);
+        payload["first_write_failed"] = json!(failure.to_string());
+        let late = AuditEvent::new(event.at, event.kind, event.subject, payload);
+        self.unrecorded_answers().push(late);
     }
 
     /// Answers Graph gave whose audit record could not be written yet.
@@ -328,64 +315,6 @@ impl GraphRunner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// A Graph failure as an action failure: a 403 means a human must act (e.g. a privileged
-/// account the app may not change), and is never retried.
-pub(super) fn graph_failure(action: &PlannedAction, error: GraphError) -> ActionError {
-    let target = target_text(action);
-    if error.is_forbidden() {
-        return ActionError::NeedsHuman {
-            action: action.action.to_string(),
-            target,
-            reason: format!(
-                "Graph refused ({}); the app lacks the role to change this account, so a person must: {error}",
-                error.code().unwrap_or("403")
-            ),
-        };
-    }
-    let transient = error.is_throttled()
-        || matches!(
-            error,
-            GraphError::Transport { .. } | GraphError::Deadline { .. }
-        )
-        || error.status().is_some_and(|s| s >= 500);
-    let (action, reason) = (action.action.to_string(), error.to_string());
-    if transient {
-        ActionError::Transient {
-            action,
-            target,
-            reason,
-        }
-    } else {
-        ActionError::Failed {
-            action,
-            target,
-            reason,
-        }
-    }
-}
-
-pub(super) fn target_text(action: &PlannedAction) -> String {
-    action
-        .target
-        .as_ref()
-        .map(|t| t.to_string())
-        .unwrap_or_else(|| "the tenant".to_string())
-}
-
-/// The identifier to put in Graph paths for the action's target.
-pub(super) fn target_id(action: &PlannedAction) -> Result<&str, ActionError> {
-    action
-        .target
-        .as_ref()
-        .map(|t| t.graph_id())
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| ActionError::Failed {
-            action: action.action.to_string(),
-            target: "nobody".into(),
-            reason: "the action has no target account".into(),
-        })
 }
 
 /// Request bodies as audited: passwords never reach the audit trail.
@@ -409,27 +338,6 @@ fn redact(body: &Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
         other => other.clone(),
-    }
-}
-
-/// Nothing was sent because the audit trail could not be written: worth trying again later when
-/// the database was only away (the worker retries transient failures), final otherwise.
-fn audit_failure(action: &PlannedAction, e: crate::store::StoreError) -> ActionError {
-    let (action_name, target) = (action.action.to_string(), target_text(action));
-    let reason = format!("cannot write the audit trail, so nothing was sent: {e}");
-    // A lease that may have lapsed: run again later, where the pre-check or the claim decides.
-    if e.is_unavailable() || matches!(e, crate::store::StoreError::LeaseLost(_)) {
-        ActionError::Transient {
-            action: action_name,
-            target,
-            reason,
-        }
-    } else {
-        ActionError::Failed {
-            action: action_name,
-            target,
-            reason,
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::failure::failure;
 use super::lifecycle::ActionError;
 use crate::store::Store;
 use stanch_core::engine::PlannedAction;
@@ -21,49 +22,35 @@ fn object_of(kind: ActionKind) -> Option<&'static str> {
     }
 }
 
-/// The object held for one action; released when the action is done with it.
-pub(super) struct Held<'a> {
-    store: &'a Store,
-    name: Option<&'static str>,
-}
-
-impl Held<'_> {
-    pub(super) async fn release(self) {
-        if let Some(name) = self.name
-            && let Err(e) = self.store.release_lease(name).await
-        {
-            tracing::warn!(object = name, error = %e, "cannot release a tenant-wide object; it lapses with the lease");
-        }
-    }
-}
-
-/// Waits for the tenant-wide object `action` changes (if any), so no other replica reads or
-/// writes it until this one releases it.
-pub(super) async fn hold<'a>(
-    store: &'a Store,
+/// Runs `work` for `action` while holding the tenant-wide object it changes (if any), so no
+/// other replica reads or writes that object until `work` is done. Not getting the object in
+/// time is a transient failure: the worker tries again later.
+pub(super) async fn holding<T, Fut>(
+    store: &Store,
     action: &PlannedAction,
-) -> Result<Held<'a>, ActionError> {
+    work: impl FnOnce() -> Fut,
+) -> Result<T, ActionError>
+where
+    Fut: std::future::Future<Output = Result<T, ActionError>>,
+{
     let Some(name) = object_of(action.action) else {
-        return Ok(Held { store, name: None });
-    };
-    let transient = |reason: String| ActionError::Transient {
-        action: action.action.to_string(),
-        target: action
-            .target
-            .as_ref()
-            .map(|t| t.to_string())
-            .unwrap_or_default(),
-        reason,
+        return work().await;
     };
     match store.wait_for_lease(name, WAIT).await {
-        Ok(true) => Ok(Held {
-            store,
-            name: Some(name),
-        }),
-        Ok(false) => Err(transient(format!(
-            "another replica has held {name} for over {}s",
-            WAIT.as_secs()
-        ))),
-        Err(e) => Err(transient(format!("cannot take {name}: {e}"))),
+        Ok(true) => {}
+        Ok(false) => {
+            let why = format!(
+                "another replica has held {name} for over {}s",
+                WAIT.as_secs()
+            );
+            return Err(failure(action, why, true));
+        }
+        Err(e) => return Err(failure(action, format!("cannot take {name}: {e}"), true)),
     }
+    // Started once the object is held, so the wait does not eat the action's deadline.
+    let done = work().await;
+    if let Err(e) = store.release_lease(name).await {
+        tracing::warn!(object = name, error = %e, "cannot release a tenant-wide object; it lapses with the lease");
+    }
+    done
 }

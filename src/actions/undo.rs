@@ -108,18 +108,12 @@ pub async fn undo(
         let _ = store.release_rollback(pk, row.status).await;
         return Err(e.into());
     }
-    let outcome = match super::tenant_object::hold(store, &action).await {
-        Ok(object) => {
-            let outcome = runner
-                .for_one_action()
-                .fenced(&action.key)
-                .rollback(&action, &Restore(restore.clone()))
-                .await;
-            object.release().await;
-            outcome
-        }
-        Err(e) => Err(e),
-    };
+    let restore_data = Restore(restore.clone());
+    let outcome = super::tenant_object::holding(store, &action, || async {
+        let fenced = runner.for_one_action().fenced(&action.key);
+        fenced.rollback(&action, &restore_data).await
+    })
+    .await;
     let mut result = row.result.clone().unwrap_or_default();
     let at = Utc::now();
     let (status, kind, detail) = match (&outcome, why) {

@@ -2,6 +2,7 @@
 //! actions to roll back. Claims are what make re-runs idempotent: an action whose idempotency key
 //! already succeeded (in this run or an earlier one) is marked a duplicate, never run again.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -124,19 +125,90 @@ impl Store {
         status: ActionStatus,
         result: &Value,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE actions SET status = $1, result = $2, updated_at = $3 \
-             WHERE detection_seq = $4 AND idempotency_key = $5",
-        )
-        .bind(status.as_str())
-        .bind(result.to_string())
-        .bind(timestamp(chrono::Utc::now()))
-        .bind(detection_seq)
-        .bind(key.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording an action's outcome"))?;
-        Ok(())
+        self.set_action_outcome_expiring(detection_seq, key, status, result, None)
+            .await
+    }
+
+    /// Records how a claimed action ended, and when it expires (only ever set, never cleared
+    /// here: a rollback keeps the deadline the action had).
+    pub async fn set_action_outcome_expiring(
+        &self,
+        detection_seq: i64,
+        key: &str,
+        status: ActionStatus,
+        result: &Value,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let outcome = Outcome {
+            detection_seq,
+            key,
+            status,
+            result,
+            expires_at,
+        };
+        self.write_outcome(&outcome, None).await.map(|_| ())
+    }
+
+    /// Records how an action this replica claimed ended, as
+    /// [`set_action_outcome_expiring`](Self::set_action_outcome_expiring) does, but only while
+    /// it still holds the action's lease: a replica that lost it (frozen, cut off) leaves the
+    /// action to the one that rescued it. [`StoreError::LeaseLost`] then.
+    pub async fn record_claimed_outcome(
+        &self,
+        detection_seq: i64,
+        key: &str,
+        status: ActionStatus,
+        result: &Value,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let outcome = Outcome {
+            detection_seq,
+            key,
+            status,
+            result,
+            expires_at,
+        };
+        match self
+            .write_outcome(&outcome, Some(&self.replica().id))
+            .await?
+        {
+            1 => Ok(()),
+            _ => Err(StoreError::LeaseLost(format!("action `{key}`"))),
+        }
+    }
+
+    /// Writes `outcome`; with `owner`, only to an action still `executing` under its lease.
+    /// Returns how many rows it changed.
+    async fn write_outcome(
+        &self,
+        outcome: &Outcome<'_>,
+        owner: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let leased = if owner.is_some() {
+            " AND status = 'executing' AND lease_owner = $7"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
+             expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 \
+             AND idempotency_key = $6{leased}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(outcome.status.as_str())
+            .bind(outcome.result.to_string())
+            .bind(timestamp(Utc::now()))
+            .bind(outcome.expires_at.map(timestamp))
+            .bind(outcome.detection_seq)
+            .bind(outcome.key.to_string());
+        if let Some(owner) = owner {
+            query = query.bind(owner.to_string());
+        }
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording an action's outcome"))?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -213,20 +285,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives back the reservation of an action this replica did not get to run.
-    pub async fn unreserve_action(&self, pk: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE actions SET lease_owner = NULL, lease_until = NULL WHERE pk = $1 \
-             AND lease_owner = $2 AND status = 'pending'",
-        )
-        .bind(pk)
-        .bind(self.replica.id.clone())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("releasing an action's reservation"))?;
-        Ok(())
-    }
-
     /// How many actions wait to run (due now or later); counted, not loaded.
     pub async fn queue_depth(&self) -> Result<i64, StoreError> {
         sqlx::query("SELECT COUNT(*) AS n FROM actions WHERE status IN ('pending', 'executing')")
@@ -281,4 +339,13 @@ async fn done_as(
     let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
     let status = super::rows::stored_status(row.try_get("status").map_err(query_err(what))?)?;
     Ok(Some((pk, status)))
+}
+
+/// How an action ended, as [`Store::write_outcome`] stores it.
+struct Outcome<'a> {
+    detection_seq: i64,
+    key: &'a str,
+    status: ActionStatus,
+    result: &'a Value,
+    expires_at: Option<DateTime<Utc>>,
 }

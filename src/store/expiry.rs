@@ -74,66 +74,6 @@ pub enum ExpiryError {
 }
 
 impl Store {
-    /// Records how a claimed action ended, and when it expires (only ever set, never cleared
-    /// here: a rollback keeps the deadline the action had).
-    pub async fn set_action_outcome_expiring(
-        &self,
-        detection_seq: i64,
-        key: &str,
-        status: ActionStatus,
-        result: &Value,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
-             expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 AND idempotency_key = $6",
-        )
-        .bind(status.as_str())
-        .bind(result.to_string())
-        .bind(timestamp(Utc::now()))
-        .bind(expires_at.map(timestamp))
-        .bind(detection_seq)
-        .bind(key.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording an action's outcome"))?;
-        Ok(())
-    }
-
-    /// Records how an action this replica claimed ended, as
-    /// [`set_action_outcome_expiring`](Self::set_action_outcome_expiring) does, but only while
-    /// it still holds the action's lease: a replica that lost it (frozen, cut off) leaves the
-    /// action to the one that rescued it. [`StoreError::LeaseLost`] then.
-    pub async fn record_claimed_outcome(
-        &self,
-        detection_seq: i64,
-        key: &str,
-        status: ActionStatus,
-        result: &Value,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
-             expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 \
-             AND idempotency_key = $6 AND status = 'executing' AND lease_owner = $7",
-        )
-        .bind(status.as_str())
-        .bind(result.to_string())
-        .bind(timestamp(Utc::now()))
-        .bind(expires_at.map(timestamp))
-        .bind(detection_seq)
-        .bind(key.to_string())
-        .bind(self.replica().id.clone())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording an action's outcome"))?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::LeaseLost(format!("action `{key}`")))
-        }
-    }
-
     /// Succeeded, unconfirmed actions whose deadline is at or before `now`, soonest first.
     pub async fn due_expiries(
         &self,

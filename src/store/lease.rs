@@ -269,7 +269,9 @@ impl Store {
 /// that lapse because of it are rescued by other replicas, and this one stops writing for them.
 pub(super) fn spawn_heartbeat(store: Store) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(store.replica.settings.beat());
+        // The first beat one interval after opening: a short-lived CLI command writes nothing.
+        let beat = store.replica.settings.beat();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -117,7 +117,11 @@ fn assert_contained_once_but(
     assert_eq!(
         statuses.iter().filter(|(_, s)| s == "succeeded").count() + in_doubt + for_people,
         2 * n,
-        "{statuses:?}"
+        "not contained: {:?}",
+        statuses
+            .iter()
+            .filter(|(_, s)| s != "succeeded")
+            .collect::<Vec<_>>()
     );
     let writes = app.tenant().writes();
     for user in USERS {

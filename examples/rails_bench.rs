@@ -9,14 +9,15 @@
 //! The guarded run sees a flood: ACTIONS detections over ACCOUNTS accounts, so most claims are
 //! suppressed by the cooldown or held by a budget, as in the flood test.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use serde_json::Map;
-use stanch::engine::{Gate, Plan, PlannedAction};
-use stanch::intake::{Detection, UserRef, parse_generic};
-use stanch::store::{ActionRow, BudgetLimit, ClaimGuard, Evaluation, Store};
+use stanch::engine::Plan;
+use stanch::intake::{Detection, parse_generic};
+use stanch::store::{ActionRow, BudgetLimit, ClaimGuard, Store};
 use stanch::vocab::ActionKind;
-use stanch::vocab::Mode;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -31,29 +32,7 @@ fn detection(n: usize, accounts: usize) -> Detection {
 }
 
 fn plan(d: &Detection) -> Plan {
-    Plan {
-        detection: d.key(),
-        campaign: None,
-        evaluated_at: "2021-06-01T10:00:00Z".into(),
-        matched: Vec::new(),
-        actions: vec![PlannedAction {
-            key: format!("{}/disable", d.key()),
-            playbook: "flood".into(),
-            step: "disable".into(),
-            action: ActionKind::DisableAccount,
-            target: Some(UserRef {
-                upn: d.user.as_ref().and_then(|u| u.upn.clone()),
-                id: None,
-            }),
-            params: Map::new(),
-            mode: Mode::Active,
-            gate: Gate::Automatic,
-            expires_after_secs: None,
-            reason: "bench".into(),
-            recorded_at: None,
-        }],
-        skipped: Vec::new(),
-    }
+    support::one_action_plan(d, "flood", "disable", ActionKind::DisableAccount)
 }
 
 async fn recorded(
@@ -64,23 +43,9 @@ async fn recorded(
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     std::mem::forget(dir);
     let store = Store::open(&url).await?;
-    let run = store
-        .start_run(Mode::Active, "bench", chrono::Utc::now())
-        .await?;
     let detections: Vec<Detection> = (0..count).map(|n| detection(n, accounts)).collect();
     let plans: Vec<Plan> = detections.iter().map(plan).collect();
-    for (ds, ps) in detections.chunks(1000).zip(plans.chunks(1000)) {
-        let items: Vec<Evaluation<'_>> = ds
-            .iter()
-            .zip(ps)
-            .map(|(detection, plan)| Evaluation::Accepted {
-                line: None,
-                detection,
-                plan,
-            })
-            .collect();
-        store.record_batch(run, &items).await?;
-    }
+    let run = support::record_run(&store, &detections, &plans).await?;
     let rows = store.actions(Some(run)).await?;
     Ok((store, rows))
 }

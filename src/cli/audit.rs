@@ -98,6 +98,11 @@ pub(crate) async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
+    // Records still waiting for the sequencer are part of what was written.
+    store
+        .seal_pending()
+        .await
+        .context("sealing pending audit records")?;
     let mut after = 0;
     let mut count = 0;
     loop {

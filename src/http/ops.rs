@@ -50,7 +50,19 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Err(e) => e.to_string(),
         },
     };
-    let ready = database == "ok" && (graph == "ok" || graph == "not configured");
+    let replica = state.service.store.replica();
+    // A replica whose heartbeat has not reached the database for a lease has lost its work to
+    // the others (and will not write until it renews).
+    let leases = if replica.leases_fresh() {
+        "ok".to_string()
+    } else {
+        format!(
+            "not renewed for {} s (leases last {} s)",
+            replica.renewed_ago_ms() / 1000,
+            replica.settings.ttl.as_secs()
+        )
+    };
+    let ready = database == "ok" && leases == "ok" && (graph == "ok" || graph == "not configured");
     let status = if ready {
         StatusCode::OK
     } else {
@@ -58,7 +70,10 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(json!({"ready": ready, "database": database, "graph": graph})),
+        Json(
+            json!({"ready": ready, "database": database, "graph": graph, "leases": leases,
+                    "replica": replica.id}),
+        ),
     )
 }
 
@@ -126,5 +141,29 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "# HELP stanch_approvals_waiting Actions waiting for a human decision.\n# TYPE stanch_approvals_waiting gauge\nstanch_approvals_waiting {waiting}\n\
          # HELP stanch_approval_oldest_wait_seconds How long the oldest waiting action has waited.\n# TYPE stanch_approval_oldest_wait_seconds gauge\nstanch_approval_oldest_wait_seconds {oldest_wait}"
     );
+    replica_metrics(&mut out, &state).await;
     ([("content-type", "text/plain; version=0.0.4")], out)
+}
+
+/// Leases, rescues and leadership: which replica runs the scheduled jobs, what each holds.
+async fn replica_metrics(out: &mut String, state: &AppState) {
+    let store = &state.service.store;
+    let replica = store.replica();
+    let summary = store.lease_summary().await.unwrap_or_default();
+    let id = &replica.id;
+    let _ = writeln!(
+        out,
+        "# HELP stanch_leader Whether this replica holds the leader lease (runs the scheduled jobs).\n# TYPE stanch_leader gauge\nstanch_leader{{replica=\"{id}\"}} {}\n\
+         # HELP stanch_leases_held Actions whose live lease this replica holds.\n# TYPE stanch_leases_held gauge\nstanch_leases_held{{replica=\"{id}\"}} {}\n\
+         # HELP stanch_leases_lapsed Executing actions whose lease lapsed, not yet rescued.\n# TYPE stanch_leases_lapsed gauge\nstanch_leases_lapsed {}\n\
+         # HELP stanch_lease_renewed_seconds_ago Since this replica's heartbeat last renewed its leases.\n# TYPE stanch_lease_renewed_seconds_ago gauge\nstanch_lease_renewed_seconds_ago{{replica=\"{id}\"}} {:.1}\n\
+         # HELP stanch_actions_rescued_total Actions this replica took over from lapsed leases.\n# TYPE stanch_actions_rescued_total counter\nstanch_actions_rescued_total{{replica=\"{id}\"}} {}\n\
+         # HELP stanch_audit_pending Audit records written and not yet sealed onto the chain.\n# TYPE stanch_audit_pending gauge\nstanch_audit_pending {}",
+        u8::from(summary.leader),
+        summary.held,
+        summary.lapsed,
+        replica.renewed_ago_ms() as f64 / 1000.0,
+        replica.rescued(),
+        summary.audit_pending,
+    );
 }

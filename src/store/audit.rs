@@ -2,6 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::WriteTx;
+use super::chain::Sealing;
 use super::error::{StoreError, query_err};
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
@@ -13,24 +14,25 @@ const AUDIT_COLUMNS: usize = 7;
 const PAGE: i64 = 10_000;
 
 impl Store {
-    /// Seals `events` onto the audit chain, in order, in one transaction.
-    pub async fn append_audit(
-        &self,
-        events: &[AuditEvent],
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    /// Writes `events` to the audit trail, in order, in one transaction: sealed onto the chain
+    /// now, or (sequenced, on PostgreSQL) pending and sealed by the sequencer within moments.
+    pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        if self.sealing == Sealing::Sequenced {
+            return self.enqueue_audit(events).await;
+        }
         let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
         let (records, head) = audit::seal_all(&head, events);
-        write_records(&mut tx, self.backend, records.clone(), &head).await?;
+        write_records(&mut tx, self.backend, records, &head).await?;
         tx.commit()
             .await
-            .map_err(query_err("committing audit records"))?;
-        Ok(records)
+            .map_err(query_err("committing audit records"))
     }
 
     /// The whole trail, in seq order. Reads page by page; see [`Store::audit_records_after`] to
     /// process a big trail without holding it all.
     pub async fn audit_records(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        self.seal_pending().await?;
         let mut all = Vec::new();
         let mut after = 0;
         loop {
@@ -66,6 +68,7 @@ impl Store {
 
     /// The last record's seq and hash, or `None` while the trail is empty.
     pub async fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        self.seal_pending().await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
@@ -79,6 +82,7 @@ impl Store {
     /// The head and the records are read in one transaction so a concurrent append cannot make
     /// an intact trail look truncated or extended.
     pub async fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
+        self.seal_pending().await?;
         // A read transaction: the head and the records it vouches for come from one snapshot.
         let mut tx = self
             .pool
@@ -111,7 +115,19 @@ impl Store {
 /// this safe: on PostgreSQL the row lock serializes appenders across processes and replicas, and
 /// on SQLite the write takes the database's write lock up front, so two transactions never both
 /// read and then deadlock trying to upgrade to writing.
+///
+/// Where records are sequenced (PostgreSQL), what is pending is sealed first, so a record
+/// sealed inline never precedes one committed before it.
 pub(crate) async fn lock_head(tx: &mut WriteTx) -> Result<ChainHead, StoreError> {
+    let head = lock_head_only(tx).await?;
+    match tx.drains_pending {
+        Some(backend) => super::chain::seal_all_pending(tx, backend, head).await,
+        None => Ok(head),
+    }
+}
+
+/// Takes the head lock and reads the head, nothing else.
+pub(crate) async fn lock_head_only(tx: &mut WriteTx) -> Result<ChainHead, StoreError> {
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut **tx)
         .await

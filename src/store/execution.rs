@@ -12,6 +12,17 @@ use super::guard::{Claim, ClaimGuard};
 use super::sql::timestamp;
 use stanch_core::vocab::ActionStatus;
 
+/// What a claim of `key` under `guard` excludes others from: the key itself, the account its
+/// cooldown compares (the tenant lane when unresolved) and each budget it may spend.
+fn claim_locks(key: &str, guard: &ClaimGuard) -> Vec<String> {
+    let mut locks = vec![
+        format!("key:{key}"),
+        format!("account:{}", guard.account.as_deref().unwrap_or_default()),
+    ];
+    locks.extend(guard.budgets.iter().map(|b| format!("budget:{}", b.name)));
+    locks
+}
+
 /// Statuses that mean the action's effect exists or is being produced (`rolling_back` and
 /// `expiry_failed`: still in effect while, or because, an undo has not finished), or ran its
 /// course: an `expired` action was undone on purpose, and a replay of the same detection must
@@ -42,10 +53,10 @@ impl Store {
         key: &str,
         guard: &ClaimGuard,
     ) -> Result<Claim, StoreError> {
-        let (_writer, mut tx) = self.write_tx().await?;
-        // Taking the audit head lock serializes claims across writers (and replicas), so two
-        // workers can never both claim the same key.
-        let head = super::audit::lock_head(&mut tx).await?;
+        let (_writer, mut tx) = self.hot_tx().await?;
+        // Claims sharing a key, an account or a budget serialize here (across replicas too), so
+        // two workers can never both claim one key, overspend a budget or dodge a cooldown.
+        let mut chain = self.join_chain(&mut tx, claim_locks(key, guard)).await?;
         let done = done_as(&mut tx, key).await?;
         let now = timestamp(chrono::Utc::now());
         if let Some((pk, status)) = done {
@@ -75,9 +86,11 @@ impl Store {
             .map_err(query_err("recording an action's account"))?;
         }
         if let Some(verdict) = super::guard::apply(&mut tx, detection_seq, key, guard).await? {
-            let (records, head) = stanch_core::audit::seal_all(&head, [&verdict.event]);
-            super::audit::write_records(&mut tx, self.backend, records, &head).await?;
+            chain
+                .append(&mut tx, self.backend, [&verdict.event])
+                .await?;
             tx.commit().await.map_err(query_err("committing a claim"))?;
+            self.pending_committed();
             return Ok(verdict.claim);
         }
         // Claimed under this replica's lease; an action another live replica reserved is
@@ -250,7 +263,7 @@ impl Store {
     /// time. False when it is not this replica's to run.
     pub async fn reserve_action(&self, pk: i64, lane: &str) -> Result<bool, StoreError> {
         let what = "reserving an action";
-        let (_writer, mut tx) = self.write_tx().await?;
+        let (_writer, mut tx) = self.hot_tx().await?;
         if self.backend == super::Backend::Postgres {
             // Two replicas reserving two actions of one account serialize here, so the lane
             // check below sees the other's reservation.

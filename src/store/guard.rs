@@ -326,8 +326,7 @@ impl Store {
         if cooldown_secs == 0 {
             return Ok(None);
         }
-        let (_writer, mut tx) = self.write_tx().await?;
-        let head = super::audit::lock_head(&mut tx).await?;
+        let (_writer, mut tx) = self.hot_tx().await?;
         let waiting = "pk = $1 AND status = 'awaiting_approval'";
         let Some(pending) = pending(&mut tx, waiting, pk, None).await? else {
             return Ok(None);
@@ -336,14 +335,20 @@ impl Store {
         else {
             return Ok(None);
         };
+        // Serialized with claims on the same account (see `claim_locks`).
+        let mut chain = self
+            .join_chain(&mut tx, vec![format!("account:{account}")])
+            .await?;
         // Only an earlier request makes this one a repeat.
         let Some(by) = recent_same(&mut tx, &pending, &account, cooldown_secs, "<").await? else {
             return Ok(None);
         };
         let detail = json!({"suppressed_by": by, "cooldown_secs": cooldown_secs,
                             "why": format!("action #{by} already asks for {} on {target}", pending.kind)});
-        sqlx::query(
-            "UPDATE actions SET status = 'suppressed', result = $1, updated_at = $2 WHERE pk = $3",
+        // Still waiting: a decision may have come between reading it and taking the lock.
+        let suppressed = sqlx::query(
+            "UPDATE actions SET status = 'suppressed', result = $1, updated_at = $2 \
+             WHERE pk = $3 AND status = 'awaiting_approval'",
         )
         .bind(detail.to_string())
         .bind(timestamp(Utc::now()))
@@ -351,17 +356,20 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(query_err("suppressing an action"))?;
+        if suppressed.rows_affected() == 0 {
+            return Ok(None);
+        }
         let event = AuditEvent::new(
             Utc::now(),
             "action.suppressed",
             format!("action/{pk}"),
             detail,
         );
-        let (records, head) = stanch_core::audit::seal_all(&head, [&event]);
-        super::audit::write_records(&mut tx, self.backend, records, &head).await?;
+        chain.append(&mut tx, self.backend, [&event]).await?;
         tx.commit()
             .await
             .map_err(query_err("committing a suppression"))?;
+        self.pending_committed();
         Ok(Some(by))
     }
 }

@@ -1,7 +1,24 @@
-//! Whether the database can take a write now: what `/readyz` reports.
+//! Whether the database can take a write now, and what this replica holds: what `/readyz` and
+//! `/metrics` report.
+
+use sqlx::Row;
 
 use super::error::{StoreError, query_err};
+use super::sql::timestamp;
 use super::{Backend, Store};
+
+/// This replica's share of the work, as the database sees it.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseSummary {
+    /// Whether this replica holds the leader lease (it runs the scheduled jobs).
+    pub leader: bool,
+    /// Actions whose live lease this replica holds.
+    pub held: i64,
+    /// Actions whose lease lapsed and that no replica has rescued yet.
+    pub lapsed: i64,
+    /// Audit records written and not yet sealed onto the chain (sequenced sealing).
+    pub audit_pending: i64,
+}
 
 impl Store {
     /// Takes the write lock the way an append would (an update of the chain head that changes
@@ -37,5 +54,39 @@ impl Store {
         }
         let _ = tx.rollback().await;
         probe.map(|_| ())
+    }
+
+    /// What this replica holds now (see [`LeaseSummary`]).
+    pub async fn lease_summary(&self) -> Result<LeaseSummary, StoreError> {
+        let what = "reading this replica's leases";
+        let now = timestamp(chrono::Utc::now());
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN lease_owner = $1 AND lease_until >= $2 THEN 1 ELSE 0 END), 0) AS held, \
+               COALESCE(SUM(CASE WHEN status = 'executing' AND (lease_until IS NULL OR lease_until < $2) \
+                 THEN 1 ELSE 0 END), 0) AS lapsed \
+             FROM actions WHERE status IN ('pending', 'executing', 'rolling_back') \
+             AND lease_owner IS NOT NULL OR status = 'executing'",
+        )
+        .bind(self.replica.id.clone())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err(what))?;
+        let leader = self.lease_holder(super::LEADER).await?.as_deref() == Some(&self.replica.id);
+        let audit_pending = match self.backend {
+            Backend::Postgres => sqlx::query("SELECT COUNT(*) AS n FROM audit_pending")
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|r| r.try_get::<i64, _>("n"))
+                .map_err(query_err(what))?,
+            Backend::Sqlite => 0,
+        };
+        Ok(LeaseSummary {
+            leader,
+            held: row.try_get("held").map_err(query_err(what))?,
+            lapsed: row.try_get("lapsed").map_err(query_err(what))?,
+            audit_pending,
+        })
     }
 }

@@ -62,6 +62,9 @@ pub struct Replica {
     /// Claims made before this (unix ms) may have lapsed: two renewals were further apart than
     /// a lease (the process was frozen or cut off), so another replica may have rescued them.
     valid_since_ms: AtomicI64,
+    /// Actions this replica took over from replicas whose lease lapsed (requeued or made
+    /// `unverified`), since it started.
+    pub(super) rescued: std::sync::atomic::AtomicU64,
 }
 
 impl Replica {
@@ -78,6 +81,7 @@ impl Replica {
             settings: LeaseSettings::from_env(),
             renewed_ms: AtomicI64::new(Utc::now().timestamp_millis()),
             valid_since_ms: AtomicI64::new(0),
+            rescued: Default::default(),
         })
     }
 
@@ -89,8 +93,17 @@ impl Replica {
     /// Whether this replica's leases were renewed recently enough to still hold (a process
     /// frozen past its lease, or cut off from the database, finds out here before it writes).
     pub fn leases_fresh(&self) -> bool {
-        let age = Utc::now().timestamp_millis() - self.renewed_ms.load(Ordering::Relaxed);
-        age < self.settings.ttl.as_millis() as i64 - 500
+        self.renewed_ago_ms() < self.settings.ttl.as_millis() as i64 - 500
+    }
+
+    /// How long ago (ms) the heartbeat last renewed this replica's leases.
+    pub fn renewed_ago_ms(&self) -> i64 {
+        Utc::now().timestamp_millis() - self.renewed_ms.load(Ordering::Relaxed)
+    }
+
+    /// How many actions this replica rescued since it started.
+    pub fn rescued(&self) -> u64 {
+        self.rescued.load(Ordering::Relaxed)
     }
 }
 

@@ -12,6 +12,7 @@ mod batch;
 mod campaigns;
 mod campaigns_load;
 mod campaigns_read;
+mod chain;
 mod error;
 mod execution;
 mod expiry;
@@ -33,11 +34,13 @@ pub(crate) mod tests;
 pub use approval_requests::{Delivery, WaitingApproval};
 pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
 pub use campaigns_read::{CampaignDetail, CampaignSummary, TimelineEntry};
+pub use chain::Sealing;
 pub use error::StoreError;
 pub use execution::lane_of;
 pub use expiry::{ExpiryChange, ExpiryChanged, ExpiryError, ExpiryOperator};
 pub use guard::Claim;
 pub use guard::{BudgetLimit, ClaimGuard};
+pub use health::LeaseSummary;
 pub use lease::{LEADER, LeaseSettings, Replica};
 pub use prepared::PreparedBatch;
 pub use prepared::{Evaluation, action_status};
@@ -62,6 +65,10 @@ pub struct Store {
     anchored: std::sync::Arc<tokio::sync::Mutex<i64>>,
     /// This process as one of the replicas sharing the database (see `lease`).
     replica: std::sync::Arc<Replica>,
+    /// Where audit records are chained (see `chain`).
+    sealing: chain::Sealing,
+    /// Wakes this replica's sequencer when pending audit records were committed.
+    sealer: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Which database is behind the pool, for the few places where they differ.
@@ -86,14 +93,46 @@ impl Store {
         &self,
     ) -> Result<(tokio::sync::OwnedMutexGuard<()>, WriteTx), StoreError> {
         let guard = self.writer.clone().lock_owned().await;
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        let mut tx = WriteTx::begin_with(&self.pool, self.file.clone(), begin)
+            .await
+            .map_err(error::query_err("starting a transaction"))?;
+        if self.sealing == chain::Sealing::Sequenced {
+            tx.drains_pending = Some(self.backend);
+        }
+        Ok((guard, tx))
+    }
+
+    /// A write transaction for the hot paths that lock only what they touch (see
+    /// [`Store::join_chain`]): where records are sequenced, it does not queue behind this
+    /// process's other writers.
+    pub(crate) async fn hot_tx(
+        &self,
+    ) -> Result<(Option<tokio::sync::OwnedMutexGuard<()>>, WriteTx), StoreError> {
+        if self.sealing == chain::Sealing::Inline {
+            let (guard, tx) = self.write_tx().await?;
+            return Ok((Some(guard), tx));
+        }
         let tx = WriteTx::begin(&self.pool, self.file.clone())
             .await
             .map_err(error::query_err("starting a transaction"))?;
-        Ok((guard, tx))
+        Ok((None, tx))
+    }
+
+    /// Where this store chains audit records.
+    pub fn sealing(&self) -> chain::Sealing {
+        self.sealing
     }
 
     /// Closes the pool, waiting for connections to be returned (flushes SQLite's WAL on exit).
     pub async fn close(&self) {
+        // What this process wrote is chained before it goes, not left to another replica.
+        if let Err(e) = self.seal_pending().await {
+            tracing::warn!(error = %e, "cannot seal pending audit records before closing");
+        }
         self.pool.close().await;
     }
 }

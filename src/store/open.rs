@@ -127,8 +127,15 @@ impl Store {
             file: file.map(|path| std::sync::Arc::new(OpenedFile::new(path))),
             anchored: Default::default(),
             replica: super::lease::Replica::new(),
+            sealing: super::chain::Sealing::for_backend(backend),
+            sealer: Default::default(),
         };
         super::lease::spawn_heartbeat(store.clone());
+        if store.sealing == super::chain::Sealing::Sequenced {
+            // Records a replica left pending when it died are chained by the next one to open.
+            store.seal_pending().await?;
+            super::chain::spawn_sealer(store.clone(), store.replica.settings.beat());
+        }
         if backend == Backend::Sqlite && !is_memory(database_url) {
             if anchoring == Anchoring::Check {
                 store.anchor_now(false).await?;

@@ -120,6 +120,10 @@ impl Store {
             write_records(&mut tx, self.backend, records, &head).await?;
         }
         tx.commit().await.map_err(query_err(what))?;
+        self.replica.rescued.fetch_add(
+            recovered.requeued + recovered.unverified.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(recovered)
     }
 }

@@ -22,6 +22,9 @@ pub(crate) struct WriteTx {
     open: bool,
     /// The database file, which must still be the one opened when this commits.
     file: Option<Arc<OpenedFile>>,
+    /// Set where audit records are sequenced: taking the chain head in this transaction first
+    /// seals what is pending (see `chain`).
+    pub(crate) drains_pending: Option<super::Backend>,
 }
 
 impl WriteTx {
@@ -29,15 +32,27 @@ impl WriteTx {
         pool: &AnyPool,
         file: Option<Arc<OpenedFile>>,
     ) -> Result<WriteTx, sqlx::Error> {
+        WriteTx::begin_with(pool, file, "BEGIN").await
+    }
+
+    /// Begins with `begin`: SQLite's `BEGIN IMMEDIATE` takes the database's write lock up front,
+    /// so a transaction that reads before it writes cannot find its snapshot overtaken by
+    /// another process's commit when it comes to write.
+    pub(crate) async fn begin_with(
+        pool: &AnyPool,
+        file: Option<Arc<OpenedFile>>,
+        begin: &'static str,
+    ) -> Result<WriteTx, sqlx::Error> {
         if let Some(file) = &file {
             file.check()?;
         }
         let mut conn = pool.acquire().await?;
-        match sqlx::query("BEGIN").execute(&mut *conn).await {
+        match sqlx::query(begin).execute(&mut *conn).await {
             Ok(_) => Ok(WriteTx {
                 conn: Some(conn),
                 open: true,
                 file,
+                drains_pending: None,
             }),
             Err(e) => {
                 // A connection that cannot begin is in a state nobody should inherit.

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::harness::cli::run;
 use crate::harness::detection::credential_use;
+use crate::harness::netsplit::Netsplit;
 use crate::harness::postgres::PgDb;
 use crate::harness::{Server, TestApp, bearer, wait_until};
 
@@ -28,8 +29,12 @@ fn app() -> TestApp {
 }
 
 fn replica(app: &TestApp, db: &PgDb, name: &str) -> Server {
+    replica_at(app, &db.url, name)
+}
+
+fn replica_at(app: &TestApp, database_url: &str, name: &str) -> Server {
     Server::start_with(
-        &db.url,
+        database_url,
         Path::new(&app.config()),
         &app.path(&format!("{name}.log")),
         None,
@@ -138,18 +143,24 @@ fn assert_contained_once_but(
 fn two_replicas_at_work() -> Option<(TestApp, PgDb, Server, Server)> {
     let app = app();
     let db = PgDb::create(&app.runtime)?;
+    let (a, b) = two_replicas_on(&app, &db.url);
+    Some((app, db, a, b))
+}
+
+/// [`two_replicas_at_work`] on a database reached at `database_url`.
+fn two_replicas_on(app: &TestApp, database_url: &str) -> (Server, Server) {
     app.tenant()
         .running
         .emulator
         .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
-    let a = replica(&app, &db, "a");
-    let b = replica(&app, &db, "b");
-    post(&app, &a, wave("a", 100));
-    post(&app, &b, wave("b", 100));
+    let a = replica_at(app, database_url, "a");
+    let b = replica_at(app, database_url, "b");
+    post(app, &a, wave("a", 100));
+    post(app, &b, wave("b", 100));
     wait_until(20, "the replicas did not start working", || {
         app.tenant().running.emulator.requests().len() >= 40
     });
-    Some((app, db, a, b))
+    (a, b)
 }
 
 fn post(app: &TestApp, server: &Server, body: String) {
@@ -177,6 +188,15 @@ fn a_replica_killed_mid_run_leaves_its_work_to_the_other_and_nothing_is_repeated
     let took = started.elapsed();
     assert_contained_once(&app, &db, &statuses, 200);
     eprintln!("drained {took:?} after the kill");
+    // The survivor leads now, and its metrics say so.
+    wait_until(10, "the survivor did not take the lead", || {
+        let (_, metrics) = app.get(&format!("{}/metrics", b.url));
+        metrics
+            .lines()
+            .any(|l| l.starts_with("stanch_leader{replica=") && l.ends_with("} 1"))
+    });
+    let (status, ready) = app.get(&format!("{}/readyz", b.url));
+    assert_eq!(status, 200, "{ready}");
     assert_eq!(b.stop(), 0);
     db.drop_with(&app.runtime);
 }
@@ -209,6 +229,34 @@ fn replicas_survive_their_database_sessions_being_terminated_and_a_graceful_rest
     let statuses = drained(&db, Duration::from_secs(60));
     // An identity that cannot be read is treated as protected: a person decides.
     assert_contained_once_but(&app, &db, &statuses, 200, 4);
+    assert_eq!(a.stop(), 0);
+    assert_eq!(b.stop(), 0);
+    db.drop_with(&app.runtime);
+}
+
+#[test]
+fn replicas_cut_off_from_their_database_for_20_s_finish_the_wave_once_it_is_back() {
+    let app = app();
+    let Some(db) = PgDb::create(&app.runtime) else {
+        return;
+    };
+    let (_, upstream) = db.via(0);
+    let split = Netsplit::start(&app.runtime, upstream);
+    let (through_split, _) = db.via(split.port);
+    let (a, b) = two_replicas_on(&app, &through_split);
+    split.cut();
+    let cut_at = Instant::now();
+    // A replica that lost its database says so.
+    wait_until(10, "readiness did not report the lost database", || {
+        let (status, body) = app.get(&format!("{}/readyz", a.url));
+        status == 503 && body.contains("database")
+    });
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(cut_at.elapsed()));
+    split.restore();
+    let statuses = drained(&db, Duration::from_secs(90));
+    assert_contained_once_but(&app, &db, &statuses, 200, 4);
+    let (status, body) = app.get(&format!("{}/readyz", a.url));
+    assert_eq!(status, 200, "{body}");
     assert_eq!(a.stop(), 0);
     assert_eq!(b.stop(), 0);
     db.drop_with(&app.runtime);

@@ -8,6 +8,7 @@ mod guard;
 mod leases;
 mod postgres;
 mod recovery;
+mod sequencer;
 mod spelling;
 mod sqlite;
 mod suite;

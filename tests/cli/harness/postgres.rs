@@ -65,6 +65,27 @@ impl PgDb {
         })
     }
 
+    /// The database's URL with its host and port replaced by `127.0.0.1:port` (a proxy's), and
+    /// where the server really listens.
+    pub fn via(&self, port: u16) -> (String, std::net::SocketAddr) {
+        let (scheme, rest) = self.url.split_once("://").expect("a URL");
+        let (auth, tail) = rest.split_once('@').map_or(("", rest), |(a, t)| (a, t));
+        let (host, path) = tail.split_once('/').expect("a database name");
+        let upstream = host
+            .replace("localhost", "127.0.0.1")
+            .parse()
+            .unwrap_or_else(|_| "127.0.0.1:5432".parse().unwrap());
+        let auth = if auth.is_empty() {
+            String::new()
+        } else {
+            format!("{auth}@")
+        };
+        (
+            format!("{scheme}://{auth}127.0.0.1:{port}/{path}"),
+            upstream,
+        )
+    }
+
     pub fn drop_with(self, runtime: &tokio::runtime::Runtime) {
         runtime.block_on(async {
             if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {

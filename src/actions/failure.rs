@@ -38,12 +38,7 @@ pub(super) fn graph_failure(action: &PlannedAction, error: GraphError) -> Action
             ),
         };
     }
-    let transient = error.is_throttled()
-        || matches!(
-            error,
-            GraphError::Transport { .. } | GraphError::Deadline { .. }
-        )
-        || error.status().is_some_and(|s| s >= 500);
+    let transient = error.is_transient();
     failure(action, error.to_string(), transient)
 }
 

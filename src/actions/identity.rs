@@ -54,8 +54,13 @@ pub enum IdentityError {
         id: String,
         directory_upn: String,
     },
+    /// `transient`: the directory (or the audit trail its read needs) was only away for now.
     #[error("cannot read user `{name}` from the directory: {cause}")]
-    Unreadable { name: String, cause: String },
+    Unreadable {
+        name: String,
+        cause: String,
+        transient: bool,
+    },
 }
 
 /// Where identities are read: the directory, through an audited Graph read.
@@ -130,13 +135,14 @@ impl Identities {
                 .clone()
                 .ok_or_else(|| IdentityError::Unknown(name.to_string()));
         }
-        let unreadable = |cause: String| IdentityError::Unreadable {
+        let unreadable = |cause: String, transient: bool| IdentityError::Unreadable {
             name: name.to_string(),
             cause,
+            transient,
         };
         let path = GraphPath::new(["users"])
             .id(name)
-            .map_err(|e| unreadable(e.to_string()))?
+            .map_err(|e| unreadable(e.to_string(), false))?
             .query("$select", "id,userPrincipalName");
         let subject = format!("directory/users/{key}");
         let answer = match directory.read(&subject, GraphRequest::get(path)).await {
@@ -147,10 +153,10 @@ impl Identities {
                 self.cache.lock().await.insert(key, (Instant::now(), None));
                 return Err(IdentityError::Unknown(name.to_string()));
             }
-            Err(e) => return Err(unreadable(e.to_string())),
+            Err(e) => return Err(unreadable(e.to_string(), e.is_transient())),
         };
         let Some(id) = answer.body["id"].as_str().filter(|id| !id.is_empty()) else {
-            return Err(unreadable("the answer names no object id".into()));
+            return Err(unreadable("the answer names no object id".into(), false));
         };
         let identity = Identity {
             id: id.to_ascii_lowercase(),

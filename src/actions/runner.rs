@@ -351,9 +351,11 @@ impl super::identity::Directory for GraphRunner {
         self.audited(subject, json!("directory"), request)
             .await
             .unwrap_or_else(|e| {
-                Err(GraphError::Config(format!(
-                    "cannot write the audit trail, so nothing was sent: {e}"
-                )))
+                Err(GraphError::NotSent {
+                    retry: e.is_unavailable()
+                        || matches!(e, crate::store::StoreError::LeaseLost(_)),
+                    reason: format!("cannot write the audit trail: {e}"),
+                })
             })
     }
 }

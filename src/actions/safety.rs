@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use super::identity::{Directory, Identities, Identity};
+use super::identity::{Directory, Identities, Identity, IdentityError};
 use crate::graph::{DirectorySet, GraphClient};
 use crate::store::{BudgetLimit, ClaimGuard};
 use stanch_core::engine::PlannedAction;
+use stanch_core::intake::UserRef;
 use stanch_core::rails::SafetySettings;
 
 /// How long resolved memberships are trusted before being read again.
@@ -43,6 +44,10 @@ pub struct Screening {
     /// Who the target is: its object id (what cooldowns and budgets count by) and UPN.
     pub identity: Option<Identity>,
 }
+
+/// How long screening waits for a directory that is transiently unreadable (throttled, Graph
+/// or the database away) before the target counts as protected.
+const SCREEN_PATIENCE: Duration = Duration::from_secs(60);
 
 /// One alert per budget per this long.
 const ALERT_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -107,7 +112,7 @@ impl Safety {
         let Some(target) = action.target.as_ref() else {
             return Screening::default();
         };
-        let identity = match self.identities.resolve(directory, target).await {
+        let identity = match self.resolve_patiently(directory, target).await {
             Ok(identity) => identity,
             Err(e) => {
                 return Screening {
@@ -122,6 +127,33 @@ impl Safety {
         Screening {
             protected,
             identity: Some(identity),
+        }
+    }
+
+    /// Resolves `target`, waiting out a directory (or database) that is only away for now: a
+    /// blip should delay the action, not put it in front of a person. Past
+    /// [`SCREEN_PATIENCE`] the failure stands, and the target counts as protected.
+    async fn resolve_patiently(
+        &self,
+        directory: &impl Directory,
+        target: &UserRef,
+    ) -> Result<Identity, IdentityError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(500);
+        loop {
+            match self.identities.resolve(directory, target).await {
+                Err(IdentityError::Unreadable {
+                    transient: true,
+                    cause,
+                    ..
+                }) if started.elapsed() < SCREEN_PATIENCE => {
+                    tracing::warn!(target = %target, error = %cause, retry_in_ms = pause.as_millis() as u64,
+                        "cannot read the target from the directory for now; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(8));
+                }
+                answer => return answer,
+            }
         }
     }
 
@@ -250,5 +282,84 @@ pub(super) async fn alert_budget(
     );
     if let Err(e) = runner.store.append_audit(&[event]).await {
         tracing::warn!(error = %e, "cannot record a budget alert");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::graph::{GraphError, GraphRequest, GraphResponse};
+
+    /// A directory that fails `failures` times (transiently or not), then answers.
+    struct Flaky {
+        failures: u32,
+        transient: bool,
+        calls: AtomicU32,
+    }
+
+    impl Directory for Flaky {
+        async fn read(&self, _: &str, _: GraphRequest) -> Result<GraphResponse, GraphError> {
+            if self.calls.fetch_add(1, Ordering::Relaxed) < self.failures {
+                return Err(GraphError::NotSent {
+                    reason: "cannot write the audit trail: the database is unavailable".into(),
+                    retry: self.transient,
+                });
+            }
+            Ok(GraphResponse {
+                status: 200,
+                body: serde_json::json!({"id": "ID-1", "userPrincipalName": "c.lee@contoso.com"}),
+                request_id: None,
+                client_request_id: "test".into(),
+                attempts: 1,
+                elapsed: Duration::ZERO,
+            })
+        }
+    }
+
+    fn target() -> UserRef {
+        UserRef {
+            upn: Some("c.lee@contoso.com".into()),
+            id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_directory_away_for_a_moment_delays_screening_instead_of_protecting_the_target() {
+        let safety = Safety::new(SafetySettings::default(), vec![], vec![], vec![]);
+        let directory = Flaky {
+            failures: 2,
+            transient: true,
+            calls: AtomicU32::new(0),
+        };
+        let identity = safety
+            .resolve_patiently(&directory, &target())
+            .await
+            .unwrap();
+        assert_eq!(identity.key(), "id-1");
+        assert_eq!(directory.calls.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_directory_that_refuses_for_good_is_not_asked_again() {
+        let safety = Safety::new(SafetySettings::default(), vec![], vec![], vec![]);
+        let directory = Flaky {
+            failures: 1,
+            transient: false,
+            calls: AtomicU32::new(0),
+        };
+        let refused = safety.resolve_patiently(&directory, &target()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(IdentityError::Unreadable {
+                    transient: false,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(directory.calls.load(Ordering::Relaxed), 1);
     }
 }

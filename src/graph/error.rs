@@ -106,6 +106,10 @@ pub enum GraphError {
     Protocol { what: String, reason: String },
     #[error("invalid graph configuration: {0}")]
     Config(String),
+    /// The call was never sent because something it depends on failed first (its audit record
+    /// could not be written). `retry`: that failure was transient (the database was away).
+    #[error("the graph call was not sent: {reason}")]
+    NotSent { reason: String, retry: bool },
 }
 
 fn codes_text(codes: &[u64]) -> String {
@@ -155,6 +159,18 @@ impl GraphError {
 
     pub fn is_throttled(&self) -> bool {
         matches!(self, GraphError::Throttled { .. })
+    }
+
+    /// Worth trying again later: still throttled, Graph unreachable or failing on its side, the
+    /// action's deadline, or a call not sent for a transient reason. A 4xx verdict is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GraphError::Throttled { .. }
+            | GraphError::Transport { .. }
+            | GraphError::Deadline { .. } => true,
+            GraphError::NotSent { retry, .. } => *retry,
+            _ => self.status().is_some_and(|s| s >= 500),
+        }
     }
 
     pub fn request_id(&self) -> Option<&str> {

@@ -11,7 +11,7 @@ use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
 use crate::store::{ActionRow, Store, StoreError};
 use stanch_core::audit::AuditEvent;
-use stanch_core::vocab::ActionStatus;
+use stanch_core::vocab::{ActionKind, ActionStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
@@ -116,7 +116,7 @@ pub async fn undo(
     .await;
     let mut result = row.result.clone().unwrap_or_default();
     let at = Utc::now();
-    let (status, kind, detail) = match (&outcome, why) {
+    let (status, kind, mut detail) = match (&outcome, why) {
         (Ok(()), Undo::Operator { .. }) => (
             ActionStatus::RolledBack,
             "action.rolled_back",
@@ -146,6 +146,12 @@ pub async fn undo(
             (status, "action.rollback_failed", detail)
         }
     };
+    if outcome.is_ok()
+        && let Some(lag) = undo_lag(action.action)
+    {
+        detail["effective_by"] = json!(crate::store::timestamp(at + lag.within));
+        detail["effective_note"] = json!(lag.note);
+    }
     if outcome.is_ok() {
         // An earlier failed attempt no longer describes the action.
         if let Some(fields) = result.as_object_mut() {
@@ -157,6 +163,28 @@ pub async fn undo(
     store.end_rollback(pk, status, &result, &event).await?;
     outcome?;
     Ok(started.elapsed())
+}
+
+/// How long Microsoft 365 may take to honour an undo everywhere, from Continuous Access
+/// Evaluation's documented propagation times: people reading "rolled back" must not assume the
+/// user can work again at once.
+pub struct UndoLag {
+    pub within: chrono::Duration,
+    pub note: &'static str,
+}
+
+pub fn undo_lag(kind: ActionKind) -> Option<UndoLag> {
+    match kind {
+        ActionKind::DisableAccount => Some(UndoLag {
+            within: chrono::Duration::minutes(40),
+            note: "a re-enabled account reaches SharePoint and Teams in about 15 minutes and                    Exchange Online in 35-40 minutes",
+        }),
+        ActionKind::BlockLegacyAuth => Some(UndoLag {
+            within: chrono::Duration::hours(24),
+            note: "a group membership change reaches Conditional Access in Exchange Online and                    SharePoint within a day (about 2 hours when optimized)",
+        }),
+        _ => None,
+    }
 }
 
 /// Why the job undid an action, for its audit record.

@@ -122,6 +122,24 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
             .starts_with("`expires_after: 1s` ran out at"),
         "{disable}"
     );
+    // CAE: a re-enabled account reaches Exchange Online only after 35-40 minutes, a group
+    // change within a day; the record says when the undo is in effect everywhere.
+    let effective_in = |p: &Value| {
+        let by: DateTime<Utc> = p["effective_by"].as_str().unwrap().parse().unwrap();
+        let at: DateTime<Utc> = p["expired_at"].as_str().unwrap().parse().unwrap();
+        (by - at).num_minutes()
+    };
+    assert_eq!(effective_in(disable), 40, "{disable}");
+    let legacy = expired
+        .iter()
+        .find(|p| p["action"] == "block_legacy_auth")
+        .unwrap();
+    assert_eq!(effective_in(legacy), 24 * 60, "{legacy}");
+    let rules = expired
+        .iter()
+        .find(|p| p["action"] == "disable_inbox_rules")
+        .unwrap();
+    assert!(rules.get("effective_by").is_none(), "{rules}");
     let count = |kind: &str| records.iter().filter(|(k, _)| k == kind).count();
     assert_eq!(count("action.rollback_started"), 4);
     assert_eq!(count("graph.request"), tenant.graph_calls());

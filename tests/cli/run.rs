@@ -206,7 +206,7 @@ fn the_database_records_every_action_as_would_have_done() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout
-            .contains("46 action(s) planned (46 passive, 0 active, 8 needing approval)"),
+            .contains("50 action(s) planned (50 passive, 0 active, 9 needing approval)"),
         "{}",
         out.stdout
     );
@@ -222,8 +222,8 @@ fn the_database_records_every_action_as_would_have_done() {
             [
                 // The sign-in sweeps read only, so they wait to run even in passive mode.
                 ("pending".to_string(), 5),
-                ("would_execute".to_string(), 33),
-                ("would_request_approval".to_string(), 8)
+                ("would_execute".to_string(), 36),
+                ("would_request_approval".to_string(), 9)
             ]
         );
         let params: String = sqlx::query_scalar(
@@ -241,13 +241,13 @@ fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
     let app = TestApp::builder().yaml("mode: active\n").build();
     let active = app.stanch(&["run", "--input", &attack_story(), "--quiet"]);
     assert!(
-        active.stdout.contains("(0 passive, 46 active"),
+        active.stdout.contains("(0 passive, 50 active"),
         "{}",
         active.stdout
     );
     let forced = app.stanch(&["run", "--input", &attack_story(), "--quiet", "--passive"]);
     assert!(
-        forced.stdout.contains("(46 passive, 0 active"),
+        forced.stdout.contains("(50 passive, 0 active"),
         "{}",
         forced.stdout
     );

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::error::parse_error_body;
+use super::governor::Governor;
 use super::response::{Expect, ReadError, error_body, read_limited};
 use super::retry::{is_retryable_status, parse_retry_after, wait_before_retry};
 use super::token::{TokenProvider, error_chain};
@@ -104,6 +105,8 @@ pub(crate) struct Inner {
     http: reqwest::Client,
     tokens: TokenProvider,
     mailboxes: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Graph's throttling as every caller of this client sees it (see `governor`).
+    governor: Governor,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -152,6 +155,7 @@ impl GraphClient {
                 http,
                 tokens,
                 mailboxes: Mutex::new(HashMap::new()),
+                governor: Governor::default(),
             }),
         })
     }
@@ -187,6 +191,8 @@ impl GraphClient {
         loop {
             attempt += 1;
             let token = inner.tokens.token().await?;
+            // Waits out a pause Graph asked of another caller of the same resource.
+            let mut turn = inner.governor.turn(request).await;
             let outcome = {
                 let _permit = self.mailbox_permit(request.mailbox.as_deref()).await;
                 self.attempt(request, url, &token.value, &client_request_id)
@@ -207,6 +213,8 @@ impl GraphClient {
                     });
                 }
                 Attempt::Failed { timed_out, reason } => {
+                    // No answer says nothing about throttling; the next caller may probe.
+                    drop(turn);
                     tracing::debug!(method = %request.method, %path, attempt, %client_request_id, timed_out, %reason, "graph attempt failed");
                     if attempt < max_attempts {
                         let wait = wait_before_retry(None, attempt, inner.config.max_retry_wait);
@@ -222,6 +230,9 @@ impl GraphClient {
                     });
                 }
             };
+            if !is_retryable_status(status) {
+                turn.answered();
+            }
             let request_id = header(&headers, "request-id");
             tracing::debug!(method = %request.method, %path, status, attempt, %client_request_id, request_id = request_id.as_deref().unwrap_or(""), "graph attempt");
             if (200..300).contains(&status) {
@@ -256,12 +267,13 @@ impl GraphClient {
                 continue;
             }
             if is_retryable_status(status) {
+                let retry_after = header(&headers, RETRY_AFTER.as_str())
+                    .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+                let wait = wait_before_retry(retry_after, attempt, inner.config.max_retry_wait);
+                // Every caller of this resource waits it out, this one on its next turn.
+                turn.throttled(wait);
                 if attempt < max_attempts {
-                    let retry_after = header(&headers, RETRY_AFTER.as_str())
-                        .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
-                    let wait = wait_before_retry(retry_after, attempt, inner.config.max_retry_wait);
                     tracing::debug!(method = %request.method, %path, status, attempt, wait_ms = wait.as_millis() as u64, %client_request_id, "graph retry scheduled");
-                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 return Err(GraphError::Throttled {

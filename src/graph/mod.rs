@@ -18,6 +18,7 @@ mod client;
 mod config;
 mod directory;
 mod error;
+mod governor;
 mod paging;
 mod path;
 mod response;

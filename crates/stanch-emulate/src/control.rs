@@ -7,7 +7,7 @@
 //! - `GET|POST|DELETE /_emulator/faults`: list, add one fault or an array (204), clear (204).
 //!   A fault: `{"kind":"throttle"|"unavailable"|"gatewayTimeout","retryAfter":7}`,
 //!   `{"kind":"latency","ms":500}` or `{"kind":"expireTokens"}`, plus optional `method`,
-//!   `pathPrefix` (e.g. `/v1.0/users`) and `times`.
+//!   `pathPrefix` (e.g. `/v1.0/users`), `times` and `forMs` (a storm that lasts that long).
 //! - `POST /_emulator/tokens/expire` → every issued token becomes invalid (204).
 //! - `POST /_emulator/webhook` records a JSON body (200), `GET /_emulator/webhooks` lists them: a
 //!   stand-in for a Slack or Teams incoming webhook, so `notify` can be exercised offline.

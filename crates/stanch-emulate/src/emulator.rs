@@ -69,7 +69,8 @@ impl Emulator {
         lock(&self.shared.log).clear();
     }
 
-    pub fn inject(&self, fault: Fault) {
+    pub fn inject(&self, mut fault: Fault) {
+        fault.injected_at = Some(std::time::Instant::now());
         lock(&self.shared.faults).push(fault);
     }
 

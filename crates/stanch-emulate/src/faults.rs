@@ -20,6 +20,12 @@ pub struct Fault {
     /// Only the next N matching requests; forever when absent (except `expireTokens`, once).
     #[serde(default)]
     pub times: Option<u32>,
+    /// Only for this long (ms) after it is injected: a storm, then calm.
+    #[serde(default)]
+    pub for_ms: Option<u64>,
+    /// When it was injected (stamped by the emulator).
+    #[serde(skip)]
+    pub injected_at: Option<std::time::Instant>,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -56,6 +62,8 @@ impl Fault {
             method: None,
             path_prefix: None,
             times: None,
+            for_ms: None,
+            injected_at: None,
             kind,
         }
     }
@@ -95,6 +103,19 @@ impl Fault {
         self
     }
 
+    /// Active for `ms` milliseconds after it is injected, for every matching request.
+    pub fn lasting(mut self, ms: u64) -> Fault {
+        self.for_ms = Some(ms);
+        self
+    }
+
+    fn over(&self) -> bool {
+        match (self.for_ms, self.injected_at) {
+            (Some(ms), Some(at)) => at.elapsed() >= Duration::from_millis(ms),
+            _ => false,
+        }
+    }
+
     /// Fills defaults for faults posted over HTTP: an endless token expiry would make the
     /// emulator unusable, so it fires once unless told otherwise.
     pub fn normalized(mut self) -> Fault {
@@ -126,6 +147,7 @@ pub struct Outcome {
 /// Consumes one use of each matching fault: latencies add up, the first failure wins.
 pub fn apply(faults: &mut Vec<Fault>, method: &str, path: &str) -> Outcome {
     let mut outcome = Outcome::default();
+    faults.retain(|f| !f.over());
     for fault in faults.iter_mut() {
         if !fault.matches(method, path) || outcome.response.is_some() {
             continue;

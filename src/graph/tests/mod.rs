@@ -2,6 +2,7 @@
 
 mod answers;
 mod batch;
+mod governor;
 mod mock;
 mod send;
 mod token;

@@ -1,6 +1,7 @@
 //! `stanch approvals`: what waits for a human, and deciding from the command line (audited
 //! like any other channel).
 
+use super::mistake::{Mistake, bad_argument, mistake};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -52,9 +53,9 @@ pub(crate) async fn approvals_show(
     let row = store
         .action(pk)
         .await?
-        .with_context(|| format!("no action #{pk}"))?;
+        .ok_or_else(|| Mistake(format!("no action #{pk}")))?;
     if !row.is_gated() {
-        anyhow::bail!("action #{pk} needs no approval");
+        mistake!("action #{pk} needs no approval");
     }
     let mut shown = summary(&store, config, &row).await?;
     shown["params"] = row.params.clone();
@@ -174,25 +175,25 @@ pub(crate) async fn approvals_link(
         config.approvals.link_secret.as_ref().context(
             "approval links need `approvals.link_secret` (or STANCH_APPROVAL_LINK_SECRET)",
         )?;
-    let ttl = stanch_core::util::parse_duration(ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    let ttl = stanch_core::util::parse_duration(ttl).map_err(|e| bad_argument("--ttl", e))?;
     let store = open(config).await?;
     let row = store
         .action(pk)
         .await?
-        .with_context(|| format!("no action #{pk}"))?;
+        .ok_or_else(|| Mistake(format!("no action #{pk}")))?;
     if row.status != ActionStatus::AwaitingApproval {
-        anyhow::bail!("action #{pk} is {}, not waiting for approval", row.status);
+        mistake!("action #{pk} is {}, not waiting for approval", row.status);
     }
     let approver = approver.trim();
     if approver.is_empty() {
-        anyhow::bail!("--for needs the UPN of one of action #{pk}'s approvers; it is empty");
+        mistake!("--for needs the UPN of one of action #{pk}'s approvers; it is empty");
     }
     // A link decides as the person it names: only someone who may decide gets one, and only
     // when the step names its deciders (a request sends links to them alone).
     let policy = crate::approvals::policy::policy_of(&row, &config.approvals);
     let round = store.waiting_approval(pk).await?.map_or(0, |w| w.round);
     if crate::approvals::policy::deciders(&policy, round).is_empty() {
-        anyhow::bail!(
+        mistake!(
             "action #{pk} names no approvers (the step's `approval.approvers` or `approvals.default`), so no link can be signed for it"
         );
     }
@@ -203,7 +204,7 @@ pub(crate) async fn approvals_link(
         settings: &config.approvals,
     };
     if let Err(why) = crate::approvals::may_decide(ctx, &row, approver).await {
-        anyhow::bail!("no link signed for action #{pk}: {why}");
+        mistake!("no link signed for action #{pk}: {why}");
     }
     let claims = LinkClaims {
         a: pk,

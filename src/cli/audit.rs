@@ -1,5 +1,6 @@
 //! `stanch audit verify` and `stanch audit export`.
 
+use super::mistake::mistake;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -135,7 +136,7 @@ async fn open(config: &Config) -> anyhow::Result<Store> {
 pub(crate) async fn reanchor(config: &Config, reason: &str) -> anyhow::Result<Verdict> {
     let reason = reason.trim();
     if reason.is_empty() {
-        anyhow::bail!("--reason must say why this database replaces the anchored one");
+        mistake!("--reason must say why this database replaces the anchored one");
     }
     let store = Store::open_reanchoring(config.database_url.expose(), reason)
         .await

@@ -1,6 +1,7 @@
 //! `stanch campaigns list | show | confirm`: the accounts of one attack, connected, told as a
 //! story (who joined how, from where, when, and what was done about it).
 
+use super::mistake::mistake;
 use anyhow::Context as _;
 use chrono::Utc;
 
@@ -51,7 +52,7 @@ pub(crate) async fn list(config: &Config, json_output: bool) -> anyhow::Result<V
 pub(crate) async fn show(config: &Config, id: &str, json_output: bool) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     let Some(detail) = store.campaign_detail(id).await? else {
-        anyhow::bail!("no campaign {id}; `stanch campaigns list` shows them");
+        mistake!("no campaign {id}; `stanch campaigns list` shows them");
     };
     if json_output {
         println!("{}", serde_json::to_string(&detail)?);
@@ -136,14 +137,14 @@ pub(crate) async fn confirm(
     reason: &str,
 ) -> anyhow::Result<Verdict> {
     if by.trim().is_empty() || reason.trim().is_empty() {
-        anyhow::bail!("say who confirms (--as) and why (--reason): both are recorded");
+        mistake!("say who confirms (--as) and why (--reason): both are recorded");
     }
     let Some(set) = playbooks::load(config, Vec::new(), false).set else {
         anyhow::bail!("the playbooks have errors (listed above)");
     };
     let store = open(config).await?;
     let Some(live) = store.live_campaign_id(id).await? else {
-        anyhow::bail!("no campaign {id}; `stanch campaigns list` shows them");
+        mistake!("no campaign {id}; `stanch campaigns list` shows them");
     };
     let run_id = store
         .start_run(

@@ -9,6 +9,7 @@ mod audit;
 mod campaigns;
 mod demo;
 mod demo_approval;
+pub(crate) mod mistake;
 mod operate;
 mod output;
 mod playbooks;
@@ -166,7 +167,19 @@ pub(crate) enum Verdict {
 
 pub fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Asked for help or the version: that is an answer, not a mistake.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        // A mistyped command or argument is bad input (1), not stanch failing (2).
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(1);
+        }
+    };
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -191,6 +204,10 @@ pub fn main() -> ExitCode {
             }) =>
         {
             ExitCode::SUCCESS
+        }
+        Err(err) if mistake::is_mistake(&err) => {
+            eprintln!("stanch: error: {err:#}");
+            ExitCode::from(1)
         }
         Err(err) => {
             eprintln!("stanch: error: {err:#}");

@@ -1,5 +1,6 @@
 //! Operator commands around execution: `stanch emulate`, `stanch actions`, `stanch setup`.
 
+use super::mistake::{bad_argument, mistake};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -44,7 +45,7 @@ pub(crate) async fn actions_list(
     let status: Option<ActionStatus> = status
         .map(|s| s.parse())
         .transpose()
-        .map_err(|e| anyhow::anyhow!("--status: {e}"))?;
+        .map_err(|e| bad_argument("--status", e))?;
     let store = open(config).await?;
     let actions: Vec<_> = store
         .actions(None)
@@ -132,12 +133,12 @@ pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Ve
         .await?
         .filter(|r| r.status == ActionStatus::Refused)
     {
-        anyhow::bail!(
+        mistake!(
             "action #{pk} was refused by the safety rails and a retry would be refused again ({}); if the block is really wanted, make it in the Entra admin center",
             refusals(&row).join("; ")
         )
     } else {
-        anyhow::bail!(
+        mistake!(
             "action #{pk} is not failed, unverified or waiting for a human, so it cannot be retried"
         )
     }
@@ -170,10 +171,10 @@ pub(crate) async fn actions_expiry(
     use crate::store::{ExpiryChange, ExpiryOperator};
     let change = match by {
         Some(text) => {
-            let secs = stanch_core::util::parse_duration(text)
-                .map_err(|e| anyhow::anyhow!("--by: {e}"))?;
+            let secs =
+                stanch_core::util::parse_duration(text).map_err(|e| bad_argument("--by", e))?;
             if secs == 0 {
-                anyhow::bail!("--by: an extension must be longer than zero");
+                mistake!("--by: an extension must be longer than zero");
             }
             ExpiryChange::Extend { secs }
         }

@@ -1,6 +1,6 @@
 //! `stanch report`: the passive period replayed through the safety rails, per playbook.
 
-use anyhow::Context as _;
+use super::mistake::bad_argument;
 
 use super::Verdict;
 use super::operate::open;
@@ -16,8 +16,11 @@ pub(crate) async fn report(
         text.map(|t| {
             chrono::DateTime::parse_from_rfc3339(t)
                 .map(|at| crate::store::timestamp(at.to_utc()))
-                .with_context(|| {
-                    format!("--{name} must be an RFC 3339 time, e.g. 2021-06-01T00:00:00Z")
+                .map_err(|e| {
+                    bad_argument(
+                        &format!("--{name}"),
+                        format!("must be an RFC 3339 time, e.g. 2021-06-01T00:00:00Z ({e})"),
+                    )
                 })
         })
         .transpose()

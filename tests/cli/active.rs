@@ -140,7 +140,7 @@ fn rollback_restores_exactly_what_was_changed() {
         "rules are back as they were"
     );
     let again = app.stanch(&["actions", "rollback", &id]);
-    assert_eq!(again.code, 2, "a second rollback is refused");
+    assert_eq!(again.code, 1, "a second rollback is refused as a mistake");
     assert!(
         again
             .stderr

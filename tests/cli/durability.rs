@@ -182,7 +182,7 @@ fn an_older_copy_put_back_in_place_is_refused_until_an_operator_reanchors_it() {
     );
 
     let refused = app.stanch(&["audit", "reanchor", "--reason", " "]);
-    assert_eq!(refused.code, 2, "a reason is required: {}", refused.stderr);
+    assert_eq!(refused.code, 1, "a reason is required: {}", refused.stderr);
     let reanchored = app.stanch(&[
         "audit",
         "reanchor",

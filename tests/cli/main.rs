@@ -11,6 +11,7 @@ mod campaigns;
 mod durability;
 mod edge;
 mod examples;
+mod exit_codes;
 mod expiry;
 mod harness;
 mod identity;

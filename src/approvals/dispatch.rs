@@ -114,6 +114,7 @@ impl Dispatcher {
                         .await?
                     {
                         escalated += 1;
+                        tracing::warn!(action = row.pk, kind = %row.kind, escalate_to = ?policy.escalate_to, "nobody decided in time; approval escalated");
                         self.announce(
                             &row,
                             ApprovalState::Escalated,

@@ -50,7 +50,7 @@ pub struct Cli {
     database_url: Option<String>,
     /// Log format on stderr: `text` or `json` (one object per line, for log shippers).
     /// The level comes from STANCH_LOG (e.g. `info`, `stanch=debug`); default `warn`, `info` for serve.
-    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    #[arg(long, global = true, env = "STANCH_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
     #[command(subcommand)]
     command: Command,

@@ -35,9 +35,9 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let recovered = store.recover_interrupted_actions().await?;
     if recovered.requeued > 0 {
-        eprintln!(
-            "re-queued {} action(s) interrupted by the last shutdown; their pre-checks prevent double effects",
-            recovered.requeued
+        tracing::warn!(
+            requeued = recovered.requeued,
+            "re-queued action(s) interrupted by the last shutdown; their pre-checks prevent double effects"
         );
     }
     if !recovered.unverified.is_empty() {
@@ -46,16 +46,16 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             .iter()
             .map(|pk| format!("#{pk}"))
             .collect();
-        eprintln!(
-            "{} action(s) interrupted by the last shutdown may or may not have happened and are not repeated: {} (unverified; check by hand, then `stanch actions retry ID`)",
-            pks.len(),
-            pks.join(", ")
+        tracing::warn!(
+            actions = %pks.join(", "),
+            "action(s) interrupted by the last shutdown may or may not have happened and are not repeated (unverified; check by hand, then `stanch actions retry ID`)"
         );
     }
     let rollbacks = store.recover_interrupted_rollbacks().await?;
     if rollbacks > 0 {
-        eprintln!(
-            "{rollbacks} rollback(s) interrupted by the last shutdown are back in effect; expiring ones are retried by the next expire-actions run"
+        tracing::warn!(
+            rollbacks,
+            "rollback(s) interrupted by the last shutdown are back in effect; expiring ones are retried by the next expire-actions run"
         );
     }
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -74,11 +74,11 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         None
     } else {
         for schedule in &schedules {
-            eprintln!(
-                "schedule `{}` ({}): {}",
-                schedule.name,
-                schedule.job.name(),
-                schedule.describe()
+            tracing::info!(
+                schedule = %schedule.name,
+                job = schedule.job.name(),
+                when = %schedule.describe(),
+                "schedule loaded"
             );
         }
         let scheduler = Scheduler::new(
@@ -107,7 +107,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
             service.recorder.clone(),
         ))),
         None => {
-            eprintln!(
+            tracing::warn!(
                 "no `graph` connection configured: active actions are recorded as pending and not carried out"
             );
             None
@@ -126,7 +126,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     .await;
     refusals.abort();
     state.refusals.flush(&store, true).await;
-    eprintln!("shutting down: finishing the action in progress");
+    tracing::info!("shutting down: finishing the actions in progress");
     let _ = stop_tx.send(true);
     if let Some(worker) = worker {
         let _ = worker.await;
@@ -148,13 +148,14 @@ fn with_public_url(config: &Config, bound: std::net::SocketAddr) -> Config {
     if config.approvals.public_url.is_none() {
         if bound.ip().is_unspecified() {
             if config.approvals.link_secret.is_some() {
-                eprintln!(
-                    "`approvals.public_url` is not set and {bound} is no address a browser can reach: approval requests carry no links"
+                tracing::warn!(
+                    %bound,
+                    "`approvals.public_url` is not set and the listen address is no address a browser can reach: approval requests carry no links"
                 );
             }
         } else {
             let url = format!("http://{bound}");
-            eprintln!("`approvals.public_url` is not set: approval links point at {url}");
+            tracing::warn!(%url, "`approvals.public_url` is not set: approval links point at the listen address");
             config.approvals.public_url = Some(url);
         }
     }

@@ -72,6 +72,7 @@ async fn accept(
                 .metrics
                 .unauthorized
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(why = %e.message, bytes = bytes.len(), "intake request refused: bad credentials");
             return Err(e);
         }
     };
@@ -82,6 +83,9 @@ async fn accept(
         return Err(refuse_replay(&state, &caller, &bytes).await);
     }
     let result = take(&state, format, &headers, &bytes).await;
+    if let Err(e) = &result {
+        tracing::warn!(caller = %caller, code = ?e.code, why = %e.message, "intake request not (fully) accepted");
+    }
     if let (Err(e), Some((key, _))) = (&result, &replay_key)
         && e.code != ErrorCode::InvalidDetections
     {
@@ -220,6 +224,15 @@ async fn take(
         .metrics
         .rejected
         .fetch_add(rejections as u64, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(
+        accepted = accepted.len(),
+        rejected = rejections,
+        first = accepted
+            .first()
+            .and_then(|a| a["detection"].as_str())
+            .unwrap_or(""),
+        "detections received"
+    );
     if rejected.is_empty() {
         return Ok((StatusCode::ACCEPTED, Json(json!({"accepted": accepted}))));
     }

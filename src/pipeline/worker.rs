@@ -214,7 +214,7 @@ impl Worker {
                     );
                     return;
                 }
-                tracing::info!(action = row.pk, kind = %row.kind, status = %result.status, elapsed_ms = result.elapsed_ms, "action finished");
+                tracing::info!(action = row.pk, kind = %row.kind, target = row.target_upn.as_deref().or(row.target_id.as_deref()).unwrap_or("the tenant"), status = %result.status, elapsed_ms = result.elapsed_ms, "action finished");
             }
             Err(e) => {
                 tracing::error!(action = row.pk, error = %e, "cannot record an action's outcome")

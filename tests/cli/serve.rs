@@ -1,5 +1,6 @@
 //! `stanch serve`: the real binary on port 0, the emulator behind it, real HTTP in front.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -735,4 +736,54 @@ fn a_hung_account_does_not_hold_another_accounts_containment() {
         "the hung account is still in flight"
     );
     assert_eq!(app.stop_server(), 0, "{}", app.server_log());
+}
+
+/// `--log-format json` (or STANCH_LOG_FORMAT=json) means every line on stderr is one JSON
+/// object a log shipper can parse, including the start-up notes; and what an operator needs
+/// to see is logged: detections received, refused credentials, each finished action's target.
+#[test]
+fn json_logs_are_only_json_and_say_what_came_in_and_what_was_done() {
+    let app = TestApp::builder().tenant().intake().build();
+    let log = app.path("json.log");
+    let server = crate::harness::Server::start_with(
+        &app.database_url(),
+        Path::new(&app.config()),
+        &log,
+        Some("info"),
+        &[("STANCH_LOG_FORMAT", "json")],
+    );
+    let url = format!("{}/v1/detections", server.url);
+    let (status, body) = app.post(&url, credential_use("j-1", "c.lee@contoso.com"), &bearer());
+    assert_eq!(status, 202, "{body}");
+    let wrong = vec![("authorization", "Bearer wrong".to_string())];
+    let (status, _) = app.post(&url, credential_use("j-2", "c.lee@contoso.com"), &wrong);
+    assert_eq!(status, 401);
+    wait_until(20, "the action did not finish", || {
+        std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains("action finished") && l.contains("revoke_sessions"))
+    });
+    assert_eq!(server.stop(), 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let said = |message: &str| {
+        events
+            .iter()
+            .find(|e| e["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` event in {text}"))
+    };
+    assert_eq!(said("detections received")["fields"]["accepted"], 1);
+    said("intake request refused: bad credentials");
+    let revoked = events
+        .iter()
+        .find(|e| {
+            e["fields"]["message"] == "action finished" && e["fields"]["kind"] == "revoke_sessions"
+        })
+        .unwrap_or_else(|| panic!("no finished revoke in {text}"));
+    assert_eq!(
+        revoked["fields"]["target"], "c.lee@contoso.com",
+        "{revoked}"
+    );
 }

@@ -121,3 +121,31 @@ fn schema_is_json_schema_listing_every_action() {
         .unwrap();
     assert!(actions.iter().any(|a| a == "disable_inbox_rules"));
 }
+
+/// Every shipped playbook names `../docs/playbook.schema.json` for editors; that file exists and
+/// is what `stanch schema` prints today.
+#[test]
+fn the_schema_the_playbooks_point_at_is_shipped_and_current() {
+    let root = crate::harness::project_root();
+    let shipped = std::fs::read_to_string(root.join("docs/playbook.schema.json"))
+        .expect("docs/playbook.schema.json is shipped");
+    let out = crate::harness::cli::run("sqlite::memory:", &["schema"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        shipped == out.stdout,
+        "docs/playbook.schema.json is stale: run `cargo run -- schema > docs/playbook.schema.json`"
+    );
+    for entry in std::fs::read_dir(root.join("playbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Some(line) = text.lines().find(|l| l.contains("$schema=")) {
+            let target = line.split("$schema=").nth(1).unwrap().trim();
+            let resolved = path.parent().unwrap().join(target);
+            assert!(
+                resolved.exists(),
+                "{} points at {target}, which does not exist",
+                path.display()
+            );
+        }
+    }
+}

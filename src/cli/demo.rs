@@ -17,7 +17,8 @@ use stanch_core::vocab::Mode;
 /// The attack story as JSONL detections (see `examples/attack-story.jsonl`).
 pub const ATTACK_STORY: &str = include_str!("../../examples/attack-story.jsonl");
 /// The story's tenant, served by the emulator (see `examples/tenant.json`).
-const TENANT: &str = include_str!("../../examples/tenant.json");
+/// The attack story's tenant, built in: the demo and `stanch emulate` need no file.
+pub(crate) const TENANT: &str = include_str!("../../examples/tenant.json");
 const DEMO_DATABASE: &str = "sqlite://stanch-demo.db";
 const DEMO_PROTECTED: &str = "breakglass@contoso.com";
 const STORY_ACCOUNTS: [&str; 6] = [

@@ -124,7 +124,7 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8950")]
         listen: String,
-        /// Tenant fixture (JSON); default `examples/tenant.json`, the attack story's tenant.
+        /// Tenant fixture (JSON); default: the attack story's tenant, built in (`examples/tenant.json`).
         #[arg(long, value_name = "FILE")]
         fixture: Option<PathBuf>,
     },

@@ -15,17 +15,26 @@ use stanch_core::vocab::ActionStatus;
 
 /// Serves the Graph emulator until interrupted.
 pub(crate) async fn emulate(listen: &str, fixture: Option<PathBuf>) -> anyhow::Result<Verdict> {
-    let path = fixture.unwrap_or_else(|| PathBuf::from("examples/tenant.json"));
-    let emulator = Emulator::from_file(&path)
-        .with_context(|| format!("loading the tenant fixture {}", path.display()))?;
+    let (emulator, serving) = match &fixture {
+        Some(path) => (
+            Emulator::from_file(path)
+                .with_context(|| format!("loading the tenant fixture {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => {
+            let tenant: crate::emulate::Fixture =
+                serde_json::from_str(super::demo::TENANT).context("the built-in tenant fixture")?;
+            (
+                Emulator::new(tenant),
+                "the attack story (built in; --fixture FILE for another)".to_string(),
+            )
+        }
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!(
-        "stanch emulator serving the tenant in {} at {url}",
-        path.display()
-    );
+    println!("stanch emulator serving the tenant of {serving} at {url}");
     println!("  point stanch at it with graph.graph_url: {url} and graph.login_url: {url}");
     println!(
         "  request log: {url}/_emulator/requests   state: {url}/_emulator/state   faults: POST {url}/_emulator/faults"

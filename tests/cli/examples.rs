@@ -64,3 +64,42 @@ fn the_readme_config_table_names_every_top_level_key_of_the_full_example() {
         );
     }
 }
+
+/// `stanch emulate` from a directory with no `examples/` (an installed binary) serves the attack
+/// story's tenant, built in, as the demo does.
+#[test]
+fn the_emulator_starts_from_an_empty_directory_with_the_built_in_tenant() {
+    use std::io::BufRead;
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanch"))
+        .current_dir(empty.path())
+        .args(["emulate", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open: the emulator prints more lines, and a closed pipe would stop it.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let state: serde_json::Value = runtime.block_on(async {
+        reqwest::get(format!("{url}/_emulator/state"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        state.to_string().contains("a.silva@contoso.com"),
+        "the attack story's tenant: {state}"
+    );
+}

@@ -137,6 +137,9 @@ pub(super) enum AuditCommand {
         /// Verify an exported JSONL file instead of the database.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Print the verdict, the records checked, each problem and the head as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the audit trail as JSONL.
     Export {

@@ -14,7 +14,11 @@ use stanch_core::audit::{AuditRecord, VerifyReport, verify as verify_chain};
 
 const EXPORT_PAGE: i64 = 10_000;
 
-pub(crate) async fn verify(config: &Config, file: Option<PathBuf>) -> anyhow::Result<Verdict> {
+pub(crate) async fn verify(
+    config: &Config,
+    file: Option<PathBuf>,
+    json_output: bool,
+) -> anyhow::Result<Verdict> {
     let (report, last) = match &file {
         Some(path) => {
             let records = read_export(path)?;
@@ -27,8 +31,16 @@ pub(crate) async fn verify(config: &Config, file: Option<PathBuf>) -> anyhow::Re
         None => {
             let store = match Store::open(config.database_url.expose()).await {
                 Err(e @ crate::store::StoreError::Replaced(_)) => {
-                    println!("{e}");
-                    println!("audit trail BROKEN: the database is not the anchored one");
+                    if json_output {
+                        let why = format!("the database is not the anchored one: {e}");
+                        println!(
+                            "{}",
+                            serde_json::json!({"intact": false, "records_checked": 0, "problems": [{"seq": 0, "problem": why}]})
+                        );
+                    } else {
+                        println!("{e}");
+                        println!("audit trail BROKEN: the database is not the anchored one");
+                    }
                     return Ok(Verdict::Problems);
                 }
                 opened => opened
@@ -42,7 +54,16 @@ pub(crate) async fn verify(config: &Config, file: Option<PathBuf>) -> anyhow::Re
             (report, last)
         }
     };
-    print_report(&report, last, file.is_some());
+    if json_output {
+        let head = last.map(|(seq, hash)| serde_json::json!({"seq": seq, "hash": hash}));
+        println!(
+            "{}",
+            serde_json::json!({"intact": report.is_intact(), "records_checked": report.records_checked,
+                               "problems": report.problems, "head": head})
+        );
+    } else {
+        print_report(&report, last, file.is_some());
+    }
     Ok(if report.is_intact() {
         Verdict::Clean
     } else {

@@ -72,11 +72,17 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Print the playbooks and every diagnostic (file, line, column) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the `tests:` blocks of playbooks.
     Test {
         /// Playbook files or directories (default: the configured playbooks).
         paths: Vec<PathBuf>,
+        /// Print each test's outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Process a JSONL stream of detections and print what was done or would be done.
     Run {
@@ -260,8 +266,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Validate {
             paths,
             deny_warnings,
-        } => playbooks::validate(&config, paths, deny_warnings),
-        Command::Test { paths } => playbooks::test(&config, paths),
+            json,
+        } => playbooks::validate(&config, paths, deny_warnings, json),
+        Command::Test { paths, json } => playbooks::test(&config, paths, json),
         Command::Schema => playbooks::schema(),
         Command::Report { since, until, json } => {
             report::report(&config, since.as_deref(), until.as_deref(), json).await
@@ -356,8 +363,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
             command: CampaignsCommand::Confirm { id, by, reason },
         } => campaigns::confirm(&config, &id, &by, &reason).await,
         Command::Audit {
-            command: AuditCommand::Verify { file },
-        } => audit::verify(&config, file).await,
+            command: AuditCommand::Verify { file, json },
+        } => audit::verify(&config, file, json).await,
         Command::Audit {
             command: AuditCommand::Export { output },
         } => audit::export(&config, output).await,

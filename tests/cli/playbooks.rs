@@ -149,3 +149,56 @@ fn the_schema_the_playbooks_point_at_is_shipped_and_current() {
         }
     }
 }
+
+/// `--json` on the checks a pipeline runs: validate (with each diagnostic's place), test (each
+/// outcome) and audit verify (the verdict and the head), each parsable and exiting as the text
+/// form does.
+#[test]
+fn validate_test_and_audit_verify_speak_json_for_pipelines() {
+    let app = TestApp::new();
+    let parse = |out: &crate::harness::Output| -> serde_json::Value {
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    };
+    let valid = app.stanch(&["validate", "--json"]);
+    assert_eq!(valid.code, 0, "{valid:?}");
+    let valid = parse(&valid);
+    assert_eq!(valid["valid"], true);
+    assert_eq!(valid["playbooks"].as_array().unwrap().len(), 7);
+
+    let bad = app.write(
+        "bad.yaml",
+        "version: 1\nid: bad\nmatch:\n  name: x\nsteps:\n  - id: revoke\n    action: revoke_session\n",
+    );
+    let invalid = app.stanch(&["validate", "--json", bad.to_str().unwrap()]);
+    assert_eq!(invalid.code, 1, "{invalid:?}");
+    let invalid = parse(&invalid);
+    assert_eq!(invalid["valid"], false);
+    let diagnostic = &invalid["diagnostics"][0];
+    assert_eq!(diagnostic["level"], "error", "{invalid:#}");
+    assert_eq!(
+        (&diagnostic["line"], &diagnostic["column"]),
+        (&7.into(), &13.into()),
+        "{invalid:#}"
+    );
+    assert!(diagnostic["file"].as_str().unwrap().ends_with("bad.yaml"));
+
+    let tests = app.stanch(&["test", "--json"]);
+    assert_eq!(tests.code, 0, "{tests:?}");
+    let tests = parse(&tests);
+    assert_eq!(tests["failed"], 0);
+    assert!(
+        tests["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["passed"] == true)
+    );
+
+    let run = app.stanch(&["run", "--input", "-", "--quiet"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let verify = app.stanch(&["audit", "verify", "--json"]);
+    assert_eq!(verify.code, 0, "{verify:?}");
+    let verify = parse(&verify);
+    assert_eq!(verify["intact"], true, "{verify:#}");
+    assert!(verify["head"]["seq"].as_i64().unwrap() >= 1, "{verify:#}");
+}

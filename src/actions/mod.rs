@@ -38,7 +38,7 @@ pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 pub use runner::{GraphRunner, GraphStats};
 pub use safety::{Safety, Screening};
 pub use settings::ContainmentSettings;
-pub use setup::{LegacyAuthSetup, SetupError, setup_legacy_auth};
+pub use setup::{LegacyAuthSetup, SetupError, SetupOptions, Step, setup_legacy_auth};
 pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
 pub use undo::{RollbackError, Undo, rollback, undo};

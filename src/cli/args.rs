@@ -126,8 +126,16 @@ pub(super) enum JobCommand {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SetupCommand {
-    /// Create the quarantine group and the Conditional Access policy blocking legacy auth for it.
-    LegacyAuth,
+    /// Create the quarantine group and the Conditional Access policy blocking legacy auth for it
+    /// (what an earlier run created is found, not created again; the policy starts report-only).
+    LegacyAuth {
+        /// Only read: say what would be created or enforced.
+        #[arg(long)]
+        dry_run: bool,
+        /// Enforce the policy: create it enabled, or switch the report-only one on.
+        #[arg(long)]
+        enforce: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 //! do its job" (config unreadable, database unavailable), which a script must tell apart.
 
 use crate::actions::RollbackError;
+use crate::approvals::ApprovalError;
 use crate::store::{DecisionError, ExpiryError};
 
 /// What was wrong with what the person asked, said as to them.
@@ -33,5 +34,11 @@ pub(crate) fn is_mistake(err: &anyhow::Error) -> bool {
                 .is_some_and(|e| !matches!(e, ExpiryError::Store(_)))
             || e.downcast_ref::<DecisionError>()
                 .is_some_and(|e| !matches!(e, DecisionError::Store(_)))
+            || e.downcast_ref::<ApprovalError>().is_some_and(|e| {
+                !matches!(
+                    e,
+                    ApprovalError::Store(_) | ApprovalError::Decision(DecisionError::Store(_))
+                )
+            })
     })
 }

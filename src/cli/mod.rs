@@ -330,8 +330,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
                 },
         } => operate::actions_expiry(&config, id, None, &operator, &reason).await,
         Command::Setup {
-            command: SetupCommand::LegacyAuth,
-        } => operate::setup_legacy_auth(&config).await,
+            command: SetupCommand::LegacyAuth { dry_run, enforce },
+        } => {
+            let options = crate::actions::SetupOptions { dry_run, enforce };
+            operate::setup_legacy_auth(&config, options).await
+        }
         Command::Run {
             input,
             json,

@@ -209,21 +209,45 @@ pub(crate) async fn actions_expiry(
 
 /// Creates the quarantine group and the Conditional Access policy that blocks legacy
 /// authentication (Exchange ActiveSync and other legacy clients) for its members.
-pub(crate) async fn setup_legacy_auth(config: &Config) -> anyhow::Result<Verdict> {
+pub(crate) async fn setup_legacy_auth(
+    config: &Config,
+    options: crate::actions::SetupOptions,
+) -> anyhow::Result<Verdict> {
     let store = open(config).await?;
     let runner =
         graph_runner(config, &store)?.context("setup needs a `graph` connection in the config")?;
-    let done = crate::actions::setup_legacy_auth(&runner)
+    let done = crate::actions::setup_legacy_auth(&runner, options)
         .await
         .context("setting up legacy-auth blocking")?;
+    let said = |step: crate::actions::Step| match step {
+        crate::actions::Step::Found => "found (left as it was)",
+        crate::actions::Step::Created => "created",
+        crate::actions::Step::Enforced => "switched to enforced",
+        crate::actions::Step::WouldCreate => "would be created (dry run)",
+        crate::actions::Step::WouldEnforce => "would be switched to enforced (dry run)",
+    };
+    let id = |id: &Option<String>| id.clone().unwrap_or_else(|| "-".into());
     println!(
-        "created group {} and Conditional Access policy {}",
-        done.group_id, done.policy_id
+        "quarantine group {}: {}",
+        id(&done.group_id),
+        said(done.group)
     );
     println!(
-        "add to your config:\n  containment:\n    quarantine_group_id: {}",
-        done.group_id
+        "Conditional Access policy {}: {}; state {}",
+        id(&done.policy_id),
+        said(done.policy),
+        done.policy_state
     );
+    if done.policy_state != "enabled" {
+        println!(
+            "the policy only reports (sign-in logs show what it would block); enforce it with `stanch setup legacy-auth --enforce`"
+        );
+    }
+    if let Some(group) = &done.group_id
+        && config.containment.quarantine_group_id.as_deref() != Some(group.as_str())
+    {
+        println!("add to your config:\n  containment:\n    quarantine_group_id: {group}");
+    }
     Ok(Verdict::Clean)
 }
 

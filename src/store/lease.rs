@@ -114,11 +114,18 @@ impl Replica {
         self.leases_fresh() && claimed_ms >= self.valid_since_ms.load(Ordering::Relaxed)
     }
 
+    /// Whether a renewal at `at_ms` comes after a gap in which this replica's leases may have
+    /// lapsed.
+    fn gap_before(&self, at_ms: i64) -> bool {
+        at_ms - self.renewed_ms.load(Ordering::Relaxed)
+            >= self.settings.ttl.as_millis() as i64 - 500
+    }
+
     fn renewed(&self, at_ms: i64) {
-        let previous = self.renewed_ms.swap(at_ms, Ordering::Relaxed);
-        if at_ms - previous >= self.settings.ttl.as_millis() as i64 - 500 {
+        if self.gap_before(at_ms) {
             self.valid_since_ms.fetch_max(at_ms, Ordering::Relaxed);
         }
+        self.renewed_ms.store(at_ms, Ordering::Relaxed);
     }
 }
 
@@ -128,18 +135,47 @@ impl Store {
     }
 
     /// Pushes the deadline of every lease this replica holds forward; what keeps its work its own.
+    ///
+    /// After a gap longer than a lease (the process was frozen or cut off), its claims are
+    /// handed back instead: in-flight work from before the gap no longer counts as this
+    /// replica's (`claim_still_valid`), so a claim renewed now would be held by nobody working
+    /// on it, and no rescuer would ever take it. Lapsed, the rescue (this replica's own
+    /// included) finishes it through the pre-checks.
     pub async fn renew_leases(&self) -> Result<(), StoreError> {
         let started = Utc::now().timestamp_millis();
         let until = self.replica.lease_until();
-        sqlx::query(
-            "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
-             AND status IN ('pending', 'executing', 'rolling_back')",
-        )
-        .bind(until.clone())
-        .bind(self.replica.id.clone())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("renewing action leases"))?;
+        if self.replica.gap_before(started) {
+            let lapsed = timestamp(Utc::now() - chrono::Duration::seconds(1));
+            let handed_back = sqlx::query(
+                "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
+                 AND status IN ('executing', 'rolling_back')",
+            )
+            .bind(lapsed)
+            .bind(self.replica.id.clone())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("handing back stale claims"))?;
+            sqlx::query(
+                "UPDATE actions SET lease_owner = NULL, lease_until = NULL \
+                 WHERE lease_owner = $1 AND status = 'pending'",
+            )
+            .bind(self.replica.id.clone())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("handing back stale reservations"))?;
+            tracing::warn!(replica = %self.replica.id, claims = handed_back.rows_affected(),
+                "this replica's heartbeat stopped for longer than a lease; its claims are handed back for rescue");
+        } else {
+            sqlx::query(
+                "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
+                 AND status IN ('pending', 'executing', 'rolling_back')",
+            )
+            .bind(until.clone())
+            .bind(self.replica.id.clone())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("renewing action leases"))?;
+        }
         sqlx::query("UPDATE leases SET until = $1 WHERE owner = $2")
             .bind(until)
             .bind(self.replica.id.clone())

@@ -88,9 +88,10 @@ fn the_attack_story_is_contained_against_the_emulator() {
     assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 
     // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account
-    // (its own legacy-auth block, and the four steps of containing it as a campaign member).
+    // (its own legacy-auth block and the revoke after it, and the four steps of containing it as
+    // a campaign member).
     let approvals = app.approvals();
-    assert_eq!(approvals.len(), 17, "{approvals:#?}");
+    assert_eq!(approvals.len(), 18, "{approvals:#?}");
     assert!(approvals.iter().all(|a| a["state"] == "pending"));
     let breakglass = approvals
         .iter()
@@ -415,7 +416,7 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("executed through Graph: 53 succeeded, 3 suppressed"),
+            .contains("executed through Graph: 56 succeeded, 3 suppressed"),
         "{}",
         out.stdout
     );

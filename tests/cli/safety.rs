@@ -173,13 +173,21 @@ fn the_passive_report_shows_what_would_have_run_and_what_the_rails_would_have_st
     );
     let disable = action("compromise-login-and-new-rule", "disable_account");
     assert_eq!(disable["step_approval"], 3);
-    // One account per 24 h: A on day 1 (B waits), C on day 2, D on day 3 (E waits).
+    // One account per 24 h, whichever playbook asks first: A on day 1 (B waits), a legacy-auth
+    // retry's revoke (after its quarantine) on day 2, D on day 3 (E waits); the rest wait.
     let logins = action("unusual-credential-source", "revoke_sessions");
     assert_eq!(logins["would_run"], 2, "{logins}");
     assert_eq!(logins["held_by_budget"]["revokes"], 1, "{logins}");
+    let after_quarantine = action("legacy-auth-attempt", "revoke_sessions");
+    assert_eq!(after_quarantine["would_run"], 1, "{after_quarantine}");
+    assert_eq!(after_quarantine["protected"], 1, "{after_quarantine}");
+    assert_eq!(
+        after_quarantine["held_by_budget"]["revokes"], 2,
+        "{after_quarantine}"
+    );
     let rules = action("compromise-login-and-new-rule", "revoke_sessions");
-    assert_eq!(rules["would_run"], 1, "{rules}");
-    assert_eq!(rules["held_by_budget"]["revokes"], 2, "{rules}");
+    assert_eq!(rules["would_run"], 0, "{rules}");
+    assert_eq!(rules["held_by_budget"]["revokes"], 3, "{rules}");
 
     let text = app.stanch(&["report", "--since", "2021-06-03T00:00:00Z"]);
     assert!(

@@ -499,7 +499,7 @@ fn approvals_gate_disruptive_steps_and_bind_to_the_exact_action() {
     );
     assert_eq!(
         decide("approve", &block, "f.okafor@contoso.com").code,
-        2,
+        1,
         "one person counts once"
     );
     let tamper = |ips: &str| {

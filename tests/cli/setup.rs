@@ -49,3 +49,64 @@ fn setup_creates_nothing_when_a_protected_account_cannot_be_read() {
         app.tenant().writes()
     );
 }
+
+/// Run twice, setup finds what the first run made; it starts report-only, a dry run writes
+/// nothing, and `--enforce` switches the same policy on.
+#[test]
+fn setup_is_idempotent_starts_report_only_and_enforces_on_request() {
+    let app = TestApp::builder().tenant().build();
+    let ours = |state: &serde_json::Value| -> (usize, Vec<serde_json::Value>) {
+        let groups = state["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["mailNickname"] == "stanch-quarantine")
+            .count();
+        let policies = state["conditionalAccessPolicies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                p["displayName"] == "stanch: block legacy authentication for quarantined accounts"
+            })
+            .cloned()
+            .collect();
+        (groups, policies)
+    };
+
+    let dry = app.stanch(&["setup", "legacy-auth", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("would be created"), "{}", dry.stdout);
+    assert!(
+        app.tenant().writes().is_empty(),
+        "{:?}",
+        app.tenant().writes()
+    );
+
+    for _ in 0..2 {
+        let out = app.stanch(&["setup", "legacy-auth"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let (groups, policies) = ours(&app.tenant().state());
+    assert_eq!(groups, 1, "one quarantine group after two runs");
+    assert_eq!(policies.len(), 1, "one policy after two runs");
+    assert_eq!(policies[0]["state"], "enabledForReportingButNotEnforced");
+    let again = app.stanch(&["setup", "legacy-auth"]);
+    assert!(
+        again.stdout.contains("found (left as it was)"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stdout.contains("--enforce"), "{}", again.stdout);
+
+    let enforce = app.stanch(&["setup", "legacy-auth", "--enforce"]);
+    assert_eq!(enforce.code, 0, "{}", enforce.stderr);
+    assert!(
+        enforce.stdout.contains("switched to enforced"),
+        "{}",
+        enforce.stdout
+    );
+    let (groups, policies) = ours(&app.tenant().state());
+    assert_eq!((groups, policies.len()), (1, 1));
+    assert_eq!(policies[0]["state"], "enabled");
+}

@@ -312,6 +312,13 @@ impl Store {
         let me = self.replica.id.clone();
         self.lapse_leases_of(&me).await.unwrap();
     }
+
+    /// As if this replica's heartbeat had last renewed `ms` ago (frozen, or cut off).
+    #[cfg(test)]
+    pub(crate) fn pretend_silent_for(&self, ms: i64) {
+        let at = Utc::now().timestamp_millis() - ms;
+        self.replica.renewed_ms.store(at, Ordering::Relaxed);
+    }
 }
 
 /// Keeps this replica's leases alive while the pool is open. A failed beat is logged; leases

@@ -132,3 +132,51 @@ async fn postgres_two_replicas_share_leadership_work_and_outcomes() {
     b.close().await;
     db.drop(a).await;
 }
+
+/// A replica whose heartbeat was silent for longer than a lease cannot tell whether its
+/// in-flight work still counts, so its next beat hands the claims back (lapsed) instead of
+/// renewing them: a rescuer then finishes the action, where a renewed claim would stay
+/// `executing` under a live lease with nobody working on it.
+#[tokio::test]
+async fn a_heartbeat_after_a_silence_longer_than_a_lease_hands_the_claims_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let a = Store::open(&url).await.unwrap();
+    let b = Store::open(&url).await.unwrap();
+    let run = a.start_run(Mode::Active, "-", at()).await.unwrap();
+    let (detections, plans) = batch(1, 1, Mode::Active);
+    a.record_batch(run, &accepted(&detections, &plans))
+        .await
+        .unwrap();
+    let row = a.pending_actions(10).await.unwrap().remove(0);
+    a.claim_action(row.detection_seq, &row.idempotency_key)
+        .await
+        .unwrap();
+
+    // A beat in time keeps the claim: nothing to rescue.
+    a.renew_leases().await.unwrap();
+    assert_eq!(b.recover_interrupted_actions().await.unwrap().requeued, 0);
+
+    let ttl = a.replica().settings.ttl.as_millis() as i64;
+    a.pretend_silent_for(ttl + 1_000);
+    a.renew_leases().await.unwrap();
+    assert!(
+        !a.replica().claim_still_valid(0),
+        "older claims no longer count"
+    );
+    let rescued = b.recover_interrupted_actions().await.unwrap();
+    assert_eq!(rescued.requeued, 1, "{rescued:?}");
+    let outcome = a
+        .record_claimed_outcome(
+            row.detection_seq,
+            &row.idempotency_key,
+            ActionStatus::Succeeded,
+            &json!({}),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(StoreError::LeaseLost(_))),
+        "{outcome:?}"
+    );
+}

@@ -103,3 +103,110 @@ fn the_emulator_starts_from_an_empty_directory_with_the_built_in_tenant() {
         "the attack story's tenant: {state}"
     );
 }
+
+/// The systemd units are valid as systemd reads them (`systemd-analyze verify`, with the
+/// binary path pointed at the one under test), and create what they need themselves.
+#[test]
+fn the_systemd_units_verify_and_need_nothing_made_by_hand() {
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("skipping: no systemd-analyze on this machine");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, installed) in [
+        ("stanch.service", "stanch.service"),
+        ("stanch@.service", "stanch@8940.service"),
+    ] {
+        let text = std::fs::read_to_string(project_root().join("examples").join(name)).unwrap();
+        for needed in [
+            "DynamicUser=yes",
+            "StateDirectory=stanch",
+            "LimitNOFILE=",
+            "NoNewPrivileges=true",
+        ] {
+            assert!(text.contains(needed), "{name} lacks {needed}");
+        }
+        let unit = dir.path().join(installed);
+        std::fs::write(
+            &unit,
+            text.replace("/usr/local/bin/stanch", env!("CARGO_BIN_EXE_stanch")),
+        )
+        .unwrap();
+        let out = std::process::Command::new(&analyze)
+            .arg("verify")
+            .arg(&unit)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+/// The container image is configured by the mounted file alone, keeps its data in a volume, runs
+/// as a user, says whether it is alive, and its build context leaves `target/` out.
+#[test]
+fn the_containerfile_and_compose_file_are_what_their_headers_promise() {
+    let root = project_root();
+    let containerfile = std::fs::read_to_string(root.join("examples/Containerfile")).unwrap();
+    let instructions: Vec<&str> = containerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    assert!(
+        !instructions
+            .iter()
+            .any(|l| l.starts_with("ENV ") && l.contains("STANCH_")),
+        "no ENV may override the mounted config"
+    );
+    for needed in ["VOLUME /var/lib/stanch", "HEALTHCHECK ", "USER stanch"] {
+        assert!(
+            instructions.iter().any(|l| l.starts_with(needed)),
+            "no `{needed}`"
+        );
+    }
+    let ignored = std::fs::read_to_string(root.join(".containerignore")).unwrap();
+    assert!(ignored.lines().any(|l| l.trim() == "target/"), "{ignored}");
+
+    let compose: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("examples/compose.yaml")).unwrap(),
+    )
+    .expect("compose.yaml parses");
+    let services = compose["services"].as_object().unwrap();
+    assert!(services.contains_key("postgres"), "{compose:#}");
+    let replicas: Vec<&String> = services
+        .keys()
+        .filter(|k| k.starts_with("stanch-"))
+        .collect();
+    assert_eq!(replicas.len(), 2, "{replicas:?}");
+    assert!(
+        compose["volumes"].get("pgdata").is_some(),
+        "the database has a volume"
+    );
+    let shared = &compose["x-replica"];
+    assert!(
+        shared["environment"]["STANCH_DATABASE_URL"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://"),
+        "{shared:#}"
+    );
+    assert!(
+        shared["healthcheck"]["test"]
+            .to_string()
+            .contains("/readyz"),
+        "{shared:#}"
+    );
+}

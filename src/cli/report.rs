@@ -91,7 +91,36 @@ pub(crate) async fn report(
                 if stopped.is_empty() { "" } else { "; " },
                 stopped.join(", ")
             );
+            if let Some(from) = &a.peak_hour_from {
+                println!(
+                    "  {:<22} busiest hour from {from}: {} account(s) (a `per: 1h` budget below that holds some for a person)",
+                    "", a.peak_accounts_per_hour
+                );
+            }
+            if !a.affected_accounts.is_empty() {
+                const SHOWN: usize = 8;
+                let more = a.affected_accounts.len().saturating_sub(SHOWN);
+                let shown: Vec<&str> = a
+                    .affected_accounts
+                    .iter()
+                    .take(SHOWN)
+                    .map(String::as_str)
+                    .collect();
+                println!(
+                    "  {:<22} accounts: {}{}",
+                    "",
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more (--json lists them)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
         }
+    }
+    for note in &report.notes {
+        println!("\nnote: {note}");
     }
     Ok(Verdict::Clean)
 }

@@ -188,6 +188,24 @@ fn the_passive_report_shows_what_would_have_run_and_what_the_rails_would_have_st
     let rules = action("compromise-login-and-new-rule", "revoke_sessions");
     assert_eq!(rules["would_run"], 0, "{rules}");
     assert_eq!(rules["held_by_budget"]["revokes"], 3, "{rules}");
+    // What sizes a budget: the accounts, and the busiest hour (D and E on day 3, 33 min apart).
+    assert_eq!(
+        rules["affected_accounts"],
+        serde_json::json!([
+            "b.jones@contoso.com",
+            "d.patel@contoso.com",
+            "e.novak@contoso.com"
+        ])
+    );
+    assert_eq!(rules["peak_accounts_per_hour"], 2, "{rules}");
+    assert_eq!(rules["peak_hour_from"], "2021-06-03T09:15:00Z", "{rules}");
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("campaign containment is not simulated"),
+        "{report:#}"
+    );
 
     let text = app.stanch(&["report", "--since", "2021-06-03T00:00:00Z"]);
     assert!(

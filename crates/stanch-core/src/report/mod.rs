@@ -35,7 +35,14 @@ pub struct Report {
     pub to: Option<String>,
     pub detections: usize,
     pub playbooks: Vec<PlaybookReport>,
+    /// What the replay cannot show, said so nobody reads its absence as a promise.
+    pub notes: Vec<String>,
 }
+
+/// What the passive replay leaves out.
+pub const NOT_SIMULATED: &str = "campaign containment is not simulated in passive mode: members \
+     a sweep or a confirmation would have found, and the containment planned for them, appear only \
+     once the playbooks run active (or as the detections that name them)";
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct PlaybookReport {
@@ -49,6 +56,14 @@ pub struct ActionReport {
     pub action: String,
     pub planned: usize,
     pub accounts: usize,
+    /// The accounts it names, in order of first appearance (lower case).
+    pub affected_accounts: Vec<String>,
+    /// Most distinct accounts it would have acted on (or a budget would have held) within one
+    /// hour: what a budget `per: 1h` must allow for this playbook's normal day.
+    pub peak_accounts_per_hour: usize,
+    /// When that busiest hour began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_hour_from: Option<String>,
     /// Would have run with no human.
     pub would_run: usize,
     /// Would have waited for a person because the step asks for approval.
@@ -87,7 +102,10 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
         let tally = actions.entry(row.kind.clone()).or_default();
         tally.report.planned += 1;
         if let Some(t) = &row.target {
-            tally.accounts.insert(t.to_ascii_lowercase());
+            let account = t.to_ascii_lowercase();
+            if tally.accounts.insert(account.clone()) {
+                tally.report.affected_accounts.push(account);
+            }
         }
         if !row.refused.is_empty() {
             tally.report.refused += 1;
@@ -120,6 +138,7 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
             }
         };
         let key = (counted, row.kind.clone());
+        tally.demand.push((row.observed_at, key.0.clone()));
         let cooldown = Duration::seconds(safety.cooldown_secs(kind) as i64);
         if row.target.is_some()
             && let Some(last) = last_by_target.get(&key)
@@ -171,14 +190,22 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
             detections: seen.len(),
             actions: actions
                 .into_iter()
-                .map(|(action, tally)| ActionReport {
-                    action,
-                    accounts: tally.accounts.len(),
-                    ..tally.report
+                .map(|(action, tally)| {
+                    let (peak, from) = peak_per_hour(&tally.demand);
+                    ActionReport {
+                        action,
+                        accounts: tally.accounts.len(),
+                        peak_accounts_per_hour: peak,
+                        peak_hour_from: from.map(stamp),
+                        ..tally.report
+                    }
                 })
                 .collect(),
         })
         .collect();
+    if !report.playbooks.is_empty() {
+        report.notes.push(NOT_SIMULATED.to_string());
+    }
     report
 }
 
@@ -186,6 +213,26 @@ pub fn build(mut rows: Vec<PassiveAction>, safety: &SafetySettings) -> Report {
 struct Tally {
     report: ActionReport,
     accounts: BTreeSet<String>,
+    /// Each action that reached the budgets (in time order): when, and the account it counts.
+    demand: Vec<(DateTime<Utc>, String)>,
+}
+
+/// The most distinct accounts within any hour of `demand` (sorted by time), and when that hour
+/// began (at one of its actions).
+fn peak_per_hour(demand: &[(DateTime<Utc>, String)]) -> (usize, Option<DateTime<Utc>>) {
+    let mut best = (0, None);
+    for (i, (start, _)) in demand.iter().enumerate() {
+        let end = *start + Duration::hours(1);
+        let accounts: BTreeSet<&String> = demand[i..]
+            .iter()
+            .take_while(|(at, _)| *at < end)
+            .map(|(_, a)| a)
+            .collect();
+        if accounts.len() > best.0 {
+            best = (accounts.len(), Some(*start));
+        }
+    }
+    best
 }
 
 fn stamp(at: DateTime<Utc>) -> String {

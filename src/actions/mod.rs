@@ -19,6 +19,8 @@ mod ip_rails;
 mod lifecycle;
 mod mailbox;
 mod notify;
+mod purge;
+mod purge_recipients;
 pub mod rules;
 mod runner;
 pub mod safety;

@@ -216,6 +216,27 @@ pub fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// The clauses of an OData `$filter` joined by ` and ` (outside quoted strings).
+pub fn split_conjunction(filter: &str) -> Vec<&str> {
+    let lowered = filter.to_ascii_lowercase();
+    let mut parts = Vec::new();
+    let (mut start, mut i, mut in_quote) = (0, 0, false);
+    let bytes = filter.as_bytes();
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            in_quote = !in_quote;
+        } else if !in_quote && lowered[i..].starts_with(" and ") {
+            parts.push(&filter[start..i]);
+            i += 5;
+            start = i;
+            continue;
+        }
+        i += 1;
+    }
+    parts.push(&filter[start..]);
+    parts
+}
+
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -46,4 +46,6 @@ pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
 pub use undo::{RollbackError, Undo, rollback, undo};
 
 #[cfg(test)]
+mod purge_tests;
+#[cfg(test)]
 mod tests;

@@ -24,12 +24,15 @@ const TRACE_KEEPS_DAYS: i64 = 89;
 const TRACE_PAGE: &str = "5000";
 const TRACE_MAX_PAGES: usize = 5;
 
-/// Message trace answers by (sender, internetMessageId), shared by a runner's clones.
+/// (sender, internetMessageId): what one message trace answer is about.
+type TraceKey = (String, String);
+
+/// Message trace answers (when asked, the recipients), shared by a runner's clones.
 #[derive(Default)]
-pub struct TraceCache(Mutex<HashMap<(String, String), (Instant, Vec<String>)>>);
+pub struct TraceCache(Mutex<HashMap<TraceKey, (Instant, Vec<String>)>>);
 
 impl TraceCache {
-    fn get(&self, key: &(String, String)) -> Option<Vec<String>> {
+    fn get(&self, key: &TraceKey) -> Option<Vec<String>> {
         let cache = self
             .0
             .lock()
@@ -40,7 +43,7 @@ impl TraceCache {
             .map(|(_, rows)| rows.clone())
     }
 
-    fn put(&self, key: (String, String), recipients: Vec<String>) {
+    fn put(&self, key: TraceKey, recipients: Vec<String>) {
         let mut cache = self
             .0
             .lock()

@@ -21,6 +21,7 @@ mod mailbox;
 mod notify;
 mod purge;
 mod purge_recipients;
+mod purge_wave;
 pub mod rules;
 mod runner;
 pub mod safety;

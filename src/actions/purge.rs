@@ -12,6 +12,12 @@
 //! keeps restore data and can be rolled back, and a retry could not tell where the messages it
 //! already moved came from.
 //!
+//! One action's Graph calls share `graph.action_deadline`, and an action cut off by it keeps
+//! nothing, so a wave too large for it is handled in part rather than lost: the pre-check reads
+//! mailboxes while more than two thirds of the time is left, execute moves while more than a
+//! third is, verify reads back while a sixth is; mailboxes not reached are named (`not_reached`)
+//! and the outcome is `partial`. What was moved keeps its restore data.
+//!
 //! The recipients budget (`max_recipients`) is checked after the recipients are found, which
 //! the claim's budgets cannot do (their count is known only from Graph): a larger wave ends
 //! `needs_human` before anything is moved, unless a person approved the step (its `approval:`
@@ -20,154 +26,12 @@
 use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
-use super::purge_recipients::{self, literal, parse_time};
+use super::purge_recipients::{self, parse_time};
+use super::purge_wave::{Mode, copies, failed, message_path, short_of_time, unreadable, wave};
 use super::runner::{GraphRunner, graph_failure, target_text};
-use crate::graph::{Expect, GraphError, GraphPath, GraphRequest};
+use crate::graph::{Expect, GraphRequest};
 use stanch_core::audit::AuditEvent;
 use stanch_core::engine::PlannedAction;
-
-/// Mailboxes one run changes without a person when the step sets no `max_recipients`.
-pub const DEFAULT_MAX_RECIPIENTS: u64 = 500;
-
-const SELECT: &str = "id,internetMessageId,parentFolderId,subject";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Soft,
-    Recoverable,
-    Hard,
-}
-
-impl Mode {
-    /// The well-known folder a copy is moved to; none for a purge.
-    fn destination(self) -> Option<&'static str> {
-        match self {
-            Mode::Soft => Some("deleteditems"),
-            Mode::Recoverable => Some("recoverableitemsdeletions"),
-            Mode::Hard => None,
-        }
-    }
-}
-
-struct Wave {
-    internet_message_id: String,
-    mode: Mode,
-    max_recipients: u64,
-}
-
-fn failed(action: &PlannedAction, reason: String) -> ActionError {
-    ActionError::Failed {
-        action: action.action.to_string(),
-        target: target_text(action),
-        reason,
-    }
-}
-
-fn wave(action: &PlannedAction) -> Result<Wave, ActionError> {
-    let id = action
-        .params
-        .get("internet_message_id")
-        .and_then(Value::as_str);
-    let Some(internet_message_id) = id.map(str::trim).filter(|id| !id.is_empty()) else {
-        return Err(failed(action, "`internet_message_id` is empty".into()));
-    };
-    let mode = match action.params.get("mode").and_then(Value::as_str) {
-        None | Some("soft") => Mode::Soft,
-        Some("recoverable") => Mode::Recoverable,
-        Some("hard") => Mode::Hard,
-        Some(other) => return Err(failed(action, format!("unknown `mode` `{other}`"))),
-    };
-    let max_recipients = match action.params.get("max_recipients").map(Value::as_i64) {
-        None => DEFAULT_MAX_RECIPIENTS,
-        Some(Some(n)) if n > 0 => n as u64,
-        Some(_) => {
-            return Err(failed(
-                action,
-                "`max_recipients` must be a positive integer".into(),
-            ));
-        }
-    };
-    Ok(Wave {
-        internet_message_id: internet_message_id.to_string(),
-        mode,
-        max_recipients,
-    })
-}
-
-fn mailbox_path(action: &PlannedAction, mailbox: &str) -> Result<GraphPath, ActionError> {
-    GraphPath::new(["users"])
-        .id(mailbox)
-        .map_err(|e| graph_failure(action, e))
-}
-
-fn message_path(action: &PlannedAction, mailbox: &str, id: &str) -> Result<GraphPath, ActionError> {
-    mailbox_path(action, mailbox)?
-        .segment("messages")
-        .opaque(id)
-        .map_err(|e| graph_failure(action, e))
-}
-
-/// Why a mailbox cannot be read, as the outcome names it.
-fn unreadable(mailbox: &str, error: &GraphError) -> Value {
-    let why = if error.is_forbidden() {
-        "the app may not read this mailbox (Exchange RBAC for Applications, or a missing Mail.ReadWrite)"
-    } else {
-        "no mailbox the app can reach (not in this tenant, or not in Exchange Online)"
-    };
-    json!({"mailbox": mailbox, "status": error.status(), "code": error.code(), "why": why})
-}
-
-/// This mailbox's copies of the wave, and the id of the folder they go to (a read per mailbox
-/// that has a copy, so that a copy already there counts as done).
-async fn copies(
-    runner: &GraphRunner,
-    action: &PlannedAction,
-    mailbox: &str,
-    wave: &Wave,
-) -> Result<Result<Value, GraphError>, ActionError> {
-    let path = mailbox_path(action, mailbox)?
-        .segment("messages")
-        .query(
-            "$filter",
-            &format!(
-                "internetMessageId eq {}",
-                literal(&wave.internet_message_id)
-            ),
-        )
-        .query("$select", SELECT);
-    let found = match runner
-        .call_raw(
-            action,
-            GraphRequest::get(path).with_mailbox(mailbox.to_string()),
-        )
-        .await?
-    {
-        Ok(response) => response.body,
-        Err(e) if e.is_forbidden() || e.is_not_found() => return Ok(Err(e)),
-        Err(e) => return Err(graph_failure(action, e)),
-    };
-    // Graph's filter is trusted no further than this: a different id is never touched.
-    let matches: Vec<Value> = found["value"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["internetMessageId"] == wave.internet_message_id.as_str())
-        .cloned()
-        .collect();
-    let mut destination = Value::Null;
-    if let (Some(folder), false) = (wave.mode.destination(), matches.is_empty()) {
-        let path = mailbox_path(action, mailbox)?
-            .segment("mailFolders")
-            .opaque(folder)
-            .map_err(|e| graph_failure(action, e))?
-            .query("$select", "id");
-        let request = GraphRequest::get(path).with_mailbox(mailbox.to_string());
-        destination = runner.call(action, request).await?.body["id"].clone();
-    }
-    Ok(Ok(
-        json!({"mailbox": mailbox, "copies": matches, "destination_folder_id": destination}),
-    ))
-}
 
 pub(super) async fn find_wave(
     runner: &GraphRunner,
@@ -195,7 +59,12 @@ pub(super) async fn find_wave(
     }
     let mut mailboxes = Vec::new();
     let mut unread = Vec::new();
+    let mut not_reached = Vec::new();
     for mailbox in &recipients.addresses {
+        if short_of_time(runner, (2, 3)) {
+            not_reached.push(mailbox.clone());
+            continue;
+        }
         match copies(runner, action, mailbox, &wave).await? {
             Ok(found) => mailboxes.push(found),
             Err(e) => unread.push(unreadable(mailbox, &e)),
@@ -208,6 +77,7 @@ pub(super) async fn find_wave(
         "found_by": recipients.evidence,
         "mailboxes": mailboxes,
         "unreadable": unread,
+        "not_reached": not_reached,
     }))
 }
 
@@ -225,8 +95,16 @@ pub(super) async fn purge(
         announce_hard_delete(runner, action, evidence).await?;
     }
     let (mut moved, mut purged, mut already, mut vanished) = (vec![], vec![], vec![], vec![]);
+    let mut not_reached: Vec<Value> = evidence.0["not_reached"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for found in evidence.0["mailboxes"].as_array().into_iter().flatten() {
         let mailbox = found["mailbox"].as_str().unwrap_or_default();
+        if short_of_time(runner, (1, 3)) {
+            not_reached.push(json!(mailbox));
+            continue;
+        }
         let destination = &found["destination_folder_id"];
         for copy in found["copies"].as_array().into_iter().flatten() {
             let id = copy["id"].as_str().unwrap_or_default();
@@ -273,10 +151,15 @@ pub(super) async fn purge(
             u["mailbox"].as_str().unwrap_or_default(),
             u["why"].as_str().unwrap_or_default()
         ))
+        .chain(not_reached.iter().map(|m| format!(
+            "{} was not reached within `graph.action_deadline`: run the purge again (a new detection of the wave) or raise the deadline",
+            m.as_str().unwrap_or_default()
+        )))
         .collect();
     let mut outcome = json!({
-        "partial": !unread.is_empty(),
+        "partial": !unread.is_empty() || !not_reached.is_empty(),
         "unreadable": unread,
+        "not_reached": not_reached,
         "moved": moved.len(),
         "purged": purged.len(),
         "mode": evidence.0["mode"],

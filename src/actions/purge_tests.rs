@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 use stanch_core::engine::Gate;
 use stanch_core::vocab::ActionKind;
 
-use super::tests::{planned, setup, setup_on};
+use super::tests::{planned, setup, setup_on, setup_with};
 use super::{ActionError, ActionRunner};
-use crate::emulate::{Emulator, Fixture};
+use crate::emulate::{Emulator, Fault, Fixture};
 
 const WAVE_1: &str = "<DB7PR04MB5163C1F0A2B3@DB7PR04MB5163.eurprd04.prod.outlook.com>";
 const WAVE_2: &str = "<AM6PR02MB4417E9D8C7B6@AM6PR02MB4417.eurprd02.prod.outlook.com>";
@@ -207,4 +207,34 @@ async fn message_trace_finds_the_recipients_once_when_the_sent_copy_is_gone() {
         traced, 1,
         "one trace request for the wave, whatever its size"
     );
+}
+
+#[tokio::test]
+async fn a_wave_too_big_for_the_deadline_is_purged_in_part_and_keeps_its_restore_data() {
+    let s = setup_with("  action_deadline: 3s\n").await;
+    // Every mailbox read takes 400 ms: the pre-check has about a second for six mailboxes.
+    s.emulator
+        .emulator
+        .inject(Fault::latency(400).method("GET").path_prefix("/v1.0/users"));
+    let done = s
+        .runner
+        .for_one_action()
+        .run(&purge("a.silva@contoso.com", WAVE_2, json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("cut short, not failed: {e}"));
+    let not_reached = done.outcome["not_reached"].as_array().unwrap();
+    assert!(!not_reached.is_empty(), "{}", done.outcome);
+    assert_eq!(done.outcome["partial"], true);
+    let moved = done.restore.unwrap().0["moved"].as_array().unwrap().len();
+    assert!(
+        moved >= 1 && moved + not_reached.len() <= 7,
+        "{moved} {}",
+        done.outcome
+    );
+    let state = s.emulator.emulator.state();
+    let purged = WAVE_2_READABLE
+        .iter()
+        .filter(|upn| folders(&state, upn, WAVE_2) == ["deleteditems"])
+        .count();
+    assert_eq!(purged, moved, "the restore data names every message moved");
 }

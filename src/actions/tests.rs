@@ -30,7 +30,7 @@ pub(super) async fn setup() -> Setup {
 }
 
 /// [`setup`] with extra lines in the config's `graph:` section.
-async fn setup_with(graph_extra: &str) -> Setup {
+pub(super) async fn setup_with(graph_extra: &str) -> Setup {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
     setup_on(Emulator::from_file(&fixture).unwrap(), graph_extra).await
 }

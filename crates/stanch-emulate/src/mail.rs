@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::fixture::Fixture;
 use crate::wire::{
-    GraphRequest, GraphResponse, json_body, metadata, method_not_allowed, query_pairs, query_param,
-    unknown_segment,
+    GraphRequest, GraphResponse, json_body, mailbox_not_enabled, metadata, method_not_allowed,
+    query_pairs, query_param, unknown_segment,
 };
 
 /// The well-known folders the emulator keeps, by their Graph names.
@@ -42,11 +42,7 @@ fn item_not_found() -> GraphResponse {
 pub fn gate(tenant: &Fixture, user: usize) -> Option<GraphResponse> {
     let user = &tenant.users[user];
     if !user.mailbox_enabled {
-        return Some(GraphResponse::error(
-            StatusCode::NOT_FOUND,
-            "MailboxNotEnabledForRESTAPI",
-            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
-        ));
+        return Some(mailbox_not_enabled());
     }
     user.mail_scoped_out.then(|| {
         GraphResponse::error(

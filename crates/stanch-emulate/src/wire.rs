@@ -121,6 +121,15 @@ pub fn forbidden() -> GraphResponse {
     )
 }
 
+/// Exchange's answer for a user without an Exchange Online mailbox.
+pub fn mailbox_not_enabled() -> GraphResponse {
+    GraphResponse::error(
+        StatusCode::NOT_FOUND,
+        "MailboxNotEnabledForRESTAPI",
+        "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+    )
+}
+
 pub fn method_not_allowed() -> GraphResponse {
     GraphResponse::error(
         StatusCode::METHOD_NOT_ALLOWED,

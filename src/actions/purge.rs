@@ -10,7 +10,9 @@
 //! named in the outcome, which is then `partial` with a manual step per mailbox. The action
 //! still ends `succeeded`, because what it moved must stay undoable: only a succeeded action
 //! keeps restore data and can be rolled back, and a retry could not tell where the messages it
-//! already moved came from.
+//! already moved came from. For the same reason a run resumed after a crash counts copies the
+//! interrupted run had moved as `already_removed`, without restore data (Graph does not say
+//! which folder an item came from).
 //!
 //! One action's Graph calls share `graph.action_deadline`, and an action cut off by it keeps
 //! nothing, so a wave too large for it is handled in part rather than lost: the pre-check reads

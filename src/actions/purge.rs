@@ -128,10 +128,7 @@ pub(super) async fn purge(
                 .call_raw(action, request.with_mailbox(mailbox.to_string()))
                 .await?
             {
-                Ok(response) if wave.mode == Mode::Hard => {
-                    let _ = response;
-                    purged.push(entry);
-                }
+                Ok(_) if wave.mode == Mode::Hard => purged.push(entry),
                 Ok(response) => moved.push(json!({
                     "mailbox": mailbox,
                     "message_id": response.body["id"],

@@ -4,7 +4,7 @@
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_text};
-use super::{access, account, block_ips, mailbox, notify, sweep};
+use super::{access, account, block_ips, mailbox, notify, purge, sweep};
 use serde_json::json;
 use stanch_core::engine::PlannedAction;
 use stanch_core::vocab::ActionKind;
@@ -22,6 +22,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockIps => block_ips::read_location(self, action).await?,
             ActionKind::Notify => json!({}),
             ActionKind::SweepSignins => sweep::describe(action),
+            ActionKind::PurgeMessages => purge::find_wave(self, action).await?,
         };
         Ok(Evidence(evidence))
     }
@@ -44,6 +45,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockIps => block_ips::block_ips(self, action, evidence).await,
             ActionKind::Notify => notify::send(self, action).await,
             ActionKind::SweepSignins => sweep::sweep(self, action, evidence).await,
+            ActionKind::PurgeMessages => purge::purge(self, action, evidence).await,
         }
     }
 
@@ -60,6 +62,7 @@ impl ActionRunner for GraphRunner {
             }
             ActionKind::BlockLegacyAuth => access::verify_membership(self, action, true).await,
             ActionKind::BlockIps => block_ips::verify_ranges(self, action, execution).await,
+            ActionKind::PurgeMessages => purge::verify_purged(self, action, execution).await,
             // The others leave nothing Graph can read back reliably (sessions die "within minutes").
             _ => Ok(()),
         }
@@ -73,6 +76,7 @@ impl ActionRunner for GraphRunner {
                 access::remove_from_quarantine(self, action, restore).await
             }
             ActionKind::BlockIps => block_ips::unblock_ips(self, action, restore).await,
+            ActionKind::PurgeMessages => purge::restore_messages(self, action, restore).await,
             kind => Err(ActionError::Failed {
                 action: kind.to_string(),
                 target: target_text(action),

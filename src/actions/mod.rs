@@ -19,6 +19,9 @@ mod ip_rails;
 mod lifecycle;
 mod mailbox;
 mod notify;
+mod purge;
+mod purge_recipients;
+mod purge_wave;
 pub mod rules;
 mod runner;
 pub mod safety;
@@ -43,5 +46,7 @@ pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
 pub use undo::{RollbackError, Undo, rollback, undo};
 
+#[cfg(test)]
+mod purge_tests;
 #[cfg(test)]
 mod tests;

@@ -17,26 +17,27 @@ const TENANT: &str = "5d2e4a1c-6b7f-4e3a-9c1d-2f8e7a6b5c4d";
 const CLIENT: &str = "6a1f7c3e-2d4b-4e8a-b5c6-0d9e8f7a6b51";
 const SECRET: &str = "emu-secret-stanch-responder";
 
-struct Setup {
-    runner: GraphRunner,
-    store: Store,
+pub(super) struct Setup {
+    pub(super) runner: GraphRunner,
+    pub(super) store: Store,
     raw: sqlx::SqlitePool,
-    _emulator: crate::emulate::RunningEmulator,
+    pub(super) emulator: crate::emulate::RunningEmulator,
     _dir: tempfile::TempDir,
 }
 
-async fn setup() -> Setup {
+pub(super) async fn setup() -> Setup {
     setup_with("").await
 }
 
 /// [`setup`] with extra lines in the config's `graph:` section.
-async fn setup_with(graph_extra: &str) -> Setup {
+pub(super) async fn setup_with(graph_extra: &str) -> Setup {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
-    let emulator = Emulator::from_file(&fixture)
-        .unwrap()
-        .spawn("127.0.0.1:0")
-        .await
-        .unwrap();
+    setup_on(Emulator::from_file(&fixture).unwrap(), graph_extra).await
+}
+
+/// [`setup_with`] against the given emulator.
+pub(super) async fn setup_on(emulator: Emulator, graph_extra: &str) -> Setup {
+    let emulator = emulator.spawn("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stanch.db");
     let url = format!("sqlite://{}", db.display());
@@ -59,7 +60,7 @@ async fn setup_with(graph_extra: &str) -> Setup {
         runner,
         store,
         raw,
-        _emulator: emulator,
+        emulator,
         _dir: dir,
     }
 }
@@ -68,7 +69,7 @@ fn disable(upn: &str) -> PlannedAction {
     planned(ActionKind::DisableAccount, upn)
 }
 
-fn planned(action: ActionKind, upn: &str) -> PlannedAction {
+pub(super) fn planned(action: ActionKind, upn: &str) -> PlannedAction {
     PlannedAction {
         key: format!("test-{action}"),
         playbook: "p".into(),
@@ -150,7 +151,7 @@ async fn trail(s: &Setup) -> Vec<(String, String)> {
 #[tokio::test]
 async fn a_revoke_answered_200_html_fails_and_is_never_recorded_as_revoked() {
     let s = setup().await;
-    let emulator = &s._emulator.emulator;
+    let emulator = &s.emulator.emulator;
     emulator.inject(
         Fault::new(FaultKind::Html { status: None })
             .method("POST")
@@ -184,8 +185,8 @@ async fn a_revoke_answered_200_html_fails_and_is_never_recorded_as_revoked() {
 #[tokio::test]
 async fn a_redirected_write_is_not_followed_and_fails_saying_where_it_pointed() {
     let s = setup().await;
-    let emulator = &s._emulator.emulator;
-    let login = format!("{}/proxy/login", s._emulator.url);
+    let emulator = &s.emulator.emulator;
+    let login = format!("{}/proxy/login", s.emulator.url);
     emulator.inject(
         Fault::new(FaultKind::Redirect {
             location: login.clone(),
@@ -224,7 +225,7 @@ async fn a_hung_graph_fails_the_action_retryably_at_its_deadline() {
     let s = setup_with("  action_deadline: 1s\n").await;
     // Every read hangs far longer than the deadline (and than one attempt's timeout would allow
     // the retries to add up to).
-    s._emulator
+    s.emulator
         .emulator
         .inject(Fault::latency(20_000).method("GET"));
     let started = std::time::Instant::now();
@@ -253,7 +254,7 @@ async fn a_hung_graph_fails_the_action_retryably_at_its_deadline() {
 #[tokio::test]
 async fn an_oversized_answer_is_refused_before_it_is_buffered_or_stored() {
     let s = setup().await;
-    s._emulator.emulator.inject(
+    s.emulator.emulator.inject(
         Fault::new(FaultKind::LargeBody {
             bytes: 8 * 1024 * 1024,
         })
@@ -282,7 +283,7 @@ async fn an_oversized_answer_is_refused_before_it_is_buffered_or_stored() {
 async fn a_password_reset_cut_off_in_flight_is_unverified_not_retried() {
     let s = setup_with("  action_deadline: 1s\n").await;
     // The read answers; the reset's PATCH hangs past the deadline, so it may have landed.
-    s._emulator.emulator.inject(
+    s.emulator.emulator.inject(
         Fault::latency(20_000)
             .method("PATCH")
             .path_prefix("/v1.0/users"),

@@ -17,6 +17,7 @@ mod harness;
 mod identity;
 mod members;
 mod playbooks;
+mod purge;
 mod recovery;
 mod replicas;
 mod run;

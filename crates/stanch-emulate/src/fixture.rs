@@ -61,6 +61,17 @@ pub struct Fixture {
     /// Defender XDR alerts served by `security/alerts_v2` (Graph alerts_v2 shape).
     #[serde(default)]
     pub security_alerts: Vec<Value>,
+    /// Mail keyed by user id or UPN (Graph message shape); `parentFolderId` names a well-known
+    /// folder (`inbox`, `sentitems`, `deleteditems`, `recoverableitemsdeletions`) and is served
+    /// as that mailbox's own folder id.
+    #[serde(default)]
+    pub messages: BTreeMap<String, Vec<Value>>,
+    /// Rows served by `admin/exchange/tracing/messageTraces` (exchangeMessageTrace shape).
+    #[serde(default)]
+    pub message_traces: Vec<Value>,
+    /// When the message trace requests of the current throttling window came (not in the file).
+    #[serde(skip)]
+    pub trace_requests: Vec<std::time::Instant>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +124,10 @@ pub struct User {
     /// A user without an Exchange Online mailbox answers mail calls with MailboxNotEnabledForRESTAPI.
     #[serde(default = "yes")]
     pub mailbox_enabled: bool,
+    /// Exchange RBAC for Applications scopes the app's `Mail.*` access away from this mailbox:
+    /// its messages and folders answer 403 `ErrorAccessDenied` (inbox rules still answer).
+    #[serde(default)]
+    pub mail_scoped_out: bool,
     /// Any other Graph user property (mail, jobTitle, department, …), echoed on GET.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -176,6 +191,25 @@ impl Fixture {
                 }
             }
         }
+        for (key, messages) in &self.messages {
+            if self.user_index(key).is_none() {
+                return Err(format!("messages refers to unknown user {key}"));
+            }
+            for message in messages {
+                let folder = message.get("parentFolderId").and_then(Value::as_str);
+                if message.get("id").and_then(Value::as_str).is_none()
+                    || message
+                        .get("internetMessageId")
+                        .and_then(Value::as_str)
+                        .is_none()
+                    || !folder.is_some_and(|f| crate::mail::FOLDERS.contains(&f))
+                {
+                    return Err(format!(
+                        "a message of {key} needs a string id, internetMessageId and a well-known parentFolderId"
+                    ));
+                }
+            }
+        }
         for group in &self.groups {
             for member in &group.members {
                 if self.user_index(member).is_none() {
@@ -192,6 +226,7 @@ impl Fixture {
             ("riskyUsers", &self.risky_users),
             ("signIns", &self.sign_ins),
             ("securityAlerts", &self.security_alerts),
+            ("messageTraces", &self.message_traces),
         ] {
             if list
                 .iter()
@@ -215,14 +250,23 @@ impl Fixture {
 
     /// Rules of a user, whichever key (id or UPN) the fixture used.
     pub fn rules_mut(&mut self, user: usize) -> &mut Vec<Value> {
-        let id = self.users[user].id.clone();
-        let upn = self.users[user].user_principal_name.clone();
-        let key = self
-            .inbox_rules
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case(&id) || k.eq_ignore_ascii_case(&upn))
-            .cloned()
-            .unwrap_or(id);
+        let key = self.key_of(user, &self.inbox_rules);
         self.inbox_rules.entry(key).or_default()
+    }
+
+    /// Mail of a user, whichever key (id or UPN) the fixture used.
+    pub fn messages_mut(&mut self, user: usize) -> &mut Vec<Value> {
+        let key = self.key_of(user, &self.messages);
+        self.messages.entry(key).or_default()
+    }
+
+    /// The key `map` files the user under (id or UPN, any case), else the user's id.
+    fn key_of(&self, user: usize, map: &BTreeMap<String, Vec<Value>>) -> String {
+        let id = &self.users[user].id;
+        let upn = &self.users[user].user_principal_name;
+        map.keys()
+            .find(|k| k.eq_ignore_ascii_case(id) || k.eq_ignore_ascii_case(upn))
+            .cloned()
+            .unwrap_or_else(|| id.clone())
     }
 }

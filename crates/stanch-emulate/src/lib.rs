@@ -8,7 +8,7 @@
 //! Layout, with imports pointing down the list only (no file imports one above it):
 //! `server` (HTTP: the axum router, the token endpoint, serving), `control` (`/_emulator`),
 //! `batch`, `pipeline` (faults, auth, routing and logging of one call), `routes`, one module per
-//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`), `select` (`$select`),
+//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`, `mail`, `trace`), `select` (`$select`),
 //! `emulator` (the shared state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
 //! (request-log entries) and `wire` (the transport-neutral request and response, Graph's error
 //! shapes and helpers).
@@ -22,6 +22,7 @@ mod fixture;
 mod groups;
 pub mod jwt;
 mod log;
+mod mail;
 mod paging;
 mod pipeline;
 mod policies;
@@ -31,6 +32,7 @@ mod rules;
 mod select;
 mod server;
 mod token;
+mod trace;
 mod users;
 mod wire;
 

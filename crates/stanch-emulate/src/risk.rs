@@ -113,25 +113,7 @@ fn parse_filter(filter: &str) -> Result<Vec<Clause>, GraphResponse> {
         )
     };
     let mut clauses = Vec::new();
-    let lowered = filter.to_ascii_lowercase();
-    let mut start = 0;
-    let mut parts = Vec::new();
-    // Split on " and " outside quotes.
-    let mut in_quote = false;
-    let bytes = filter.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\'' {
-            in_quote = !in_quote;
-        } else if !in_quote && lowered[i..].starts_with(" and ") {
-            parts.push(&filter[start..i]);
-            i += 5;
-            start = i;
-            continue;
-        }
-        i += 1;
-    }
-    parts.push(&filter[start..]);
+    let parts = crate::wire::split_conjunction(filter);
     for part in parts {
         let mut words = part.trim().splitn(3, ' ');
         let (Some(field), Some(op), Some(value)) = (words.next(), words.next(), words.next())

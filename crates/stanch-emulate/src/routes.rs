@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use crate::fixture::Fixture;
 use crate::wire::{GraphRequest, GraphResponse, segments, unknown_segment};
-use crate::{alerts, groups, policies, risk, select, users};
+use crate::{alerts, groups, policies, risk, select, trace, users};
 
 /// Routes the request, then applies `$select` to a successful read, as Graph does.
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
@@ -40,6 +40,14 @@ fn dispatch(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         ("riskyusers", _) => risk::risky_users(tenant, req, &segs[1..]),
         ("auditlogs", "signins") if segs.len() == 2 => risk::sign_ins(tenant, req),
         ("security", "alerts_v2") => alerts::route(tenant, req, &segs[2..]),
+        ("admin", "exchange")
+            if segs[2..]
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .eq(["tracing", "messagetraces"]) =>
+        {
+            trace::route(tenant, req)
+        }
         ("me", _) => GraphResponse::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

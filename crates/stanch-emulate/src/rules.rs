@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::fixture::Fixture;
 use crate::wire::{
-    GraphRequest, GraphResponse, json_body, metadata, method_not_allowed, unknown_segment,
+    GraphRequest, GraphResponse, json_body, mailbox_not_enabled, metadata, method_not_allowed,
+    unknown_segment,
 };
 
 const WRITABLE: &[&str] = &[
@@ -38,11 +39,7 @@ pub fn route(
     rest: &[String],
 ) -> GraphResponse {
     if !tenant.users[user].mailbox_enabled {
-        return GraphResponse::error(
-            StatusCode::NOT_FOUND,
-            "MailboxNotEnabledForRESTAPI",
-            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
-        );
+        return mailbox_not_enabled();
     }
     let folder = rest.first().map(|s| s.to_ascii_lowercase());
     let collection = rest.get(1).map(|s| s.to_ascii_lowercase());

@@ -2,6 +2,7 @@
 
 mod assertion;
 mod batch_faults;
+mod mail;
 mod named_locations;
 mod resources;
 mod select;

@@ -8,7 +8,7 @@ use crate::wire::{
     GraphRequest, GraphResponse, bad_request, forbidden, json_body, metadata, method_not_allowed,
     not_found, now_rfc3339, unknown_segment,
 };
-use crate::{rules, select};
+use crate::{mail, rules, select};
 
 /// Properties Graph treats as sensitive for admin targets (MC358528).
 const SENSITIVE: &[&str] = &[
@@ -119,7 +119,10 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> Graph
         (Some("revokesigninsessions"), &Method::POST) if rest.len() == 1 => {
             revoke(tenant, req, index)
         }
+        // A folder itself (`mailFolders/deleteditems`); deeper paths are inbox rules.
+        (Some("mailfolders"), _) if rest.len() == 2 => mail::folder(tenant, req, index, &rest[1..]),
         (Some("mailfolders"), _) => rules::route(tenant, req, index, &rest[1..]),
+        (Some("messages"), _) => mail::route(tenant, req, index, &rest[1..]),
         (Some(_), _) => unknown_segment(rest.last().map(String::as_str).unwrap_or("")),
     }
 }

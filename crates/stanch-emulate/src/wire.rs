@@ -121,6 +121,15 @@ pub fn forbidden() -> GraphResponse {
     )
 }
 
+/// Exchange's answer for a user without an Exchange Online mailbox.
+pub fn mailbox_not_enabled() -> GraphResponse {
+    GraphResponse::error(
+        StatusCode::NOT_FOUND,
+        "MailboxNotEnabledForRESTAPI",
+        "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+    )
+}
+
 pub fn method_not_allowed() -> GraphResponse {
     GraphResponse::error(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -214,6 +223,27 @@ pub fn segments(path: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(decode_segment)
         .collect()
+}
+
+/// The clauses of an OData `$filter` joined by ` and ` (outside quoted strings).
+pub fn split_conjunction(filter: &str) -> Vec<&str> {
+    let lowered = filter.to_ascii_lowercase();
+    let mut parts = Vec::new();
+    let (mut start, mut i, mut in_quote) = (0, 0, false);
+    let bytes = filter.as_bytes();
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            in_quote = !in_quote;
+        } else if !in_quote && lowered[i..].starts_with(" and ") {
+            parts.push(&filter[start..i]);
+            i += 5;
+            start = i;
+            continue;
+        }
+        i += 1;
+    }
+    parts.push(&filter[start..]);
+    parts
 }
 
 pub fn now_rfc3339() -> String {

@@ -1,7 +1,7 @@
 //! Raw YAML → compiled [`Playbook`], reporting every problem in the file at once.
 
 use super::condition;
-use super::model::{Pattern, Playbook, Step, Trigger};
+use super::model::{Param, Pattern, Playbook, Step, Trigger};
 use super::template::Template;
 use crate::intake::Severity;
 use crate::util::glob_to_regex;
@@ -327,7 +327,12 @@ fn compile_step(p: &mut Problems, node: &Node) -> Option<Step> {
             })
         }
     };
-    if spec.disruptive && approval.is_none() && !f.has("approval") {
+    // A hard purge destroys mail for good, though the action's other modes can be undone.
+    let hard_purge = params
+        .iter()
+        .flatten()
+        .any(|(name, value)| name == "mode" && matches!(value, Param::Literal(v) if v == "hard"));
+    if (spec.disruptive || hard_purge) && approval.is_none() && !f.has("approval") {
         p.warning(node.loc, format!("step `{id}` runs `{action}` without an `approval` block; in active mode it will act with no human in the loop"));
     }
     (p.error_count() == errors_before).then_some(Step {

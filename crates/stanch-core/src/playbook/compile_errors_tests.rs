@@ -141,6 +141,18 @@ fn each_mistake_has_a_clear_message() {
             "warning: playbook `p` has no `tests:`",
         ),
         (
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: purge_messages, with: {internet_message_id: '<m@x>', mode: hard}}]\n",
+            "warning: step `a` runs `purge_messages` without an `approval` block",
+        ),
+        (
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: purge_messages, with: {internet_message_id: '<m@x>', mode: gone}}]\n",
+            "error: parameter `mode` must be one of the listed values; found `gone`; expected one of soft, recoverable, hard",
+        ),
+        (
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: purge_messages}]\n",
+            "error: `purge_messages` needs the parameter `internet_message_id` in `with`",
+        ),
+        (
             "version: 1\nid: p\nid: q\n",
             "pb.yaml:3:1: error: duplicate mapping key",
         ),
@@ -199,4 +211,12 @@ fn a_valid_playbook_compiles_with_defaults_filled_in() {
         "only parameters with a default are filled in"
     );
     assert_eq!(playbook.digest.len(), 64);
+}
+
+#[test]
+fn a_soft_purge_without_approval_is_not_warned_about() {
+    let diags = diagnostics(
+        "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: purge_messages, with: {internet_message_id: '{{ details.internet_message_id }}', mode: soft}}]\ntests: []\n",
+    );
+    assert_eq!(diags, Vec::<String>::new());
 }

@@ -120,6 +120,13 @@ pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
             }
             Ok(Value::Array(nets))
         }
+        (ParamKind::OneOf(allowed), Value::String(s)) if allowed.contains(&s.as_str()) => {
+            Ok(value.clone())
+        }
+        (ParamKind::OneOf(allowed), Value::String(s)) => Err(format!(
+            "found `{s}`; expected one of {}",
+            allowed.join(", ")
+        )),
         (ParamKind::Bool, Value::String(s)) => Err(format!(
             "found the string `{s}` (booleans are `true` or `false`)"
         )),

@@ -62,8 +62,8 @@ impl SafetySettings {
             return *secs;
         }
         match kind {
-            // Each new detection may be about a new rule or event: never suppressed by default.
-            ActionKind::DisableInboxRules | ActionKind::Notify => 0,
+            // Each new detection may be about a new rule, event or wave: never suppressed by default.
+            ActionKind::DisableInboxRules | ActionKind::Notify | ActionKind::PurgeMessages => 0,
             _ => self
                 .cooldown
                 .get("default")

@@ -25,6 +25,8 @@ pub enum ParamKind {
     StringList,
     /// A list of IP addresses or CIDR ranges; a single one is accepted too.
     IpList,
+    /// One string out of a fixed set (a mode).
+    OneOf(&'static [&'static str]),
 }
 
 impl ParamKind {
@@ -35,6 +37,7 @@ impl ParamKind {
             ParamKind::Integer => "an integer",
             ParamKind::StringList => "a string or a list of strings",
             ParamKind::IpList => "an IP address, a CIDR range, or a list of them",
+            ParamKind::OneOf(_) => "one of the listed values",
         }
     }
 }
@@ -100,6 +103,39 @@ macro_rules! param {
     };
 }
 
+/// How `purge_messages` removes a message (the executor's `PurgeMode` reads these names).
+pub const PURGE_MODES: &[&str] = &["soft", "recoverable", "hard"];
+
+const PURGE_DOC: &str = "Pull a message the target (its sender) sent out of every recipient's mailbox, found by \
+     `internetMessageId` through the sender's Sent Items and message trace; rollback moves it back.";
+
+const PURGE_PARAMS: &[ParamSpec] = &[
+    param!(
+        "internet_message_id",
+        String,
+        required,
+        "The message's `internetMessageId` (with its angle brackets), e.g. `{{ details.internet_message_id }}`; only messages with exactly this id are touched."
+    ),
+    param!(
+        "sent_around",
+        String,
+        default = "{{ observed_at }}",
+        "When the wave went out (RFC 3339): message trace is asked about two days either side."
+    ),
+    ParamSpec {
+        name: "mode",
+        kind: ParamKind::OneOf(PURGE_MODES),
+        required: false,
+        default: None,
+        doc: "`soft` (default): move to Deleted Items; `recoverable`: move to Recoverable Items (hidden from the user); `hard`: permanentDelete, which cannot be undone.",
+    },
+    param!(
+        "max_recipients",
+        Integer,
+        "Most mailboxes one run may change without a person (default 500); a larger wave needs the step's `approval:`."
+    ),
+];
+
 /// Every action a playbook step can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionKind {
@@ -113,10 +149,11 @@ pub enum ActionKind {
     ResetPassword,
     Notify,
     SweepSignins,
+    PurgeMessages,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 10] = [
+    pub const ALL: [ActionKind; 11] = [
         ActionKind::RevokeSessions,
         ActionKind::DisableInboxRules,
         ActionKind::BlockLegacyAuth,
@@ -127,6 +164,7 @@ impl ActionKind {
         ActionKind::ResetPassword,
         ActionKind::Notify,
         ActionKind::SweepSignins,
+        ActionKind::PurgeMessages,
     ];
 
     pub fn name(self) -> &'static str {
@@ -141,6 +179,7 @@ impl ActionKind {
             ActionKind::ResetPassword => "reset_password",
             ActionKind::Notify => "notify",
             ActionKind::SweepSignins => "sweep_signins",
+            ActionKind::PurgeMessages => "purge_messages",
         }
     }
 
@@ -283,6 +322,7 @@ impl ActionKind {
                     ],
                     "Read every sign-in from the campaign's IPs in the window and bring the accounts that signed in successfully into the campaign (reads only).",
                 ),
+                PurgeMessages => (TargetKind::User, true, false, PURGE_PARAMS, PURGE_DOC),
             };
         ActionSpec {
             kind: self,

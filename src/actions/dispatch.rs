@@ -4,7 +4,7 @@
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_text};
-use super::{access, account, block_ips, mailbox, notify, sweep};
+use super::{access, account, auth_methods, block_ips, consents, devices, mailbox, notify, sweep};
 use serde_json::json;
 use stanch_core::engine::PlannedAction;
 use stanch_core::vocab::ActionKind;
@@ -22,6 +22,9 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockIps => block_ips::read_location(self, action).await?,
             ActionKind::Notify => json!({}),
             ActionKind::SweepSignins => sweep::describe(action),
+            ActionKind::RemoveAuthMethods => auth_methods::read_methods(self, action).await?,
+            ActionKind::RevokeAppConsent => consents::read_consents(self, action).await?,
+            ActionKind::DisableDevices => devices::read_devices(self, action).await?,
         };
         Ok(Evidence(evidence))
     }
@@ -44,6 +47,11 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockIps => block_ips::block_ips(self, action, evidence).await,
             ActionKind::Notify => notify::send(self, action).await,
             ActionKind::SweepSignins => sweep::sweep(self, action, evidence).await,
+            ActionKind::RemoveAuthMethods => {
+                auth_methods::remove_methods(self, action, evidence).await
+            }
+            ActionKind::RevokeAppConsent => consents::revoke(self, action, evidence).await,
+            ActionKind::DisableDevices => devices::disable(self, action, evidence).await,
         }
     }
 
@@ -60,6 +68,11 @@ impl ActionRunner for GraphRunner {
             }
             ActionKind::BlockLegacyAuth => access::verify_membership(self, action, true).await,
             ActionKind::BlockIps => block_ips::verify_ranges(self, action, execution).await,
+            ActionKind::RemoveAuthMethods => {
+                auth_methods::verify_removed(self, action, execution).await
+            }
+            ActionKind::RevokeAppConsent => consents::verify_revoked(self, action, execution).await,
+            ActionKind::DisableDevices => devices::verify_disabled(self, action, execution).await,
             // The others leave nothing Graph can read back reliably (sessions die "within minutes").
             _ => Ok(()),
         }
@@ -73,6 +86,16 @@ impl ActionRunner for GraphRunner {
                 access::remove_from_quarantine(self, action, restore).await
             }
             ActionKind::BlockIps => block_ips::unblock_ips(self, action, restore).await,
+            ActionKind::RevokeAppConsent => consents::restore(self, action, restore).await,
+            ActionKind::DisableDevices => devices::reenable(self, action, restore).await,
+            ActionKind::RemoveAuthMethods => Err(ActionError::Failed {
+                action: action.action.to_string(),
+                target: target_text(action),
+                reason: format!(
+                    "this action cannot be rolled back: {}",
+                    auth_methods::NO_UNDO
+                ),
+            }),
             kind => Err(ActionError::Failed {
                 action: kind.to_string(),
                 target: target_text(action),

@@ -17,26 +17,32 @@ const TENANT: &str = "5d2e4a1c-6b7f-4e3a-9c1d-2f8e7a6b5c4d";
 const CLIENT: &str = "6a1f7c3e-2d4b-4e8a-b5c6-0d9e8f7a6b51";
 const SECRET: &str = "emu-secret-stanch-responder";
 
-struct Setup {
-    runner: GraphRunner,
-    store: Store,
-    raw: sqlx::SqlitePool,
-    _emulator: crate::emulate::RunningEmulator,
+pub(super) struct Setup {
+    pub(super) runner: GraphRunner,
+    pub(super) store: Store,
+    pub(super) raw: sqlx::SqlitePool,
+    pub(super) _emulator: crate::emulate::RunningEmulator,
     _dir: tempfile::TempDir,
 }
 
-async fn setup() -> Setup {
+pub(super) async fn setup() -> Setup {
     setup_with("").await
+}
+
+/// The story's tenant (`examples/tenant.json`), to change before serving it.
+pub(super) fn story_tenant() -> crate::emulate::Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
+    crate::emulate::Fixture::from_file(&path).unwrap()
 }
 
 /// [`setup`] with extra lines in the config's `graph:` section.
 async fn setup_with(graph_extra: &str) -> Setup {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
-    let emulator = Emulator::from_file(&fixture)
-        .unwrap()
-        .spawn("127.0.0.1:0")
-        .await
-        .unwrap();
+    setup_serving(story_tenant(), graph_extra).await
+}
+
+/// [`setup`] against `tenant`, with extra lines in the config's `graph:` section.
+pub(super) async fn setup_serving(tenant: crate::emulate::Fixture, graph_extra: &str) -> Setup {
+    let emulator = Emulator::new(tenant).spawn("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stanch.db");
     let url = format!("sqlite://{}", db.display());
@@ -45,7 +51,7 @@ async fn setup_with(graph_extra: &str) -> Setup {
     let graph = &emulator.url;
     std::fs::write(
         &config_path,
-        format!("graph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {graph}\n  login_url: {graph}\n{graph_extra}"),
+        format!("graph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {graph}\n  login_url: {graph}\n{graph_extra}notify:\n  helpdesk: {graph}/_emulator/webhook\n"),
     )
     .unwrap();
     let config = Config::load(Some(&config_path), |_| None).unwrap();
@@ -68,7 +74,7 @@ fn disable(upn: &str) -> PlannedAction {
     planned(ActionKind::DisableAccount, upn)
 }
 
-fn planned(action: ActionKind, upn: &str) -> PlannedAction {
+pub(super) fn planned(action: ActionKind, upn: &str) -> PlannedAction {
     PlannedAction {
         key: format!("test-{action}"),
         playbook: "p".into(),
@@ -140,7 +146,7 @@ async fn an_answer_the_trail_cannot_take_keeps_the_effect_and_its_restore_data()
 }
 
 /// The audit trail's `(kind, payload)` records, oldest first.
-async fn trail(s: &Setup) -> Vec<(String, String)> {
+pub(super) async fn trail(s: &Setup) -> Vec<(String, String)> {
     sqlx::query_as("SELECT kind, payload FROM audit_log ORDER BY seq")
         .fetch_all(&s.raw)
         .await

@@ -15,6 +15,7 @@ mod expiry;
 mod harness;
 mod identity;
 mod members;
+mod persistence;
 mod playbooks;
 mod recovery;
 mod replicas;

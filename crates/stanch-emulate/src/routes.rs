@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use crate::fixture::Fixture;
 use crate::wire::{GraphRequest, GraphResponse, segments, unknown_segment};
-use crate::{alerts, groups, policies, risk, select, users};
+use crate::{alerts, consents, devices, groups, policies, risk, select, users};
 
 /// Routes the request, then applies `$select` to a successful read, as Graph does.
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
@@ -40,6 +40,9 @@ fn dispatch(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         ("riskyusers", _) => risk::risky_users(tenant, req, &segs[1..]),
         ("auditlogs", "signins") if segs.len() == 2 => risk::sign_ins(tenant, req),
         ("security", "alerts_v2") => alerts::route(tenant, req, &segs[2..]),
+        ("oauth2permissiongrants", _) => consents::grants(tenant, req, &segs[1..]),
+        ("serviceprincipals", _) => consents::service_principals(tenant, req, &segs[1..]),
+        ("devices", _) => devices::route(tenant, req, &segs[1..]),
         ("me", _) => GraphResponse::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

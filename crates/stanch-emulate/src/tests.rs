@@ -3,6 +3,7 @@
 mod assertion;
 mod batch_faults;
 mod named_locations;
+mod persistence;
 mod resources;
 mod select;
 mod sign_ins;

@@ -120,6 +120,14 @@ pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
             }
             Ok(Value::Array(nets))
         }
+        (ParamKind::Time, Value::String(text)) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| {
+                Value::String(
+                    t.with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                )
+            })
+            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})")),
         (ParamKind::Bool, Value::String(s)) => Err(format!(
             "found the string `{s}` (booleans are `true` or `false`)"
         )),

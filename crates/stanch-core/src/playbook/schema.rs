@@ -169,6 +169,7 @@ fn action_params(kind: ActionKind) -> Value {
             ParamKind::Bool => json!({"type": "boolean"}),
             ParamKind::Integer => json!({"type": "integer"}),
             ParamKind::String => json!({"type": "string"}),
+            ParamKind::Time => json!({"type": "string", "format": "date-time"}),
             ParamKind::StringList | ParamKind::IpList => {
                 json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
             }

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use super::access_pass;
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, graph_failure};
-use super::window::{Window, failed, list_param, needs_human, still_present, user_path, with_id};
+use super::window::{
+    Window, failed, list_param, needs_human, none_left, still_present, user_path, with_id,
+};
 use crate::graph::{Expect, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
@@ -249,15 +251,9 @@ pub(super) async fn verify_removed(
     }
     let now = read_methods(runner, action).await?;
     let now = now["methods"].as_array().cloned().unwrap_or_default();
-    let left = still_present(&removed, &now);
-    if left.is_empty() {
-        return Ok(());
-    }
-    Err(failed(
+    none_left(
         action,
-        format!(
-            "methods still registered after removing them: {}",
-            left.join(", ")
-        ),
-    ))
+        "methods still registered after removing them",
+        &still_present(&removed, &now),
+    )
 }

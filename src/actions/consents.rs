@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, graph_failure};
-use super::window::{Window, failed, list_param, still_present, user_path, with_id};
+use super::window::{Window, list_param, none_left, still_present, user_path, with_id};
 use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
@@ -188,16 +188,7 @@ pub(super) async fn verify_revoked(
     let (now_grants, now_assignments) = read_grants(runner, action).await?;
     let mut left = still_present(&grants, &now_grants);
     left.extend(still_present(&assignments, &now_assignments));
-    if left.is_empty() {
-        return Ok(());
-    }
-    Err(failed(
-        action,
-        format!(
-            "consents still in place after revoking them: {}",
-            left.join(", ")
-        ),
-    ))
+    none_left(action, "consents still in place after revoking them", &left)
 }
 
 /// Grants again what was revoked; one already back (the user consented again) is left as is.

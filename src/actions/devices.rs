@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, graph_failure};
-use super::window::{Window, failed, user_path, with_id};
+use super::window::{Window, none_left, user_path, with_id};
 use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
@@ -114,16 +114,11 @@ pub(super) async fn verify_disabled(
             still_enabled.push(id.to_string());
         }
     }
-    if still_enabled.is_empty() {
-        return Ok(());
-    }
-    Err(failed(
+    none_left(
         action,
-        format!(
-            "devices still enabled after disabling them: {}",
-            still_enabled.join(", ")
-        ),
-    ))
+        "devices still enabled after disabling them",
+        &still_enabled,
+    )
 }
 
 pub(super) async fn reenable(
@@ -131,12 +126,7 @@ pub(super) async fn reenable(
     action: &PlannedAction,
     restore: &Restore,
 ) -> Result<(), ActionError> {
-    for id in restore.0["reenable"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for id in restore.ids("reenable") {
         match set_enabled(runner, action, id, true).await? {
             Ok(()) => {}
             // A device deleted since is not ours to bring back.

@@ -99,6 +99,23 @@ async fn only_the_method_registered_in_the_window_is_removed_and_a_rerun_finds_n
     );
 }
 
+/// `remove_auth_methods` on `tenant` waits for a person, saying `why`, and the attacker's
+/// method is still registered.
+async fn waits_for_a_person(tenant: crate::emulate::Fixture, why: &str) -> Setup {
+    let s = setup_serving(tenant, "").await;
+    let err = s
+        .runner
+        .run(&step(ActionKind::RemoveAuthMethods, json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::NeedsHuman { reason, .. } if reason.contains(why)),
+        "{err}"
+    );
+    assert!(methods(&s).iter().any(|id| id == ATTACKER_AUTHENTICATOR));
+    s
+}
+
 #[tokio::test]
 async fn the_last_method_is_never_removed_without_a_person() {
     let mut tenant = story_tenant();
@@ -110,17 +127,7 @@ async fn the_last_method_is_never_removed_without_a_person() {
             m["id"] == ATTACKER_AUTHENTICATOR
                 || m["@odata.type"] == "#microsoft.graph.passwordAuthenticationMethod"
         });
-    let s = setup_serving(tenant, "").await;
-    let err = s
-        .runner
-        .run(&step(ActionKind::RemoveAuthMethods, json!({})))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ActionError::NeedsHuman { reason, .. } if reason.contains("no sign-in method")),
-        "{err}"
-    );
-    assert!(methods(&s).iter().any(|id| id == ATTACKER_AUTHENTICATOR));
+    waits_for_a_person(tenant, "no sign-in method").await;
 }
 
 #[tokio::test]
@@ -129,17 +136,7 @@ async fn the_default_method_goes_to_a_person_and_other_filters_are_honoured() {
     tenant
         .default_authentication_methods
         .insert(SILVA.into(), ATTACKER_AUTHENTICATOR.into());
-    let s = setup_serving(tenant, "").await;
-    let err = s
-        .runner
-        .run(&step(ActionKind::RemoveAuthMethods, json!({})))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ActionError::NeedsHuman { reason, .. } if reason.contains("default sign-in method")),
-        "{err}"
-    );
-    assert!(methods(&s).iter().any(|id| id == ATTACKER_AUTHENTICATOR));
+    let s = waits_for_a_person(tenant, "default sign-in method").await;
 
     // A type filter leaves the attacker's authenticator alone; undated needs a type.
     let fido_only = step(

@@ -100,6 +100,19 @@ pub(super) fn with_id(
     path.opaque(id).map_err(|e| graph_failure(action, e))
 }
 
+/// A verification's verdict: fine when nothing is `left`, else a failure naming each id.
+pub(super) fn none_left<S: AsRef<str>>(
+    action: &PlannedAction,
+    what: &str,
+    left: &[S],
+) -> Result<(), ActionError> {
+    if left.is_empty() {
+        return Ok(());
+    }
+    let left: Vec<&str> = left.iter().map(AsRef::as_ref).collect();
+    Err(failed(action, format!("{what}: {}", left.join(", "))))
+}
+
 /// The ids of `items` that are still in `now` (for verification after removal).
 pub(super) fn still_present<'a>(items: &'a [Value], now: &[Value]) -> Vec<&'a str> {
     items

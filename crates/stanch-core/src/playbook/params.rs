@@ -134,3 +134,19 @@ pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
         _ => Err(found()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn times_are_normalized_to_utc_and_anything_else_is_refused() {
+        assert_eq!(
+            check_param(&json!("2021-06-01T08:31:00+02:00"), ParamKind::Time),
+            Ok(json!("2021-06-01T06:31:00Z"))
+        );
+        assert!(check_param(&json!("2021-06-01"), ParamKind::Time).is_err());
+        assert!(check_param(&json!(1622529060), ParamKind::Time).is_err());
+    }
+}

@@ -4,7 +4,9 @@
 
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_text};
-use super::{access, account, block_ips, mailbox, notify, purge, sweep};
+use super::{
+    access, account, auth_methods, block_ips, consents, devices, mailbox, notify, purge, sweep,
+};
 use serde_json::json;
 use stanch_core::engine::PlannedAction;
 use stanch_core::vocab::ActionKind;
@@ -23,6 +25,9 @@ impl ActionRunner for GraphRunner {
             ActionKind::Notify => json!({}),
             ActionKind::SweepSignins => sweep::describe(action),
             ActionKind::PurgeMessages => purge::find_wave(self, action).await?,
+            ActionKind::RemoveAuthMethods => auth_methods::read_methods(self, action).await?,
+            ActionKind::RevokeAppConsent => consents::read_consents(self, action).await?,
+            ActionKind::DisableDevices => devices::read_devices(self, action).await?,
         };
         Ok(Evidence(evidence))
     }
@@ -46,6 +51,11 @@ impl ActionRunner for GraphRunner {
             ActionKind::Notify => notify::send(self, action).await,
             ActionKind::SweepSignins => sweep::sweep(self, action, evidence).await,
             ActionKind::PurgeMessages => purge::purge(self, action, evidence).await,
+            ActionKind::RemoveAuthMethods => {
+                auth_methods::remove_methods(self, action, evidence).await
+            }
+            ActionKind::RevokeAppConsent => consents::revoke(self, action, evidence).await,
+            ActionKind::DisableDevices => devices::disable(self, action, evidence).await,
         }
     }
 
@@ -63,6 +73,11 @@ impl ActionRunner for GraphRunner {
             ActionKind::BlockLegacyAuth => access::verify_membership(self, action, true).await,
             ActionKind::BlockIps => block_ips::verify_ranges(self, action, execution).await,
             ActionKind::PurgeMessages => purge::verify_purged(self, action, execution).await,
+            ActionKind::RemoveAuthMethods => {
+                auth_methods::verify_removed(self, action, execution).await
+            }
+            ActionKind::RevokeAppConsent => consents::verify_revoked(self, action, execution).await,
+            ActionKind::DisableDevices => devices::verify_disabled(self, action, execution).await,
             // The others leave nothing Graph can read back reliably (sessions die "within minutes").
             _ => Ok(()),
         }
@@ -77,6 +92,16 @@ impl ActionRunner for GraphRunner {
             }
             ActionKind::BlockIps => block_ips::unblock_ips(self, action, restore).await,
             ActionKind::PurgeMessages => purge::restore_messages(self, action, restore).await,
+            ActionKind::RevokeAppConsent => consents::restore(self, action, restore).await,
+            ActionKind::DisableDevices => devices::reenable(self, action, restore).await,
+            ActionKind::RemoveAuthMethods => Err(ActionError::Failed {
+                action: action.action.to_string(),
+                target: target_text(action),
+                reason: format!(
+                    "this action cannot be rolled back: {}",
+                    auth_methods::NO_UNDO
+                ),
+            }),
             kind => Err(ActionError::Failed {
                 action: kind.to_string(),
                 target: target_text(action),

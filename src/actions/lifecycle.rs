@@ -14,6 +14,18 @@ pub struct Evidence(pub Value);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Restore(pub Value);
 
+impl Restore {
+    /// The string ids listed under `key` (the rules or devices to enable again...).
+    pub fn ids(&self, key: &str) -> Vec<&str> {
+        self.0[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+}
+
 /// What carrying out one action did (passive mode carries out none: the plan is the record).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Execution {

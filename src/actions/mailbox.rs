@@ -150,12 +150,7 @@ pub(super) async fn reenable_rules(
     action: &PlannedAction,
     restore: &Restore,
 ) -> Result<(), ActionError> {
-    for id in restore.0["reenable"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for id in restore.ids("reenable") {
         let request = GraphRequest::patch(rule_path(action, id)?, json!({"isEnabled": true}))
             .expecting(Expect::Json)
             .with_mailbox(mailbox(action));

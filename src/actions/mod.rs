@@ -7,8 +7,12 @@
 //! would have been done.
 
 mod access;
+mod access_pass;
 mod account;
+mod auth_methods;
 mod block_ips;
+mod consents;
+mod devices;
 mod dispatch;
 mod execute;
 mod expiry;
@@ -31,6 +35,7 @@ mod stored;
 mod sweep;
 mod tenant_object;
 mod undo;
+mod window;
 
 pub use execute::{ActionResult, execute, planned_from_row, runs_automatically};
 pub use expiry::{
@@ -46,6 +51,8 @@ pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
 pub use undo::{RollbackError, Undo, rollback, undo};
 
+#[cfg(test)]
+mod persistence_tests;
 #[cfg(test)]
 mod purge_tests;
 #[cfg(test)]

@@ -18,11 +18,6 @@ pub(super) async fn send(
     runner: &GraphRunner,
     action: &PlannedAction,
 ) -> Result<Execution, ActionError> {
-    let failed = |reason: String| ActionError::Failed {
-        action: action.action.to_string(),
-        target: target_text(action),
-        reason,
-    };
     let channel = action
         .params
         .get("channel")
@@ -33,13 +28,37 @@ pub(super) async fn send(
         .get("message")
         .and_then(|m| m.as_str())
         .unwrap_or_default();
+    let code = deliver(runner, action, channel, message, message).await?;
+    Ok(Execution {
+        evidence: Evidence(json!({})),
+        outcome: json!({"channel": channel, "status": code}),
+        restore: None,
+    })
+}
+
+/// Sends `text` to a configured channel, audited before and after with `recorded` in its place
+/// (the same text, or one with a secret taken out, such as a Temporary Access Pass); the
+/// webhook's 2xx status on success.
+pub(super) async fn deliver(
+    runner: &GraphRunner,
+    action: &PlannedAction,
+    channel: &str,
+    text: &str,
+    recorded: &str,
+) -> Result<u16, ActionError> {
+    let failed = |reason: String| ActionError::Failed {
+        action: action.action.to_string(),
+        target: target_text(action),
+        reason,
+    };
     let url = runner.notify.get(channel).ok_or_else(|| {
         failed(format!(
             "no webhook for channel `{channel}`; set `notify.{channel}` in the config"
         ))
     })?;
     let webhook = url.shown();
-    let body = json!({"text": message, "playbook": action.playbook, "step": action.step, "action_key": action.key});
+    let message = |text: &str| json!({"text": text, "playbook": action.playbook, "step": action.step, "action_key": action.key});
+    let body = message(text);
     let subject = format!("action/{}", action.key);
     let record =
         |kind: &'static str, payload| AuditEvent::new(Utc::now(), kind, subject.clone(), payload);
@@ -50,7 +69,7 @@ pub(super) async fn send(
         .store
         .append_audit(&[record(
             "notify.request",
-            json!({"channel": channel, "webhook": webhook, "body": body}),
+            json!({"channel": channel, "webhook": webhook, "body": message(recorded)}),
         )])
         .await
         .map_err(audit_failed)?;
@@ -79,11 +98,7 @@ pub(super) async fn send(
         runner.record_late(answered, &e);
     }
     match status {
-        Some(code) if (200..300).contains(&code) => Ok(Execution {
-            evidence: Evidence(json!({})),
-            outcome: json!({"channel": channel, "status": code}),
-            restore: None,
-        }),
+        Some(code) if (200..300).contains(&code) => Ok(code),
         Some(code) => Err(failed(format!(
             "the `{channel}` webhook ({webhook}) answered {code}"
         ))),

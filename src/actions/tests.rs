@@ -20,7 +20,7 @@ const SECRET: &str = "emu-secret-stanch-responder";
 pub(super) struct Setup {
     pub(super) runner: GraphRunner,
     pub(super) store: Store,
-    raw: sqlx::SqlitePool,
+    pub(super) raw: sqlx::SqlitePool,
     pub(super) emulator: crate::emulate::RunningEmulator,
     _dir: tempfile::TempDir,
 }
@@ -29,10 +29,20 @@ pub(super) async fn setup() -> Setup {
     setup_with("").await
 }
 
+/// The story's tenant (`examples/tenant.json`), to change before serving it.
+pub(super) fn story_tenant() -> crate::emulate::Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
+    crate::emulate::Fixture::from_file(&path).unwrap()
+}
+
 /// [`setup`] with extra lines in the config's `graph:` section.
 pub(super) async fn setup_with(graph_extra: &str) -> Setup {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.json");
-    setup_on(Emulator::from_file(&fixture).unwrap(), graph_extra).await
+    setup_serving(story_tenant(), graph_extra).await
+}
+
+/// [`setup`] against `tenant`, with extra lines in the config's `graph:` section.
+pub(super) async fn setup_serving(tenant: crate::emulate::Fixture, graph_extra: &str) -> Setup {
+    setup_on(Emulator::new(tenant), graph_extra).await
 }
 
 /// [`setup_with`] against the given emulator.
@@ -46,7 +56,7 @@ pub(super) async fn setup_on(emulator: Emulator, graph_extra: &str) -> Setup {
     let graph = &emulator.url;
     std::fs::write(
         &config_path,
-        format!("graph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {graph}\n  login_url: {graph}\n{graph_extra}"),
+        format!("graph:\n  tenant_id: {TENANT}\n  client_id: {CLIENT}\n  client_secret: {SECRET}\n  graph_url: {graph}\n  login_url: {graph}\n{graph_extra}notify:\n  helpdesk: {graph}/_emulator/webhook\n"),
     )
     .unwrap();
     let config = Config::load(Some(&config_path), |_| None).unwrap();
@@ -141,7 +151,7 @@ async fn an_answer_the_trail_cannot_take_keeps_the_effect_and_its_restore_data()
 }
 
 /// The audit trail's `(kind, payload)` records, oldest first.
-async fn trail(s: &Setup) -> Vec<(String, String)> {
+pub(super) async fn trail(s: &Setup) -> Vec<(String, String)> {
     sqlx::query_as("SELECT kind, payload FROM audit_log ORDER BY seq")
         .fetch_all(&s.raw)
         .await

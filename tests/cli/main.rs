@@ -16,6 +16,7 @@ mod expiry;
 mod harness;
 mod identity;
 mod members;
+mod persistence;
 mod playbooks;
 mod purge;
 mod recovery;

@@ -72,6 +72,26 @@ pub struct Fixture {
     /// When the message trace requests of the current throttling window came (not in the file).
     #[serde(skip)]
     pub trace_requests: Vec<std::time::Instant>,
+    /// Authentication methods keyed by user id or UPN, as `authentication/methods` lists them:
+    /// each with its `@odata.type`, and `createdDateTime` only on the types Graph gives one.
+    #[serde(default)]
+    pub authentication_methods: BTreeMap<String, Vec<Value>>,
+    /// Each user's default MFA method id (Graph keeps it in the sign-in preferences): it cannot
+    /// be deleted while the user has other methods.
+    #[serde(default)]
+    pub default_authentication_methods: BTreeMap<String, String>,
+    #[serde(default)]
+    pub service_principals: Vec<Value>,
+    /// Delegated permission grants (no timestamps: Graph keeps none).
+    #[serde(default)]
+    pub oauth2_permission_grants: Vec<Value>,
+    #[serde(default)]
+    pub app_role_assignments: Vec<Value>,
+    #[serde(default)]
+    pub devices: Vec<Value>,
+    /// Device object ids each user registered, keyed by user id or UPN.
+    #[serde(default)]
+    pub registered_devices: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,9 +199,31 @@ impl Fixture {
                 return Err(format!("duplicate user id {}", user.id));
             }
         }
-        for key in self.inbox_rules.keys() {
-            if self.user_index(key).is_none() {
-                return Err(format!("inboxRules refers to unknown user {key}"));
+        let keyed = [
+            ("inboxRules", self.inbox_rules.keys().collect::<Vec<_>>()),
+            (
+                "authenticationMethods",
+                self.authentication_methods.keys().collect(),
+            ),
+            (
+                "defaultAuthenticationMethods",
+                self.default_authentication_methods.keys().collect(),
+            ),
+            (
+                "registeredDevices",
+                self.registered_devices.keys().collect(),
+            ),
+        ];
+        for (kind, keys) in keyed {
+            if let Some(key) = keys.into_iter().find(|k| self.user_index(k).is_none()) {
+                return Err(format!("{kind} refers to unknown user {key}"));
+            }
+        }
+        for (key, devices) in &self.registered_devices {
+            if let Some(id) = devices.iter().find(|id| self.device_index(id).is_none()) {
+                return Err(format!(
+                    "registeredDevices of {key} names unknown device {id}"
+                ));
             }
         }
         for (key, rules) in &self.inbox_rules {
@@ -227,7 +269,17 @@ impl Fixture {
             ("signIns", &self.sign_ins),
             ("securityAlerts", &self.security_alerts),
             ("messageTraces", &self.message_traces),
-        ] {
+            ("servicePrincipals", &self.service_principals),
+            ("oauth2PermissionGrants", &self.oauth2_permission_grants),
+            ("appRoleAssignments", &self.app_role_assignments),
+            ("devices", &self.devices),
+        ]
+        .into_iter()
+        .chain(
+            self.authentication_methods
+                .values()
+                .map(|m| ("authenticationMethods", m)),
+        ) {
             if list
                 .iter()
                 .any(|v| v.get("id").and_then(Value::as_str).is_none())
@@ -250,23 +302,65 @@ impl Fixture {
 
     /// Rules of a user, whichever key (id or UPN) the fixture used.
     pub fn rules_mut(&mut self, user: usize) -> &mut Vec<Value> {
-        let key = self.key_of(user, &self.inbox_rules);
-        self.inbox_rules.entry(key).or_default()
+        let user = &self.users[user];
+        keyed_mut(&mut self.inbox_rules, &user.id, &user.user_principal_name)
+    }
+
+    /// Authentication methods of a user, whichever key (id or UPN) the fixture used.
+    pub fn methods_mut(&mut self, user: usize) -> &mut Vec<Value> {
+        let user = &self.users[user];
+        keyed_mut(
+            &mut self.authentication_methods,
+            &user.id,
+            &user.user_principal_name,
+        )
+    }
+
+    /// The id of a user's default method, if the fixture names one.
+    pub fn default_method(&self, user: usize) -> Option<&str> {
+        let user = &self.users[user];
+        self.default_authentication_methods
+            .iter()
+            .find(|(k, _)| names(k, &user.id, &user.user_principal_name))
+            .map(|(_, id)| id.as_str())
+    }
+
+    /// Device object ids a user registered, whichever key the fixture used.
+    pub fn registered_device_ids(&self, user: usize) -> Vec<String> {
+        let user = &self.users[user];
+        self.registered_devices
+            .iter()
+            .filter(|(k, _)| names(k, &user.id, &user.user_principal_name))
+            .flat_map(|(_, ids)| ids.iter().cloned())
+            .collect()
+    }
+
+    /// A device by object id (case-insensitive, as directory ids are).
+    pub fn device_index(&self, id: &str) -> Option<usize> {
+        self.devices.iter().position(|d| {
+            d.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.eq_ignore_ascii_case(id))
+        })
     }
 
     /// Mail of a user, whichever key (id or UPN) the fixture used.
     pub fn messages_mut(&mut self, user: usize) -> &mut Vec<Value> {
-        let key = self.key_of(user, &self.messages);
-        self.messages.entry(key).or_default()
+        let user = &self.users[user];
+        keyed_mut(&mut self.messages, &user.id, &user.user_principal_name)
     }
+}
 
-    /// The key `map` files the user under (id or UPN, any case), else the user's id.
-    fn key_of(&self, user: usize, map: &BTreeMap<String, Vec<Value>>) -> String {
-        let id = &self.users[user].id;
-        let upn = &self.users[user].user_principal_name;
-        map.keys()
-            .find(|k| k.eq_ignore_ascii_case(id) || k.eq_ignore_ascii_case(upn))
-            .cloned()
-            .unwrap_or_else(|| id.clone())
-    }
+fn names(key: &str, id: &str, upn: &str) -> bool {
+    key.eq_ignore_ascii_case(id) || key.eq_ignore_ascii_case(upn)
+}
+
+/// The entry of a per-user map, under the key the fixture used (or the id for a new one).
+fn keyed_mut<'a, T: Default>(map: &'a mut BTreeMap<String, T>, id: &str, upn: &str) -> &'a mut T {
+    let key = map
+        .keys()
+        .find(|k| names(k, id, upn))
+        .cloned()
+        .unwrap_or_else(|| id.to_string());
+    map.entry(key).or_default()
 }

@@ -8,14 +8,18 @@
 //! Layout, with imports pointing down the list only (no file imports one above it):
 //! `server` (HTTP: the axum router, the token endpoint, serving), `control` (`/_emulator`),
 //! `batch`, `pipeline` (faults, auth, routing and logging of one call), `routes`, one module per
-//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`, `mail`, `trace`), `select` (`$select`),
+//! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`, `mail`, `trace`,
+//! `auth_methods`, `consents`, `devices`), `select` (`$select`),
 //! `emulator` (the shared state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
 //! (request-log entries) and `wire` (the transport-neutral request and response, Graph's error
 //! shapes and helpers).
 
 mod alerts;
+mod auth_methods;
 mod batch;
+mod consents;
 mod control;
+mod devices;
 mod emulator;
 mod faults;
 mod fixture;

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use crate::fixture::Fixture;
 use crate::wire::{GraphRequest, GraphResponse, segments, unknown_segment};
-use crate::{alerts, groups, policies, risk, select, trace, users};
+use crate::{alerts, consents, devices, groups, policies, risk, select, trace, users};
 
 /// Routes the request, then applies `$select` to a successful read, as Graph does.
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
@@ -48,6 +48,9 @@ fn dispatch(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         {
             trace::route(tenant, req)
         }
+        ("oauth2permissiongrants", _) => consents::grants(tenant, req, &segs[1..]),
+        ("serviceprincipals", _) => consents::service_principals(tenant, req, &segs[1..]),
+        ("devices", _) => devices::route(tenant, req, &segs[1..]),
         ("me", _) => GraphResponse::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

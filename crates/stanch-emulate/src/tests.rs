@@ -4,6 +4,7 @@ mod assertion;
 mod batch_faults;
 mod mail;
 mod named_locations;
+mod persistence;
 mod resources;
 mod select;
 mod sign_ins;

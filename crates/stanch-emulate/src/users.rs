@@ -8,7 +8,7 @@ use crate::wire::{
     GraphRequest, GraphResponse, bad_request, forbidden, json_body, metadata, method_not_allowed,
     not_found, now_rfc3339, unknown_segment,
 };
-use crate::{mail, rules, select};
+use crate::{auth_methods, consents, devices, mail, rules, select};
 
 /// Properties Graph treats as sensitive for admin targets (MC358528).
 const SENSITIVE: &[&str] = &[
@@ -123,6 +123,16 @@ pub fn route(tenant: &mut Fixture, req: &GraphRequest, segs: &[String]) -> Graph
         (Some("mailfolders"), _) if rest.len() == 2 => mail::folder(tenant, req, index, &rest[1..]),
         (Some("mailfolders"), _) => rules::route(tenant, req, index, &rest[1..]),
         (Some("messages"), _) => mail::route(tenant, req, index, &rest[1..]),
+        (Some("authentication"), _) => auth_methods::route(tenant, req, index, &rest[1..]),
+        (Some("oauth2permissiongrants"), _) if rest.len() == 1 => {
+            consents::user_grants(tenant, req, index)
+        }
+        (Some("approleassignments"), _) => {
+            consents::user_assignments(tenant, req, index, &rest[1..])
+        }
+        (Some("registereddevices"), _) if rest.len() == 1 => {
+            devices::registered_by(tenant, req, index)
+        }
         (Some(_), _) => unknown_segment(rest.last().map(String::as_str).unwrap_or("")),
     }
 }

@@ -89,6 +89,10 @@ fn each_mistake_has_a_clear_message() {
             "error: parameter `delete` must be a boolean; found the string `yes`",
         ),
         (
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_devices, with: {registered_after: 'last tuesday'}}]\n",
+            "error: parameter `registered_after` must be an RFC 3339 time such as 2021-06-01T06:00:00Z; `last tuesday` is not an RFC 3339 time",
+        ),
+        (
             "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_inbox_rules, with: {purge: true}}]\n",
             "error: unknown key `purge` in `with` of `disable_inbox_rules`",
         ),

@@ -127,9 +127,33 @@ pub fn check_param(value: &Value, kind: ParamKind) -> Result<Value, String> {
             "found `{s}`; expected one of {}",
             allowed.join(", ")
         )),
+        (ParamKind::Time, Value::String(text)) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| {
+                Value::String(
+                    t.with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                )
+            })
+            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})")),
         (ParamKind::Bool, Value::String(s)) => Err(format!(
             "found the string `{s}` (booleans are `true` or `false`)"
         )),
         _ => Err(found()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn times_are_normalized_to_utc_and_anything_else_is_refused() {
+        assert_eq!(
+            check_param(&json!("2021-06-01T08:31:00+02:00"), ParamKind::Time),
+            Ok(json!("2021-06-01T06:31:00Z"))
+        );
+        assert!(check_param(&json!("2021-06-01"), ParamKind::Time).is_err());
+        assert!(check_param(&json!(1622529060), ParamKind::Time).is_err());
     }
 }

@@ -170,6 +170,7 @@ fn action_params(kind: ActionKind) -> Value {
             ParamKind::Integer => json!({"type": "integer"}),
             ParamKind::String => json!({"type": "string"}),
             ParamKind::OneOf(allowed) => json!({"type": "string", "enum": allowed}),
+            ParamKind::Time => json!({"type": "string", "format": "date-time"}),
             ParamKind::StringList | ParamKind::IpList => {
                 json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
             }

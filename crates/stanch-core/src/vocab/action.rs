@@ -27,6 +27,8 @@ pub enum ParamKind {
     IpList,
     /// One string out of a fixed set (a mode).
     OneOf(&'static [&'static str]),
+    /// An RFC 3339 time (normalized to UTC).
+    Time,
 }
 
 impl ParamKind {
@@ -38,6 +40,7 @@ impl ParamKind {
             ParamKind::StringList => "a string or a list of strings",
             ParamKind::IpList => "an IP address, a CIDR range, or a list of them",
             ParamKind::OneOf(_) => "one of the listed values",
+            ParamKind::Time => "an RFC 3339 time such as 2021-06-01T06:00:00Z",
         }
     }
 }
@@ -136,6 +139,46 @@ const PURGE_PARAMS: &[ParamSpec] = &[
     ),
 ];
 
+/// The start of the compromise window persistence actions look in.
+const WINDOW_START: ParamSpec = param!(
+    "registered_after",
+    Time,
+    default = "{{ campaign.window_start }}",
+    "Only what was registered at or after this time (RFC 3339): by default the campaign's first sighting minus the grouping window."
+);
+
+/// The end of the compromise window (none: up to now, as the attacker may still be active).
+const WINDOW_END: ParamSpec = param!(
+    "registered_before",
+    Time,
+    "Only what was registered before this time (RFC 3339); by default no end."
+);
+
+const PERSISTENCE_WINDOW_AUTH: &[ParamSpec] = &[
+    WINDOW_START,
+    WINDOW_END,
+    param!(
+        "method_types",
+        StringList,
+        "Only these method types (e.g. microsoftAuthenticator, phone, fido2, softwareOath, email, windowsHelloForBusiness); by default every removable type."
+    ),
+    param!(
+        "include_undated",
+        Bool,
+        "Also remove methods of the listed `method_types` that Graph gives no registration time (phone, email, softwareOath); needs `method_types`."
+    ),
+    param!(
+        "temporary_access_pass",
+        Bool,
+        "After removing, issue a Temporary Access Pass and deliver it only to the `notify` channel named by `pass_channel`, never to the mailbox."
+    ),
+    param!(
+        "pass_channel",
+        String,
+        "The configured notification channel the Temporary Access Pass goes to (needed with `temporary_access_pass`)."
+    ),
+];
+
 /// Every action a playbook step can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionKind {
@@ -150,10 +193,13 @@ pub enum ActionKind {
     Notify,
     SweepSignins,
     PurgeMessages,
+    RemoveAuthMethods,
+    RevokeAppConsent,
+    DisableDevices,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 11] = [
+    pub const ALL: [ActionKind; 14] = [
         ActionKind::RevokeSessions,
         ActionKind::DisableInboxRules,
         ActionKind::BlockLegacyAuth,
@@ -165,6 +211,9 @@ impl ActionKind {
         ActionKind::Notify,
         ActionKind::SweepSignins,
         ActionKind::PurgeMessages,
+        ActionKind::RemoveAuthMethods,
+        ActionKind::RevokeAppConsent,
+        ActionKind::DisableDevices,
     ];
 
     pub fn name(self) -> &'static str {
@@ -180,6 +229,9 @@ impl ActionKind {
             ActionKind::Notify => "notify",
             ActionKind::SweepSignins => "sweep_signins",
             ActionKind::PurgeMessages => "purge_messages",
+            ActionKind::RemoveAuthMethods => "remove_auth_methods",
+            ActionKind::RevokeAppConsent => "revoke_app_consent",
+            ActionKind::DisableDevices => "disable_devices",
         }
     }
 
@@ -323,6 +375,35 @@ impl ActionKind {
                     "Read every sign-in from the campaign's IPs in the window and bring the accounts that signed in successfully into the campaign (reads only).",
                 ),
                 PurgeMessages => (TargetKind::User, true, false, PURGE_PARAMS, PURGE_DOC),
+                RemoveAuthMethods => (
+                    TargetKind::User,
+                    false,
+                    false,
+                    PERSISTENCE_WINDOW_AUTH,
+                    "Remove the authentication methods registered inside the compromise window (Graph has no undo: the outcome lists what was removed); never the user's last method.",
+                ),
+                RevokeAppConsent => (
+                    TargetKind::User,
+                    true,
+                    false,
+                    &[
+                        param!(
+                            "apps",
+                            StringList,
+                            "Apps (appId or display name) whose grants and role assignments to revoke; delegated grants carry no time in Graph, so only these are revoked."
+                        ),
+                        WINDOW_START,
+                        WINDOW_END,
+                    ],
+                    "Revoke the OAuth consents the user gave to the named apps, and the app role assignments made inside the window; rollback grants them again.",
+                ),
+                DisableDevices => (
+                    TargetKind::User,
+                    true,
+                    false,
+                    &[WINDOW_START, WINDOW_END],
+                    "Disable the devices the user registered inside the window (accountEnabled = false); rollback enables exactly those.",
+                ),
             };
         ActionSpec {
             kind: self,

@@ -35,8 +35,14 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
     if config.database_url == Config::default().database_url {
         // A fresh database each time, so the demo tells the same story on every run.
         config.database_url = SecretUrl::database(DEMO_DATABASE);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("stanch-demo.db{suffix}"));
+        // Its audit anchor goes with it: the anchor vouches for the database it replaces.
+        for file in [
+            "stanch-demo.db",
+            "stanch-demo.db-wal",
+            "stanch-demo.db-shm",
+            "stanch-demo.audit-anchor",
+        ] {
+            let _ = std::fs::remove_file(file);
         }
     }
     if !config
@@ -116,7 +122,12 @@ pub(crate) async fn demo(config: &Config, passive: bool) -> anyhow::Result<Verdi
         super::demo_approval::approve_through_a_signed_link(&config, &store, runner).await?;
     }
     if !passive {
-        print_accounts(&emulator.emulator.state(), &fixture);
+        let after = emulator.emulator.state();
+        print_accounts(&after, &fixture);
+        super::demo_evidence::print_evidence(
+            &serde_json::to_value(&fixture).unwrap_or_default(),
+            &after,
+        );
         let graph_calls = emulator
             .emulator
             .requests()

@@ -9,6 +9,7 @@ mod audit;
 mod campaigns;
 mod demo;
 mod demo_approval;
+mod demo_evidence;
 pub(crate) mod mistake;
 mod operate;
 mod output;

@@ -42,6 +42,94 @@ fn the_attack_story_is_contained_against_the_emulator() {
             "{id} not quarantined: {quarantined:?}"
         );
     }
+    // Both phishing waves are out of every inbox the app may read (in Deleted Items, so they can
+    // be put back); the benign message from the same sender stays; the unreadable mailbox is
+    // reported, not skipped silently.
+    let state = tenant.state();
+    let folders = |upn: &str, id: &str| -> Vec<String> {
+        state["messages"][upn]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["internetMessageId"] == id)
+            .map(|m| m["parentFolderId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    const WAVE_1: &str = "<DB7PR04MB5163C1F0A2B3@DB7PR04MB5163.eurprd04.prod.outlook.com>";
+    const WAVE_2: &str = "<AM6PR02MB4417E9D8C7B6@AM6PR02MB4417.eurprd02.prod.outlook.com>";
+    const BENIGN: &str = "<AM6PR02MB4417A1B2C3D4@AM6PR02MB4417.eurprd02.prod.outlook.com>";
+    for upn in [
+        "c.lee@contoso.com",
+        "d.patel@contoso.com",
+        "e.novak@contoso.com",
+        "f.okafor@contoso.com",
+        "g.muller@contoso.com",
+    ] {
+        assert_eq!(folders(upn, WAVE_1), ["deleteditems"], "wave 1 for {upn}");
+        assert_eq!(folders(upn, WAVE_2), ["deleteditems"], "wave 2 for {upn}");
+    }
+    assert_eq!(
+        folders("b.jones@contoso.com", WAVE_2),
+        ["deleteditems"],
+        "B got wave 2 too"
+    );
+    for upn in ["c.lee@contoso.com", "d.patel@contoso.com"] {
+        assert_eq!(
+            folders(upn, BENIGN),
+            ["inbox"],
+            "the benign message stays for {upn}"
+        );
+    }
+    assert!(
+        out.stdout.contains("it.admin@contoso.com"),
+        "the unreadable mailbox is named: {}",
+        out.stdout
+    );
+    // The attacker's persistence on A: exactly the authenticator, the consent and the device
+    // registered in the campaign's window; A's own older ones stay.
+    let methods: Vec<&str> = state["authenticationMethods"]["a.silva@contoso.com"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !methods.contains(&"6f1c2d3e-4a5b-4c6d-8e7f-a1b2c3d4e5ee"),
+        "{methods:?}"
+    );
+    assert!(methods.len() >= 2, "her own methods stay: {methods:?}");
+    let grants = state["oauth2PermissionGrants"].as_array().unwrap();
+    assert!(
+        !grants
+            .iter()
+            .any(|g| g["clientId"] == "7c1e5b2a-3d4f-4a6b-9c8d-0e1f2a3b4c66"),
+        "{grants:?}"
+    );
+    assert_eq!(
+        grants.len(),
+        2,
+        "her own grant and the admin grant stay: {grants:?}"
+    );
+    let device = |id: &str| {
+        state["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap()["accountEnabled"]
+            .clone()
+    };
+    assert_eq!(
+        device("d3a1b2c4-5e6f-4a7b-8c9d-0e1f2a3b4c66"),
+        false,
+        "the attacker's device"
+    );
+    assert_eq!(
+        device("d3a1b2c4-5e6f-4a7b-8c9d-0e1f2a3b4c01"),
+        true,
+        "her own laptop"
+    );
+
     // Disabling accounts waits for a human; the break-glass account is never touched.
     assert_eq!(tenant.user("b.jones@contoso.com")["accountEnabled"], true);
     assert!(!quarantined.iter().any(|m| m.ends_with("00bb")));
@@ -88,10 +176,10 @@ fn the_attack_story_is_contained_against_the_emulator() {
     assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 
     // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account
-    // (its own legacy-auth block and the revoke after it, and the four steps of containing it as
-    // a campaign member).
+    // (its own legacy-auth block and the revoke after it, and the seven steps of containing it
+    // as a campaign member).
     let approvals = app.approvals();
-    assert_eq!(approvals.len(), 18, "{approvals:#?}");
+    assert_eq!(approvals.len(), 21, "{approvals:#?}");
     assert!(approvals.iter().all(|a| a["state"] == "pending"));
     let breakglass = approvals
         .iter()
@@ -416,10 +504,21 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("executed through Graph: 56 succeeded, 3 suppressed"),
+            .contains("executed through Graph: 70 succeeded, 3 suppressed"),
         "{}",
         out.stdout
     );
+    // The waves are out of every inbox the app may read (it.admin's is not), the benign message
+    // stays, and exactly the attacker's persistence is gone.
+    for line in [
+        "message `Q3 invoices: files shared via Tresorit`: in 7 inbox(es) before, 1 after",
+        "message `Site visit Friday: parking at the east entrance`: in 2 inbox(es) before, 2 after",
+        "a.silva@contoso.com: sign-in methods 4 → 3; removed: microsoftAuthenticatorAuthenticationMethod SM-A515F",
+        "app consents revoked: Mail Backup Pro",
+        "devices disabled: DESKTOP-7Q2K9RT",
+    ] {
+        assert!(out.stdout.contains(line), "no `{line}` in\n{}", out.stdout);
+    }
     let line = |upn: &str| {
         out.stdout
             .lines()
@@ -573,4 +672,34 @@ fn an_action_interrupted_after_its_write_completes_without_writing_again() {
             "the resumed actions wrote to Graph again: {log:#?}"
         );
     });
+}
+
+/// The demo can be run again and again from the same directory: it starts from a fresh
+/// database each time, and its audit anchor goes with the old one.
+#[test]
+fn the_demo_runs_twice_in_one_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let playbooks = crate::harness::project_root().join("playbooks");
+    std::fs::create_dir(dir.path().join("playbooks")).unwrap();
+    for entry in std::fs::read_dir(playbooks).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            dir.path().join("playbooks").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    for run in 1..=2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stanch"))
+            .current_dir(dir.path())
+            .env_remove("STANCH_DATABASE_URL")
+            .arg("demo")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "run {run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -206,7 +206,7 @@ fn the_database_records_every_action_as_would_have_done() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout
-            .contains("50 action(s) planned (50 passive, 0 active, 9 needing approval)"),
+            .contains("52 action(s) planned (52 passive, 0 active, 9 needing approval)"),
         "{}",
         out.stdout
     );
@@ -222,7 +222,7 @@ fn the_database_records_every_action_as_would_have_done() {
             [
                 // The sign-in sweeps read only, so they wait to run even in passive mode.
                 ("pending".to_string(), 5),
-                ("would_execute".to_string(), 36),
+                ("would_execute".to_string(), 38),
                 ("would_request_approval".to_string(), 9)
             ]
         );
@@ -241,13 +241,13 @@ fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
     let app = TestApp::builder().yaml("mode: active\n").build();
     let active = app.stanch(&["run", "--input", &attack_story(), "--quiet"]);
     assert!(
-        active.stdout.contains("(0 passive, 50 active"),
+        active.stdout.contains("(0 passive, 52 active"),
         "{}",
         active.stdout
     );
     let forced = app.stanch(&["run", "--input", &attack_story(), "--quiet", "--passive"]);
     assert!(
-        forced.stdout.contains("(50 passive, 0 active"),
+        forced.stdout.contains("(52 passive, 0 active"),
         "{}",
         forced.stdout
     );

@@ -124,7 +124,7 @@ fn assert_contained_once(app: &TestApp, db: &PgDb, statuses: &[(String, String)]
 }
 
 /// Two replicas on a fresh database, one wave of 200 detections (all recorded before the first
-/// revoke, so each account is revoked once) posted half to each, and both at work on it.
+/// revoke lands, which slow writes at the start make sure of, so each account is revoked once) posted half to each, and both at work on it.
 fn two_replicas_at_work() -> Option<(TestApp, PgDb, Server, Server)> {
     let app = app();
     let db = PgDb::create(&app.runtime)?;
@@ -140,6 +140,14 @@ fn two_replicas_on(app: &TestApp, database_url: &str) -> (Server, Server) {
         .inject(stanch::emulate::Fault::latency(5).path_prefix("/v1.0"));
     let a = replica_at(app, database_url, "a");
     let b = replica_at(app, database_url, "b");
+    // Graph's writes are slow for the first seconds, so both halves of the wave are recorded
+    // before any account is revoked: a detection recorded after a revoke rightly revokes again.
+    app.tenant().running.emulator.inject(
+        stanch::emulate::Fault::latency(2_000)
+            .method("POST")
+            .path_prefix("/v1.0/users")
+            .lasting(3_000),
+    );
     post(app, &a, wave("a", 100));
     post(app, &b, wave("b", 100));
     wait_until(20, "the replicas did not start working", || {

@@ -34,6 +34,7 @@ mod setup;
 mod stored;
 mod sweep;
 mod tenant_object;
+mod trace_cache;
 mod undo;
 mod window;
 

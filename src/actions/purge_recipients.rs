@@ -4,9 +4,7 @@
 //! wave (every recipient in one filtered read) and the answer is cached for five minutes: the
 //! several detections one wave raises, and retries, do not ask again.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -16,42 +14,11 @@ use super::runner::{GraphRunner, graph_failure, target_id};
 use crate::graph::{GraphPath, GraphRequest, PageRef};
 use stanch_core::engine::PlannedAction;
 
-/// How long a message trace answer is reused.
-const TRACE_TTL: Duration = Duration::from_secs(300);
 /// Message trace keeps 90 days; a window starting earlier is refused by Graph.
 const TRACE_KEEPS_DAYS: i64 = 89;
 /// Pages of 5,000 rows: a wave to 25,000 recipients is listed in five requests.
 const TRACE_PAGE: &str = "5000";
 const TRACE_MAX_PAGES: usize = 5;
-
-/// (sender, internetMessageId): what one message trace answer is about.
-type TraceKey = (String, String);
-
-/// Message trace answers (when asked, the recipients), shared by a runner's clones.
-#[derive(Default)]
-pub struct TraceCache(Mutex<HashMap<TraceKey, (Instant, Vec<String>)>>);
-
-impl TraceCache {
-    fn get(&self, key: &TraceKey) -> Option<Vec<String>> {
-        let cache = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < TRACE_TTL)
-            .map(|(_, rows)| rows.clone())
-    }
-
-    fn put(&self, key: TraceKey, recipients: Vec<String>) {
-        let mut cache = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.retain(|_, (at, _)| at.elapsed() < TRACE_TTL);
-        cache.insert(key, (Instant::now(), recipients));
-    }
-}
 
 /// The recipients found, and how: the evidence says where each list came from.
 pub(super) struct Recipients {

@@ -46,7 +46,7 @@ pub struct GraphRunner {
     pub(super) http: reqwest::Client,
     pub(super) safety: Arc<super::safety::Safety>,
     /// Message trace answers of recent purges (the API allows 100 requests per 5 minutes).
-    pub(super) traces: Arc<super::purge_recipients::TraceCache>,
+    pub(super) traces: Arc<super::trace_cache::TraceCache>,
     /// Audit records of Graph's answers that could not be written when they came, written
     /// before the next record (shared by clones: they are one runner).
     unrecorded: Arc<std::sync::Mutex<Vec<AuditEvent>>>,

@@ -145,8 +145,14 @@ pub(crate) fn test(
         return Ok(Verdict::Problems);
     };
     let outcomes = run_tests(&set);
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    let untested: Vec<&str> = set
+        .playbooks
+        .iter()
+        .filter(|p| p.tests.is_empty())
+        .map(|p| p.id.as_str())
+        .collect();
     if json_output {
-        let failed = outcomes.iter().filter(|o| !o.passed()).count();
         let tests: Vec<Value> = outcomes
             .iter()
             .map(|o| {
@@ -156,30 +162,18 @@ pub(crate) fn test(
                 })
             })
             .collect();
-        let untested: Vec<&str> = set
-            .playbooks
-            .iter()
-            .filter(|p| p.tests.is_empty())
-            .map(|p| p.id.as_str())
-            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "passed": outcomes.len() - failed, "failed": failed, "tests": tests, "untested": untested,
             }))?
         );
-        return Ok(if failed == 0 {
-            Verdict::Clean
-        } else {
-            Verdict::Problems
-        });
-    }
-    let mut failed = 0;
-    for outcome in &outcomes {
-        if outcome.passed() {
-            println!("pass  {}  {}", outcome.playbook, outcome.name);
-        } else {
-            failed += 1;
+    } else {
+        for outcome in &outcomes {
+            if outcome.passed() {
+                println!("pass  {}  {}", outcome.playbook, outcome.name);
+                continue;
+            }
             println!(
                 "FAIL  {}  {}  ({}:{})",
                 outcome.playbook, outcome.name, outcome.file, outcome.line
@@ -188,20 +182,14 @@ pub(crate) fn test(
                 println!("        {failure}");
             }
         }
-    }
-    let untested: Vec<&str> = set
-        .playbooks
-        .iter()
-        .filter(|p| p.tests.is_empty())
-        .map(|p| p.id.as_str())
-        .collect();
-    println!(
-        "{} test(s), {} passed, {failed} failed",
-        outcomes.len(),
-        outcomes.len() - failed
-    );
-    if !untested.is_empty() {
-        println!("playbooks without tests: {}", untested.join(", "));
+        println!(
+            "{} test(s), {} passed, {failed} failed",
+            outcomes.len(),
+            outcomes.len() - failed
+        );
+        if !untested.is_empty() {
+            println!("playbooks without tests: {}", untested.join(", "));
+        }
     }
     Ok(if failed == 0 {
         Verdict::Clean

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::Store;
-use super::audit::{lock_head, write_records};
+use super::chain::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::rows::ActionRow;
 use super::sql::timestamp;

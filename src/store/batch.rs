@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::WriteTx;
-use super::audit::{lock_head, write_records};
+use super::chain::{lock_head, write_records};
 use super::error::{StoreError, json_err, query_err};
 use super::prepared::{Evaluation, NewAction, NewDetection, PreparedBatch};
 use super::sql::{multi_row_insert, rows_per_statement, timestamp};

@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::WriteTx;
-use super::audit::{lock_head, write_records};
+use super::chain::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use super::sql::{multi_row_insert, rows_per_statement};

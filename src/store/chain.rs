@@ -1,4 +1,5 @@
-//! How a write joins the audit chain without every replica queueing on one row.
+//! How a write joins the audit chain without every replica queueing on one row, and the chain
+//! head itself: its lock, and writing sealed records under it.
 //!
 //! On SQLite (one writer at a time anyway) every write transaction seals its records inline,
 //! under the chain head. On PostgreSQL, where replicas write side by side, the hot paths (a
@@ -16,13 +17,14 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::WriteTx;
-use super::audit::{lock_head_only, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::{multi_row_insert, rows_per_statement};
 use super::{Backend, Store};
-use stanch_core::audit::{self, AuditEvent, ChainHead};
+use sqlx::any::AnyRow;
+use stanch_core::audit::{self, AuditEvent, AuditRecord, ChainHead};
 
 const PENDING_COLUMNS: usize = 4;
+const AUDIT_COLUMNS: usize = 7;
 
 /// How many pending records one sealing transaction chains.
 const SEAL_BATCH: i64 = 2_000;
@@ -94,7 +96,7 @@ impl Store {
         mut keys: Vec<String>,
     ) -> Result<ChainSlot, StoreError> {
         if self.sealing == Sealing::Inline {
-            return Ok(ChainSlot::Head(super::audit::lock_head(tx).await?));
+            return Ok(ChainSlot::Head(super::chain::lock_head(tx).await?));
         }
         keys.sort();
         keys.dedup();
@@ -287,4 +289,94 @@ pub(super) fn spawn_sealer(store: Store, idle: Duration) {
             }
         }
     });
+}
+
+/// Takes the write lock on the chain head, then reads it. Writing before reading is what makes
+/// this safe: on PostgreSQL the row lock serializes appenders across processes and replicas, and
+/// on SQLite the write takes the database's write lock up front, so two transactions never both
+/// read and then deadlock trying to upgrade to writing.
+///
+/// Where records are sequenced (PostgreSQL), what is pending is sealed first, so a record
+/// sealed inline never precedes one committed before it.
+pub(crate) async fn lock_head(tx: &mut WriteTx) -> Result<ChainHead, StoreError> {
+    let head = lock_head_only(tx).await?;
+    match tx.drains_pending {
+        Some(backend) => seal_all_pending(tx, backend, head).await,
+        None => Ok(head),
+    }
+}
+
+/// Takes the head lock and reads the head, nothing else.
+pub(crate) async fn lock_head_only(tx: &mut WriteTx) -> Result<ChainHead, StoreError> {
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("locking the audit chain head"))?;
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err("reading the audit chain head"))?;
+    head_from_row(row)
+}
+
+/// Inserts sealed records and moves the head to `head`. The caller holds the head lock.
+pub(crate) async fn write_records(
+    tx: &mut WriteTx,
+    backend: Backend,
+    records: Vec<AuditRecord>,
+    head: &ChainHead,
+) -> Result<(), StoreError> {
+    let any = !records.is_empty();
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<AuditRecord> = records
+            .by_ref()
+            .take(rows_per_statement(AUDIT_COLUMNS))
+            .collect();
+        let sql = multi_row_insert(
+            backend,
+            "INSERT INTO audit_log (seq, at, kind, subject, payload, prev_hash, hash)",
+            AUDIT_COLUMNS,
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for record in chunk {
+            query = query
+                .bind(record.seq)
+                .bind(record.at)
+                .bind(record.kind)
+                .bind(record.subject)
+                .bind(record.payload)
+                .bind(record.prev_hash)
+                .bind(record.hash);
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("writing audit records"))?;
+    }
+    if any {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(head.seq)
+            .bind(head.hash.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("moving the audit chain head"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn head_from_row(row: Option<AnyRow>) -> Result<ChainHead, StoreError> {
+    let row = row.ok_or_else(|| {
+        StoreError::Inconsistent("the audit_head row is missing (was it deleted?)".into())
+    })?;
+    Ok(ChainHead {
+        seq: row
+            .try_get("seq")
+            .map_err(query_err("reading the audit chain head"))?,
+        hash: row
+            .try_get("hash")
+            .map_err(query_err("reading the audit chain head"))?,
+    })
 }

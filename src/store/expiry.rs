@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Store;
-use super::audit::{lock_head, write_records};
+use super::chain::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::rows::{ACTION_SELECT, action_from_row};
 use super::sql::timestamp;

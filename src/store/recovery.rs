@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::Store;
-use super::audit::{lock_head, write_records};
+use super::chain::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
 use stanch_core::audit::{self, AuditEvent};

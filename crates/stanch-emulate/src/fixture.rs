@@ -9,6 +9,15 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The well-known mail folders the emulator keeps, by their Graph names: a fixture's message
+/// names one of them as its `parentFolderId`.
+pub const FOLDERS: &[&str] = &[
+    "inbox",
+    "sentitems",
+    "deleteditems",
+    "recoverableitemsdeletions",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("cannot read tenant file {path}")]
@@ -244,7 +253,7 @@ impl Fixture {
                         .get("internetMessageId")
                         .and_then(Value::as_str)
                         .is_none()
-                    || !folder.is_some_and(|f| crate::mail::FOLDERS.contains(&f))
+                    || !folder.is_some_and(|f| FOLDERS.contains(&f))
                 {
                     return Err(format!(
                         "a message of {key} needs a string id, internetMessageId and a well-known parentFolderId"

@@ -10,19 +10,11 @@ use axum::http::{Method, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::fixture::Fixture;
+use crate::fixture::{FOLDERS, Fixture};
 use crate::wire::{
     GraphRequest, GraphResponse, json_body, mailbox_not_enabled, metadata, method_not_allowed,
     query_pairs, query_param, unknown_segment,
 };
-
-/// The well-known folders the emulator keeps, by their Graph names.
-pub const FOLDERS: &[&str] = &[
-    "inbox",
-    "sentitems",
-    "deleteditems",
-    "recoverableitemsdeletions",
-];
 
 /// Folders outside the mailbox's visible tree: `/messages` does not search them.
 const HIDDEN: &[&str] = &["recoverableitemsdeletions"];

@@ -77,10 +77,24 @@ async fn accept(
         }
     };
     let replay_key = signed_key(&headers, &caller, state.intake.replay_window_secs);
-    if let Some((key, expires)) = &replay_key
-        && !state.seen.first_use(key, *expires, now)
-    {
-        return Err(refuse_replay(&state, &caller, &bytes).await);
+    if let Some((key, expires)) = &replay_key {
+        if !state.seen.first_use(key, *expires, now) {
+            return Err(refuse_replay(&state, &caller, &bytes).await);
+        }
+        // Another replica of the same database may have taken it first.
+        match state
+            .service
+            .store
+            .first_use_of_signature(key, *expires, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(refuse_replay(&state, &caller, &bytes).await),
+            Err(e) => {
+                state.seen.forget(key);
+                return Err(ApiError::store(&e));
+            }
+        }
     }
     let result = take(&state, format, &headers, &bytes).await;
     if let Err(e) = &result {
@@ -91,6 +105,9 @@ async fn accept(
     {
         // Nothing was stored: the same signed request may come again.
         state.seen.forget(key);
+        if let Err(e) = state.service.store.forget_signature(key).await {
+            tracing::warn!(error = %e, "cannot forget the signature of a request that stored nothing");
+        }
     }
     result
 }

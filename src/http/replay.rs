@@ -1,6 +1,7 @@
 //! Signed requests seen within the replay window: a signature is good for one request, so a
 //! captured request replayed inside the window is refused (and audited) instead of stored again.
-//! Kept in memory, per process.
+//! Kept in memory, per process; replicas of one PostgreSQL database also share them through
+//! the store (`Store::first_use_of_signature`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;

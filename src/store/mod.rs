@@ -25,6 +25,7 @@ mod recovery;
 mod report;
 mod rows;
 mod schedule;
+mod signatures;
 mod sql;
 mod write_tx;
 

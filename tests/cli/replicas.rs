@@ -253,3 +253,46 @@ fn replicas_cut_off_from_their_database_for_20_s_finish_the_wave_once_it_is_back
     assert_eq!(b.stop(), 0);
     db.drop_with(&app.runtime);
 }
+
+#[test]
+fn a_signed_request_replayed_to_another_replica_is_refused_and_stored_once() {
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .hmac_secrets("{ darktrace: k3y }")
+        .build();
+    let Some(db) = PgDb::create(&app.runtime) else {
+        return;
+    };
+    let (a, b) = (replica(&app, &db, "a"), replica(&app, &db, "b"));
+    let body = credential_use("replayed-1", "a.silva@contoso.com");
+    let signed = vec![
+        ("x-stanch-source", "darktrace".to_string()),
+        (
+            "x-stanch-signature",
+            stanch::http::sign(b"k3y", chrono::Utc::now().timestamp(), body.as_bytes()),
+        ),
+    ];
+    let (status, answer) = app.post(&format!("{}/v1/detections", a.url), body.clone(), &signed);
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = app.post(&format!("{}/v1/detections", b.url), body, &signed);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("replayed_request")),
+        "{answer}"
+    );
+    let trail = run(&db.url, &["audit", "export"], None);
+    assert_eq!(trail.code, 0, "{}", trail.stderr);
+    assert_eq!(
+        trail.stdout.matches("\"detection.received\"").count(),
+        1,
+        "{}",
+        trail.stdout
+    );
+    assert_eq!(
+        trail.stdout.matches("\"intake.replay_refused\"").count(),
+        1,
+        "{}",
+        trail.stdout
+    );
+}

@@ -142,6 +142,14 @@ pub(super) async fn revoke(
             revoked_assignments.push(assignment.clone());
         }
     }
+    // The apps that held what was revoked: each may be the attacker's, for everyone.
+    let revoked_apps: Vec<Value> = (revoked_grants.iter().map(|g| &g["clientId"]))
+        .chain(revoked_assignments.iter().map(|a| &a["resourceId"]))
+        .filter_map(Value::as_str)
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(|sp| json!({"id": sp, "appId": apps[sp]["appId"], "displayName": apps[sp]["displayName"]}))
+        .collect();
     let restore = json!({
         "grants": revoked_grants.iter().map(|g| pick(g, GRANT_KEYS)).collect::<Vec<_>>(),
         "assignments": revoked_assignments.iter().map(|a| pick(a, ASSIGNMENT_KEYS)).collect::<Vec<_>>(),
@@ -153,6 +161,7 @@ pub(super) async fn revoke(
             "apps": named,
             "revoked_grants": revoked_grants,
             "revoked_assignments": revoked_assignments,
+            "revoked_apps": revoked_apps,
             "kept_grants": kept_grants,
             "kept_assignments": kept_assignments,
         }),

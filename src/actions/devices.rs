@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, graph_failure};
-use super::window::{Window, none_left, user_path, with_id};
-use crate::graph::{Expect, GraphPath, GraphRequest};
+use super::window::{Window, none_left, set_object_enabled, user_path, with_id};
+use crate::graph::{GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 const DEVICE_FIELDS: &str =
@@ -52,9 +52,7 @@ async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> Result<Result<(), crate::graph::GraphError>, ActionError> {
-    let request = GraphRequest::patch(device_path(action, id)?, json!({"accountEnabled": enabled}))
-        .expecting(Expect::NoContent);
-    Ok(runner.call_raw(action, request).await?.map(|_| ()))
+    set_object_enabled(runner, action, device_path(action, id)?, enabled).await
 }
 
 pub(super) async fn disable(

@@ -5,7 +5,8 @@
 use super::lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 use super::runner::{GraphRunner, target_text};
 use super::{
-    access, account, auth_methods, block_ips, consents, devices, mailbox, notify, purge, sweep,
+    access, account, apps, auth_methods, block_ips, consents, devices, mailbox, notify, purge,
+    sweep,
 };
 use serde_json::json;
 use stanch_core::engine::PlannedAction;
@@ -28,6 +29,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::RemoveAuthMethods => auth_methods::read_methods(self, action).await?,
             ActionKind::RevokeAppConsent => consents::read_consents(self, action).await?,
             ActionKind::DisableDevices => devices::read_devices(self, action).await?,
+            ActionKind::DisableApp => apps::read_app(self, action).await?,
         };
         Ok(Evidence(evidence))
     }
@@ -56,6 +58,7 @@ impl ActionRunner for GraphRunner {
             }
             ActionKind::RevokeAppConsent => consents::revoke(self, action, evidence).await,
             ActionKind::DisableDevices => devices::disable(self, action, evidence).await,
+            ActionKind::DisableApp => apps::disable(self, action, evidence).await,
         }
     }
 
@@ -78,6 +81,7 @@ impl ActionRunner for GraphRunner {
             }
             ActionKind::RevokeAppConsent => consents::verify_revoked(self, action, execution).await,
             ActionKind::DisableDevices => devices::verify_disabled(self, action, execution).await,
+            ActionKind::DisableApp => apps::verify_disabled(self, action, execution).await,
             // The others leave nothing Graph can read back reliably (sessions die "within minutes").
             _ => Ok(()),
         }
@@ -94,6 +98,7 @@ impl ActionRunner for GraphRunner {
             ActionKind::PurgeMessages => purge::restore_messages(self, action, restore).await,
             ActionKind::RevokeAppConsent => consents::restore(self, action, restore).await,
             ActionKind::DisableDevices => devices::reenable(self, action, restore).await,
+            ActionKind::DisableApp => apps::reenable(self, action, restore).await,
             ActionKind::RemoveAuthMethods => Err(ActionError::Failed {
                 action: action.action.to_string(),
                 target: target_text(action),

@@ -9,6 +9,7 @@
 mod access;
 mod access_pass;
 mod account;
+mod apps;
 mod auth_methods;
 mod block_ips;
 mod consents;
@@ -52,6 +53,8 @@ pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
 pub use undo::{RollbackError, Undo, rollback, undo};
 
+#[cfg(test)]
+mod apps_tests;
 #[cfg(test)]
 mod persistence_tests;
 #[cfg(test)]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::lifecycle::ActionError;
-use super::runner::{graph_failure, target_id, target_text};
-use crate::graph::GraphPath;
+use super::runner::{GraphRunner, graph_failure, target_id, target_text};
+use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +98,19 @@ pub(super) fn with_id(
     id: &str,
 ) -> Result<GraphPath, ActionError> {
     path.opaque(id).map_err(|e| graph_failure(action, e))
+}
+
+/// Sets `accountEnabled` on the directory object at `path` (a device, a service principal):
+/// Graph's error is handed back for the caller to judge (a 404 may mean there is nothing to do).
+pub(super) async fn set_object_enabled(
+    runner: &GraphRunner,
+    action: &PlannedAction,
+    path: GraphPath,
+    enabled: bool,
+) -> Result<Result<(), crate::graph::GraphError>, ActionError> {
+    let request =
+        GraphRequest::patch(path, json!({"accountEnabled": enabled})).expecting(Expect::NoContent);
+    Ok(runner.call_raw(action, request).await?.map(|_| ()))
 }
 
 /// A verification's verdict: fine when nothing is `left`, else a failure naming each id.

@@ -113,6 +113,17 @@ pub(super) fn print_evidence(before: &Value, after: &Value) {
             revoked.join(", ")
         }
     );
+    let still_enabled: Vec<&str> = items(after, "servicePrincipals")
+        .filter(|sp| sp["accountEnabled"] == true)
+        .filter_map(|sp| sp["displayName"].as_str())
+        .filter(|name| revoked.contains(name))
+        .collect();
+    if !still_enabled.is_empty() {
+        println!(
+            "still enabled for the rest of the tenant (disable_app waits for a person): {}",
+            still_enabled.join(", ")
+        );
+    }
     let disabled: Vec<&str> = items(after, "devices")
         .filter(|d| d["accountEnabled"] == false)
         .filter(|d| {

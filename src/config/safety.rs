@@ -16,6 +16,7 @@
 //!     min_prefix_v6: 48        # ... or a /48
 //!     never_block: [81.2.69.0/24]   # the company's egress, besides private and reserved space
 //!     max_ranges: 32           # more in one action wait for a person
+//!   never_disable_apps: [Contoso Expenses]  # besides Microsoft's first-party apps and stanch's own
 //! ```
 
 use stanch_core::rails::ranges::parse_range;
@@ -26,7 +27,7 @@ use stanch_core::yaml::Node;
 use stanch_core::yaml::decode;
 use stanch_core::yaml::diag::Problems;
 
-pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets", "block_ips"];
+pub(super) const SAFETY_KEYS: &[&str] = &["cooldown", "budgets", "block_ips", "never_disable_apps"];
 const BUDGET_KEYS: &[&str] = &["name", "action", "playbook", "max", "per"];
 const BLOCK_IPS_KEYS: &[&str] = &[
     "min_prefix_v4",
@@ -70,6 +71,12 @@ pub(super) fn decode_safety(p: &mut Problems, node: &Node) -> SafetySettings {
     }
     if let Some(n) = f.get("block_ips") {
         settings.block_ips = decode_block_ips(p, n);
+    }
+    if let Some(n) = f.get("never_disable_apps") {
+        settings.never_disable_apps = decode::strings(p, n, "`safety.never_disable_apps`")
+            .into_iter()
+            .map(|(_, app)| app.trim().to_string())
+            .collect();
     }
     settings
 }

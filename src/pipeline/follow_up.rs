@@ -1,6 +1,7 @@
 //! What follows an action: a succeeded `confirm_compromised` confirms the campaign and emits a
 //! detection per member still to contain (and one for the infrastructure); a `sweep_signins`
-//! brings the accounts it found into the campaign. Follow-ups are recorded through the same
+//! brings the accounts it found into the campaign; a `revoke_app_consent` names each app whose
+//! consent it took, for a person to disable tenant-wide. Follow-ups are recorded through the same
 //! evaluate → prepare path as any detection.
 //!
 //! `stanch run` keeps one [`Tracker`] for the whole input (see `run.rs`); `stanch serve` uses
@@ -15,7 +16,8 @@ use crate::actions::ActionResult;
 use crate::store::{Store, StoreError};
 use stanch_core::audit::AuditEvent;
 use stanch_core::campaign::{
-    CampaignEvent, Confirmation, ListKind, Tracker, confirmed_detection, member_detection,
+    CampaignEvent, Confirmation, ListKind, Tracker, confirmed_detection, consented_app_detection,
+    member_detection,
 };
 use stanch_core::engine::{Context, Plan, PlannedAction};
 use stanch_core::intake::{Detection, UserRef, is_object_id, is_upn};
@@ -26,7 +28,8 @@ use stanch_core::vocab::{ActionKind, ActionOutcome};
 #[derive(Debug, Clone)]
 pub struct FollowUp {
     pub detection: Detection,
-    pub campaign: String,
+    /// The campaign it was made for; none when it is grouped like a detection from outside.
+    pub campaign: Option<String>,
 }
 
 /// A follow-up once recorded: its detection's key in the store, and its plan.
@@ -122,7 +125,7 @@ pub async fn confirm_campaign(
         .into_iter()
         .map(|m| FollowUp {
             detection: member_detection(campaign, m, at),
-            campaign: live.clone(),
+            campaign: Some(live.clone()),
         })
         .collect();
     if !campaign
@@ -132,7 +135,7 @@ pub async fn confirm_campaign(
     {
         follow_ups.push(FollowUp {
             detection: confirmed_detection(campaign, at),
-            campaign: live.clone(),
+            campaign: Some(live.clone()),
         });
     }
     Ok(follow_ups)
@@ -154,7 +157,7 @@ pub fn member_follow_up(
     let member = &campaign.members()[i];
     (!member.contained).then(|| FollowUp {
         detection: member_detection(campaign, member, at),
-        campaign: campaign.id.clone(),
+        campaign: Some(campaign.id.clone()),
     })
 }
 
@@ -200,8 +203,36 @@ pub async fn after_action(
             .await
         }
         ActionKind::SweepSignins => sweep_found(store, tracker, action, result).await,
+        ActionKind::RevokeAppConsent => consented_apps(store, detection_seq, action, result).await,
         _ => Ok(Vec::new()),
     }
+}
+
+/// One detection per app whose consent was revoked, so a playbook can ask a person to disable
+/// the app for the whole tenant (which no playbook may do alone).
+async fn consented_apps(
+    store: &Store,
+    detection_seq: i64,
+    action: &PlannedAction,
+    result: &ActionResult,
+) -> Result<Vec<FollowUp>, StoreError> {
+    let (Some(user), Some(outcome)) = (action.target.as_ref(), result.outcome.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let Some((observed_at, campaign)) = store.detection_campaign(detection_seq).await? else {
+        return Ok(Vec::new());
+    };
+    let revoked_by = format!("revoke_app_consent (action {})", action.key);
+    Ok(outcome["revoked_apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|app| app["id"].as_str().is_some_and(|id| !id.is_empty()))
+        .map(|app| FollowUp {
+            detection: consented_app_detection(app, user, &revoked_by, observed_at),
+            campaign: campaign.clone(),
+        })
+        .collect())
 }
 
 async fn sweep_found(
@@ -287,7 +318,7 @@ pub async fn record_follow_ups(
     }
     let evaluated: Vec<Evaluated> = follow_ups
         .iter()
-        .map(|f| evaluate(tracker, &f.detection, Some(&f.campaign), playbooks, ctx))
+        .map(|f| evaluate(tracker, &f.detection, f.campaign.as_deref(), playbooks, ctx))
         .collect();
     let entries: Vec<Entry<'_>> = follow_ups
         .iter()

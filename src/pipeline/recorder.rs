@@ -268,8 +268,8 @@ impl Recorder {
     }
 
     /// What follows an action the worker carried out: the campaigns learn who its target is
-    /// (its UPN and object id are one account), then what a confirmation or a sweep's finds
-    /// imply is recorded, and the follow-ups' actions queued for the worker.
+    /// (its UPN and object id are one account), then what a confirmation, a sweep's finds or a
+    /// revoked consent imply is recorded, and the follow-ups' actions queued for the worker.
     pub async fn after_action(
         &self,
         detection_seq: i64,
@@ -279,7 +279,9 @@ impl Recorder {
         let follows = result.status == ActionOutcome::Succeeded
             && matches!(
                 action.action,
-                ActionKind::ConfirmCompromised | ActionKind::SweepSignins
+                ActionKind::ConfirmCompromised
+                    | ActionKind::SweepSignins
+                    | ActionKind::RevokeAppConsent
             );
         if !follows && learned(result).is_none() {
             return Ok(0);

@@ -175,11 +175,20 @@ fn the_attack_story_is_contained_against_the_emulator() {
     );
     assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 
-    // What waits for a human: the account disables, the tenant-wide blocks, the break-glass account
-    // (its own legacy-auth block and the revoke after it, and the seven steps of containing it
-    // as a campaign member).
+    // What waits for a human: the account disables, the tenant-wide blocks, disabling the app
+    // a.silva was consented to for the whole tenant, the break-glass account (its own
+    // legacy-auth block and the revoke after it, and the seven steps of containing it as a
+    // campaign member).
     let approvals = app.approvals();
-    assert_eq!(approvals.len(), 21, "{approvals:#?}");
+    assert_eq!(approvals.len(), 22, "{approvals:#?}");
+    let disable_app: Vec<&Value> = (approvals.iter())
+        .filter(|a| a["action"] == "disable_app")
+        .collect();
+    assert_eq!(disable_app.len(), 1, "{disable_app:#?}");
+    assert_eq!(
+        disable_app[0]["params"]["app"], "7c1e5b2a-3d4f-4a6b-9c8d-0e1f2a3b4c66",
+        "Mail Backup Pro, the attacker's app"
+    );
     assert!(approvals.iter().all(|a| a["state"] == "pending"));
     let breakglass = approvals
         .iter()
@@ -504,7 +513,7 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("executed through Graph: 70 succeeded, 3 suppressed"),
+            .contains("executed through Graph: 71 succeeded, 3 suppressed"),
         "{}",
         out.stdout
     );
@@ -515,6 +524,7 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
         "message `Site visit Friday: parking at the east entrance`: in 2 inbox(es) before, 2 after",
         "a.silva@contoso.com: sign-in methods 4 → 3; removed: microsoftAuthenticatorAuthenticationMethod SM-A515F",
         "app consents revoked: Mail Backup Pro",
+        "still enabled for the rest of the tenant (disable_app waits for a person): Mail Backup Pro",
         "devices disabled: DESKTOP-7Q2K9RT",
     ] {
         assert!(out.stdout.contains(line), "no `{line}` in\n{}", out.stdout);

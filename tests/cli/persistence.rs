@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, wait_until};
 
 const PLAYBOOK: &str = r#"version: 1
 id: remove-persistence
@@ -199,5 +199,80 @@ fn exactly_the_attackers_method_consent_and_device_go_and_rollback_restores_what
     );
     assert_eq!(restored["appRoleAssignments"].as_array().unwrap().len(), 2);
     assert_eq!(enabled_devices(&restored), enabled_devices(&before));
+    assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
+}
+
+/// The consent revoked from a.silva names the attacker's app; the shipped `consented-app`
+/// playbook asks a person before disabling it for the whole tenant, and a rollback enables it.
+#[test]
+fn the_app_whose_consent_was_revoked_is_disabled_tenant_wide_only_once_a_person_approves() {
+    let app = TestApp::builder()
+        .tenant()
+        .intake()
+        .playbook("persistence.yaml", PLAYBOOK)
+        .playbook(
+            "consented-app.yaml",
+            include_str!("../../playbooks/consented-app.yaml"),
+        )
+        .serve()
+        .build();
+    let tenant = app.tenant();
+    let sp_enabled = |id: &str| {
+        tenant.state()["servicePrincipals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|sp| sp["id"] == id)
+            .unwrap()["accountEnabled"]
+            .clone()
+    };
+    let (status, body) = app.post_detections(format!("{DETECTION}\n"));
+    assert_eq!(status, 202, "{body}");
+    let disable_app = || {
+        app.actions()
+            .into_iter()
+            .find(|a| a["kind"] == "disable_app")
+    };
+    wait_until(30, "disabling the app waits for a person", || {
+        disable_app().is_some_and(|a| a["status"] == "awaiting_approval")
+    });
+    let action = disable_app().unwrap();
+    assert_eq!(action["params"]["app"], ATTACKER_APP, "{action}");
+    assert_eq!(
+        sp_enabled(ATTACKER_APP),
+        true,
+        "nothing before the approval"
+    );
+    let approvals = app.approvals();
+    assert_eq!(
+        approvals
+            .iter()
+            .filter(|a| a["action"] == "disable_app")
+            .count(),
+        1,
+        "one request for the app: {approvals:#?}"
+    );
+
+    let pk = action["pk"].to_string();
+    let approved = app.decide(
+        "approve",
+        &pk,
+        "f.okafor@contoso.com",
+        "Mail Backup Pro is the attacker's",
+    );
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    wait_until(30, "the approved disable runs", || {
+        disable_app().is_some_and(|a| a["status"] == "succeeded")
+    });
+    assert_eq!(sp_enabled(ATTACKER_APP), false);
+    for other in [
+        "7c1e5b2a-3d4f-4a6b-9c8d-0e1f2a3b4c01",
+        "7c1e5b2a-3d4f-4a6b-9c8d-0e1f2a3b4c02",
+    ] {
+        assert_eq!(sp_enabled(other), true, "{other} is not the attacker's");
+    }
+    let rolled = app.stanch(&["actions", "rollback", &pk, "--reason", "false positive"]);
+    assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
+    assert_eq!(sp_enabled(ATTACKER_APP), true);
     assert_eq!(app.stanch(&["audit", "verify"]).code, 0);
 }

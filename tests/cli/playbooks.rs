@@ -6,7 +6,7 @@ fn the_shipped_playbooks_validate_and_their_tests_pass() {
     let validate = app.stanch(&["validate", "--deny-warnings"]);
     assert_eq!(validate.code, 0, "{validate:?}");
     assert!(
-        validate.stdout.contains("8 playbook(s) valid"),
+        validate.stdout.contains("9 playbook(s) valid"),
         "{}",
         validate.stdout
     );
@@ -163,7 +163,7 @@ fn validate_test_and_audit_verify_speak_json_for_pipelines() {
     assert_eq!(valid.code, 0, "{valid:?}");
     let valid = parse(&valid);
     assert_eq!(valid["valid"], true);
-    assert_eq!(valid["playbooks"].as_array().unwrap().len(), 8);
+    assert_eq!(valid["playbooks"].as_array().unwrap().len(), 9);
 
     let bad = app.write(
         "bad.yaml",

@@ -224,20 +224,68 @@ fn assign(tenant: &mut Fixture, req: &GraphRequest, user: usize) -> GraphRespons
     GraphResponse::json(StatusCode::CREATED, assignment)
 }
 
-/// `GET /servicePrincipals/{id}`; `rest` starts after the collection.
-pub fn service_principals(tenant: &Fixture, req: &GraphRequest, rest: &[String]) -> GraphResponse {
+/// `/servicePrincipals`: list (with `$filter=appId eq '…'`, how a client finds an app by its
+/// appId), `GET /{id}`, and `PATCH /{id}` of `accountEnabled` (how an app is disabled for the
+/// whole tenant); `rest` starts after the collection.
+pub fn service_principals(
+    tenant: &mut Fixture,
+    req: &GraphRequest,
+    rest: &[String],
+) -> GraphResponse {
+    let list = &mut tenant.service_principals;
     match (rest, &req.method) {
-        ([id], &Method::GET) => tenant
-            .service_principals
-            .iter()
-            .find(|sp| same_id(text(sp, "id"), id))
-            .map(|sp| GraphResponse::ok(sp.clone()))
-            .unwrap_or_else(|| not_found(id)),
-        ([_], _) => method_not_allowed(),
-        _ => unknown_segment(
-            rest.last()
-                .map(String::as_str)
-                .unwrap_or("servicePrincipals"),
-        ),
+        ([], &Method::GET) => list_service_principals(list, req),
+        ([id], method) => {
+            let Some(sp) = list.iter_mut().find(|sp| same_id(text(sp, "id"), id)) else {
+                return not_found(id);
+            };
+            match *method {
+                Method::GET => GraphResponse::ok(sp.clone()),
+                Method::PATCH => patch_service_principal(sp, req),
+                _ => method_not_allowed(),
+            }
+        }
+        ([], _) => method_not_allowed(),
+        _ => unknown_segment(rest.last().map(String::as_str).unwrap_or_default()),
     }
+}
+
+fn list_service_principals(list: &[Value], req: &GraphRequest) -> GraphResponse {
+    let pairs = crate::wire::query_pairs(&req.query);
+    let wanted = match crate::wire::query_param(&pairs, "$filter") {
+        None => None,
+        Some(filter) => match crate::wire::parse_eq(&filter, &["appId", "displayName"]) {
+            Some(clause) => Some(clause),
+            None => return crate::wire::unsupported_query(&filter),
+        },
+    };
+    let value: Vec<Value> = list
+        .iter()
+        .filter(|sp| {
+            wanted.as_ref().is_none_or(|(field, value)| {
+                text(sp, field).eq_ignore_ascii_case(value) && !value.is_empty()
+            })
+        })
+        .cloned()
+        .collect();
+    GraphResponse::ok(json!({"@odata.context": metadata("servicePrincipals"), "value": value}))
+}
+
+fn patch_service_principal(sp: &mut Value, req: &GraphRequest) -> GraphResponse {
+    let body = match json_body(req) {
+        Ok(body) => body,
+        Err(e) => return e,
+    };
+    for (key, value) in body {
+        match (key.as_str(), value) {
+            ("accountEnabled", Value::Bool(enabled)) => sp["accountEnabled"] = json!(enabled),
+            ("accountEnabled", _) => return bad_request("accountEnabled must be a boolean."),
+            (other, _) => {
+                return bad_request(&format!(
+                    "Property '{other}' cannot be changed on a servicePrincipal here."
+                ));
+            }
+        }
+    }
+    GraphResponse::no_content()
 }

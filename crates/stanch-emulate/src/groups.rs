@@ -27,15 +27,9 @@ fn list(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
     let pairs = crate::wire::query_pairs(&req.query);
     let wanted = match crate::wire::query_param(&pairs, "$filter") {
         None => None,
-        Some(filter) => match parse_eq(&filter) {
+        Some(filter) => match crate::wire::parse_eq(&filter, &["displayName", "mailNickname"]) {
             Some(clause) => Some(clause),
-            None => {
-                return GraphResponse::error(
-                    axum::http::StatusCode::BAD_REQUEST,
-                    "Request_UnsupportedQuery",
-                    &format!("Unsupported Query: {filter}"),
-                );
-            }
+            None => return crate::wire::unsupported_query(&filter),
         },
     };
     let value: Vec<Value> = tenant
@@ -49,17 +43,6 @@ fn list(tenant: &Fixture, req: &GraphRequest) -> GraphResponse {
         })
         .collect();
     GraphResponse::ok(json!({"@odata.context": metadata("groups"), "value": value}))
-}
-
-/// `displayName eq 'x'` or `mailNickname eq 'x'` (quotes doubled inside the literal).
-fn parse_eq(filter: &str) -> Option<(String, String)> {
-    let (field, literal) = filter.trim().split_once(" eq ")?;
-    let field = field.trim();
-    if field != "displayName" && field != "mailNickname" {
-        return None;
-    }
-    let literal = literal.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-    Some((field.to_string(), literal.replace("''", "'")))
 }
 
 /// `GET /directoryRoles` and `GET /directoryRoles/{id}/members` (`segs` starts after

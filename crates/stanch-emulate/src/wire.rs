@@ -255,6 +255,27 @@ pub fn log_time() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// `field eq 'x'` for one of `fields` (quotes doubled inside the literal), the one filter shape
+/// the emulator evaluates.
+pub fn parse_eq(filter: &str, fields: &[&str]) -> Option<(String, String)> {
+    let (field, literal) = filter.trim().split_once(" eq ")?;
+    let field = field.trim();
+    if !fields.contains(&field) {
+        return None;
+    }
+    let literal = literal.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    Some((field.to_string(), literal.replace("''", "'")))
+}
+
+/// Graph's answer to a filter it cannot evaluate.
+pub fn unsupported_query(filter: &str) -> GraphResponse {
+    GraphResponse::error(
+        axum::http::StatusCode::BAD_REQUEST,
+        "Request_UnsupportedQuery",
+        &format!("Unsupported Query: {filter}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

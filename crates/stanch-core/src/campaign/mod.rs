@@ -24,7 +24,8 @@ pub use model::{
     Campaign, CampaignView, Confirmation, LIST_LIMIT, ListKind, Member, Seen, one_per_account,
 };
 pub use synthetic::{
-    CONFIRMED_NAME, MEMBER_NAME, SOURCE, confirmed_detection, member_detection, reserved_source,
+    APP_NAME, CONFIRMED_NAME, MEMBER_NAME, SOURCE, confirmed_detection, consented_app_detection,
+    member_detection, reserved_source,
 };
 pub use tracker::{Assignment, CampaignEvent, CampaignRow, Dirty, Tracker};
 

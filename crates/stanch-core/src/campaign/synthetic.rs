@@ -1,6 +1,7 @@
-//! The detections stanch itself emits when a campaign is confirmed. They go through the normal
-//! intake path (recorded, audited, planned by playbooks), so containing a campaign is a
-//! playbook decision like any other, gated the same way (protected accounts go to a human).
+//! The detections stanch itself emits when a campaign is confirmed, and when containment found
+//! an app the attacker was consented to. They go through the normal intake path (recorded,
+//! audited, planned by playbooks), so what follows is a playbook decision like any other, gated
+//! the same way (protected accounts go to a human).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -16,6 +17,9 @@ pub const MEMBER_NAME: &str = "stanch / Campaign / Member of confirmed campaign"
 /// One per confirmation, for tenant-wide steps such as blocking the campaign's networks
 /// (`playbooks/campaign-confirmed.yaml`).
 pub const CONFIRMED_NAME: &str = "stanch / Campaign / Confirmed campaign infrastructure";
+/// One per application whose consent `revoke_app_consent` took from a compromised account, for
+/// the tenant-wide, approval-gated step of disabling it (`playbooks/consented-app.yaml`).
+pub const APP_NAME: &str = "stanch / App / Consent revoked from a compromised account";
 
 /// Why a detection from outside may not claim stanch's own source: playbooks answering
 /// `source: stanch` act on a confirmed campaign's say-so, which only stanch may give.
@@ -97,5 +101,29 @@ pub fn confirmed_detection(campaign: &Campaign, at: DateTime<Utc>) -> Detection 
         at,
         None,
         json!({"campaign": campaign_details(campaign)}),
+    )
+}
+
+/// "This app held a compromised account's consent, now revoked: disable it for everyone?" One
+/// per app (its id names the service principal), however many accounts had consented to it.
+pub fn consented_app_detection(
+    app: &Value,
+    account: &UserRef,
+    revoked_by: &str,
+    at: DateTime<Utc>,
+) -> Detection {
+    let sp = app["id"].as_str().unwrap_or_default();
+    detection(
+        format!("app:{sp}"),
+        APP_NAME,
+        at,
+        Some(account.clone()),
+        json!({
+            "service_principal_id": sp,
+            "app_id": app["appId"],
+            "app_name": app["displayName"],
+            "consented_by": account.upn.as_deref().or(account.id.as_deref()),
+            "revoked_by": revoked_by,
+        }),
     )
 }

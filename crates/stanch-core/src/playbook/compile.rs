@@ -6,8 +6,8 @@ use super::template::Template;
 use crate::intake::Severity;
 use crate::util::glob_to_regex;
 use crate::util::{did_you_mean, parse_duration, sha256_hex};
-use crate::vocab::Mode;
 use crate::vocab::{ActionKind, TargetKind};
+use crate::vocab::{Mode, OnTimeout};
 use crate::yaml::decode::{self, Fields, describe};
 use crate::yaml::diag::Problems;
 use crate::yaml::{self, Node, NodeValue};
@@ -332,7 +332,21 @@ fn compile_step(p: &mut Problems, node: &Node) -> Option<Step> {
         .iter()
         .flatten()
         .any(|(name, value)| name == "mode" && matches!(value, Param::Literal(v) if v == "hard"));
-    if (spec.disruptive || hard_purge) && approval.is_none() && !f.has("approval") {
+    if spec.always_gated && approval.is_none() && !f.has("approval") {
+        p.error(
+            node.loc,
+            format!("step `{id}` runs `{action}`, which acts for the whole tenant: it needs an `approval` block (no playbook may run it without a human)"),
+        );
+    } else if spec.always_gated
+        && approval
+            .as_ref()
+            .is_some_and(|a| a.on_timeout == OnTimeout::Approve)
+    {
+        p.error(
+            f.get("approval").unwrap_or(node).loc,
+            format!("step `{id}` runs `{action}`, which acts for the whole tenant: `on_timeout: approve` would let a clock decide; use `deny` or `escalate`"),
+        );
+    } else if (spec.disruptive || hard_purge) && approval.is_none() && !f.has("approval") {
         p.warning(node.loc, format!("step `{id}` runs `{action}` without an `approval` block; in active mode it will act with no human in the loop"));
     }
     (p.error_count() == errors_before).then_some(Step {

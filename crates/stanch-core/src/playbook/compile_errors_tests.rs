@@ -145,6 +145,14 @@ fn each_mistake_has_a_clear_message() {
             "warning: playbook `p` has no `tests:`",
         ),
         (
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_app, with: {app: x}}]\n",
+            "error: step `a` runs `disable_app`, which acts for the whole tenant: it needs an `approval` block",
+        ),
+        (
+            "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: disable_app, with: {app: x}, approval: {approvers: [a@contoso.com], on_timeout: approve}}]\n",
+            "error: step `a` runs `disable_app`, which acts for the whole tenant: `on_timeout: approve` would let a clock decide",
+        ),
+        (
             "version: 1\nid: p\nmatch: {name: x}\nsteps: [{id: a, action: purge_messages, with: {internet_message_id: '<m@x>', mode: hard}}]\n",
             "warning: step `a` runs `purge_messages` without an `approval` block",
         ),

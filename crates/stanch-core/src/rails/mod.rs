@@ -21,6 +21,9 @@ pub struct SafetySettings {
     pub budgets: Vec<Budget>,
     /// What `block_ips` may block (`safety.block_ips`).
     pub block_ips: BlockIpsRules,
+    /// Applications (service principal id, appId or display name) `disable_app` never disables,
+    /// besides Microsoft's own and stanch's (`safety.never_disable_apps`).
+    pub never_disable_apps: Vec<String>,
 }
 
 /// At most `max` distinct accounts acted on per `per_secs`, counting actions of `action` (all

@@ -72,6 +72,9 @@ pub struct ActionSpec {
     /// nothing Graph answers tells whether the write happened, so an interrupted one goes to
     /// `unverified` for a person instead of being repeated.
     pub resumable: bool,
+    /// Whether a step must ask for approval to use it at all: it changes something for every
+    /// user of the tenant (an application disabled for everyone), so no playbook may do it alone.
+    pub always_gated: bool,
     pub params: &'static [ParamSpec],
     pub doc: &'static str,
 }
@@ -196,10 +199,11 @@ pub enum ActionKind {
     RemoveAuthMethods,
     RevokeAppConsent,
     DisableDevices,
+    DisableApp,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 14] = [
+    pub const ALL: [ActionKind; 15] = [
         ActionKind::RevokeSessions,
         ActionKind::DisableInboxRules,
         ActionKind::BlockLegacyAuth,
@@ -214,6 +218,7 @@ impl ActionKind {
         ActionKind::RemoveAuthMethods,
         ActionKind::RevokeAppConsent,
         ActionKind::DisableDevices,
+        ActionKind::DisableApp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -232,6 +237,7 @@ impl ActionKind {
             ActionKind::RemoveAuthMethods => "remove_auth_methods",
             ActionKind::RevokeAppConsent => "revoke_app_consent",
             ActionKind::DisableDevices => "disable_devices",
+            ActionKind::DisableApp => "disable_app",
         }
     }
 
@@ -404,6 +410,18 @@ impl ActionKind {
                     &[WINDOW_START, WINDOW_END],
                     "Disable the devices the user registered inside the window (accountEnabled = false); rollback enables exactly those.",
                 ),
+                DisableApp => (
+                    TargetKind::Tenant,
+                    true,
+                    true,
+                    &[param!(
+                        "app",
+                        String,
+                        required,
+                        "The application's service principal: its object id or its appId, e.g. `{{ details.service_principal_id }}`."
+                    )],
+                    "Disable an application for the whole tenant (its service principal's accountEnabled = false; disabled, not deleted, so it cannot simply be consented to again); a step must ask for approval; rollback enables it.",
+                ),
             };
         ActionSpec {
             kind: self,
@@ -412,6 +430,7 @@ impl ActionKind {
             disruptive,
             read_only: matches!(self, SweepSignins),
             resumable: !matches!(self, ResetPassword | Notify),
+            always_gated: matches!(self, DisableApp),
             params,
             doc,
         }

@@ -107,6 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         human_approved: false,
         protected: None,
         account: None,
+        started: None,
     };
     let (total, each) = claim_all(&store, &rows, &guard).await?;
     line("rails: cooldown + 2 budgets", count, total, &each);

@@ -97,6 +97,12 @@ async fn carry_out(store: &Store, row: &ActionRow) -> Result<bool, Error> {
         )])
         .await?;
     let result = json!({"revoked": true});
+    let ended = [AuditEvent::new(
+        now(),
+        "action.succeeded",
+        &subject,
+        result.clone(),
+    )];
     store
         .record_claimed_outcome(
             row.detection_seq,
@@ -104,10 +110,8 @@ async fn carry_out(store: &Store, row: &ActionRow) -> Result<bool, Error> {
             ActionStatus::Succeeded,
             &result,
             None,
+            &ended,
         )
-        .await?;
-    store
-        .append_audit(&[AuditEvent::new(now(), "action.succeeded", &subject, result)])
         .await?;
     Ok(true)
 }

@@ -80,7 +80,16 @@ pub async fn execute(
         // People approved it knowing whom it touches; the identity still counts for budgets.
         screening.protected = None;
     }
-    let guard = safety.guard(action, screening);
+    let subject = format!("action/{}", action.key);
+    let started_event = json!({"action": action.action, "target": action.target, "params": action.params, "playbook": action.playbook, "step": action.step});
+    let mut guard = safety.guard(action, screening);
+    // Written with the claim, in its transaction: nothing is sent before it is stored.
+    guard.started = Some(AuditEvent::new(
+        Utc::now(),
+        "action.started",
+        subject.clone(),
+        started_event,
+    ));
     match store
         .claim_action_guarded(detection_seq, &action.key, &guard)
         .await?
@@ -111,16 +120,6 @@ pub async fn execute(
         }
         Claim::Claimed => {}
     }
-    let subject = format!("action/{}", action.key);
-    let started_event = json!({"action": action.action, "target": action.target, "params": action.params, "playbook": action.playbook, "step": action.step});
-    store
-        .append_audit(&[AuditEvent::new(
-            Utc::now(),
-            "action.started",
-            subject.clone(),
-            started_event,
-        )])
-        .await?;
     let ran = super::tenant_object::holding(store, action, || async {
         runner
             .for_one_action()
@@ -174,25 +173,6 @@ pub async fn execute(
     let expires_at = (status == ActionOutcome::Succeeded)
         .then(|| deadline(action, &stored, Utc::now()))
         .flatten();
-    // Graph has acted: the outcome must reach the database, however long it is away.
-    let outcome = until_stored("recording an action's outcome", || {
-        store.record_claimed_outcome(
-            detection_seq,
-            &action.key,
-            stored_status,
-            &stored,
-            expires_at,
-        )
-    })
-    .await;
-    if let Err(StoreError::LeaseLost(what)) = &outcome {
-        tracing::warn!(action = %what, "this replica lost the action's lease; the replica that rescued it runs it and records how it ends");
-        return Ok(result(
-            ActionOutcome::Skipped,
-            "taken over by another replica".into(),
-        ));
-    }
-    outcome?;
     let mut ended = json!({"status": status, "detail": detail, "elapsed_ms": elapsed.as_millis() as u64, "outcome": stored.get("outcome")});
     if let Some(refused) = stored.get("refused") {
         ended["refused"] = refused.clone();
@@ -206,10 +186,27 @@ pub async fn execute(
         subject,
         ended,
     )];
-    until_stored("recording how an action ended", || {
-        store.append_audit(&ended)
+    // Graph has acted: the outcome (and its audit record, in the same transaction) must reach
+    // the database, however long it is away.
+    let outcome = until_stored("recording an action's outcome", || {
+        store.record_claimed_outcome(
+            detection_seq,
+            &action.key,
+            stored_status,
+            &stored,
+            expires_at,
+            &ended,
+        )
     })
-    .await?;
+    .await;
+    if let Err(StoreError::LeaseLost(what)) = &outcome {
+        tracing::warn!(action = %what, "this replica lost the action's lease; the replica that rescued it runs it and records how it ends");
+        return Ok(result(
+            ActionOutcome::Skipped,
+            "taken over by another replica".into(),
+        ));
+    }
+    outcome?;
     let retryable = stored["retryable"] == true;
     Ok(ActionResult {
         retryable,

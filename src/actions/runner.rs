@@ -248,19 +248,20 @@ impl GraphRunner {
         if writes {
             self.check_fence().await?;
         }
-        let mut events = vec![AuditEvent::new(
-            Utc::now(),
-            "graph.request",
-            subject,
-            described,
-        )];
-        events.append(&mut self.unrecorded_answers());
-        if let Err(e) = self.store.append_audit(&events).await {
-            self.unrecorded_answers().splice(0..0, events.drain(1..));
-            return Err(e);
-        }
+        let request = AuditEvent::new(Utc::now(), "graph.request", subject, described);
+        // A write is on the trail before it is sent. A read changes nothing: its request and
+        // answer are written together once it is answered (one commit, not two).
+        let mut read = None;
         if writes {
+            let mut events = vec![request];
+            events.append(&mut self.unrecorded_answers());
+            if let Err(e) = self.store.append_audit(&events).await {
+                self.unrecorded_answers().splice(0..0, events.drain(1..));
+                return Err(e);
+            }
             self.withhold_if_lapsed(subject).await?;
+        } else {
+            read = Some(request);
         }
         let started = Instant::now();
         let result = match time_left {
@@ -290,13 +291,20 @@ impl GraphRunner {
             }),
         };
         let event = AuditEvent::new(Utc::now(), "graph.response", subject, &after);
-        if let Err(e) = self.store.append_audit(std::slice::from_ref(&event)).await {
+        let mut events: Vec<AuditEvent> = read.into_iter().chain([event]).collect();
+        let late = events.len();
+        events.append(&mut self.unrecorded_answers());
+        if let Err(e) = self.store.append_audit(&events).await {
             tracing::error!(
                 subject,
                 error = %e,
                 "Graph answered, but its answer could not be written to the audit trail; it is kept and written with the next record"
             );
-            self.record_late(event, &e);
+            let earlier: Vec<AuditEvent> = events.drain(late..).collect();
+            for event in events {
+                self.record_late(event, &e);
+            }
+            self.unrecorded_answers().splice(0..0, earlier);
         }
         Ok(result)
     }

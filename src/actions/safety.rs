@@ -96,6 +96,7 @@ impl Safety {
             human_approved: action.gate.needs_approval(),
             protected: screening.protected,
             account: screening.identity.map(|i| i.key().to_string()),
+            started: None,
         }
     }
 

@@ -169,24 +169,24 @@ pub(crate) async fn confirm(
         recorded.len()
     );
     let runner = graph_runner(config, &store)?;
+    let tracker = tokio::sync::Mutex::new(tracker);
+    let lanes = pipeline::Lanes::default();
     for r in &recorded {
         print_follow_up(r);
         if let Some(runner) = &runner {
             let mut printed =
                 |nested: &Recorded, _: &[crate::actions::ActionResult]| print_follow_up(nested);
-            let results = pipeline::execute_with_follow_ups(
-                &store,
+            let ex = pipeline::Execution {
+                store: &store,
                 runner,
-                &mut tracker,
+                tracker: &tracker,
+                lanes: &lanes,
                 run_id,
-                &set,
-                &ctx,
-                r.seq,
-                &r.plan,
-                &mut printed,
-                1,
-            )
-            .await?;
+                playbooks: &set,
+                ctx: &ctx,
+            };
+            let results =
+                pipeline::execute_with_follow_ups(ex, r.seq, &r.plan, &mut printed, 1).await?;
             for result in results {
                 println!(
                     "    {} {} on {}: {}",

@@ -223,6 +223,15 @@ fn graph_config(
     if let Some(secs) = settings.action_deadline_secs {
         config.action_deadline = std::time::Duration::from_secs(secs);
     }
+    if let Some(n) = settings.concurrency {
+        config.concurrency = n;
+    }
+    if let Some(n) = settings.mailbox_concurrency {
+        config.mailbox_concurrency = n;
+    }
+    if let Some(n) = settings.max_in_flight {
+        config.max_in_flight = n;
+    }
     if let Some(bytes) = settings.max_response_bytes {
         config.max_response_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     }

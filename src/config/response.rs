@@ -41,6 +41,9 @@ pub(super) const GRAPH_KEYS: &[&str] = &[
     "login_url",
     "action_deadline",
     "max_response_bytes",
+    "concurrency",
+    "mailbox_concurrency",
+    "max_in_flight",
 ];
 pub(super) const CONTAINMENT_KEYS: &[&str] = &[
     "quarantine_group_id",
@@ -82,6 +85,14 @@ pub(super) fn decode_graph(p: &mut Problems, node: &Node) -> Option<GraphSetting
     let max_response_bytes = f
         .get("max_response_bytes")
         .and_then(|n| decode::positive_int(p, n, "`graph.max_response_bytes`"));
+    let count = |p: &mut Problems, key: &str| {
+        f.get(key)
+            .and_then(|n| decode::positive_int(p, n, &format!("`graph.{key}`")))
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    let concurrency = count(p, "concurrency");
+    let mailbox_concurrency = count(p, "mailbox_concurrency");
+    let max_in_flight = count(p, "max_in_flight");
     Some(GraphSettings {
         tenant_id: text(p, "tenant_id").unwrap_or_default(),
         client_id: text(p, "client_id").unwrap_or_default(),
@@ -93,6 +104,9 @@ pub(super) fn decode_graph(p: &mut Problems, node: &Node) -> Option<GraphSetting
         login_url: text(p, "login_url"),
         action_deadline_secs,
         max_response_bytes,
+        concurrency,
+        mailbox_concurrency,
+        max_in_flight,
     })
 }
 

@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     http: reqwest::Client,
     tokens: TokenProvider,
     mailboxes: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight in all (`max_in_flight`), whatever their resource.
+    in_flight: Semaphore,
     /// Graph's throttling as every caller of this client sees it (see `governor`).
     governor: Governor,
 }
@@ -151,6 +153,7 @@ impl GraphClient {
         Ok(GraphClient {
             inner: Arc::new(Inner {
                 base: format!("{}/v1.0", config.graph_root()),
+                in_flight: Semaphore::new(config.max_in_flight),
                 config,
                 http,
                 tokens,
@@ -195,6 +198,8 @@ impl GraphClient {
             let mut turn = inner.governor.turn(request).await;
             let outcome = {
                 let _permit = self.mailbox_permit(request.mailbox.as_deref()).await;
+                // Never closed, so acquiring cannot fail.
+                let _slot = inner.in_flight.acquire().await.ok();
                 self.attempt(request, url, &token.value, &client_request_id)
                     .await
             };

@@ -138,6 +138,11 @@ pub struct GraphConfig {
     pub max_retry_wait: Duration,
     /// Concurrent requests per mailbox (Outlook allows 4 per app and mailbox).
     pub mailbox_concurrency: usize,
+    /// Requests in flight at once in all, whatever their resource (`graph.max_in_flight`).
+    pub max_in_flight: usize,
+    /// Accounts whose actions are carried out at once (`graph.concurrency`): the callers'
+    /// setting, kept here so every caller sharing the client shares it.
+    pub concurrency: usize,
     /// Timeout of one attempt.
     pub timeout: Duration,
     /// Largest body read from an answer; a longer one is refused unread (`TooLarge`).
@@ -149,6 +154,11 @@ pub struct GraphConfig {
 
 /// 4 MiB: far more than any containment answer (a page of 1,000 sign-ins is about 2 MB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Accounts contained at once: enough to keep a wave's containment in seconds, few enough
+/// that one app's share of Graph is not spent on a single incident.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Requests in flight at once: every account at once with room for its reads.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Well under a minute, so one hung Graph cannot hold a worker for minutes.
 pub const DEFAULT_ACTION_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -168,6 +178,8 @@ impl GraphConfig {
             max_attempts: 5,
             max_retry_wait: Duration::from_secs(30),
             mailbox_concurrency: 4,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            concurrency: DEFAULT_CONCURRENCY,
             timeout: Duration::from_secs(30),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             action_deadline: DEFAULT_ACTION_DEADLINE,
@@ -221,6 +233,9 @@ impl GraphConfig {
         }
         if self.mailbox_concurrency == 0 {
             return bad("graph mailbox_concurrency must be at least 1");
+        }
+        if self.max_in_flight == 0 || self.concurrency == 0 {
+            return bad("graph max_in_flight and concurrency must be at least 1");
         }
         for (name, url) in [
             ("graph_url", self.graph_root()),

@@ -5,6 +5,10 @@
 //! others follow only once it got through. A storm then costs about one throttled request per
 //! pause, not one per worker.
 //!
+//! A resource nobody has had an answer from yet starts the same way, with one request as a
+//! probe: a storm already raging when a wave of work starts then meets one request, not the
+//! whole pool at once. That costs one round trip per resource, once per process.
+//!
 //! A resource is what Graph throttles together: one mailbox (Outlook's limits are per app and
 //! mailbox), or else the service a path belongs to (its first segment: `users`, `groups`,
 //! `identity`, `auditLogs`, `security`...).
@@ -36,6 +40,8 @@ struct State {
     paused_until: Option<Instant>,
     /// A request is testing whether the pause is over; the others wait for its answer.
     probing: bool,
+    /// Graph has answered a request to this resource without asking to wait.
+    proven: bool,
 }
 
 /// A request's place in line, held while it is in flight: it reports how Graph answered.
@@ -60,7 +66,12 @@ impl Governor {
             let wait_until = {
                 let mut state = resource.state.lock().unwrap_or_else(|p| p.into_inner());
                 match state.paused_until {
-                    None => return Turn::new(resource.clone(), false),
+                    None if state.proven => return Turn::new(resource.clone(), false),
+                    None if state.probing => None,
+                    None => {
+                        state.probing = true;
+                        return Turn::new(resource.clone(), true);
+                    }
                     Some(until) if until > Instant::now() => Some(until),
                     Some(_) if state.probing => None,
                     Some(_) => {
@@ -124,6 +135,7 @@ impl Turn {
             state.probing = false;
             if lift {
                 state.paused_until = None;
+                state.proven = true;
             }
         }
         self.resource.changed.notify_waiters();
@@ -151,5 +163,54 @@ fn resource_of(request: &GraphRequest) -> String {
                 .to_ascii_lowercase();
             format!("service:{service}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GraphPath, GraphRequest};
+    use reqwest::Method;
+
+    fn request() -> GraphRequest {
+        GraphRequest::new(Method::GET, GraphPath::new(["users"]))
+    }
+
+    #[tokio::test]
+    async fn a_resource_nobody_has_heard_from_is_tried_by_one_request_first() {
+        let governor = Arc::new(Governor::default());
+        let mut probe = governor.turn(&request()).await;
+        assert!(probe.probe);
+        let next = {
+            let governor = governor.clone();
+            tokio::spawn(async move { governor.turn(&request()).await.probe })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            !next.is_finished(),
+            "the others wait for the probe's answer"
+        );
+        probe.answered();
+        let next_was_probe = tokio::time::timeout(Duration::from_secs(1), next)
+            .await
+            .expect("an answer lets the others go")
+            .unwrap();
+        assert!(!next_was_probe);
+        // Once answered, requests go without waiting on one another.
+        let a = governor.turn(&request()).await;
+        let b = governor.turn(&request()).await;
+        assert!(!a.probe && !b.probe);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_probe_keeps_everyone_paused() {
+        let governor = Governor::default();
+        let mut probe = governor.turn(&request()).await;
+        probe.throttled(Duration::from_millis(50));
+        drop(probe);
+        let started = Instant::now();
+        let next = governor.turn(&request()).await;
+        assert!(next.probe, "after the pause, one request tries again");
+        assert!(started.elapsed() >= Duration::from_millis(40));
     }
 }

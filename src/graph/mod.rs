@@ -32,7 +32,8 @@ mod tests;
 pub use batch::BATCH_LIMIT;
 pub use client::{GraphClient, GraphRequest, GraphResponse};
 pub use config::{
-    Cloud, Credential, DEFAULT_ACTION_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, GraphConfig, Secret,
+    Cloud, Credential, DEFAULT_ACTION_DEADLINE, DEFAULT_CONCURRENCY, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES, GraphConfig, Secret,
 };
 pub use directory::DirectorySet;
 pub use error::GraphError;

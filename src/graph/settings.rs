@@ -24,6 +24,14 @@ pub struct GraphSettings {
     /// `graph.max_response_bytes`: the largest answer read (default
     /// [`DEFAULT_MAX_RESPONSE_BYTES`](super::DEFAULT_MAX_RESPONSE_BYTES)).
     pub max_response_bytes: Option<u64>,
+    /// `graph.concurrency`: accounts whose actions run at once (default
+    /// [`DEFAULT_CONCURRENCY`](super::DEFAULT_CONCURRENCY)).
+    pub concurrency: Option<usize>,
+    /// `graph.mailbox_concurrency`: requests in flight per mailbox (default 4, Outlook's limit).
+    pub mailbox_concurrency: Option<usize>,
+    /// `graph.max_in_flight`: requests in flight to Graph in all (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`](super::DEFAULT_MAX_IN_FLIGHT)).
+    pub max_in_flight: Option<usize>,
 }
 
 impl GraphSettings {

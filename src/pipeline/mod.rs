@@ -16,6 +16,7 @@ mod evaluate;
 mod execute;
 mod follow_up;
 mod identity;
+mod lanes;
 mod lookups;
 mod metrics;
 mod recorder;
@@ -25,11 +26,12 @@ mod service;
 mod worker;
 
 pub use evaluate::{Entry, Evaluated, evaluate, prepare};
-pub use execute::{FollowUpSink, execute_with_follow_ups};
+pub use execute::{Execution, FollowUpSink, execute_with_follow_ups};
 pub use follow_up::{
     FollowUp, Recorded, after_action, confirm_campaign, load_for, member_follow_up,
     record_follow_ups,
 };
+pub use lanes::Lanes;
 pub use lookups::Lookups;
 pub use metrics::Metrics;
 pub use recorder::{Input, Recorder};

@@ -68,7 +68,7 @@ pub async fn run_jsonl(
         ..RunSummary::default()
     };
     let mut campaigns = Campaigns {
-        tracker: Tracker::new(campaign_settings.clone()),
+        tracker: tokio::sync::Mutex::new(Tracker::new(campaign_settings.clone())),
         lookups: Lookups::start(store).await?,
         playbooks,
         ctx,
@@ -121,7 +121,7 @@ pub async fn run_jsonl(
         // At most one query for the batch: the stored campaigns its indicators may link to.
         campaigns
             .lookups
-            .load_for(store, &mut campaigns.tracker, &detections)
+            .load_for(store, campaigns.tracker.get_mut(), &detections)
             .await?;
         let items: Vec<Item> = parsed
             .into_iter()
@@ -129,7 +129,7 @@ pub async fn run_jsonl(
             .map(|(item, completed)| evaluate(item, completed, &mut campaigns))
             .collect();
         if !items.is_empty() {
-            let prepared = prepare(summary.run_id, &items, &mut campaigns.tracker)?;
+            let prepared = prepare(summary.run_id, &items, campaigns.tracker.get_mut())?;
             if let Some((write, done)) = in_flight.take() {
                 report(
                     store,
@@ -164,11 +164,12 @@ pub async fn run_jsonl(
             )
             .await?;
         }
-        if campaigns.tracker.len() > TRACKER_SOFT_LIMIT
+        let tracker = campaigns.tracker.get_mut();
+        if tracker.len() > TRACKER_SOFT_LIMIT
             && let Some(latest) = latest_seen
         {
-            let window = campaigns.tracker.window();
-            campaigns.tracker.forget_before(latest - window);
+            let window = tracker.window();
+            tracker.forget_before(latest - window);
             campaigns.lookups.forgot();
         }
         (sinks.progress)(bytes_read, &summary);
@@ -217,7 +218,7 @@ fn evaluate(item: JsonlItem, completed: Option<Detection>, campaigns: &mut Campa
     match item.result {
         Ok(detection) => {
             let evaluated = evaluate::evaluate_grouped(
-                &mut campaigns.tracker,
+                campaigns.tracker.get_mut(),
                 &detection,
                 completed.as_ref().unwrap_or(&detection),
                 None,

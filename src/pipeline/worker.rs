@@ -1,6 +1,7 @@
 //! The worker of `stanch serve`: carries out recorded actions that are active and need no human,
-//! oldest first: up to [`LANES`] accounts at once, each account's actions in order, one at a
-//! time (Graph's per-mailbox limit is the client's, shared by all lanes).
+//! oldest first: up to `graph.concurrency` accounts at once (see [`lanes`]), each account's
+//! actions in order, one at a time (Graph's per-mailbox limit and its throttling are the
+//! client's, shared by all lanes).
 //!
 //! Its queue is the store itself (`status = 'pending'`), so nothing is lost across a crash; on
 //! start, actions caught mid-run are re-queued and re-run, and their pre-checks make the second
@@ -49,6 +50,7 @@ pub async fn work(
     let mut lane_of_task = std::collections::HashMap::new();
     let mut busy = std::collections::HashSet::new();
     let mut last_rescue = tokio::time::Instant::now();
+    let lanes = lanes(&worker.runner);
     while !*stop.borrow() {
         // Any replica rescues what a dead one left: cheap when nothing lapsed.
         if last_rescue.elapsed() >= store.replica().settings.beat() {
@@ -64,7 +66,7 @@ pub async fn work(
             }
         };
         for row in rows {
-            if running.len() >= LANES {
+            if running.len() >= lanes {
                 break;
             }
             // The oldest action of a lane runs first; the rest of that lane waits its turn.
@@ -126,10 +128,13 @@ pub async fn rescue(store: &Store) {
     }
 }
 
-/// Accounts contained at once. One account's actions run in order, one at a time (and every
-/// tenant-wide action in one lane, since they change the same objects), and a lane that waits
-/// on a hung Graph holds only its own account: the others go on, and new work is taken up.
-pub const LANES: usize = 4;
+/// Accounts contained at once (`graph.concurrency`). One account's actions run in order, one at
+/// a time (and every tenant-wide action in one lane, since they change the same objects), and a
+/// lane that waits on a hung Graph holds only its own account: the others go on, and new work is
+/// taken up.
+pub fn lanes(runner: &GraphRunner) -> usize {
+    runner.client().config().concurrency.max(1)
+}
 
 #[derive(Clone)]
 struct Worker {

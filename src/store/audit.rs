@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Store;
-use super::chain::{Sealing, head_from_row, lock_head, write_records};
+use super::chain::{Sealing, head_from_row};
 use super::error::{StoreError, query_err};
 use stanch_core::audit::{self, AuditEvent, AuditRecord, ChainHead, VerifyReport};
 
@@ -11,18 +11,13 @@ const PAGE: i64 = 10_000;
 
 impl Store {
     /// Writes `events` to the audit trail, in order, in one transaction: sealed onto the chain
-    /// now, or (sequenced, on PostgreSQL) pending and sealed by the sequencer within moments.
+    /// now (with other appends waiting at the same moment, see `group_commit`), or (sequenced,
+    /// on PostgreSQL) pending and sealed by the sequencer within moments.
     pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         if self.sealing == Sealing::Sequenced {
             return self.enqueue_audit(events).await;
         }
-        let (_writer, mut tx) = self.write_tx().await?;
-        let head = lock_head(&mut tx).await?;
-        let (records, head) = audit::seal_all(&head, events);
-        write_records(&mut tx, self.backend, records, &head).await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing audit records"))
+        self.append_audit_grouped(events).await
     }
 
     /// The whole trail, in seq order. Reads page by page; see [`Store::audit_records_after`] to

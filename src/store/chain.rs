@@ -308,10 +308,13 @@ pub(crate) async fn lock_head(tx: &mut WriteTx) -> Result<ChainHead, StoreError>
 
 /// Takes the head lock and reads the head, nothing else.
 pub(crate) async fn lock_head_only(tx: &mut WriteTx) -> Result<ChainHead, StoreError> {
-    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("locking the audit chain head"))?;
+    // SQLite's `BEGIN IMMEDIATE` locked the whole database already; elsewhere the row is locked.
+    if !tx.holds_write_lock {
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("locking the audit chain head"))?;
+    }
     let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_optional(&mut **tx)
         .await

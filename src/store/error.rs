@@ -35,6 +35,9 @@ pub enum StoreError {
         "this replica's lease on {0} lapsed, so another replica may have taken it over; nothing more is written for it here"
     )]
     LeaseLost(String),
+    /// The transaction that wrote these records with others' (group commit) failed.
+    #[error("{0}")]
+    Grouped(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -46,6 +49,7 @@ impl StoreError {
             StoreError::Replaced(_) => true,
             StoreError::Connect { .. } => true,
             StoreError::Query { cause, .. } => unavailable(cause),
+            StoreError::Grouped(shared) => shared.is_unavailable(),
             _ => false,
         }
     }

@@ -10,6 +10,7 @@ use super::Store;
 use super::error::{StoreError, query_err};
 use super::guard::{Claim, ClaimGuard};
 use super::sql::timestamp;
+use stanch_core::audit::AuditEvent;
 use stanch_core::vocab::ActionStatus;
 
 /// What a claim of `key` under `guard` excludes others from: the key itself, the account its
@@ -110,8 +111,14 @@ impl Store {
         .map_err(query_err("claiming an action"))?;
         if claimed.rows_affected() == 1 {
             super::guard::spend(&mut tx, detection_seq, key, guard).await?;
+            if let Some(started) = &guard.started {
+                chain.append(&mut tx, self.backend, [started]).await?;
+            }
         }
         tx.commit().await.map_err(query_err("committing a claim"))?;
+        if claimed.rows_affected() == 1 && guard.started.is_some() {
+            self.pending_committed();
+        }
         Ok(if claimed.rows_affected() == 1 {
             Claim::Claimed
         } else {
@@ -165,7 +172,8 @@ impl Store {
     /// Records how an action this replica claimed ended, as
     /// [`set_action_outcome_expiring`](Self::set_action_outcome_expiring) does, but only while
     /// it still holds the action's lease: a replica that lost it (frozen, cut off) leaves the
-    /// action to the one that rescued it. [`StoreError::LeaseLost`] then.
+    /// action to the one that rescued it. [`StoreError::LeaseLost`] then. `ended` (the audit
+    /// record of how it ended) is written in the same transaction.
     pub async fn record_claimed_outcome(
         &self,
         detection_seq: i64,
@@ -173,6 +181,7 @@ impl Store {
         status: ActionStatus,
         result: &Value,
         expires_at: Option<DateTime<Utc>>,
+        ended: &[AuditEvent],
     ) -> Result<(), StoreError> {
         let outcome = Outcome {
             detection_seq,
@@ -181,13 +190,29 @@ impl Store {
             result,
             expires_at,
         };
-        match self
-            .write_outcome(&outcome, Some(&self.replica().id))
-            .await?
-        {
-            1 => Ok(()),
-            _ => Err(StoreError::LeaseLost(format!("action `{key}`"))),
+        let owner = self.replica().id.clone();
+        if ended.is_empty() {
+            return match self.write_outcome(&outcome, Some(&owner)).await? {
+                1 => Ok(()),
+                _ => Err(StoreError::LeaseLost(format!("action `{key}`"))),
+            };
         }
+        let (_writer, mut tx) = self.hot_tx().await?;
+        let written = outcome_query(&outcome, Some(&owner))
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording an action's outcome"))?;
+        if written.rows_affected() != 1 {
+            // Dropped unfinished: rolled back, nothing written.
+            return Err(StoreError::LeaseLost(format!("action `{key}`")));
+        }
+        let mut chain = self.join_chain(&mut tx, Vec::new()).await?;
+        chain.append(&mut tx, self.backend, ended).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing an action's outcome"))?;
+        self.pending_committed();
+        Ok(())
     }
 
     /// Writes `outcome`; with `owner`, only to an action still `executing` under its lease.
@@ -197,31 +222,40 @@ impl Store {
         outcome: &Outcome<'_>,
         owner: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let leased = if owner.is_some() {
-            " AND status = 'executing' AND lease_owner = $7"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
-             expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 \
-             AND idempotency_key = $6{leased}"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(outcome.status.as_str())
-            .bind(outcome.result.to_string())
-            .bind(timestamp(Utc::now()))
-            .bind(outcome.expires_at.map(timestamp))
-            .bind(outcome.detection_seq)
-            .bind(outcome.key.to_string());
-        if let Some(owner) = owner {
-            query = query.bind(owner.to_string());
-        }
-        let done = query
-            .execute(&self.pool)
+        let done = self
+            .execute_write(outcome_query(outcome, owner))
             .await
             .map_err(query_err("recording an action's outcome"))?;
         Ok(done.rows_affected())
+    }
+}
+
+/// The statement that writes `outcome`; with `owner`, only to an action still `executing` under
+/// its lease.
+fn outcome_query<'q>(
+    outcome: &Outcome<'_>,
+    owner: Option<&str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let leased = if owner.is_some() {
+        " AND status = 'executing' AND lease_owner = $7"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
+         expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 \
+         AND idempotency_key = $6{leased}"
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(outcome.status.as_str().to_string())
+        .bind(outcome.result.to_string())
+        .bind(timestamp(Utc::now()))
+        .bind(outcome.expires_at.map(timestamp))
+        .bind(outcome.detection_seq)
+        .bind(outcome.key.to_string());
+    match owner {
+        Some(owner) => query.bind(owner.to_string()),
+        None => query,
     }
 }
 
@@ -244,14 +278,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-        sqlx::query(
+        self.execute_write(sqlx::query(
             "UPDATE actions SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1, \
              updated_at = $2 WHERE pk = $3 AND status = 'failed'",
         )
         .bind(timestamp(at))
         .bind(timestamp(now))
-        .bind(pk)
-        .execute(&self.pool)
+        .bind(pk))
         .await
         .map_err(query_err("scheduling a retry"))?;
         Ok(())
@@ -310,10 +343,9 @@ impl Store {
     /// Puts a failed, refused or unverified action back in the queue (`stanch actions retry`):
     /// a person's decision to run it again.
     pub async fn requeue_action(&self, pk: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE actions SET status = 'pending', updated_at = $1 WHERE pk = $2 AND status IN ('failed', 'needs_human', 'unverified')")
+        let done = self.execute_write(sqlx::query("UPDATE actions SET status = 'pending', updated_at = $1 WHERE pk = $2 AND status IN ('failed', 'needs_human', 'unverified')")
             .bind(timestamp(chrono::Utc::now()))
-            .bind(pk)
-            .execute(&self.pool)
+            .bind(pk))
             .await
             .map_err(query_err("requeueing an action"))?;
         Ok(done.rows_affected() == 1)

@@ -110,16 +110,15 @@ impl Store {
                      WHERE pk = $2 AND status IN ({})",
                     ActionStatus::sql_list(UNDOABLE)
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                self.execute_write(sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(pk)
                     .bind(self.replica().id.clone())
-                    .bind(self.replica().lease_until())
-                    .execute(&self.pool)
+                    .bind(self.replica().lease_until()))
                     .await
             }
             Some(due_by) => {
-                sqlx::query(
+                self.execute_write(sqlx::query(
                     "UPDATE actions SET status = 'rolling_back', updated_at = $1, lease_owner = $4, lease_until = $5 \
                      WHERE pk = $2 AND status = 'succeeded' AND expires_at IS NOT NULL \
                      AND confirmed_at IS NULL AND expires_at <= $3",
@@ -128,8 +127,7 @@ impl Store {
                 .bind(pk)
                 .bind(timestamp(due_by))
                 .bind(self.replica().id.clone())
-                .bind(self.replica().lease_until())
-                .execute(&self.pool)
+                .bind(self.replica().lease_until()))
                 .await
             }
         }
@@ -174,13 +172,12 @@ impl Store {
     /// Hands back an action claimed for an undo that never started (its audit record could not
     /// be written), in the status it had.
     pub async fn release_rollback(&self, pk: i64, status: ActionStatus) -> Result<(), StoreError> {
-        sqlx::query(
+        self.execute_write(sqlx::query(
             "UPDATE actions SET status = $1, updated_at = $2 WHERE pk = $3 AND status = 'rolling_back'",
         )
         .bind(status.as_str())
         .bind(timestamp(Utc::now()))
-        .bind(pk)
-        .execute(&self.pool)
+        .bind(pk))
         .await
         .map_err(query_err("releasing an action claimed for a rollback"))?;
         Ok(())
@@ -190,15 +187,17 @@ impl Store {
     /// effect (`succeeded`): every rollback tolerates a change already undone, so the next
     /// attempt completes it. An undo a live replica is running is left alone.
     pub async fn recover_interrupted_rollbacks(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE actions SET status = 'succeeded', updated_at = $1, lease_owner = NULL, \
+        let done = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE actions SET status = 'succeeded', updated_at = $1, lease_owner = NULL, \
              lease_until = NULL WHERE status = 'rolling_back' AND (lease_owner IS NULL \
              OR lease_until IS NULL OR lease_until < $1)",
-        )
-        .bind(timestamp(Utc::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recovering interrupted rollbacks"))?;
+                )
+                .bind(timestamp(Utc::now())),
+            )
+            .await
+            .map_err(query_err("recovering interrupted rollbacks"))?;
         Ok(done.rows_affected())
     }
 

@@ -29,6 +29,9 @@ pub struct ClaimGuard {
     /// The target's canonical identity (object id, lower case), when the directory resolved it:
     /// recorded on the action, and what cooldowns and budgets compare.
     pub account: Option<String>,
+    /// The audit record of the action's start, written in the claim's transaction when it is
+    /// claimed (one commit instead of two).
+    pub started: Option<stanch_core::audit::AuditEvent>,
 }
 
 #[derive(Debug, Clone)]

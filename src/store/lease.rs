@@ -146,42 +146,47 @@ impl Store {
         let until = self.replica.lease_until();
         if self.replica.gap_before(started) {
             let lapsed = timestamp(Utc::now() - chrono::Duration::seconds(1));
-            let handed_back = sqlx::query(
-                "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
+            let handed_back = self
+                .execute_write(
+                    sqlx::query(
+                        "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
                  AND status IN ('executing', 'rolling_back')",
-            )
-            .bind(lapsed)
-            .bind(self.replica.id.clone())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("handing back stale claims"))?;
-            sqlx::query(
-                "UPDATE actions SET lease_owner = NULL, lease_until = NULL \
+                    )
+                    .bind(lapsed)
+                    .bind(self.replica.id.clone()),
+                )
+                .await
+                .map_err(query_err("handing back stale claims"))?;
+            self.execute_write(
+                sqlx::query(
+                    "UPDATE actions SET lease_owner = NULL, lease_until = NULL \
                  WHERE lease_owner = $1 AND status = 'pending'",
+                )
+                .bind(self.replica.id.clone()),
             )
-            .bind(self.replica.id.clone())
-            .execute(&self.pool)
             .await
             .map_err(query_err("handing back stale reservations"))?;
             tracing::warn!(replica = %self.replica.id, claims = handed_back.rows_affected(),
                 "this replica's heartbeat stopped for longer than a lease; its claims are handed back for rescue");
         } else {
-            sqlx::query(
-                "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
+            self.execute_write(
+                sqlx::query(
+                    "UPDATE actions SET lease_until = $1 WHERE lease_owner = $2 \
                  AND status IN ('pending', 'executing', 'rolling_back')",
+                )
+                .bind(until.clone())
+                .bind(self.replica.id.clone()),
             )
-            .bind(until.clone())
-            .bind(self.replica.id.clone())
-            .execute(&self.pool)
             .await
             .map_err(query_err("renewing action leases"))?;
         }
-        sqlx::query("UPDATE leases SET until = $1 WHERE owner = $2")
-            .bind(until)
-            .bind(self.replica.id.clone())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("renewing named leases"))?;
+        self.execute_write(
+            sqlx::query("UPDATE leases SET until = $1 WHERE owner = $2")
+                .bind(until)
+                .bind(self.replica.id.clone()),
+        )
+        .await
+        .map_err(query_err("renewing named leases"))?;
         self.replica.renewed(started);
         Ok(())
     }
@@ -189,18 +194,20 @@ impl Store {
     /// Takes (or keeps) the named lease `name` for this replica; true when it holds it now.
     pub async fn try_lease(&self, name: &str) -> Result<bool, StoreError> {
         let now = timestamp(Utc::now());
-        let done = sqlx::query(
-            "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3) \
+        let done = self
+            .execute_write(
+                sqlx::query(
+                    "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until \
              WHERE leases.owner = excluded.owner OR leases.until < $4",
-        )
-        .bind(name.to_string())
-        .bind(self.replica.id.clone())
-        .bind(self.replica.lease_until())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("taking a lease"))?;
+                )
+                .bind(name.to_string())
+                .bind(self.replica.id.clone())
+                .bind(self.replica.lease_until())
+                .bind(now),
+            )
+            .await
+            .map_err(query_err("taking a lease"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -221,31 +228,33 @@ impl Store {
 
     /// Gives up the named lease `name`, if this replica holds it.
     pub async fn release_lease(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
-            .bind(name.to_string())
-            .bind(self.replica.id.clone())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing a lease"))?;
+        self.execute_write(
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
+                .bind(name.to_string())
+                .bind(self.replica.id.clone()),
+        )
+        .await
+        .map_err(query_err("releasing a lease"))?;
         Ok(())
     }
 
     /// Gives back what this replica reserved but did not start, and its named leases (the
     /// leadership): a graceful stop hands its share to the others at once, not after a lease.
     pub async fn release_replica(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE actions SET lease_owner = NULL, lease_until = NULL, lane = NULL \
+        self.execute_write(
+            sqlx::query(
+                "UPDATE actions SET lease_owner = NULL, lease_until = NULL, lane = NULL \
              WHERE lease_owner = $1 AND status = 'pending'",
+            )
+            .bind(self.replica.id.clone()),
         )
-        .bind(self.replica.id.clone())
-        .execute(&self.pool)
         .await
         .map_err(query_err("releasing this replica's reservations"))?;
-        sqlx::query("DELETE FROM leases WHERE owner = $1")
-            .bind(self.replica.id.clone())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing this replica's leases"))?;
+        self.execute_write(
+            sqlx::query("DELETE FROM leases WHERE owner = $1").bind(self.replica.id.clone()),
+        )
+        .await
+        .map_err(query_err("releasing this replica's leases"))?;
         Ok(())
     }
 
@@ -270,8 +279,10 @@ impl Store {
             return Err(lost());
         }
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM actions WHERE idempotency_key = $1 AND lease_owner = $2 \
-             AND lease_until >= $3 AND status IN ('executing', 'rolling_back')",
+            // `mode = 'active'` (all a lease is ever on) lets it use the key's index: without
+            // it, every write of every action scanned the whole table.
+            "SELECT COUNT(*) AS n FROM actions WHERE idempotency_key = $1 AND mode = 'active' \
+             AND lease_owner = $2 AND lease_until >= $3 AND status IN ('executing', 'rolling_back')",
         )
         .bind(key.to_string())
         .bind(self.replica.id.clone())
@@ -292,18 +303,20 @@ impl Store {
     /// at the next pass instead of after a lease.
     pub async fn lapse_leases_of(&self, owner: &str) -> Result<(), StoreError> {
         let past = "2000-01-01T00:00:00.000000Z";
-        sqlx::query("UPDATE actions SET lease_until = $1 WHERE lease_owner = $2")
-            .bind(past)
-            .bind(owner.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("ending a replica's action leases"))?;
-        sqlx::query("UPDATE leases SET until = $1 WHERE owner = $2")
-            .bind(past)
-            .bind(owner.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("ending a replica's named leases"))?;
+        self.execute_write(
+            sqlx::query("UPDATE actions SET lease_until = $1 WHERE lease_owner = $2")
+                .bind(past)
+                .bind(owner.to_string()),
+        )
+        .await
+        .map_err(query_err("ending a replica's action leases"))?;
+        self.execute_write(
+            sqlx::query("UPDATE leases SET until = $1 WHERE owner = $2")
+                .bind(past)
+                .bind(owner.to_string()),
+        )
+        .await
+        .map_err(query_err("ending a replica's named leases"))?;
         Ok(())
     }
 

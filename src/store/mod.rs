@@ -16,6 +16,7 @@ mod chain;
 mod error;
 mod execution;
 mod expiry;
+mod group_commit;
 mod guard;
 mod health;
 mod lease;
@@ -55,6 +56,9 @@ pub(crate) use write_tx::WriteTx;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: sqlx::AnyPool,
+    /// Where write transactions run: one connection of its own on SQLite (see `open`), the
+    /// shared pool on PostgreSQL.
+    write_pool: sqlx::AnyPool,
     backend: Backend,
     /// Every write transaction locks the audit chain head, so writers queue anyway; queueing
     /// here, in order, avoids SQLite's busy-handler sleeps (up to 100 ms each) that made the
@@ -70,6 +74,8 @@ pub struct Store {
     sealing: chain::Sealing,
     /// Wakes this replica's sequencer when pending audit records were committed.
     sealer: std::sync::Arc<tokio::sync::Notify>,
+    /// Audit appends waiting to be committed together (see `group_commit`).
+    audit_queue: std::sync::Arc<group_commit::AuditQueue>,
 }
 
 /// Which database is behind the pool, for the few places where they differ.
@@ -98,7 +104,7 @@ impl Store {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        let mut tx = WriteTx::begin_with(&self.pool, self.file.clone(), begin)
+        let mut tx = WriteTx::begin_with(&self.write_pool, self.file.clone(), begin)
             .await
             .map_err(error::query_err("starting a transaction"))?;
         if self.sealing == chain::Sealing::Sequenced {
@@ -123,6 +129,26 @@ impl Store {
         Ok((None, tx))
     }
 
+    /// Runs one write statement on its own (autocommit), in turn with this process's other
+    /// writers on SQLite: left to SQLite's busy handler, a write that met another connection's
+    /// transaction slept in steps of up to 100 ms (10 ms on average for every action's outcome
+    /// with 16 accounts contained at once).
+    pub(crate) async fn execute_write<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let _writer = self.writer.lock().await;
+                if let Some(file) = &self.file {
+                    file.check()?;
+                }
+                query.execute(&self.write_pool).await
+            }
+            Backend::Postgres => query.execute(&self.pool).await,
+        }
+    }
+
     /// Where this store chains audit records.
     pub fn sealing(&self) -> chain::Sealing {
         self.sealing
@@ -134,6 +160,7 @@ impl Store {
         if let Err(e) = self.seal_pending().await {
             tracing::warn!(error = %e, "cannot seal pending audit records before closing");
         }
+        self.write_pool.close().await;
         self.pool.close().await;
     }
 }

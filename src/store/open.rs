@@ -20,6 +20,29 @@ const SQLITE_PRAGMAS: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WA
      PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 65536; \
      PRAGMA journal_size_limit = 67108864;";
 
+/// The one connection SQLite writes go through (they queue on the store's writer lock anyway):
+/// its page cache stays warm, whereas a write on whichever pooled connection came free found
+/// that connection's cache invalidated by the others' writes and read its pages back from disk.
+async fn sqlite_writer(url: &str, shown: &str) -> Result<sqlx::AnyPool, StoreError> {
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(|cause| StoreError::Connect {
+            url: shown.to_string(),
+            cause,
+        })
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `database_url`:
     /// `sqlite://PATH`, `sqlite::memory:` (one private connection, for tests) or `postgres://…`.
@@ -111,7 +134,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                url: shown,
+                url: shown.clone(),
                 cause: source,
             })?;
         if let (Some(path), Anchoring::Check) = (&file, anchoring) {
@@ -120,8 +143,15 @@ impl Store {
                 anchor::check(&pool, path, &anchor_file, &anchor).await?;
             }
         }
+        let write_pool = match (backend, is_memory(database_url)) {
+            (Backend::Sqlite, false) => {
+                sqlite_writer(&create_if_missing(database_url), &shown).await?
+            }
+            _ => pool.clone(),
+        };
         let store = Store {
             pool,
+            write_pool,
             backend,
             writer: Default::default(),
             file: file.map(|path| std::sync::Arc::new(OpenedFile::new(path))),
@@ -129,6 +159,7 @@ impl Store {
             replica: super::lease::Replica::new(),
             sealing: super::chain::Sealing::for_backend(backend),
             sealer: Default::default(),
+            audit_queue: Default::default(),
         };
         super::lease::spawn_heartbeat(store.clone());
         if store.sealing == super::chain::Sealing::Sequenced {

@@ -29,23 +29,25 @@ impl Store {
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(SWEEP_EVERY)
         {
-            sqlx::query("DELETE FROM seen_signatures WHERE expires_at < $1")
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(query_err("sweeping expired signatures"))?;
+            self.execute_write(
+                sqlx::query("DELETE FROM seen_signatures WHERE expires_at < $1").bind(now),
+            )
+            .await
+            .map_err(query_err("sweeping expired signatures"))?;
         }
-        let taken = sqlx::query(
-            "INSERT INTO seen_signatures (key, expires_at) VALUES ($1, $2) \
+        let taken = self
+            .execute_write(
+                sqlx::query(
+                    "INSERT INTO seen_signatures (key, expires_at) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
              WHERE seen_signatures.expires_at < $3",
-        )
-        .bind(key)
-        .bind(expires)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a signed request"))?;
+                )
+                .bind(key)
+                .bind(expires)
+                .bind(now),
+            )
+            .await
+            .map_err(query_err("recording a signed request"))?;
         Ok(taken.rows_affected() == 1)
     }
 
@@ -54,9 +56,7 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
-        sqlx::query("DELETE FROM seen_signatures WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
+        self.execute_write(sqlx::query("DELETE FROM seen_signatures WHERE key = $1").bind(key))
             .await
             .map_err(query_err("forgetting a signed request"))?;
         Ok(())

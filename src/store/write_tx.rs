@@ -25,6 +25,8 @@ pub(crate) struct WriteTx {
     /// Set where audit records are sequenced: taking the chain head in this transaction first
     /// seals what is pending (see `chain`).
     pub(crate) drains_pending: Option<super::Backend>,
+    /// Began with SQLite's `BEGIN IMMEDIATE`: it holds the database's write lock already.
+    pub(crate) holds_write_lock: bool,
 }
 
 impl WriteTx {
@@ -53,6 +55,7 @@ impl WriteTx {
                 open: true,
                 file,
                 drains_pending: None,
+                holds_write_lock: begin == "BEGIN IMMEDIATE",
             }),
             Err(e) => {
                 // A connection that cannot begin is in a state nobody should inherit.

@@ -11,6 +11,7 @@ mod campaigns;
 mod durability;
 mod edge;
 mod examples;
+mod execution;
 mod exit_codes;
 mod expiry;
 mod harness;

@@ -3,9 +3,10 @@
 //! repeats are suppressed by the cooldown, and a Global Administrator (a protected role, resolved
 //! through Graph) is never touched automatically.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::harness::{Builder, TestApp, project_root};
+use crate::harness::tenant::grown_fixture;
+use crate::harness::{TestApp, project_root};
 
 const ACCOUNTS: usize = 2_000;
 const WAVES: usize = 5;
@@ -20,29 +21,11 @@ steps:
     action: disable_account
 "#;
 
-/// The story's tenant plus `ACCOUNTS` ordinary users.
-fn grown_fixture(app: &Builder) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(project_root().join("examples/tenant.json")).unwrap();
-    let mut tenant: Value = serde_json::from_str(&text).unwrap();
-    let users = tenant["users"].as_array_mut().unwrap();
-    for n in 0..ACCOUNTS {
-        users.push(json!({
-            "id": format!("7f000000-0000-4000-8000-{n:012}"),
-            "userPrincipalName": format!("flood{n}@contoso.com"),
-            "displayName": format!("Flood {n}"),
-            "accountEnabled": true,
-            "privileged": false,
-            "signInSessionsValidFromDateTime": "2021-05-01T08:00:00Z",
-            "mail": format!("flood{n}@contoso.com"),
-        }));
-    }
-    app.write("tenant.json", &tenant.to_string())
-}
-
 #[test]
 fn a_flood_disables_no_more_accounts_than_the_budget_and_asks_people_for_the_rest() {
     let builder = TestApp::builder();
-    let fixture = grown_fixture(&builder);
+    let fixture = builder.path("tenant.json");
+    grown_fixture(&fixture, "flood", "7f000000", ACCOUNTS);
     let app = builder
         .tenant_from(&fixture)
         .playbook("flood.yaml", PLAYBOOK)

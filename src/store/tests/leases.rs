@@ -78,6 +78,7 @@ async fn two_replicas_share_leadership_work_and_outcomes(a: &Store, b: &Store) {
             ActionStatus::Succeeded,
             &json!({}),
             None,
+            &[],
         )
         .await;
     assert!(matches!(late, Err(StoreError::LeaseLost(_))), "{late:?}");
@@ -106,6 +107,7 @@ async fn two_replicas_share_leadership_work_and_outcomes(a: &Store, b: &Store) {
         ActionStatus::Succeeded,
         &json!({}),
         None,
+        &[],
     )
     .await
     .unwrap();
@@ -173,6 +175,7 @@ async fn a_heartbeat_after_a_silence_longer_than_a_lease_hands_the_claims_back()
             ActionStatus::Succeeded,
             &json!({}),
             None,
+            &[],
         )
         .await;
     assert!(

@@ -113,6 +113,8 @@ pub struct Builder {
     teams: bool,
     slack: bool,
     yaml: String,
+    /// More keys of the tenant's `graph:` section, as indented lines.
+    graph: String,
     serve: bool,
     log_level: Option<String>,
 }
@@ -121,10 +123,6 @@ impl Builder {
     /// A file in the app's directory (to write fixtures before the app starts).
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        write(self.dir.path(), name, text)
     }
 
     /// The Graph emulator with the story's tenant, and the config's `graph:` section for it
@@ -209,6 +207,12 @@ impl Builder {
         self
     }
 
+    /// One more `key: value` of the tenant's `graph:` section (needs `.tenant()`).
+    pub fn graph(mut self, line: &str) -> Builder {
+        self.graph.push_str(&format!("  {line}\n"));
+        self
+    }
+
     /// Start `stanch serve` once everything else is up.
     pub fn serve(mut self) -> Builder {
         self.serve = true;
@@ -236,6 +240,13 @@ impl Builder {
         let slack = self.slack.then(|| FakeSlack::start(&runtime));
 
         let mut text = tenant.as_ref().map(Tenant::config).unwrap_or_default();
+        if !self.graph.is_empty() {
+            text = text.replacen(
+                "\ncontainment:",
+                &format!("\n{}containment:", self.graph),
+                1,
+            );
+        }
         if !self.playbooks.is_empty() {
             let dir = self.path("playbooks");
             std::fs::create_dir_all(&dir).unwrap();
@@ -336,6 +347,7 @@ impl TestApp {
             teams: false,
             slack: false,
             yaml: String::new(),
+            graph: String::new(),
             serve: false,
             log_level: None,
         }

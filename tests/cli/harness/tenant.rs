@@ -1,7 +1,7 @@
 //! The Graph emulator (`stanch::emulate`) serving the story's tenant, and what tests read back
 //! from it.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use stanch::emulate::{Emulator, RunningEmulator};
 
 pub const TENANT: &str = "5d2e4a1c-6b7f-4e3a-9c1d-2f8e7a6b5c4d";
@@ -91,4 +91,26 @@ impl Tenant {
             .filter(|r| r.path.starts_with("/v1.0"))
             .count()
     }
+}
+
+/// The story's tenant plus `accounts` ordinary users `{name}{n}@contoso.com`, whose object ids
+/// start with `id_block` (8 hex digits), written to `path`.
+pub fn grown_fixture(path: &std::path::Path, name: &str, id_block: &str, accounts: usize) {
+    let root = super::project_root();
+    let text = std::fs::read_to_string(root.join("examples/tenant.json")).unwrap();
+    let mut tenant: Value = serde_json::from_str(&text).unwrap();
+    let users = tenant["users"].as_array_mut().unwrap();
+    for n in 0..accounts {
+        let upn = format!("{name}{n}@contoso.com");
+        users.push(json!({
+            "id": format!("{id_block}-0000-4000-8000-{n:012}"),
+            "userPrincipalName": upn,
+            "displayName": format!("{name} {n}"),
+            "accountEnabled": true,
+            "privileged": false,
+            "signInSessionsValidFromDateTime": "2021-05-01T08:00:00Z",
+            "mail": upn,
+        }));
+    }
+    std::fs::write(path, tenant.to_string()).unwrap();
 }

@@ -120,14 +120,10 @@ pub async fn execute(
         }
         Claim::Claimed => {}
     }
-    let ran = super::tenant_object::holding(store, action, || async {
-        runner
-            .for_one_action()
-            .fenced(&action.key)
-            .run(action)
-            .await
-    })
-    .await;
+    // Its reads and its writes' answers are written with its next write or with its outcome.
+    let one = runner.for_one_action().fenced(&action.key).deferring();
+    let ran =
+        super::tenant_object::holding(store, action, || async { one.run(action).await }).await;
     let (status, detail, stored) = match ran {
         Ok(execution) => {
             let detail = summarize(&execution.outcome);
@@ -180,12 +176,15 @@ pub async fn execute(
     if let Some(at) = expires_at {
         ended["expires_at"] = json!(at);
     }
-    let ended = [AuditEvent::new(
+    let mut ended_events = one.take_deferred();
+    let calls = ended_events.len();
+    ended_events.push(AuditEvent::new(
         Utc::now(),
         format!("action.{status}"),
         subject,
         ended,
-    )];
+    ));
+    let ended = ended_events;
     // Graph has acted: the outcome (and its audit record, in the same transaction) must reach
     // the database, however long it is away.
     let outcome = until_stored("recording an action's outcome", || {
@@ -199,6 +198,10 @@ pub async fn execute(
         )
     })
     .await;
+    if outcome.is_err() && calls > 0 {
+        // The calls happened whatever became of the outcome: their records are not lost with it.
+        let _ = store.append_audit(&ended[..calls]).await;
+    }
     if let Err(StoreError::LeaseLost(what)) = &outcome {
         tracing::warn!(action = %what, "this replica lost the action's lease; the replica that rescued it runs it and records how it ends");
         return Ok(result(

@@ -56,6 +56,10 @@ pub struct GraphRunner {
     /// The action whose lease this replica must still hold before each write it sends (see
     /// `store::lease`); none outside an action.
     pub(super) fence: Option<(Arc<str>, i64)>,
+    /// Where the records that need not precede anything wait (a read's request and answer, a
+    /// write's answer) when this runner carries out one action: written with its next write's
+    /// request, or with the action's outcome (`take_deferred`). None: each is written at once.
+    deferred: Option<Arc<std::sync::Mutex<Vec<AuditEvent>>>>,
 }
 
 impl GraphRunner {
@@ -83,6 +87,7 @@ impl GraphRunner {
             unrecorded: Arc::default(),
             deadline: None,
             fence: None,
+            deferred: None,
         }
     }
 
@@ -93,6 +98,21 @@ impl GraphRunner {
         GraphRunner {
             deadline: Some((Instant::now() + budget, budget)),
             ..self.clone()
+        }
+    }
+
+    /// This runner, keeping the records that need not be written before anything else for the
+    /// caller to write with the action's outcome ([`take_deferred`](Self::take_deferred)).
+    pub(super) fn deferring(mut self) -> GraphRunner {
+        self.deferred = Some(Arc::default());
+        self
+    }
+
+    /// The records kept back by a [`deferring`](Self::deferring) runner, oldest first.
+    pub(super) fn take_deferred(&self) -> Vec<AuditEvent> {
+        match &self.deferred {
+            Some(deferred) => std::mem::take(&mut *lock(deferred)),
+            None => Vec::new(),
         }
     }
 
@@ -253,10 +273,18 @@ impl GraphRunner {
         // answer are written together once it is answered (one commit, not two).
         let mut read = None;
         if writes {
-            let mut events = vec![request];
+            // What this action kept back goes first: the trail stays in the order things happened.
+            let mut events = self.take_deferred();
+            let kept = events.len();
+            events.push(request);
             events.append(&mut self.unrecorded_answers());
             if let Err(e) = self.store.append_audit(&events).await {
-                self.unrecorded_answers().splice(0..0, events.drain(1..));
+                self.unrecorded_answers()
+                    .splice(0..0, events.drain(kept + 1..));
+                events.truncate(kept);
+                if let Some(deferred) = &self.deferred {
+                    lock(deferred).splice(0..0, events);
+                }
                 return Err(e);
             }
             self.withhold_if_lapsed(subject).await?;
@@ -291,6 +319,10 @@ impl GraphRunner {
             }),
         };
         let event = AuditEvent::new(Utc::now(), "graph.response", subject, &after);
+        if let Some(deferred) = &self.deferred {
+            lock(deferred).extend(read.into_iter().chain([event]));
+            return Ok(result);
+        }
         let mut events: Vec<AuditEvent> = read.into_iter().chain([event]).collect();
         let late = events.len();
         events.append(&mut self.unrecorded_answers());
@@ -369,6 +401,12 @@ impl super::identity::Directory for GraphRunner {
                 })
             })
     }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -198,6 +198,7 @@ pub(crate) async fn confirm(
             }
         }
     }
+    pipeline::flush_campaigns(&store, &mut *tracker.lock().await).await?;
     if runner.is_none() {
         println!("no `graph` connection configured: `stanch serve` carries the active actions out");
     }

@@ -161,6 +161,14 @@ pub fn member_follow_up(
     })
 }
 
+/// Whether a succeeded `kind` may imply work for other accounts ([`after_action`]).
+pub fn may_follow_up(kind: ActionKind) -> bool {
+    matches!(
+        kind,
+        ActionKind::ConfirmCompromised | ActionKind::SweepSignins | ActionKind::RevokeAppConsent
+    )
+}
+
 /// What follows a succeeded action: a confirmation, or the accounts a sweep found.
 pub async fn after_action(
     store: &Store,
@@ -169,7 +177,7 @@ pub async fn after_action(
     action: &PlannedAction,
     result: &ActionResult,
 ) -> Result<Vec<FollowUp>, StoreError> {
-    if result.status != ActionOutcome::Succeeded {
+    if result.status != ActionOutcome::Succeeded || !may_follow_up(action.action) {
         return Ok(Vec::new());
     }
     match action.action {

@@ -50,6 +50,27 @@ pub async fn learn_identity(
     detection_seq: i64,
     result: &ActionResult,
 ) -> Result<(), StoreError> {
+    learn(store, tracker, detection_seq, result, Writes::Now).await
+}
+
+/// When what a tracker learnt reaches the store.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Writes {
+    /// At once, with its audit records.
+    Now,
+    /// A change that is only a name learnt stays in the tracker, to be written with the next
+    /// batch (`flush_campaigns`); one with audit records (a merge) is written at once.
+    Batched,
+}
+
+/// [`learn_identity`], with the campaign changes written as `writes` says.
+pub async fn learn(
+    store: &Store,
+    tracker: &mut Tracker,
+    detection_seq: i64,
+    result: &ActionResult,
+    writes: Writes,
+) -> Result<(), StoreError> {
     let Some((id, upn)) = learned(result) else {
         return Ok(());
     };
@@ -68,6 +89,9 @@ pub async fn learn_identity(
         result.key
     );
     let events = tracker.learn_identity(id, upn, &via);
+    if events.is_empty() && writes == Writes::Batched {
+        return Ok(());
+    }
     let dirty = tracker.take_dirty();
     if dirty.is_empty() && events.is_empty() {
         return Ok(());
@@ -75,4 +99,13 @@ pub async fn learn_identity(
     store
         .record_campaign_changes(dirty, &audit_events(&events, Utc::now()))
         .await
+}
+
+/// Writes what the tracker changed and has not written yet, in one transaction.
+pub async fn flush_campaigns(store: &Store, tracker: &mut Tracker) -> Result<(), StoreError> {
+    let dirty = tracker.take_dirty();
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    store.record_campaign_changes(dirty, &[]).await
 }

@@ -12,6 +12,7 @@
 //! - `recorder.rs`, `service.rs`, `worker.rs`, `metrics.rs`: the same for `stanch serve`: one
 //!   long-lived recorder, the durable worker, the scheduled jobs.
 
+mod carry_out;
 mod evaluate;
 mod execute;
 mod follow_up;
@@ -31,6 +32,7 @@ pub use follow_up::{
     FollowUp, Recorded, after_action, confirm_campaign, load_for, member_follow_up,
     record_follow_ups,
 };
+pub use identity::flush_campaigns;
 pub use lanes::Lanes;
 pub use lookups::Lookups;
 pub use metrics::Metrics;

@@ -1,14 +1,12 @@
 //! Once a batch has committed: carrying out its actions (and what a confirmed campaign implies),
 //! then reporting each line and counting the summary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::carry_out::{Done, carry_out_all};
 use super::evaluate::Evaluated;
-use super::execute::{Execution, execute_with_follow_ups};
-use super::follow_up::{Recorded, member_follow_up, record_follow_ups};
-use super::lanes::{Lanes, lane_of_action, lane_of_user};
 use super::lookups::Lookups;
 use crate::actions::{ActionResult, GraphRunner, runs_automatically};
 use crate::store::{Store, StoreError};
@@ -93,13 +91,6 @@ pub(super) struct Campaigns<'a> {
     pub run_id: i64,
 }
 
-/// What carrying out one line's plan did: its own actions, then each follow-up's.
-#[derive(Default)]
-struct Done {
-    results: Vec<ActionResult>,
-    follow_ups: Vec<(Recorded, Vec<ActionResult>)>,
-}
-
 /// Once a batch has committed: carry out its automatic active actions (and what follows them),
 /// then report each line, in input order.
 pub(super) async fn report(
@@ -171,146 +162,6 @@ pub(super) async fn report(
         }
     }
     Ok(())
-}
-
-/// Carries out every line's plan: the lines of one account (or of the tenant) one after
-/// another, in input order, and up to `graph.concurrency` accounts at once. Every line that was
-/// started is finished before an error is returned: an action is never abandoned half-way.
-async fn carry_out_all(
-    store: &Store,
-    runner: &GraphRunner,
-    campaigns: &Campaigns<'_>,
-    items: &[Item],
-    seq_of: &[Option<i64>],
-) -> Result<Vec<Done>, StoreError> {
-    use futures_util::StreamExt;
-    let mut lanes: Vec<Vec<usize>> = Vec::new();
-    let mut lane_index: HashMap<String, usize> = HashMap::new();
-    for (i, item) in items.iter().enumerate() {
-        let Item::Planned {
-            detection,
-            evaluated,
-            ..
-        } = item
-        else {
-            continue;
-        };
-        let joins = evaluated.note.as_ref().is_some_and(|n| n.joined_confirmed);
-        let first = evaluated
-            .plan
-            .actions
-            .iter()
-            .find(|a| runs_automatically(a));
-        let lane = match (first, &detection.user) {
-            (Some(action), _) => lane_of_action(action),
-            (None, Some(user)) if joins => lane_of_user(user),
-            _ => continue,
-        };
-        let at = *lane_index.entry(lane).or_insert_with(|| {
-            lanes.push(Vec::new());
-            lanes.len() - 1
-        });
-        lanes[at].push(i);
-    }
-    let held = Lanes::default();
-    let ex = Execution {
-        store,
-        runner,
-        tracker: &campaigns.tracker,
-        lanes: &held,
-        run_id: campaigns.run_id,
-        playbooks: campaigns.playbooks,
-        ctx: campaigns.ctx,
-    };
-    let at_once = runner.client().config().concurrency.max(1);
-    let finished: Vec<Vec<(usize, Result<Done, StoreError>)>> =
-        futures_util::stream::iter(lanes.into_iter().map(|lane| async move {
-            let mut out = Vec::with_capacity(lane.len());
-            for i in lane {
-                let result = carry_out_line(ex, &items[i], seq_of[i]).await;
-                let failed = result.is_err();
-                out.push((i, result));
-                if failed {
-                    break;
-                }
-            }
-            out
-        }))
-        .buffer_unordered(at_once)
-        .collect()
-        .await;
-    let mut done: Vec<Done> = items.iter().map(|_| Done::default()).collect();
-    let mut first_error = None;
-    for (i, result) in finished.into_iter().flatten() {
-        match result {
-            Ok(d) => done[i] = d,
-            Err(e) => first_error = first_error.or(Some((i, e))),
-        }
-    }
-    match first_error {
-        Some((_, e)) => Err(e),
-        None => Ok(done),
-    }
-}
-
-/// One line's automatic actions with their follow-ups; an account joining a campaign confirmed
-/// earlier is contained as a member.
-async fn carry_out_line(
-    ex: Execution<'_>,
-    item: &Item,
-    seq: Option<i64>,
-) -> Result<Done, StoreError> {
-    let (
-        Item::Planned {
-            detection,
-            evaluated,
-            ..
-        },
-        Some(seq),
-    ) = (item, seq)
-    else {
-        return Ok(Done::default());
-    };
-    let mut done = Done::default();
-    done.results = carry_out(ex, seq, &evaluated.plan, &mut done.follow_ups).await?;
-    if let (Some(note), Some(user)) = (&evaluated.note, &detection.user)
-        && note.joined_confirmed
-    {
-        let mut tracker = ex.tracker.lock().await;
-        let Some(follow_up) =
-            member_follow_up(&tracker, &note.campaign, user, detection.observed_at)
-        else {
-            return Ok(done);
-        };
-        let recorded = record_follow_ups(
-            ex.store,
-            &mut tracker,
-            ex.run_id,
-            ex.playbooks,
-            ex.ctx,
-            vec![follow_up],
-        )
-        .await?;
-        drop(tracker);
-        for r in recorded {
-            let results = carry_out(ex, r.seq, &r.plan, &mut done.follow_ups).await?;
-            done.follow_ups.push((r, results));
-        }
-    }
-    Ok(done)
-}
-
-/// Executes a plan's automatic actions with their follow-ups, collected in `follow_ups`.
-async fn carry_out(
-    ex: Execution<'_>,
-    seq: i64,
-    plan: &Plan,
-    follow_ups: &mut Vec<(Recorded, Vec<ActionResult>)>,
-) -> Result<Vec<ActionResult>, StoreError> {
-    let mut sink = |recorded: &Recorded, done: &[ActionResult]| {
-        follow_ups.push((recorded.clone(), done.to_vec()));
-    };
-    execute_with_follow_ups(ex, seq, plan, &mut sink, 0).await
 }
 
 impl RunSummary {

@@ -9,13 +9,11 @@ use serde_json::{Value, json};
 use super::access::failed;
 use super::ip_rails::{Tenant, judge};
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
+use super::pages::read_all;
 use super::runner::{GraphRunner, graph_failure, target_text};
-use crate::graph::{Expect, GraphPath, GraphRequest, PageRef};
+use crate::graph::{Expect, GraphPath, GraphRequest};
 use stanch_core::engine::PlannedAction;
 use stanch_core::rails::ranges::ranges_param;
-
-/// Pages of named locations or policies read before refusing to judge on part of them.
-const MAX_PAGES: usize = 20;
 
 fn locations_path() -> GraphPath {
     GraphPath::new(["identity", "conditionalAccess", "namedLocations"])
@@ -73,30 +71,6 @@ fn location_body(name: &str, ranges: &BTreeSet<String>) -> Value {
         "isTrusted": false,
         "ipRanges": ranges.iter().map(|r| range_json(r)).collect::<Vec<_>>(),
     })
-}
-
-/// Every item of a collection, each page an audited read. A collection too long to read whole
-/// fails the action: the rails must not judge a block on part of the tenant.
-async fn read_all(
-    runner: &GraphRunner,
-    action: &PlannedAction,
-    path: GraphPath,
-    what: &str,
-) -> Result<Vec<Value>, ActionError> {
-    let mut at = PageRef::First(path);
-    let mut items = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let page = runner.call_page(action, &at).await?;
-        items.extend(page.items);
-        match page.next {
-            Some(next) => at = next,
-            None => return Ok(items),
-        }
-    }
-    Err(failed(
-        action,
-        format!("more than {MAX_PAGES} pages of {what}: they cannot all be checked"),
-    ))
 }
 
 /// Reads the tenant's named locations and policies, and refuses the block (before anything is

@@ -24,7 +24,9 @@ mod ip_rails;
 mod lifecycle;
 mod mailbox;
 mod notify;
+mod pages;
 mod purge;
+mod purge_defender;
 mod purge_recipients;
 mod purge_wave;
 pub mod rules;
@@ -47,7 +49,7 @@ pub use identity::{Directory, IDENTITY_TTL, Identities, Identity, IdentityError}
 pub use lifecycle::{ActionError, ActionRunner, Evidence, Execution, Restore};
 pub use runner::{GraphRunner, GraphStats};
 pub use safety::{Safety, Screening};
-pub use settings::ContainmentSettings;
+pub use settings::{ContainmentSettings, PurgeBackend};
 pub use setup::{LegacyAuthSetup, SetupError, SetupOptions, Step, setup_legacy_auth};
 pub use stored::MAX_STORED_EVIDENCE_BYTES;
 pub use sweep::MAX_IPS as SWEEP_MAX_IPS;
@@ -57,6 +59,8 @@ pub use undo::{RollbackError, Undo, rollback, undo};
 mod apps_tests;
 #[cfg(test)]
 mod persistence_tests;
+#[cfg(test)]
+mod purge_defender_tests;
 #[cfg(test)]
 mod purge_tests;
 #[cfg(test)]

@@ -28,17 +28,23 @@
 use serde_json::{Value, json};
 
 use super::lifecycle::{ActionError, Evidence, Execution, Restore};
+use super::purge_defender;
 use super::purge_recipients::{self, parse_time};
-use super::purge_wave::{Mode, copies, failed, message_path, short_of_time, unreadable, wave};
+use super::purge_wave::{
+    Mode, announce_hard_delete, copies, failed, message_path, short_of_time, unreadable, wave,
+};
 use super::runner::{GraphRunner, graph_failure, target_text};
+use super::settings::PurgeBackend;
 use crate::graph::{Expect, GraphRequest};
-use stanch_core::audit::AuditEvent;
 use stanch_core::engine::PlannedAction;
 
 pub(super) async fn find_wave(
     runner: &GraphRunner,
     action: &PlannedAction,
 ) -> Result<Value, ActionError> {
+    if runner.containment.purge_backend == PurgeBackend::Defender {
+        return purge_defender::find_wave(runner, action).await;
+    }
     let wave = wave(action)?;
     let around = action
         .params
@@ -83,11 +89,19 @@ pub(super) async fn find_wave(
     }))
 }
 
+/// Whether the evidence was gathered through Defender (the setting may have changed since).
+fn through_defender(recorded: &Value) -> bool {
+    recorded["backend"] == "defender"
+}
+
 pub(super) async fn purge(
     runner: &GraphRunner,
     action: &PlannedAction,
     evidence: &Evidence,
 ) -> Result<Execution, ActionError> {
+    if through_defender(&evidence.0) {
+        return purge_defender::purge(runner, action, evidence).await;
+    }
     let wave = wave(action)?;
     let mut unread: Vec<Value> = evidence.0["unreadable"]
         .as_array()
@@ -182,34 +196,16 @@ pub(super) async fn purge(
     })
 }
 
-/// Says, in the trail and before the first `permanentDelete`, that none of it can be undone.
-async fn announce_hard_delete(
-    runner: &GraphRunner,
-    action: &PlannedAction,
-    evidence: &Evidence,
-) -> Result<(), ActionError> {
-    let event = AuditEvent::new(
-        chrono::Utc::now(),
-        "action.irreversible",
-        format!("action/{}", action.key),
-        json!({"action": action.action, "internet_message_id": evidence.0["internet_message_id"],
-               "mailboxes": evidence.0["recipients"],
-               "why": "mode `hard`: permanentDelete purges each copy; it cannot be restored"}),
-    );
-    runner.store.append_audit(&[event]).await.map_err(|e| {
-        failed(
-            action,
-            format!("cannot record that the purge is irreversible, so nothing was purged: {e}"),
-        )
-    })
-}
-
 /// Every mailbox acted on is read again: no copy may remain outside the destination folder.
 pub(super) async fn verify_purged(
     runner: &GraphRunner,
     action: &PlannedAction,
     execution: &Execution,
 ) -> Result<(), ActionError> {
+    if through_defender(&execution.evidence.0) {
+        // Defender acts after its 202: there is nothing to read back yet.
+        return Ok(());
+    }
     let wave = wave(action)?;
     let mut left = Vec::new();
     for found in execution.evidence.0["mailboxes"]
@@ -254,6 +250,9 @@ pub(super) async fn restore_messages(
     action: &PlannedAction,
     restore: &Restore,
 ) -> Result<(), ActionError> {
+    if through_defender(&restore.0) {
+        return purge_defender::restore(runner, action, restore).await;
+    }
     for moved in restore.0["moved"].as_array().into_iter().flatten() {
         let (Some(mailbox), Some(id), Some(folder)) = (
             moved["mailbox"].as_str(),

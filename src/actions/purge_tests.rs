@@ -9,10 +9,10 @@ use super::tests::{planned, setup, setup_on, setup_with};
 use super::{ActionError, ActionRunner};
 use crate::emulate::{Emulator, Fault, Fixture};
 
-const WAVE_1: &str = "<DB7PR04MB5163C1F0A2B3@DB7PR04MB5163.eurprd04.prod.outlook.com>";
-const WAVE_2: &str = "<AM6PR02MB4417E9D8C7B6@AM6PR02MB4417.eurprd02.prod.outlook.com>";
-const BENIGN: &str = "<AM6PR02MB4417A1B2C3D4@AM6PR02MB4417.eurprd02.prod.outlook.com>";
-const WAVE_2_READABLE: [&str; 6] = [
+pub(super) const WAVE_1: &str = "<DB7PR04MB5163C1F0A2B3@DB7PR04MB5163.eurprd04.prod.outlook.com>";
+pub(super) const WAVE_2: &str = "<AM6PR02MB4417E9D8C7B6@AM6PR02MB4417.eurprd02.prod.outlook.com>";
+pub(super) const BENIGN: &str = "<AM6PR02MB4417A1B2C3D4@AM6PR02MB4417.eurprd02.prod.outlook.com>";
+pub(super) const WAVE_2_READABLE: [&str; 6] = [
     "b.jones@contoso.com",
     "c.lee@contoso.com",
     "d.patel@contoso.com",
@@ -21,7 +21,7 @@ const WAVE_2_READABLE: [&str; 6] = [
     "g.muller@contoso.com",
 ];
 
-fn purge(sender: &str, id: &str, params: Value) -> stanch_core::engine::PlannedAction {
+pub(super) fn purge(sender: &str, id: &str, params: Value) -> stanch_core::engine::PlannedAction {
     let mut action = planned(ActionKind::PurgeMessages, sender);
     action.key = format!("purge-{id}-{params}");
     action
@@ -37,7 +37,7 @@ fn purge(sender: &str, id: &str, params: Value) -> stanch_core::engine::PlannedA
 }
 
 /// The folders holding copies of `id` in `upn`'s mailbox, by well-known name.
-fn folders(state: &Value, upn: &str, id: &str) -> Vec<String> {
+pub(super) fn folders(state: &Value, upn: &str, id: &str) -> Vec<String> {
     state["messages"][upn]
         .as_array()
         .into_iter()

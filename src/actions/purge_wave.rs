@@ -4,10 +4,11 @@
 
 use serde_json::{Value, json};
 
-use super::lifecycle::ActionError;
+use super::lifecycle::{ActionError, Evidence};
 use super::purge_recipients::literal;
 use super::runner::{GraphRunner, graph_failure, target_text};
 use crate::graph::{GraphError, GraphPath, GraphRequest};
+use stanch_core::audit::AuditEvent;
 use stanch_core::engine::PlannedAction;
 
 /// Mailboxes one run changes without a person when the step sets no `max_recipients`.
@@ -167,4 +168,26 @@ pub(super) async fn copies(
     Ok(Ok(
         json!({"mailbox": mailbox, "copies": matches, "destination_folder_id": destination}),
     ))
+}
+
+/// Says, in the trail and before the first `permanentDelete`, that none of it can be undone.
+pub(super) async fn announce_hard_delete(
+    runner: &GraphRunner,
+    action: &PlannedAction,
+    evidence: &Evidence,
+) -> Result<(), ActionError> {
+    let event = AuditEvent::new(
+        chrono::Utc::now(),
+        "action.irreversible",
+        format!("action/{}", action.key),
+        json!({"action": action.action, "internet_message_id": evidence.0["internet_message_id"],
+               "mailboxes": evidence.0["recipients"],
+               "why": "mode `hard`: permanentDelete purges each copy; it cannot be restored"}),
+    );
+    runner.store.append_audit(&[event]).await.map_err(|e| {
+        failed(
+            action,
+            format!("cannot record that the purge is irreversible, so nothing was purged: {e}"),
+        )
+    })
 }

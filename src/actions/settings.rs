@@ -7,6 +7,17 @@ pub struct ContainmentSettings {
     pub quarantine_group_id: Option<String>,
     /// Display name of the IP named location that `block_ips` adds ranges to.
     pub blocked_ips_location: String,
+    /// How `purge_messages` reaches the recipients' mailboxes.
+    pub purge_backend: PurgeBackend,
+}
+
+/// How `purge_messages` removes a wave: mailbox by mailbox through `Mail.ReadWrite` (the
+/// default), or in one remediation through Defender for Office 365 (Plan 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PurgeBackend {
+    #[default]
+    Mailboxes,
+    Defender,
 }
 
 impl Default for ContainmentSettings {
@@ -14,6 +25,7 @@ impl Default for ContainmentSettings {
         ContainmentSettings {
             quarantine_group_id: None,
             blocked_ips_location: "stanch: blocked attacker IPs".to_string(),
+            purge_backend: PurgeBackend::default(),
         }
     }
 }

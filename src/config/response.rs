@@ -14,6 +14,7 @@
 //! containment:
 //!   quarantine_group_id: 3f0c...     # the group a CA policy blocks legacy auth for (`stanch setup`)
 //!   blocked_ips_location: "stanch: blocked attacker IPs"
+//!   purge_backend: mailboxes         # or defender: purge_messages through Defender for Office 365
 //! notify:
 //!   default: https://hooks.example.com/stanch
 //! ```
@@ -21,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::actions::ContainmentSettings;
+use crate::actions::{ContainmentSettings, PurgeBackend};
 use crate::graph::{CLOUDS, GraphSettings};
 use stanch_core::secret::{SecretString, SecretUrl};
 
@@ -41,7 +42,11 @@ pub(super) const GRAPH_KEYS: &[&str] = &[
     "action_deadline",
     "max_response_bytes",
 ];
-pub(super) const CONTAINMENT_KEYS: &[&str] = &["quarantine_group_id", "blocked_ips_location"];
+pub(super) const CONTAINMENT_KEYS: &[&str] = &[
+    "quarantine_group_id",
+    "blocked_ips_location",
+    "purge_backend",
+];
 
 pub(super) fn decode_graph(p: &mut Problems, node: &Node) -> Option<GraphSettings> {
     let f = decode::fields(p, node, "`graph`", GRAPH_KEYS)?;
@@ -105,6 +110,19 @@ pub(super) fn decode_containment(p: &mut Problems, node: &Node) -> Option<Contai
         .and_then(|n| decode::string(p, n, "`containment.blocked_ips_location`"))
     {
         settings.blocked_ips_location = name.to_string();
+    }
+    if let Some(n) = f.get("purge_backend") {
+        match decode::string(p, n, "`containment.purge_backend`") {
+            Some("mailboxes") => settings.purge_backend = PurgeBackend::Mailboxes,
+            Some("defender") => settings.purge_backend = PurgeBackend::Defender,
+            Some(other) => p.error(
+                n.loc,
+                format!(
+                    "`containment.purge_backend` must be `mailboxes` or `defender`, found `{other}`"
+                ),
+            ),
+            None => {}
+        }
     }
     Some(settings)
 }

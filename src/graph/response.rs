@@ -20,6 +20,9 @@ pub enum Expect {
     /// `204` and no body: `PATCH /users/{id}`, `DELETE`, `POST …/members/$ref`,
     /// `confirmCompromised`.
     NoContent,
+    /// `202`, a body (if any) JSON: an action Graph carries out later (Defender's
+    /// `analyzedEmails/remediate`).
+    Accepted,
     /// Any 2xx; a body, if there is one, is JSON. `revokeSignInSessions` is documented as 204
     /// but answers `200` with JSON (the default for POST, PATCH and DELETE).
     AnySuccess,
@@ -43,6 +46,7 @@ impl Expect {
             Expect::Json => (Some(200), true),
             Expect::Created => (Some(201), true),
             Expect::NoContent => (Some(204), false),
+            Expect::Accepted => (Some(202), false),
             Expect::AnySuccess => (None, false),
         };
         if let Some(wanted) = wanted

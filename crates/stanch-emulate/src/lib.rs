@@ -19,6 +19,7 @@ mod auth_methods;
 mod batch;
 mod consents;
 mod control;
+mod defender;
 mod devices;
 mod emulator;
 mod faults;

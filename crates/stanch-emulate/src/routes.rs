@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use crate::fixture::Fixture;
 use crate::wire::{GraphRequest, GraphResponse, segments, unknown_segment};
-use crate::{alerts, consents, devices, groups, policies, risk, select, trace, users};
+use crate::{alerts, consents, defender, devices, groups, policies, risk, select, trace, users};
 
 /// Routes the request, then applies `$select` to a successful read, as Graph does.
 pub fn route(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
@@ -40,6 +40,7 @@ fn dispatch(tenant: &mut Fixture, req: &GraphRequest) -> GraphResponse {
         ("riskyusers", _) => risk::risky_users(tenant, req, &segs[1..]),
         ("auditlogs", "signins") if segs.len() == 2 => risk::sign_ins(tenant, req),
         ("security", "alerts_v2") => alerts::route(tenant, req, &segs[2..]),
+        ("security", "collaboration") => defender::route(tenant, req, &segs[2..]),
         ("admin", "exchange")
             if segs[2..]
                 .iter()

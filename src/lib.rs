@@ -11,6 +11,7 @@ pub mod actions;
 pub mod approvals;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod graph;
 pub mod http;
 pub mod pipeline;

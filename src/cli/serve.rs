@@ -117,6 +117,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     println!("listening on {}", listener.local_addr()?);
     let state = AppState::new(service, config.intake.clone());
     let refusals = state.spawn_refusal_flusher();
+    let doctor = super::doctor::spawn_at_serve(config.clone(), store.clone(), state.doctor.clone());
     crate::http::serve(
         listener,
         app(state.clone()),
@@ -125,6 +126,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     )
     .await;
     refusals.abort();
+    doctor.abort();
     state.refusals.flush(&store, true).await;
     tracing::info!("shutting down: finishing the actions in progress");
     let _ = stop_tx.send(true);

@@ -12,6 +12,7 @@ pub mod approvals;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod forward;
 pub mod graph;
 pub mod http;
 pub mod pipeline;

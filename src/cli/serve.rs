@@ -92,6 +92,8 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         let stop = stop_rx.clone();
         Some(tokio::spawn(async move { scheduler.run(stop).await }))
     };
+    let forwarders = crate::forward::spawn(&store, &config.audit_forward, stop_rx.clone())
+        .context("starting the audit forwarding")?;
     let requester = tokio::spawn(crate::pipeline::request_approvals(
         service.dispatcher(),
         service.approvals_wake.clone(),
@@ -137,6 +139,9 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         let _ = scheduler.await;
     }
     let _ = requester.await;
+    for forwarder in forwarders {
+        let _ = forwarder.await;
+    }
     store
         .finish_run(run_id, &serde_json::json!({"stopped": "signal"}))
         .await?;

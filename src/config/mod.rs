@@ -8,6 +8,7 @@
 //! ```
 
 mod approvals;
+mod audit;
 mod campaigns;
 mod response;
 mod safety;
@@ -51,6 +52,7 @@ const KEYS: &[&str] = &[
     "protected_groups",
     "protected_roles",
     "campaigns",
+    "audit",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +85,8 @@ pub struct Config {
     pub protected_roles: Vec<String>,
     /// How detections are grouped into campaigns.
     pub campaigns: stanch_core::campaign::Settings,
+    /// Where `stanch serve` streams the audit trail (`audit.forward`).
+    pub audit_forward: crate::forward::ForwardSettings,
 }
 
 impl Default for Config {
@@ -104,6 +108,7 @@ impl Default for Config {
             protected_groups: Vec::new(),
             protected_roles: Vec::new(),
             campaigns: stanch_core::campaign::Settings::default(),
+            audit_forward: crate::forward::ForwardSettings::default(),
         }
     }
 }
@@ -215,6 +220,9 @@ impl Config {
             }
             if let Some(node) = f.get("campaigns") {
                 config.campaigns = campaigns::decode_campaigns(&mut p, node);
+            }
+            if let Some(node) = f.get("audit") {
+                config.audit_forward = audit::decode_audit(&mut p, node);
             }
             if let Some(node) = f.get("approvals") {
                 config.approvals = approvals::decode_approvals(&mut p, node);
@@ -328,6 +336,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The config a file holding `text` loads to (without environment), or its error as text.
+#[cfg(test)]
+pub(crate) fn load_text(text: &str) -> Result<Config, String> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
 }
 
 fn split_list(value: &str) -> Vec<String> {

@@ -161,13 +161,7 @@ pub(super) fn not_http(url: &str, what: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-
-    fn load(text: &str) -> Result<Config, String> {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), text).unwrap();
-        Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
-    }
+    use crate::config::load_text as load;
 
     #[test]
     fn graph_action_deadline_and_response_cap_are_read_and_checked() {

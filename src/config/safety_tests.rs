@@ -1,12 +1,6 @@
-use crate::config::Config;
+use crate::config::load_text as load;
 use stanch_core::rails::BlockIpsRules;
 use stanch_core::rails::ranges::parse_range;
-
-fn load(text: &str) -> Result<Config, String> {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
-}
 
 #[test]
 fn block_ips_rules_default_to_a_slash_24_and_a_slash_48() {

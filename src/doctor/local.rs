@@ -72,11 +72,19 @@ fn links(report: &mut Report, config: &Config) {
         return;
     }
     if approvals.link_secret.is_none() {
-        report.findings.push(Finding::fail(
-            "links",
-            "approval links are expected (public_url or Teams personal links) but `approvals.link_secret` is not set: no link is sent",
-            "set approvals.link_secret (or STANCH_APPROVAL_LINK_SECRET) to a long random value",
-        ));
+        let message = "`approvals.link_secret` is not set: approval requests carry no links (people decide with `stanch approvals approve`)";
+        let fix =
+            "set approvals.link_secret (or STANCH_APPROVAL_LINK_SECRET) to a long random value";
+        // The personal Teams flow exists only to carry each approver's link.
+        report.findings.push(if personal {
+            Finding::fail(
+                "links",
+                format!("Teams `personal_webhook_url` is set but {message}"),
+                fix,
+            )
+        } else {
+            Finding::warn("links", message, fix)
+        });
         return;
     }
     let finding = match &approvals.public_url {

@@ -16,6 +16,7 @@ mod chain;
 mod error;
 mod execution;
 mod expiry;
+mod forward;
 mod guard;
 mod health;
 mod lease;

@@ -14,6 +14,7 @@ mod edge;
 mod examples;
 mod exit_codes;
 mod expiry;
+mod forward;
 mod harness;
 mod identity;
 mod members;

@@ -45,6 +45,7 @@ pub mod netsplit;
 pub mod postgres;
 pub mod server;
 pub mod slack;
+pub mod syslog;
 pub mod tenant;
 pub mod webdriver;
 

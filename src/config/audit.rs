@@ -112,7 +112,7 @@ mod tests {
         let err =
             load("audit:\n  forward:\n    syslog: { address: siem.example.com }\n").unwrap_err();
         assert!(
-            err.contains(":3:24: `audit.forward.syslog.address` must be host:port"),
+            err.contains(":3:24: error: `audit.forward.syslog.address` must be host:port"),
             "{err}"
         );
         let err = load("audit:\n  forward:\n    syslog: { address: \"h:1\", ca_file: x.pem }\n")

@@ -32,7 +32,7 @@ pub use stanch_core::secret::{SecretString, SecretUrl};
 
 use stanch_core::vocab::Mode;
 use stanch_core::yaml::decode;
-use stanch_core::yaml::diag::Problems;
+use stanch_core::yaml::diag::{Diagnostic, Level, Problems};
 use stanch_core::yaml::{self, Loc};
 
 const KEYS: &[&str] = &[
@@ -117,12 +117,14 @@ impl Default for Config {
 pub enum ConfigError {
     #[error("cannot read config file {path}: {cause}")]
     Read { path: String, cause: std::io::Error },
-    #[error("{path}:{line}:{col}: {message}")]
+    /// Every mistake in the file at once, each as playbook mistakes are shown: file:line:col,
+    /// the line, and a caret under the column.
+    #[error("{}", render_all(.path, .rendered))]
     Invalid {
         path: String,
-        line: u64,
-        col: u64,
-        message: String,
+        problems: Vec<Diagnostic>,
+        /// Each problem with its snippet.
+        rendered: Vec<String>,
     },
     #[error("environment variable {name}={value}: {reason}")]
     Env {
@@ -156,13 +158,25 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(config);
         }
-        let invalid = |loc: Loc, message: String| ConfigError::Invalid {
-            path: shown.clone(),
-            line: loc.line,
-            col: loc.col,
-            message,
+        let invalid = |items: Vec<(Loc, Level, String)>| {
+            let problems: Vec<Diagnostic> = items
+                .into_iter()
+                .map(|(loc, level, message)| Diagnostic {
+                    file: shown.clone(),
+                    loc,
+                    level,
+                    message,
+                })
+                .collect();
+            let rendered = problems.iter().map(|d| d.render(&text)).collect();
+            ConfigError::Invalid {
+                path: shown.clone(),
+                problems,
+                rendered,
+            }
         };
-        let root = yaml::parse(&text).map_err(|e| invalid(e.loc, e.message))?;
+        let root =
+            yaml::parse(&text).map_err(|e| invalid(vec![(e.loc, Level::Error, e.message)]))?;
         let mut p = Problems::default();
         if let Some(f) = decode::fields(&mut p, &root, "the config", KEYS) {
             if let Some(node) = f.get("mode") {
@@ -246,9 +260,12 @@ impl Config {
                     .collect();
             }
         }
-        match p.items.into_iter().next() {
-            Some((loc, _, message)) => Err(invalid(loc, message)),
-            None => Ok(config),
+        if p.items.is_empty() {
+            Ok(config)
+        } else {
+            let mut items = p.items;
+            items.sort_by_key(|(loc, ..)| (loc.line, loc.col));
+            Err(invalid(items))
         }
     }
 
@@ -346,6 +363,14 @@ pub(crate) fn load_text(text: &str) -> Result<Config, String> {
     Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
 }
 
+/// One mistake as it is; several counted first, a blank line between them.
+fn render_all(path: &str, rendered: &[String]) -> String {
+    match rendered {
+        [one] => one.clone(),
+        all => format!("{} mistakes in {path}:\n\n{}", all.len(), all.join("\n\n")),
+    }
+}
+
 fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
@@ -417,7 +442,7 @@ mod tests {
         let err = Config::load(Some(bad.path()), |_| None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains(":3:10: unknown cloud `mars`"), "{err}");
+        assert!(err.contains(":3:10: error: unknown cloud `mars`"), "{err}");
     }
 
     #[test]
@@ -428,7 +453,7 @@ mod tests {
             .to_string();
         assert!(
             err.contains(
-                ":2:1: unknown key `databse_url` in the config; did you mean `database_url`?"
+                ":2:1: error: unknown key `databse_url` in the config; did you mean `database_url`?"
             ),
             "{err}"
         );

@@ -180,12 +180,12 @@ mod tests {
         );
         let zero = load("graph:\n  tenant_id: t\n  action_deadline: 0s\n").unwrap_err();
         assert!(
-            zero.contains(":3:20: `graph.action_deadline` must be longer than zero"),
+            zero.contains(":3:20: error: `graph.action_deadline` must be longer than zero"),
             "{zero}"
         );
         let bad = load("graph:\n  tenant_id: t\n  max_response_bytes: lots\n").unwrap_err();
         assert!(
-            bad.contains(":3:23: `graph.max_response_bytes` must be a positive integer"),
+            bad.contains(":3:23: error: `graph.max_response_bytes` must be a positive integer"),
             "{bad}"
         );
     }

@@ -8,6 +8,7 @@ mod audit;
 mod block_ips;
 mod browser;
 mod campaigns;
+mod config;
 mod doctor;
 mod durability;
 mod edge;

@@ -296,3 +296,45 @@ fn the_http_event_collector_gets_every_record_after_refusing_the_first_posts() {
     assert_eq!(events[0]["sourcetype"], "stanch:audit");
     assert_eq!(events[0]["event"]["hash"].as_str().map(str::len), Some(64));
 }
+
+#[test]
+fn over_tls_the_receiver_is_trusted_through_ca_file_and_an_untrusted_one_gets_nothing() {
+    let receiver = SyslogReceiver::start_tls();
+    let ca = crate::harness::project_root().join("tests/cli/fixtures/syslog-ca.crt");
+    let address = format!("localhost:{}", receiver.addr.port());
+    let app = TestApp::builder()
+        .intake()
+        .yaml(&format!(
+            "audit:\n  forward:\n    syslog: {{ address: \"{address}\", tls: true, ca_file: \"{}\" }}\n",
+            ca.display()
+        ))
+        .serve()
+        .build();
+    let (status, body) =
+        app.post_detections(detection::credential_use("t-1", "b.jones@contoso.com"));
+    assert_eq!(status, 202, "{body}");
+    wait_until(20, "nothing came over TLS", || {
+        received_all(&receiver, &app)
+    });
+    assert_complete(&receiver.frames(), &trail(&app));
+
+    // Without the CA, the system's roots do not vouch for the test certificate.
+    let untrusted = SyslogReceiver::start_tls();
+    let other = TestApp::builder()
+        .intake()
+        .yaml(&format!(
+            "audit:\n  forward:\n    syslog: {{ address: \"localhost:{}\", tls: true }}\n",
+            untrusted.addr.port()
+        ))
+        .serve()
+        .build();
+    let (status, _) =
+        other.post_detections(detection::credential_use("t-2", "b.jones@contoso.com"));
+    assert_eq!(status, 202);
+    wait_until(20, "the refused handshake was not logged", || {
+        other
+            .server_log()
+            .contains("cannot forward the audit trail")
+    });
+    assert!(untrusted.frames().is_empty());
+}

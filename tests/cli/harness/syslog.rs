@@ -1,9 +1,9 @@
 //! A syslog receiver for the audit forwarding tests: RFC 6587 octet-counted frames over TCP,
-//! each frame kept with the connection it came on. It can be stopped (every connection closed,
-//! the port freed) and started again on the same port, like a SIEM restarting.
+//! each frame kept with the connection it came on, optionally in TLS. It can be stopped (every
+//! connection closed, the port freed) and started again on the same port, like a SIEM restarting.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,16 +36,46 @@ pub struct SyslogReceiver {
     connections: Arc<Mutex<usize>>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+use tokio_rustls::rustls;
 
 impl SyslogReceiver {
     pub fn start() -> SyslogReceiver {
+        SyslogReceiver::start_with(None)
+    }
+
+    /// A receiver speaking TLS (RFC 5425) with `tests/cli/fixtures/syslog-tls.*`, a certificate
+    /// for `localhost` signed by `syslog-ca.crt`.
+    pub fn start_tls() -> SyslogReceiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let fixtures = super::project_root().join("tests/cli/fixtures");
+        let certs: Vec<CertificateDer> =
+            CertificateDer::pem_file_iter(fixtures.join("syslog-tls.crt"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(fixtures.join("syslog-tls.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        SyslogReceiver::start_with(Some(Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> SyslogReceiver {
         let mut receiver = SyslogReceiver {
             addr: "127.0.0.1:0".parse().unwrap(),
             frames: Arc::default(),
             connections: Arc::default(),
             stop: Arc::default(),
             threads: Vec::new(),
+            tls,
         };
         receiver.listen();
         receiver
@@ -56,6 +86,7 @@ impl SyslogReceiver {
         self.addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         self.stop = Arc::default();
+        let tls = self.tls.clone();
         let (stop, frames, connections) = (
             self.stop.clone(),
             self.frames.clone(),
@@ -71,9 +102,19 @@ impl SyslogReceiver {
                             *n += 1;
                             *n - 1
                         };
-                        let (stop, frames) = (stop.clone(), frames.clone());
+                        let (stop, frames, tls) = (stop.clone(), frames.clone(), tls.clone());
                         readers.push(std::thread::spawn(move || {
-                            read_frames(stream, number, &stop, &frames)
+                            stream
+                                .set_read_timeout(Some(Duration::from_millis(20)))
+                                .unwrap();
+                            match tls {
+                                None => read_frames(stream, number, &stop, &frames),
+                                Some(config) => {
+                                    let conn = rustls::ServerConnection::new(config).unwrap();
+                                    let tls = rustls::StreamOwned::new(conn, stream);
+                                    read_frames(tls, number, &stop, &frames)
+                                }
+                            }
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -110,19 +151,24 @@ impl Drop for SyslogReceiver {
 }
 
 fn read_frames(
-    mut stream: TcpStream,
+    mut stream: impl Read,
     connection: usize,
     stop: &AtomicBool,
     frames: &Mutex<Vec<Frame>>,
 ) {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
     let mut buffer: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 8192];
     while !stop.load(Ordering::SeqCst) {
         match stream.read(&mut chunk) {
             Ok(0) => return,
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return;
+            }
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             Err(_) => {}
         }

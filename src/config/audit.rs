@@ -108,6 +108,19 @@ mod tests {
     }
 
     #[test]
+    fn the_full_examples_commented_audit_section_loads_once_uncommented() {
+        let example = include_str!("../../examples/stanch.yaml");
+        let section: String = example
+            .lines()
+            .skip_while(|l| !l.starts_with("# audit:"))
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let config = load(&section).unwrap();
+        assert!(config.audit_forward.syslog.is_some() && config.audit_forward.hec.is_some());
+    }
+
+    #[test]
     fn a_receiver_without_a_port_or_a_ca_file_without_tls_is_refused_where_written() {
         let err =
             load("audit:\n  forward:\n    syslog: { address: siem.example.com }\n").unwrap_err();

@@ -9,7 +9,22 @@ use crate::store::Store;
 pub(super) async fn check(report: &mut Report, config: &Config, store: Result<&Store, String>) {
     slack(report, config).await;
     links(report, config);
+    forwarding(report, config).await;
     database(report, store).await;
+}
+
+/// The audit receivers of `audit.forward` can be reached (and take the HEC token).
+async fn forwarding(report: &mut Report, config: &Config) {
+    for (name, receiver, outcome) in crate::forward::probe(&config.audit_forward).await {
+        report.findings.push(match outcome {
+            Ok(()) => Finding::pass("forward", format!("{name} receiver {receiver} answers")),
+            Err(why) => Finding::fail(
+                "forward",
+                format!("the audit trail cannot be forwarded: {why}"),
+                "check audit.forward (address, TLS and ca_file, HEC URL and token) and that the receiver is up; records wait meanwhile, none is skipped",
+            ),
+        });
+    }
 }
 
 async fn slack(report: &mut Report, config: &Config) {

@@ -1,8 +1,8 @@
 //! `stanch doctor`: is this installation ready to contain an attack? Each check yields findings
 //! that say what is wrong and what to do: the token, the app's granted permissions against what
 //! the playbooks and features need, the quarantine group and its Conditional Access policy, the
-//! blocked-IP named location, the approver groups and roles, Slack, approval links, the
-//! database. `stanch serve` runs the same checks at start, and `/readyz` reports the last result.
+//! blocked-IP named location, the approver groups and roles, Slack, approval links, the audit
+//! receivers, the database. `stanch serve` runs the same checks at start, and `/readyz` reports the last result.
 //!
 //! Everything it needs is handed in ([`Subject`]): the CLI builds the Graph client and opens the
 //! store, the server passes its own. Doctor only reads.

@@ -46,6 +46,32 @@ impl Hec {
         &self.settings.url
     }
 
+    fn post(&self, body: String) -> reqwest::RequestBuilder {
+        let token = format!("Splunk {}", self.settings.token.expose());
+        self.http
+            .post(&self.settings.url)
+            .header("authorization", token)
+            .header("content-type", "application/json")
+            .body(body)
+    }
+
+    /// Posts no events: a collector that knows the token answers 400 "No data" (or 200);
+    /// 401 and 403 say the token is refused.
+    pub async fn probe(&self) -> Result<(), ForwardError> {
+        let url = &self.settings.url;
+        let answer = self
+            .post(String::new())
+            .send()
+            .await
+            .map_err(|e| ForwardError::Send(format!("hec {url}: {e}")))?;
+        match answer.status().as_u16() {
+            200..=299 | 400 => Ok(()),
+            status => Err(ForwardError::Send(format!(
+                "hec {url}: the collector answered {status}"
+            ))),
+        }
+    }
+
     /// Posts `records`; `Ok` once the collector acknowledged them.
     pub async fn send(&self, records: &[AuditRecord]) -> Result<(), ForwardError> {
         let body: String = records
@@ -55,14 +81,7 @@ impl Hec {
             .join("\n");
         let url = &self.settings.url;
         let answer = self
-            .http
-            .post(url)
-            .header(
-                "authorization",
-                format!("Splunk {}", self.settings.token.expose()),
-            )
-            .header("content-type", "application/json")
-            .body(body)
+            .post(body)
             .send()
             .await
             .map_err(|e| ForwardError::Send(format!("hec {url}: {e}")))?;

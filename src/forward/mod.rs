@@ -81,6 +81,31 @@ impl Sink {
     }
 }
 
+/// Whether each configured receiver can be reached (and takes the token): `(forwarder,
+/// receiver, outcome)`, for `stanch doctor`. Sends no record.
+pub async fn probe(settings: &ForwardSettings) -> Vec<(&'static str, String, Result<(), String>)> {
+    let mut outcomes = Vec::new();
+    if let Some(s) = &settings.syslog {
+        let outcome = match syslog::Syslog::new(s.clone()) {
+            Ok(mut sink) => sink.probe().await,
+            Err(e) => Err(e),
+        };
+        outcomes.push((
+            "syslog",
+            s.address.clone(),
+            outcome.map_err(|e| e.to_string()),
+        ));
+    }
+    if let Some(h) = &settings.hec {
+        let outcome = match hec::Hec::new(h.clone()) {
+            Ok(sink) => sink.probe().await,
+            Err(e) => Err(e),
+        };
+        outcomes.push(("hec", h.url.clone(), outcome.map_err(|e| e.to_string())));
+    }
+    outcomes
+}
+
 /// Starts one task per configured receiver; each runs until `stop`.
 pub fn spawn(
     store: &Store,

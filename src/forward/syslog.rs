@@ -138,6 +138,15 @@ impl Syslog {
         Ok(())
     }
 
+    /// Connects (and completes the TLS handshake), then hangs up: whether records could go.
+    pub async fn probe(&mut self) -> Result<(), ForwardError> {
+        self.connect().await?;
+        if let Some(mut stream) = self.conn.take() {
+            let _ = stream.shutdown().await;
+        }
+        Ok(())
+    }
+
     /// Writes `records` (connecting first if need be); they are confirmed later by
     /// [`Syslog::confirmed`].
     pub async fn send(&mut self, records: &[AuditRecord]) -> Result<(), ForwardError> {

@@ -109,12 +109,11 @@ fn a_missing_quarantine_group_fails_and_a_report_only_policy_warns() {
     assert_eq!(policy["status"], "warn", "{policy}");
     assert!(policy["fix"].as_str().unwrap().contains("--enforce"));
 
-    let missing = app
-        .tenant()
-        .config()
-        .replace(QUARANTINE, "9e3b1c2d-0000-4000-8000-00000000dead");
-    let config = app.write("missing.yaml", &missing).display().to_string();
-    let out = app.stanch(&["--config", &config, "doctor"]);
+    let out = app.stanch_with_changed_config(
+        QUARANTINE,
+        "9e3b1c2d-0000-4000-8000-00000000dead",
+        &["doctor"],
+    );
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
         out.stdout
@@ -163,4 +162,48 @@ fn serve_logs_a_failing_check_and_readyz_reports_it() {
         "{}",
         app.server_log()
     );
+}
+
+#[test]
+fn slack_is_checked_with_auth_test_and_a_refused_token_fails_with_what_to_do() {
+    let app = TestApp::builder().slack().build();
+    let out = app.stanch(&["doctor"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("ok    slack        auth.test: the bot token works (team Contoso)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(app.slack().calls("auth.test").len(), 1);
+
+    let out =
+        app.stanch_with_changed_config("bot_token: ", "bot_token: xoxb-revoked-", &["doctor"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("auth.test refused the bot token: invalid_auth")
+            && out.stdout.contains("Bot User OAuth Token"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_is_a_finding_not_a_crash() {
+    let app = TestApp::new();
+    // A directory where the database file should be.
+    std::fs::create_dir(app.path("stanch.db")).unwrap();
+    let out = app.stanch(&["doctor", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let database = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "database")
+        .cloned()
+        .unwrap();
+    assert_eq!(database["status"], "fail", "{database}");
+    assert!(database["fix"].as_str().unwrap().contains("database_url"));
 }

@@ -295,6 +295,21 @@ fn the_http_event_collector_gets_every_record_after_refusing_the_first_posts() {
     let events = hec.events.lock().unwrap();
     assert_eq!(events[0]["sourcetype"], "stanch:audit");
     assert_eq!(events[0]["event"]["hash"].as_str().map(str::len), Some(64));
+    drop(events);
+
+    let doctor = app.stanch(&["doctor"]);
+    assert!(
+        doctor.stdout.contains("ok    forward      hec receiver"),
+        "{}",
+        doctor.stdout
+    );
+    let doctor = app.stanch_with_changed_config("token: hec-t0ken", "token: revoked", &["doctor"]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("the collector answered 401"),
+        "{}",
+        doctor.stdout
+    );
 }
 
 #[test]
@@ -337,4 +352,24 @@ fn over_tls_the_receiver_is_trusted_through_ca_file_and_an_untrusted_one_gets_no
             .contains("cannot forward the audit trail")
     });
     assert!(untrusted.frames().is_empty());
+
+    // doctor says so before anything is lost: one receiver answers, the other is refused.
+    let ok = app.stanch(&["doctor"]);
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains(&format!(
+            "ok    forward      syslog receiver {address} answers"
+        )),
+        "{}",
+        ok.stdout
+    );
+    let refused = other.stanch(&["doctor"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused
+            .stdout
+            .contains("FAIL  forward      the audit trail cannot be forwarded"),
+        "{}",
+        refused.stdout
+    );
 }

@@ -127,7 +127,8 @@ pub fn spawn(
 
 async fn run(store: Store, mut sink: Sink, mut stop: watch::Receiver<bool>) {
     let (name, target) = (sink.name(), sink.target());
-    tracing::info!(forwarder = name, %target, "forwarding the audit trail");
+    let after = store.forward_cursor(name).await.unwrap_or_default();
+    tracing::info!(forwarder = name, %target, after_seq = after, "forwarding the audit trail");
     let mut backoff = Duration::ZERO;
     let mut failing = false;
     loop {

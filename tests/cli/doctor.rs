@@ -36,6 +36,16 @@ fn doctor_passes_against_the_emulator_with_the_example_configs_as_the_readme_sho
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("ok    permissions"), "{}", out.stdout);
     assert!(out.stdout.contains("doctor: ready"), "{}", out.stdout);
+    // The README shows this very output.
+    let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
+    let start = readme.find("doctor`, which passes:\n\n   ```\n").unwrap();
+    let shown: String = readme[start..]
+        .lines()
+        .skip(3)
+        .take_while(|l| l.trim() != "```")
+        .map(|l| format!("{}\n", l.strip_prefix("   ").unwrap_or(l)))
+        .collect();
+    assert_eq!(shown, out.stdout.replace(&url, "http://127.0.0.1:8941"));
 
     // The full example, its placeholders filled with the emulator's tenant.
     let full = std::fs::read_to_string(project_root().join("examples/stanch.yaml"))

@@ -192,6 +192,7 @@ pub fn needed(
     let policies = playbooks
         .into_iter()
         .flat_map(|s| &s.playbooks)
+        .filter(|p| p.enabled)
         .flat_map(|p| p.steps.iter().map(move |step| (p, step)))
         .inspect(|(p, step)| {
             let ids = by_action.entry(step.action).or_default();
@@ -310,6 +311,38 @@ mod tests {
                 assert!(crate::emulate::GRAPH_APP_ROLES.contains(p), "{p}");
             }
         }
+    }
+
+    const PURGE: &str = "version: 1\nid: wave\nmatch: { name: \"Email / Surge\" }\nsteps:\n  - id: purge\n    action: purge_messages\n    with: { internet_message_id: \"{{ details.internet_message_id }}\" }\n    approval: { approvers: [group:SOC Tier 2] }\n";
+    const DISABLED: &str = "version: 1\nid: off\nenabled: false\nmatch: { name: \"X\" }\nsteps:\n  - id: reset\n    action: reset_password\n";
+
+    #[test]
+    fn needs_follow_the_enabled_playbooks_their_approvers_and_the_purge_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wave.yaml"), PURGE).unwrap();
+        std::fs::write(dir.path().join("off.yaml"), DISABLED).unwrap();
+        let report = stanch_core::playbook::load_paths(&[dir.path().to_path_buf()]);
+        let set = report.into_set().unwrap();
+        let mut config = Config::default();
+        let needs = needed(&config, Some(&set));
+        assert_eq!(needs["Mail.ReadWrite"], ["purge_messages (playbook wave)"]);
+        assert!(
+            needs.contains_key("GroupMember.Read.All"),
+            "group: approvers"
+        );
+        assert!(
+            !needs.contains_key("User-PasswordProfile.ReadWrite.All"),
+            "a disabled playbook needs nothing"
+        );
+        assert!(!needs.contains_key("SecurityAnalyzedMessage.ReadWrite.All"));
+        config.containment.purge_backend = PurgeBackend::Defender;
+        let needs = needed(&config, Some(&set));
+        assert!(needs.contains_key("SecurityAnalyzedMessage.ReadWrite.All"));
+        assert!(!needs.contains_key("Mail.ReadWrite"), "{needs:?}");
+        assert_eq!(
+            needed(&Config::default(), None).into_keys().collect::<Vec<_>>(),
+            ["User.Read.All"]
+        );
     }
 
     #[test]

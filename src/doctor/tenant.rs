@@ -40,6 +40,7 @@ pub(super) async fn check(
         playbooks
             .into_iter()
             .flat_map(|s| &s.playbooks)
+            .filter(|p| p.enabled)
             .any(|p| p.steps.iter().any(|s| s.action == kind))
     };
     quarantine(report, config, uses(ActionKind::BlockLegacyAuth), client).await;
@@ -301,6 +302,7 @@ async fn approvers(
     let policies = playbooks
         .into_iter()
         .flat_map(|s| &s.playbooks)
+        .filter(|p| p.enabled)
         .flat_map(|p| &p.steps)
         .filter_map(|s| s.approval.as_ref())
         .chain(config.approvals.default_policy.as_ref());

@@ -40,6 +40,9 @@ pub enum ForwardError {
 
 /// The named lease of the replica that forwards.
 const LEASE: &str = "audit-forward";
+/// How often a forwarder that does not hold the lease asks for it again (the heartbeat renews
+/// it while held).
+const LEASE_EVERY: Duration = Duration::from_secs(5);
 /// Records per send.
 const BATCH: i64 = 200;
 /// How often the trail is looked at for new sealed records.
@@ -131,6 +134,7 @@ async fn run(store: Store, mut sink: Sink, mut stop: watch::Receiver<bool>) {
     tracing::info!(forwarder = name, %target, after_seq = after, "forwarding the audit trail");
     let mut backoff = Duration::ZERO;
     let mut failing = false;
+    let mut lease: Option<(bool, std::time::Instant)> = None;
     loop {
         let pause = if backoff.is_zero() { POLL } else { backoff };
         tokio::select! {
@@ -140,7 +144,26 @@ async fn run(store: Store, mut sink: Sink, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match step(&store, &mut sink).await {
+        // The lease is taken at start and asked for again now and then, not on every round:
+        // a write four times a second would contend with intake for SQLite's lock.
+        let leads = match lease {
+            Some((leads, at)) if at.elapsed() < LEASE_EVERY => Ok(leads),
+            _ => store.try_lease(LEASE).await.map_err(ForwardError::from),
+        };
+        let outcome = match leads {
+            Ok(leads) => {
+                if lease.is_none_or(|(_, at)| at.elapsed() >= LEASE_EVERY) {
+                    lease = Some((leads, std::time::Instant::now()));
+                }
+                if leads {
+                    step(&store, &mut sink).await
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(()) => {
                 if failing {
                     tracing::info!(forwarder = name, %target, "the audit receiver takes records again");
@@ -161,9 +184,6 @@ async fn run(store: Store, mut sink: Sink, mut stop: watch::Receiver<bool>) {
 
 /// One round: confirm what was sent, then send what follows the cursor.
 async fn step(store: &Store, sink: &mut Sink) -> Result<(), ForwardError> {
-    if !store.try_lease(LEASE).await? {
-        return Ok(());
-    }
     let name = sink.name();
     match sink {
         Sink::Hec(hec) => loop {

@@ -340,7 +340,9 @@ mod tests {
         assert!(needs.contains_key("SecurityAnalyzedMessage.ReadWrite.All"));
         assert!(!needs.contains_key("Mail.ReadWrite"), "{needs:?}");
         assert_eq!(
-            needed(&Config::default(), None).into_keys().collect::<Vec<_>>(),
+            needed(&Config::default(), None)
+                .into_keys()
+                .collect::<Vec<_>>(),
             ["User.Read.All"]
         );
     }

@@ -8,17 +8,7 @@ use crate::harness::{TestApp, detection, wait_until};
 
 /// The trail as exported: seq → hash.
 fn trail(app: &TestApp) -> BTreeMap<i64, String> {
-    app.stanch(&["audit", "export"])
-        .stdout
-        .lines()
-        .map(|l| {
-            let r: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                r["seq"].as_i64().unwrap(),
-                r["hash"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    trail_of(&app.database_url())
 }
 
 /// Every record of the trail arrived with its hash; on each connection, in seq order.
@@ -44,6 +34,14 @@ fn assert_complete(frames: &[Frame], trail: &BTreeMap<i64, String>) {
     assert!(missing.is_empty(), "never forwarded: {missing:?}");
 }
 
+/// An app with intake whose audit trail goes to `receiver`.
+fn forwarding_to(receiver: &SyslogReceiver) -> crate::harness::Builder {
+    TestApp::builder().intake().yaml(&format!(
+        "audit:\n  forward:\n    syslog: {{ address: \"{}\" }}\n",
+        receiver.addr
+    ))
+}
+
 fn received_all(receiver: &SyslogReceiver, app: &TestApp) -> bool {
     let frames = receiver.frames();
     let got: std::collections::BTreeSet<i64> = frames.iter().map(Frame::seq).collect();
@@ -53,14 +51,7 @@ fn received_all(receiver: &SyslogReceiver, app: &TestApp) -> bool {
 #[test]
 fn every_sealed_record_reaches_the_syslog_receiver_in_order_through_its_restart_and_ours() {
     let mut receiver = SyslogReceiver::start();
-    let app = TestApp::builder()
-        .intake()
-        .yaml(&format!(
-            "audit:\n  forward:\n    syslog: {{ address: \"{}\" }}\n",
-            receiver.addr
-        ))
-        .serve()
-        .build();
+    let app = forwarding_to(&receiver).serve().build();
     let post = |id: &str| {
         let (status, body) =
             app.post_detections(detection::credential_use(id, "b.jones@contoso.com"));
@@ -372,4 +363,92 @@ fn over_tls_the_receiver_is_trusted_through_ca_file_and_an_untrusted_one_gets_no
         "{}",
         refused.stdout
     );
+}
+
+/// The trail of the database at `url`, as exported: seq → hash.
+fn trail_of(url: &str) -> BTreeMap<i64, String> {
+    let out = crate::harness::cli::run(url, &["audit", "export"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                r["seq"].as_i64().unwrap(),
+                r["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_replicas_on_postgresql_forward_the_one_chain_once_and_a_survivor_carries_on() {
+    use crate::harness::{Server, bearer, postgres::PgDb};
+    let mut receiver = SyslogReceiver::start();
+    let app = forwarding_to(&receiver).build();
+    let Some(db) = PgDb::create(&app.runtime) else {
+        return;
+    };
+    let lease = [("STANCH_LEASE_SECS", "3")];
+    let start = |name: &str| {
+        let config = std::path::PathBuf::from(app.config());
+        Server::start_with(
+            &db.url,
+            &config,
+            &app.path(&format!("{name}.log")),
+            None,
+            &lease,
+        )
+    };
+    let post = |server: &Server, id: &str| {
+        let url = format!("{}/v1/detections", server.url);
+        let (status, body) = app.post(
+            &url,
+            detection::credential_use(id, "b.jones@contoso.com"),
+            &bearer(),
+        );
+        assert_eq!(status, 202, "{body}");
+    };
+    let complete = |receiver: &SyslogReceiver| {
+        let got: std::collections::BTreeSet<i64> =
+            receiver.frames().iter().map(Frame::seq).collect();
+        trail_of(&db.url).keys().all(|s| got.contains(s))
+    };
+    // a starts first and takes the forwarding lease; b joins later.
+    let a = start("a");
+    post(&a, "pa-first");
+    wait_until(30, "a did not forward", || complete(&receiver));
+    let b = start("b");
+    for i in 0..5 {
+        post(&a, &format!("pa-{i}"));
+        post(&b, &format!("pb-{i}"));
+    }
+    wait_until(30, "the replicas did not forward the whole chain", || {
+        complete(&receiver)
+    });
+    // One replica forwards at a time: every frame so far came on one connection.
+    let connections: std::collections::BTreeSet<usize> =
+        receiver.frames().iter().map(|f| f.connection).collect();
+    assert_eq!(connections.len(), 1, "{connections:?}");
+
+    // The forwarder dies: the records sealed since still go, by b once a's lease lapses, and
+    // nothing is skipped.
+    a.kill();
+    for i in 0..3 {
+        post(&b, &format!("pb-late-{i}"));
+    }
+    wait_until(30, "the survivor did not take over the forwarding", || {
+        complete(&receiver)
+    });
+    let connections: std::collections::BTreeSet<usize> =
+        receiver.frames().iter().map(|f| f.connection).collect();
+    assert_eq!(
+        connections.len(),
+        2,
+        "b took over on a connection of its own"
+    );
+    assert_complete(&receiver.frames(), &trail_of(&db.url));
+    receiver.stop();
+    assert_eq!(b.stop(), 0);
+    db.drop_with(&app.runtime);
 }

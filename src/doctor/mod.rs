@@ -5,7 +5,8 @@
 //! receivers, the database. `stanch serve` runs the same checks at start, and `/readyz` reports the last result.
 //!
 //! Everything it needs is handed in ([`Subject`]): the CLI builds the Graph client and opens the
-//! store, the server passes its own. Doctor only reads.
+//! store (which, as for every command, creates and migrates a database that is not there yet),
+//! the server passes its own. Doctor changes nothing in the tenant: it only reads.
 
 mod local;
 pub mod permissions;

@@ -171,6 +171,16 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "# HELP stanch_approvals_waiting Actions waiting for a human decision.\n# TYPE stanch_approvals_waiting gauge\nstanch_approvals_waiting {waiting}\n\
          # HELP stanch_approval_oldest_wait_seconds How long the oldest waiting action has waited.\n# TYPE stanch_approval_oldest_wait_seconds gauge\nstanch_approval_oldest_wait_seconds {oldest_wait}"
     );
+    let failing = match &*state.doctor.read().unwrap_or_else(|p| p.into_inner()) {
+        DoctorResult::Pending => 0,
+        DoctorResult::Done(failing) => failing.len(),
+    };
+    let _ = writeln!(
+        out,
+        "# HELP stanch_doctor_failing_checks Checks the last doctor run found failing (readiness is 503 above 0).
+# TYPE stanch_doctor_failing_checks gauge
+stanch_doctor_failing_checks {failing}"
+    );
     replica_metrics(&mut out, &state).await;
     ([("content-type", "text/plain; version=0.0.4")], out)
 }

@@ -166,6 +166,11 @@ fn serve_logs_a_failing_check_and_readyz_reports_it() {
             .starts_with("permissions:"),
         "{body}"
     );
+    let (_, metrics) = app.get(&app.url("/metrics"));
+    assert!(
+        metrics.contains("stanch_doctor_failing_checks 1"),
+        "{metrics}"
+    );
     assert!(
         app.server_log()
             .contains("doctor: `User.RevokeSessions.All` is not granted"),

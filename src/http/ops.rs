@@ -177,10 +177,35 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     };
     let _ = writeln!(
         out,
-        "# HELP stanch_doctor_failing_checks Checks the last doctor run found failing (readiness is 503 above 0).
-# TYPE stanch_doctor_failing_checks gauge
-stanch_doctor_failing_checks {failing}"
+        "# HELP stanch_doctor_failing_checks Checks the last doctor run found failing (readiness is 503 above 0).\n# TYPE stanch_doctor_failing_checks gauge\nstanch_doctor_failing_checks {failing}"
     );
+    let head = state
+        .service
+        .store
+        .audit_head()
+        .await
+        .ok()
+        .flatten()
+        .map_or(0, |h| h.seq);
+    let cursors = state
+        .service
+        .store
+        .forward_cursors()
+        .await
+        .unwrap_or_default();
+    if !cursors.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP stanch_audit_forward_behind Sealed audit records a forwarder's receiver has not acknowledged yet.\n# TYPE stanch_audit_forward_behind gauge"
+        );
+        for (name, seq) in cursors {
+            let behind = (head - seq).max(0);
+            let _ = writeln!(
+                out,
+                "stanch_audit_forward_behind{{forwarder=\"{name}\"}} {behind}"
+            );
+        }
+    }
     replica_metrics(&mut out, &state).await;
     ([("content-type", "text/plain; version=0.0.4")], out)
 }

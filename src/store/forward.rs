@@ -20,6 +20,18 @@ impl Store {
         })
     }
 
+    /// Every forwarder's cursor, by name.
+    pub async fn forward_cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT name, seq FROM audit_forward ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading the forwarding cursors"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query_err("reading the forwarding cursors"))
+    }
+
     /// Records that the forwarder `name` delivered everything up to `seq`; never moves back.
     pub async fn set_forward_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
         sqlx::query(

@@ -97,6 +97,11 @@ fn every_sealed_record_reaches_the_syslog_receiver_in_order_through_its_restart_
         "{}",
         frames[0].message
     );
+    // Once confirmed, the receiver is behind by nothing.
+    wait_until(10, "the forwarder stayed behind", || {
+        let (_, metrics) = app.get(&app.url("/metrics"));
+        metrics.contains("stanch_audit_forward_behind{forwarder=\"syslog\"} 0")
+    });
 }
 
 /// rsyslogd, when installed (Debian's `rsyslog`): a real receiver writing what it gets to a file.

@@ -79,16 +79,42 @@ fn decode_hec(p: &mut Problems, node: &Node) -> Option<HecSettings> {
             format!("`audit.forward.hec.url` must be an http(s) URL, found `{url}`"),
         );
     }
-    let token = f.require(p, "token", what)?;
-    let token = decode::string(p, token, "`audit.forward.hec.token`")?;
+    // The token may come from STANCH_AUDIT_HEC_TOKEN instead (checked once both are read).
+    let token = f
+        .get("token")
+        .and_then(|n| decode::string(p, n, "`audit.forward.hec.token`"))
+        .unwrap_or_default();
     Some(HecSettings {
         url: url.to_string(),
         token: SecretString::new(token),
     })
 }
 
+/// `STANCH_AUDIT_HEC_TOKEN` over the file's token; a collector without any token is refused.
+pub(super) fn apply_env(
+    settings: &mut ForwardSettings,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), super::ConfigError> {
+    let Some(hec) = &mut settings.hec else {
+        return Ok(());
+    };
+    if let Some(token) = env("STANCH_AUDIT_HEC_TOKEN") {
+        hec.token = SecretString::new(token);
+    }
+    if hec.token.expose().is_empty() {
+        return Err(super::ConfigError::Env {
+            name: "STANCH_AUDIT_HEC_TOKEN",
+            value: "(unset)".into(),
+            reason: "`audit.forward.hec` needs a token: `token:` in the file or this variable"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::config::Config;
     use crate::config::load_text as load;
 
     #[test]
@@ -118,6 +144,25 @@ mod tests {
             .collect();
         let config = load(&section).unwrap();
         assert!(config.audit_forward.syslog.is_some() && config.audit_forward.hec.is_some());
+    }
+
+    #[test]
+    fn the_hec_token_may_come_from_the_environment_and_one_is_required() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "audit:\n  forward:\n    hec: { url: https://splunk.example.com:8088/services/collector/event }\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(file.path()), |n| {
+            (n == "STANCH_AUDIT_HEC_TOKEN").then(|| "from-env".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.audit_forward.hec.unwrap().token.expose(), "from-env");
+        let err = Config::load(Some(file.path()), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`audit.forward.hec` needs a token"), "{err}");
     }
 
     #[test]

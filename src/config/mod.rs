@@ -290,6 +290,7 @@ impl Config {
             self.approvals.link_secret = Some(SecretString::new(value));
         }
         slack::apply_env(&mut self.approvals.slack, &env)?;
+        audit::apply_env(&mut self.audit_forward, &env)?;
         if let Some(value) = env("STANCH_TEAMS_WEBHOOK_URL") {
             // The value is a secret, so the error does not repeat it.
             let teams = TeamsSettings::from_url(&value).map_err(|reason| ConfigError::Env {

@@ -12,7 +12,12 @@ use crate::store::Store;
 use stanch_core::vocab::Mode;
 
 /// Runs every check with what this configuration builds; used by `serve` at start too.
-pub(crate) async fn report(config: &Config, store: Result<&Store, String>) -> Report {
+/// With `probe_receivers`, the audit receivers are connected to as well.
+pub(crate) async fn report(
+    config: &Config,
+    store: Result<&Store, String>,
+    probe_receivers: bool,
+) -> Report {
     let loaded = super::playbooks::load_quietly(config);
     let playbooks =
         loaded.ok_or_else(|| "the playbooks have errors; nothing would be loaded".to_string());
@@ -25,6 +30,7 @@ pub(crate) async fn report(config: &Config, store: Result<&Store, String>) -> Re
         playbooks: playbooks.as_ref().map_err(Clone::clone),
         graph,
         store,
+        probe_receivers,
     })
     .await
 }
@@ -34,7 +40,7 @@ pub(crate) async fn doctor(config: &Config, json: bool) -> anyhow::Result<Verdic
     let store = opened
         .as_ref()
         .map_err(|e| format!("cannot open the database {}: {e}", config.database_url));
-    let report = report(config, store).await;
+    let report = report(config, store, true).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
@@ -60,7 +66,7 @@ pub(crate) fn spawn_at_serve(
     tokio::spawn(async move {
         let mut logged = Vec::new();
         loop {
-            let report = report(&config, Ok(&store)).await;
+            let report = report(&config, Ok(&store), false).await;
             let failing = report.failing();
             // Logged when they change, not every run.
             if failing != logged {

@@ -9,12 +9,11 @@ use crate::store::Store;
 pub(super) async fn check(report: &mut Report, config: &Config, store: Result<&Store, String>) {
     slack(report, config).await;
     links(report, config);
-    forwarding(report, config).await;
     database(report, store).await;
 }
 
 /// The audit receivers of `audit.forward` can be reached (and take the HEC token).
-async fn forwarding(report: &mut Report, config: &Config) {
+pub(super) async fn forwarding(report: &mut Report, config: &Config) {
     for (name, receiver, outcome) in crate::forward::probe(&config.audit_forward).await {
         report.findings.push(match outcome {
             Ok(()) => Finding::pass("forward", format!("{name} receiver {receiver} answers")),

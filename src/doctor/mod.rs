@@ -148,6 +148,9 @@ pub struct Subject<'a> {
     pub graph: Option<Result<GraphClient, String>>,
     /// The opened store, or why it could not be opened.
     pub store: Result<&'a Store, String>,
+    /// Whether to connect to the `audit.forward` receivers. `serve` does not: a SIEM that is
+    /// down must not make the intake unready (its records wait, and the forwarder says so).
+    pub probe_receivers: bool,
 }
 
 /// Runs every check.
@@ -184,6 +187,9 @@ pub async fn examine(subject: Subject<'_>) -> Report {
         Some(Ok(client)) => {
             tenant::check(&mut report, subject.config, playbooks, client).await;
         }
+    }
+    if subject.probe_receivers {
+        local::forwarding(&mut report, subject.config).await;
     }
     local::check(&mut report, subject.config, subject.store).await;
     report

@@ -348,6 +348,11 @@ fn over_tls_the_receiver_is_trusted_through_ca_file_and_an_untrusted_one_gets_no
             .contains("cannot forward the audit trail")
     });
     assert!(untrusted.frames().is_empty());
+    // A receiver that refuses is the forwarder's to report: the intake stays ready.
+    wait_until(10, "readiness did not settle", || {
+        let (status, body) = other.get(&other.url("/readyz"));
+        status == 200 && body.contains("\"doctor\":\"ok\"")
+    });
 
     // doctor says so before anything is lost: one receiver answers, the other is refused.
     let ok = app.stanch(&["doctor"]);

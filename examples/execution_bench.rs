@@ -3,7 +3,7 @@
 //! the emulator's own request rate for the same calls measured in the same round as the baseline.
 //!
 //! ```text
-//! cargo build --release --bins --examples
+//! cargo build --release --bins --example execution_bench
 //! cargo run --release --example execution_bench -- [ACCOUNTS] [ROUNDS] [CONCURRENCY...]
 //! ```
 //!
@@ -14,7 +14,9 @@
 //! `signInSessionsValidFromDateTime` moved) and that the run reported ACCOUNTS succeeded actions.
 //! The baseline sends the same requests stanch sent (read from that sample's request log) straight
 //! to a second fresh emulator, as many at once as the sample's concurrency, with one token.
-//! Cells rotate inside each round, so a noisy neighbour spreads over all of them.
+//! Cells rotate inside each round, so a noisy neighbour spreads over all of them. With
+//! `STANCH_BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432` each sample gets a new PostgreSQL
+//! database on that server instead of a SQLite file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -133,11 +135,14 @@ async fn sample(
     std::fs::create_dir_all(work.join("playbooks"))?;
     std::fs::write(work.join("playbooks/bench.yaml"), PLAYBOOK)?;
     let emulator = Emulator::start(binary, &dir.join("tenant.json")).await?;
+    let database = match std::env::var("STANCH_BENCH_POSTGRES") {
+        Ok(server) => fresh_postgres(&server, concurrency)?,
+        Err(_) => format!("sqlite://{}", work.join("stanch.db").display()),
+    };
     let config = format!(
-        "mode: active\ndatabase_url: sqlite://{}\nplaybooks: [{}]\n\
+        "mode: active\ndatabase_url: {database}\nplaybooks: [{}]\n\
          graph: {{ tenant_id: {TENANT}, client_id: {CLIENT}, client_secret: {SECRET}, \
          graph_url: \"{url}\", login_url: \"{url}\", concurrency: {concurrency} }}\n",
-        work.join("stanch.db").display(),
         work.join("playbooks").display(),
         url = emulator.url,
     );
@@ -156,12 +161,39 @@ async fn sample(
     let baseline_rate = baseline(binary, dir, &requests, concurrency).await?;
     if std::env::var_os("STANCH_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&work);
+        if let Ok(server) = std::env::var("STANCH_BENCH_POSTGRES") {
+            let name = format!("stanch_bench_{}_{concurrency}", std::process::id());
+            let _ = Command::new("psql")
+                .arg(format!("{}/postgres", server.trim_end_matches('/')))
+                .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {name}")])
+                .status();
+        }
     }
     Ok(Sample {
         actions_per_sec: accounts as f64 / elapsed.as_secs_f64(),
         baseline_requests_per_sec: baseline_rate,
         requests_per_action: graph_calls(&requests).len() as f64 / accounts as f64,
     })
+}
+
+/// A new, empty PostgreSQL database on `server` (`postgres://USER@HOST:PORT`, trust auth, as
+/// on the project's machines), made with `psql`; its URL.
+fn fresh_postgres(server: &str, concurrency: usize) -> Result<String, Error> {
+    let name = format!("stanch_bench_{}_{concurrency}", std::process::id());
+    let server = server.trim_end_matches('/');
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let done = Command::new("psql")
+            .arg(format!("{server}/postgres"))
+            .args(["-q", "-c", &sql])
+            .status()?;
+        if !done.success() {
+            return Err(format!("psql could not run `{sql}` on {server}").into());
+        }
+    }
+    Ok(format!("{server}/{name}"))
 }
 
 /// The Graph requests of a request log (not the token requests).

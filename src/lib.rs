@@ -11,6 +11,8 @@ pub mod actions;
 pub mod approvals;
 pub mod cli;
 pub mod config;
+pub mod doctor;
+pub mod forward;
 pub mod graph;
 pub mod http;
 pub mod pipeline;

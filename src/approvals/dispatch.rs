@@ -114,7 +114,7 @@ impl Dispatcher {
                         .await?
                     {
                         escalated += 1;
-                        tracing::warn!(action = row.pk, kind = %row.kind, escalate_to = ?policy.escalate_to, "nobody decided in time; approval escalated");
+                        tracing::warn!(action = row.pk, kind = %row.kind, target = row.target_upn.as_deref().or(row.target_id.as_deref()).unwrap_or("the tenant"), escalate_to = ?policy.escalate_to, deadline = %deadline.to_rfc3339(), "nobody decided in time; approval escalated");
                         self.announce(
                             &row,
                             ApprovalState::Escalated,

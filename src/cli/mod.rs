@@ -10,6 +10,7 @@ mod campaigns;
 mod demo;
 mod demo_approval;
 mod demo_evidence;
+mod doctor;
 pub(crate) mod mistake;
 mod operate;
 mod output;
@@ -106,6 +107,14 @@ enum Command {
     },
     /// Serve the HTTP intake (`POST /v1/detections`) and carry out actions durably.
     Serve,
+    /// Check that this installation can contain an attack: the Graph token, the app's granted
+    /// permissions against what the playbooks need, the quarantine group and its policy, the
+    /// named location, approver groups, Slack, approval links, the database. Each finding says
+    /// what to do. Exit 0 when nothing fails, 1 when a check fails.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
@@ -275,6 +284,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
             report::report(&config, since.as_deref(), until.as_deref(), json).await
         }
         Command::Serve => serve::serve(&config).await,
+        Command::Doctor { json } => doctor::doctor(&config, json).await,
         Command::Approvals {
             command: ApprovalsCommand::List { json },
         } => approvals::approvals_list(&config, json).await,

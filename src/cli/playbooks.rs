@@ -26,6 +26,11 @@ pub(crate) fn load(config: &Config, paths: Vec<PathBuf>, deny_warnings: bool) ->
     load_reporting(config, paths, deny_warnings, false)
 }
 
+/// The configured playbooks without printing anything; `None` if they have errors.
+pub(crate) fn load_quietly(config: &Config) -> Option<PlaybookSet> {
+    load_reporting(config, Vec::new(), false, true).set
+}
+
 /// [`load`]; with `json`, the diagnostics go in [`Loaded::diagnostics`] instead of stderr.
 fn load_reporting(config: &Config, paths: Vec<PathBuf>, deny_warnings: bool, json: bool) -> Loaded {
     let paths = if paths.is_empty() {

@@ -134,15 +134,10 @@ pub(crate) async fn process(
 
 /// The Graph runner the config describes, if it has a `graph` section.
 pub(crate) fn graph_runner(config: &Config, store: &Store) -> anyhow::Result<Option<GraphRunner>> {
-    let Some(settings) = &config.graph else {
+    if config.graph.is_none() {
         return Ok(None);
-    };
-    let problems = settings.problems();
-    if !problems.is_empty() {
-        anyhow::bail!("the `graph` config is incomplete: {}", problems.join("; "));
     }
-    let client = crate::graph::GraphClient::new(graph_config(settings)?)
-        .context("setting up the Graph client")?;
+    let client = graph_runner_parts(config)?;
     let safety = crate::actions::Safety::new(
         config.safety.clone(),
         config.protected_accounts.clone(),
@@ -159,6 +154,18 @@ pub(crate) fn graph_runner(config: &Config, store: &Store) -> anyhow::Result<Opt
         )
         .with_safety(std::sync::Arc::new(safety)),
     ))
+}
+
+/// The Graph client of the config's `graph` section (which must be there and complete).
+pub(crate) fn graph_runner_parts(config: &Config) -> anyhow::Result<crate::graph::GraphClient> {
+    let Some(settings) = &config.graph else {
+        anyhow::bail!("no `graph` section");
+    };
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the `graph` config is incomplete: {}", problems.join("; "));
+    }
+    crate::graph::GraphClient::new(graph_config(settings)?).context("setting up the Graph client")
 }
 
 /// What the engine plans with: the configured mode and rails, and the protected accounts.

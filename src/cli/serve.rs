@@ -92,6 +92,8 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         let stop = stop_rx.clone();
         Some(tokio::spawn(async move { scheduler.run(stop).await }))
     };
+    let forwarders = crate::forward::spawn(&store, &config.audit_forward, stop_rx.clone())
+        .context("starting the audit forwarding")?;
     let requester = tokio::spawn(crate::pipeline::request_approvals(
         service.dispatcher(),
         service.approvals_wake.clone(),
@@ -117,6 +119,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     println!("listening on {}", listener.local_addr()?);
     let state = AppState::new(service, config.intake.clone());
     let refusals = state.spawn_refusal_flusher();
+    let doctor = super::doctor::spawn_at_serve(config.clone(), store.clone(), state.doctor.clone());
     crate::http::serve(
         listener,
         app(state.clone()),
@@ -125,6 +128,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     )
     .await;
     refusals.abort();
+    doctor.abort();
     state.refusals.flush(&store, true).await;
     tracing::info!("shutting down: finishing the actions in progress");
     let _ = stop_tx.send(true);
@@ -135,6 +139,9 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
         let _ = scheduler.await;
     }
     let _ = requester.await;
+    for forwarder in forwarders {
+        let _ = forwarder.await;
+    }
     store
         .finish_run(run_id, &serde_json::json!({"stopped": "signal"}))
         .await?;

@@ -99,6 +99,6 @@ mod tests {
         let err = Config::load(Some(file.path()), |_| None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains(":2:17: unknown link `subnet`"), "{err}");
+        assert!(err.contains(":2:17: error: unknown link `subnet`"), "{err}");
     }
 }

@@ -8,6 +8,7 @@
 //! ```
 
 mod approvals;
+mod audit;
 mod campaigns;
 mod response;
 mod safety;
@@ -31,7 +32,7 @@ pub use stanch_core::secret::{SecretString, SecretUrl};
 
 use stanch_core::vocab::Mode;
 use stanch_core::yaml::decode;
-use stanch_core::yaml::diag::Problems;
+use stanch_core::yaml::diag::{Diagnostic, Level, Problems};
 use stanch_core::yaml::{self, Loc};
 
 const KEYS: &[&str] = &[
@@ -51,6 +52,7 @@ const KEYS: &[&str] = &[
     "protected_groups",
     "protected_roles",
     "campaigns",
+    "audit",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +85,8 @@ pub struct Config {
     pub protected_roles: Vec<String>,
     /// How detections are grouped into campaigns.
     pub campaigns: stanch_core::campaign::Settings,
+    /// Where `stanch serve` streams the audit trail (`audit.forward`).
+    pub audit_forward: crate::forward::ForwardSettings,
 }
 
 impl Default for Config {
@@ -104,6 +108,7 @@ impl Default for Config {
             protected_groups: Vec::new(),
             protected_roles: Vec::new(),
             campaigns: stanch_core::campaign::Settings::default(),
+            audit_forward: crate::forward::ForwardSettings::default(),
         }
     }
 }
@@ -112,12 +117,14 @@ impl Default for Config {
 pub enum ConfigError {
     #[error("cannot read config file {path}: {cause}")]
     Read { path: String, cause: std::io::Error },
-    #[error("{path}:{line}:{col}: {message}")]
+    /// Every mistake in the file at once, each as playbook mistakes are shown: file:line:col,
+    /// the line, and a caret under the column.
+    #[error("{}", render_all(.path, .rendered))]
     Invalid {
         path: String,
-        line: u64,
-        col: u64,
-        message: String,
+        problems: Vec<Diagnostic>,
+        /// Each problem with its snippet.
+        rendered: Vec<String>,
     },
     #[error("environment variable {name}={value}: {reason}")]
     Env {
@@ -151,13 +158,25 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(config);
         }
-        let invalid = |loc: Loc, message: String| ConfigError::Invalid {
-            path: shown.clone(),
-            line: loc.line,
-            col: loc.col,
-            message,
+        let invalid = |items: Vec<(Loc, Level, String)>| {
+            let problems: Vec<Diagnostic> = items
+                .into_iter()
+                .map(|(loc, level, message)| Diagnostic {
+                    file: shown.clone(),
+                    loc,
+                    level,
+                    message,
+                })
+                .collect();
+            let rendered = problems.iter().map(|d| d.render(&text)).collect();
+            ConfigError::Invalid {
+                path: shown.clone(),
+                problems,
+                rendered,
+            }
         };
-        let root = yaml::parse(&text).map_err(|e| invalid(e.loc, e.message))?;
+        let root =
+            yaml::parse(&text).map_err(|e| invalid(vec![(e.loc, Level::Error, e.message)]))?;
         let mut p = Problems::default();
         if let Some(f) = decode::fields(&mut p, &root, "the config", KEYS) {
             if let Some(node) = f.get("mode") {
@@ -216,6 +235,9 @@ impl Config {
             if let Some(node) = f.get("campaigns") {
                 config.campaigns = campaigns::decode_campaigns(&mut p, node);
             }
+            if let Some(node) = f.get("audit") {
+                config.audit_forward = audit::decode_audit(&mut p, node);
+            }
             if let Some(node) = f.get("approvals") {
                 config.approvals = approvals::decode_approvals(&mut p, node);
             }
@@ -238,9 +260,12 @@ impl Config {
                     .collect();
             }
         }
-        match p.items.into_iter().next() {
-            Some((loc, _, message)) => Err(invalid(loc, message)),
-            None => Ok(config),
+        if p.items.is_empty() {
+            Ok(config)
+        } else {
+            let mut items = p.items;
+            items.sort_by_key(|(loc, ..)| (loc.line, loc.col));
+            Err(invalid(items))
         }
     }
 
@@ -265,6 +290,7 @@ impl Config {
             self.approvals.link_secret = Some(SecretString::new(value));
         }
         slack::apply_env(&mut self.approvals.slack, &env)?;
+        audit::apply_env(&mut self.audit_forward, &env)?;
         if let Some(value) = env("STANCH_TEAMS_WEBHOOK_URL") {
             // The value is a secret, so the error does not repeat it.
             let teams = TeamsSettings::from_url(&value).map_err(|reason| ConfigError::Env {
@@ -330,6 +356,22 @@ impl Config {
     }
 }
 
+/// The config a file holding `text` loads to (without environment), or its error as text.
+#[cfg(test)]
+pub(crate) fn load_text(text: &str) -> Result<Config, String> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
+}
+
+/// One mistake as it is; several counted first, a blank line between them.
+fn render_all(path: &str, rendered: &[String]) -> String {
+    match rendered {
+        [one] => one.clone(),
+        all => format!("{} mistakes in {path}:\n\n{}", all.len(), all.join("\n\n")),
+    }
+}
+
 fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
@@ -340,93 +382,4 @@ fn split_list(value: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(text: &str) -> tempfile::NamedTempFile {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), text).unwrap();
-        file
-    }
-
-    #[test]
-    fn file_then_environment() {
-        let file = write(
-            "mode: active\ndatabase_url: sqlite:///tmp/x.db\nprotected_accounts: [bg@contoso.com]\n",
-        );
-        let config = Config::load(Some(file.path()), |name| {
-            (name == "STANCH_PROTECTED_ACCOUNTS")
-                .then(|| "a@contoso.com, b@contoso.com".to_string())
-        })
-        .unwrap();
-        assert_eq!(config.mode, Mode::Active);
-        assert_eq!(config.database_url.expose(), "sqlite:///tmp/x.db");
-        assert_eq!(
-            config.protected_accounts,
-            ["a@contoso.com", "b@contoso.com"]
-        );
-        assert_eq!(config.playbooks, [PathBuf::from("playbooks")]);
-        assert_eq!(Config::load(None, |_| None).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn graph_settings_from_file_and_environment_with_the_secret_redacted() {
-        let file = write(
-            "graph:\n  tenant_id: t1\n  client_id: c1\n  cloud: usgov\n  graph_url: http://127.0.0.1:9/\ncontainment:\n  quarantine_group_id: g1\nnotify:\n  default: https://hooks.example.com/x\n",
-        );
-        let config = Config::load(Some(file.path()), |name| {
-            (name == "STANCH_GRAPH_CLIENT_SECRET").then(|| "s3cr3t".to_string())
-        })
-        .unwrap();
-        let graph = config.graph.clone().unwrap();
-        assert_eq!(
-            (graph.tenant_id.as_str(), graph.cloud.as_str()),
-            ("t1", "usgov")
-        );
-        assert_eq!(
-            graph.client_secret.as_ref().map(SecretString::expose),
-            Some("s3cr3t")
-        );
-        assert!(graph.problems().is_empty(), "{:?}", graph.problems());
-        assert!(!format!("{config:?}").contains("s3cr3t"));
-        assert_eq!(
-            config.containment.quarantine_group_id.as_deref(),
-            Some("g1")
-        );
-        assert_eq!(
-            config.notify["default"].expose(),
-            "https://hooks.example.com/x"
-        );
-        let bad = write("graph:\n  tenant_id: t1\n  cloud: mars\n");
-        let err = Config::load(Some(bad.path()), |_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(":3:10: unknown cloud `mars`"), "{err}");
-    }
-
-    #[test]
-    fn mistakes_are_located() {
-        let file = write("mode: passive\ndatabse_url: x\n");
-        let err = Config::load(Some(file.path()), |_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(
-                ":2:1: unknown key `databse_url` in the config; did you mean `database_url`?"
-            ),
-            "{err}"
-        );
-        let file = write("mode: dry\n");
-        let err = Config::load(Some(file.path()), |_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(":1:7:"), "{err}");
-        let err = Config::load(None, |n| (n == "STANCH_MODE").then(|| "loud".to_string()))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "environment variable STANCH_MODE=loud: expected `passive` or `active`"
-        );
-    }
-}
+mod tests;

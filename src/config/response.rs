@@ -175,13 +175,7 @@ pub(super) fn not_http(url: &str, what: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-
-    fn load(text: &str) -> Result<Config, String> {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), text).unwrap();
-        Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
-    }
+    use crate::config::load_text as load;
 
     #[test]
     fn graph_action_deadline_and_response_cap_are_read_and_checked() {
@@ -200,12 +194,12 @@ mod tests {
         );
         let zero = load("graph:\n  tenant_id: t\n  action_deadline: 0s\n").unwrap_err();
         assert!(
-            zero.contains(":3:20: `graph.action_deadline` must be longer than zero"),
+            zero.contains(":3:20: error: `graph.action_deadline` must be longer than zero"),
             "{zero}"
         );
         let bad = load("graph:\n  tenant_id: t\n  max_response_bytes: lots\n").unwrap_err();
         assert!(
-            bad.contains(":3:23: `graph.max_response_bytes` must be a positive integer"),
+            bad.contains(":3:23: error: `graph.max_response_bytes` must be a positive integer"),
             "{bad}"
         );
     }

@@ -1,12 +1,6 @@
-use crate::config::Config;
+use crate::config::load_text as load;
 use stanch_core::rails::BlockIpsRules;
 use stanch_core::rails::ranges::parse_range;
-
-fn load(text: &str) -> Result<Config, String> {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    Config::load(Some(file.path()), |_| None).map_err(|e| e.to_string())
-}
 
 #[test]
 fn block_ips_rules_default_to_a_slash_24_and_a_slash_48() {
@@ -42,23 +36,23 @@ fn block_ips_mistakes_name_the_setting_and_its_place() {
     let cases = [
         (
             "safety:\n  block_ips:\n    min_prefix_v4: 33\n",
-            ":3:20: `safety.block_ips.min_prefix_v4` must be a prefix length from 1 to 32, found 33",
+            ":3:20: error: `safety.block_ips.min_prefix_v4` must be a prefix length from 1 to 32, found 33",
         ),
         (
             "safety:\n  block_ips:\n    min_prefix_v6: 0\n",
-            ":3:20: `safety.block_ips.min_prefix_v6` must be a positive integer",
+            ":3:20: error: `safety.block_ips.min_prefix_v6` must be a positive integer",
         ),
         (
             "safety:\n  block_ips:\n    never_block: [81.2.69.0/24, egress.contoso.com]\n",
-            ":3:33: in `safety.block_ips.never_block`: `egress.contoso.com` is not an IP address or CIDR range",
+            ":3:33: error: in `safety.block_ips.never_block`: `egress.contoso.com` is not an IP address or CIDR range",
         ),
         (
             "safety:\n  block_ips:\n    min_prefix: 24\n",
-            ":3:5: unknown key `min_prefix` in `safety.block_ips`",
+            ":3:5: error: unknown key `min_prefix` in `safety.block_ips`",
         ),
         (
             "safety:\n  block_ips:\n    max_ranges: many\n",
-            ":3:17: `safety.block_ips.max_ranges` must be a positive integer",
+            ":3:17: error: `safety.block_ips.max_ranges` must be a positive integer",
         ),
     ];
     for (text, expected) in cases {

@@ -153,7 +153,10 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert!(err.contains(":4:5: unknown key `signing_secret`"), "{err}");
+        assert!(
+            err.contains(":4:5: error: unknown key `signing_secret`"),
+            "{err}"
+        );
         let err = load(
             "approvals:\n  slack:\n    channel: C0SECOPS\n    signing_secrets: [a, b, c]\n",
             &[],

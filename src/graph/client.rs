@@ -167,6 +167,11 @@ impl GraphClient {
         &self.inner.config
     }
 
+    /// Obtains an access token (or finds a cached one): the credentials work.
+    pub async fn check_token(&self) -> Result<(), GraphError> {
+        self.inner.tokens.token().await.map(|_| ())
+    }
+
     /// Sends one request, retrying throttling (429), 503, 504 and transport errors within the
     /// configured limits, and once more with a new token after a 401. Success is the answer
     /// the request [expects](GraphRequest::expect); any other 2xx, a redirect, or a body over

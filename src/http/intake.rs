@@ -72,7 +72,17 @@ async fn accept(
                 .metrics
                 .unauthorized
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(why = %e.message, bytes = bytes.len(), "intake request refused: bad credentials");
+            // Who claimed to send it, quoted and cut short: the header is the sender's to write.
+            let source: String = headers
+                .get(super::SOURCE_HEADER)
+                .map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(64)
+                        .collect()
+                })
+                .unwrap_or_default();
+            tracing::warn!(why = %e.message, bytes = bytes.len(), source = ?source, "intake request refused: bad credentials");
             return Err(e);
         }
     };
@@ -241,6 +251,13 @@ async fn take(
         .metrics
         .rejected
         .fetch_add(rejections as u64, std::sync::atomic::Ordering::Relaxed);
+    let mut playbooks: Vec<&str> = plans
+        .iter()
+        .flatten()
+        .flat_map(|p| p.matched.iter().map(|m| m.playbook.as_str()))
+        .collect();
+    playbooks.sort_unstable();
+    playbooks.dedup();
     tracing::info!(
         accepted = accepted.len(),
         rejected = rejections,
@@ -248,6 +265,9 @@ async fn take(
             .first()
             .and_then(|a| a["detection"].as_str())
             .unwrap_or(""),
+        format = format.map_or("by shape", |f| f.name()),
+        actions = plans.iter().flatten().map(|p| p.actions.len()).sum::<usize>(),
+        playbooks = %playbooks.join(", "),
         "detections received"
     );
     if rejected.is_empty() {

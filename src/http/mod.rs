@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 
 pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
 pub use error::{ApiError, ErrorCode};
+pub use ops::DoctorResult;
 pub use server::serve;
 pub use settings::{IntakeSettings, ServerSettings};
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub seen: Arc<replay::SeenSignatures>,
     /// Refusals of unauthenticated requests, audited in bounded space.
     pub refusals: Arc<refusals::Refusals>,
+    /// The last `stanch doctor` result `serve` recorded, which `/readyz` reports.
+    pub doctor: Arc<std::sync::RwLock<DoctorResult>>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             intake: Arc::new(intake),
             seen: Arc::default(),
             refusals: Arc::default(),
+            doctor: Arc::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (the database takes a write
-//! within a second and the Graph token is reachable), `/metrics` (Prometheus text format).
+//! within a second, the Graph token is reachable, and the last doctor run found nothing
+//! failing), `/metrics` (Prometheus text format).
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -15,6 +16,27 @@ use crate::graph::{GraphPath, GraphRequest};
 
 /// How long readiness waits for the database's write lock.
 const READY_WAIT_MS: u64 = 1000;
+
+/// What the last `stanch doctor` run at `serve` found: `/readyz` answers 503 while a check
+/// fails (the server keeps serving: a passive installation may run with findings).
+#[derive(Debug, Clone, Default)]
+pub enum DoctorResult {
+    /// The first run has not finished yet.
+    #[default]
+    Pending,
+    /// `check: message` of each failing finding; empty when nothing failed.
+    Done(Vec<String>),
+}
+
+impl DoctorResult {
+    fn json(&self) -> (bool, serde_json::Value) {
+        match self {
+            DoctorResult::Pending => (true, json!("pending")),
+            DoctorResult::Done(failing) if failing.is_empty() => (true, json!("ok")),
+            DoctorResult::Done(failing) => (false, json!({"failing": failing})),
+        }
+    }
+}
 
 pub(super) async fn healthz() -> &'static str {
     "ok"
@@ -62,7 +84,15 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             replica.settings.ttl.as_secs()
         )
     };
-    let ready = database == "ok" && leases == "ok" && (graph == "ok" || graph == "not configured");
+    let (doctor_ok, doctor) = state
+        .doctor
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .json();
+    let ready = database == "ok"
+        && leases == "ok"
+        && doctor_ok
+        && (graph == "ok" || graph == "not configured");
     let status = if ready {
         StatusCode::OK
     } else {
@@ -72,7 +102,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         status,
         Json(
             json!({"ready": ready, "database": database, "graph": graph, "leases": leases,
-                    "replica": replica.id}),
+                    "doctor": doctor, "replica": replica.id}),
         ),
     )
 }
@@ -141,6 +171,41 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "# HELP stanch_approvals_waiting Actions waiting for a human decision.\n# TYPE stanch_approvals_waiting gauge\nstanch_approvals_waiting {waiting}\n\
          # HELP stanch_approval_oldest_wait_seconds How long the oldest waiting action has waited.\n# TYPE stanch_approval_oldest_wait_seconds gauge\nstanch_approval_oldest_wait_seconds {oldest_wait}"
     );
+    let failing = match &*state.doctor.read().unwrap_or_else(|p| p.into_inner()) {
+        DoctorResult::Pending => 0,
+        DoctorResult::Done(failing) => failing.len(),
+    };
+    let _ = writeln!(
+        out,
+        "# HELP stanch_doctor_failing_checks Checks the last doctor run found failing (readiness is 503 above 0).\n# TYPE stanch_doctor_failing_checks gauge\nstanch_doctor_failing_checks {failing}"
+    );
+    let head = state
+        .service
+        .store
+        .audit_head()
+        .await
+        .ok()
+        .flatten()
+        .map_or(0, |h| h.seq);
+    let cursors = state
+        .service
+        .store
+        .forward_cursors()
+        .await
+        .unwrap_or_default();
+    if !cursors.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP stanch_audit_forward_behind Sealed audit records a forwarder's receiver has not acknowledged yet.\n# TYPE stanch_audit_forward_behind gauge"
+        );
+        for (name, seq) in cursors {
+            let behind = (head - seq).max(0);
+            let _ = writeln!(
+                out,
+                "stanch_audit_forward_behind{{forwarder=\"{name}\"}} {behind}"
+            );
+        }
+    }
     replica_metrics(&mut out, &state).await;
     ([("content-type", "text/plain; version=0.0.4")], out)
 }

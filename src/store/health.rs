@@ -56,6 +56,19 @@ impl Store {
         probe.map(|_| ())
     }
 
+    /// The migrations applied successfully to this database, and those this binary carries
+    /// (equal once it is migrated; `stanch doctor` reports both).
+    pub async fn migrations(&self) -> Result<(i64, i64), StoreError> {
+        let known = super::open::migrator(self.backend).iter().count() as i64;
+        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("reading the applied migrations"))?
+            .try_get(0)
+            .map_err(query_err("reading the applied migrations"))?;
+        Ok((applied, known))
+    }
+
     /// What this replica holds now (see [`LeaseSummary`]).
     pub async fn lease_summary(&self) -> Result<LeaseSummary, StoreError> {
         let what = "reading this replica's leases";

@@ -16,6 +16,7 @@ mod chain;
 mod error;
 mod execution;
 mod expiry;
+mod forward;
 mod group_commit;
 mod guard;
 mod health;

@@ -12,6 +12,14 @@ use stanch_core::secret::redact_database_url as redact;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The migrations this binary carries for `backend`.
+pub(super) fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    }
+}
+
 /// Per-connection SQLite settings: WAL lets readers run beside the writer, NORMAL sync is durable
 /// at every checkpoint and safe against corruption, and a generous busy timeout lets concurrent
 /// writers queue on the audit head instead of failing. The journal size limit gives the WAL's
@@ -126,11 +134,7 @@ impl Store {
             url: shown.clone(),
             cause: source,
         })?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        migrator(backend)
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {

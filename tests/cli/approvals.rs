@@ -114,6 +114,13 @@ fn requests_go_out_signed_and_timeouts_deny_escalate_or_approve() {
         serde_json::json!({"denied": 3, "approved": 1, "escalated": 2}),
         "b.jones: deny, escalate, approve; breakglass: deny, escalate, and a protected account is never approved by a timeout"
     );
+    // Each escalation is logged with the account and who is asked now.
+    let escalated = job
+        .stderr
+        .lines()
+        .find(|l| l.contains("approval escalated") && l.contains("b.jones@contoso.com"))
+        .unwrap_or_else(|| panic!("no escalation logged for b.jones: {}", job.stderr));
+    assert!(escalated.contains("g.muller@contoso.com"), "{escalated}");
     let status_of = |step: &str, upn: &str| -> String {
         app.actions()
             .iter()

@@ -216,7 +216,10 @@ fn readyz_says_not_ready_while_the_database_is_exclusively_locked() {
         );
         sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
         let response = reqwest::get(&url).await.unwrap();
-        (locked, response.status().as_u16())
+        (
+            locked,
+            (response.status().as_u16(), response.text().await.unwrap()),
+        )
     });
     assert_eq!(locked.0, 503, "{}", locked.1);
     assert!(locked.1.contains("locked"), "{}", locked.1);
@@ -225,7 +228,7 @@ fn readyz_says_not_ready_while_the_database_is_exclusively_locked() {
         "answered in {:?}",
         locked.2
     );
-    assert_eq!(unlocked, 200);
+    assert_eq!(unlocked.0, 200, "{}", unlocked.1);
 }
 
 #[test]

@@ -262,7 +262,7 @@ fn config_and_environment_choose_the_mode_and_passive_can_be_forced() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains(
-            "bad.yaml:2:1: unknown key `databse_url` in the config; did you mean `database_url`?"
+            "bad.yaml:2:1: error: unknown key `databse_url` in the config; did you mean `database_url`?"
         ),
         "{}",
         out.stderr

@@ -774,7 +774,16 @@ fn json_logs_are_only_json_and_say_what_came_in_and_what_was_done() {
             .find(|e| e["fields"]["message"] == message)
             .unwrap_or_else(|| panic!("no `{message}` event in {text}"))
     };
-    assert_eq!(said("detections received")["fields"]["accepted"], 1);
+    let received = &said("detections received")["fields"];
+    assert_eq!(received["accepted"], 1);
+    assert!(received["actions"].as_u64().unwrap() >= 1, "{received}");
+    assert!(
+        received["playbooks"]
+            .as_str()
+            .unwrap()
+            .contains("credential"),
+        "{received}"
+    );
     said("intake request refused: bad credentials");
     let revoked = events
         .iter()

@@ -6,6 +6,7 @@ use axum::http::{Method, StatusCode};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use crate::app_roles;
 use crate::fixture::Fixture;
 use crate::wire::{
     GraphRequest, GraphResponse, bad_request, json_body, metadata, method_not_allowed, not_found,
@@ -225,13 +226,33 @@ fn assign(tenant: &mut Fixture, req: &GraphRequest, user: usize) -> GraphRespons
 }
 
 /// `/servicePrincipals`: list (with `$filter=appId eq '…'`, how a client finds an app by its
-/// appId), `GET /{id}`, and `PATCH /{id}` of `accountEnabled` (how an app is disabled for the
-/// whole tenant); `rest` starts after the collection.
+/// appId), `GET /{id}` (Microsoft Graph's with its `appRoles`), `GET /{id}/appRoleAssignments`
+/// (the permissions it holds), and `PATCH /{id}` of `accountEnabled` (how an app is disabled
+/// for the whole tenant); `rest` starts after the collection.
 pub fn service_principals(
     tenant: &mut Fixture,
     req: &GraphRequest,
     rest: &[String],
 ) -> GraphResponse {
+    if let [id, collection] = rest
+        && collection.eq_ignore_ascii_case("appRoleAssignments")
+    {
+        let Some(sp) = tenant
+            .service_principals
+            .iter()
+            .find(|sp| same_id(text(sp, "id"), id))
+        else {
+            return not_found(id);
+        };
+        if req.method != Method::GET {
+            return method_not_allowed();
+        }
+        let value = app_roles::assignments_of(tenant, sp);
+        return GraphResponse::ok(json!({
+            "@odata.context": metadata(&format!("servicePrincipals('{id}')/appRoleAssignments")),
+            "value": value,
+        }));
+    }
     let list = &mut tenant.service_principals;
     match (rest, &req.method) {
         ([], &Method::GET) => list_service_principals(list, req),
@@ -240,7 +261,7 @@ pub fn service_principals(
                 return not_found(id);
             };
             match *method {
-                Method::GET => GraphResponse::ok(sp.clone()),
+                Method::GET => GraphResponse::ok(app_roles::served(sp)),
                 Method::PATCH => patch_service_principal(sp, req),
                 _ => method_not_allowed(),
             }
@@ -266,7 +287,7 @@ fn list_service_principals(list: &[Value], req: &GraphRequest) -> GraphResponse 
                 text(sp, field).eq_ignore_ascii_case(value) && !value.is_empty()
             })
         })
-        .cloned()
+        .map(app_roles::served)
         .collect();
     GraphResponse::ok(json!({"@odata.context": metadata("servicePrincipals"), "value": value}))
 }

@@ -118,6 +118,10 @@ pub struct Client {
     /// which Graph requires before an app may touch sensitive attributes of admins.
     #[serde(default)]
     pub privileged: bool,
+    /// Graph application permissions an administrator did not grant this app: its service
+    /// principal's `appRoleAssignments` hold every permission the emulator knows but these.
+    #[serde(default)]
+    pub withheld_permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

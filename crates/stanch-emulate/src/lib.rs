@@ -9,12 +9,14 @@
 //! `server` (HTTP: the axum router, the token endpoint, serving), `control` (`/_emulator`),
 //! `batch`, `pipeline` (faults, auth, routing and logging of one call), `routes`, one module per
 //! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`, `mail`, `trace`,
-//! `auth_methods`, `consents`, `devices`), `select` (`$select`),
+//! `auth_methods`, `consents`, `devices`; `app_roles`, Graph's permissions and what a client's
+//! service principal was granted), `select` (`$select`),
 //! `emulator` (the shared state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
 //! (request-log entries) and `wire` (the transport-neutral request and response, Graph's error
 //! shapes and helpers).
 
 mod alerts;
+mod app_roles;
 mod auth_methods;
 mod batch;
 mod consents;
@@ -44,6 +46,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use app_roles::{GRAPH_APP_ID, GRAPH_APP_ROLES};
 pub use emulator::Emulator;
 pub use faults::{Fault, FaultKind};
 pub use fixture::{Certificate, Client, EmulatorError, Fixture, Group, User};

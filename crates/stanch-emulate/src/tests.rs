@@ -4,6 +4,7 @@ mod assertion;
 mod batch_faults;
 mod mail;
 mod named_locations;
+mod permissions;
 mod persistence;
 mod resources;
 mod select;

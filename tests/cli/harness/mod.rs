@@ -45,6 +45,7 @@ pub mod netsplit;
 pub mod postgres;
 pub mod server;
 pub mod slack;
+pub mod syslog;
 pub mod tenant;
 pub mod webdriver;
 
@@ -421,6 +422,20 @@ impl TestApp {
     /// `stanch run --input -` with `detections` on its standard input.
     pub fn run_input(&self, detections: &str) -> Output {
         self.stanch_with_input(&["run", "--input", "-"], Some(detections))
+    }
+
+    /// `stanch ARGS` with a copy of the app's config in which `from` reads `to` (a config gone
+    /// wrong in one place).
+    pub fn stanch_with_changed_config(&self, from: &str, to: &str, args: &[&str]) -> Output {
+        assert!(
+            self.config_text.contains(from),
+            "the config has no `{from}`"
+        );
+        let changed = self.write("changed.yaml", &self.config_text.replace(from, to));
+        let changed = changed.display().to_string();
+        let mut all = vec!["--config", changed.as_str()];
+        all.extend(args);
+        self.stanch(&all)
     }
 
     /// `stanch job run NAME --now T`, T being the app's clock: its output and JSON summary.

@@ -101,6 +101,8 @@ async fn answer(
             "chat.postMessage" => json!({"ok": true, "channel": body["channel"],
                 "ts": format!("1700000000.{:06}", calls.len())}),
             "chat.update" => json!({"ok": true, "channel": body["channel"], "ts": body["ts"]}),
+            "auth.test" => json!({"ok": true, "team": "Contoso", "team_id": "T0CONTOSO",
+                "user": "stanch", "bot_id": "B0STANCH"}),
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000001.000001"}),
             "users.info" => match PEOPLE.iter().find(|(id, _)| body["user"] == *id) {
                 Some((id, email)) => json!({"ok": true, "user": {"id": id, "deleted": false,

@@ -85,6 +85,7 @@ async fn signed_assertion_gets_a_token_and_a_forged_one_does_not() {
             public_key: Some(STANDARD.encode(key.public_key().as_ref())),
         }),
         privileged: false,
+        withheld_permissions: Vec::new(),
     });
     let emu = Emulator::new(tenant).spawn("127.0.0.1:0").await.unwrap();
     let h = Harness {

@@ -200,7 +200,9 @@ pub async fn execute(
     .await;
     if outcome.is_err() && calls > 0 {
         // The calls happened whatever became of the outcome: their records are not lost with it.
-        let _ = store.append_audit(&ended[..calls]).await;
+        if let Err(e) = store.append_audit(&ended[..calls]).await {
+            tracing::error!(action = %action.key, error = %e, records = calls, "neither the outcome nor the records of the calls it made could be written to the audit trail");
+        }
     }
     if let Err(StoreError::LeaseLost(what)) = &outcome {
         tracing::warn!(action = %what, "this replica lost the action's lease; the replica that rescued it runs it and records how it ends");

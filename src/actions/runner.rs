@@ -264,19 +264,17 @@ impl GraphRunner {
             // Nothing is sent, so there is nothing to audit: the action's own record says why.
             return Ok(Err(cut_off(false)));
         }
-        let writes = described["method"] != "GET";
-        if writes {
-            self.check_fence().await?;
-        }
-        let request = AuditEvent::new(Utc::now(), "graph.request", subject, described);
+        let request = |described| AuditEvent::new(Utc::now(), "graph.request", subject, described);
         // A write is on the trail before it is sent. A read changes nothing: its request and
         // answer are written together once it is answered (one commit, not two).
-        let mut read = None;
-        if writes {
+        let read = if described["method"] == "GET" {
+            Some(request(described))
+        } else {
+            self.check_fence().await?;
             // What this action kept back goes first: the trail stays in the order things happened.
             let mut events = self.take_deferred();
             let kept = events.len();
-            events.push(request);
+            events.push(request(described));
             events.append(&mut self.unrecorded_answers());
             if let Err(e) = self.store.append_audit(&events).await {
                 self.unrecorded_answers()
@@ -288,9 +286,8 @@ impl GraphRunner {
                 return Err(e);
             }
             self.withhold_if_lapsed(subject).await?;
-        } else {
-            read = Some(request);
-        }
+            None
+        };
         let started = Instant::now();
         let result = match time_left {
             // The client's retries and waits are cut off with it; the "after" record still follows.

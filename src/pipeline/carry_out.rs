@@ -4,14 +4,42 @@
 
 use std::collections::HashMap;
 
+use super::evaluate::Evaluated;
 use super::execute::{Execution, execute_with_follow_ups};
 use super::follow_up::{Recorded, may_follow_up, member_follow_up, record_follow_ups};
 use super::identity::flush_campaigns;
 use super::lanes::{Lanes, lane_of_user};
-use super::report::{Campaigns, Item};
+use super::lookups::Lookups;
 use crate::actions::{ActionResult, GraphRunner, runs_automatically};
 use crate::store::{Store, StoreError};
-use stanch_core::engine::Plan;
+use stanch_core::campaign::Tracker;
+use stanch_core::engine::{Context, Plan};
+use stanch_core::intake::Detection;
+use stanch_core::playbook::PlaybookSet;
+
+/// One input line of a batch, as the run loop planned it.
+pub(super) enum Item {
+    Planned {
+        line: usize,
+        detection: Box<Detection>,
+        evaluated: Evaluated,
+    },
+    Rejected {
+        line: usize,
+        reason: String,
+        raw: String,
+    },
+}
+
+/// What the run needs to group detections and follow confirmations up.
+pub(super) struct Campaigns<'a> {
+    /// Locked only while an action's result is learnt from: many accounts are contained at once.
+    pub tracker: tokio::sync::Mutex<Tracker>,
+    pub lookups: Lookups,
+    pub playbooks: &'a PlaybookSet,
+    pub ctx: &'a Context,
+    pub run_id: i64,
+}
 
 /// What carrying out one line's plan did: its own actions, then each follow-up's.
 #[derive(Default)]

@@ -38,11 +38,7 @@ pub fn lane_of_action(action: &PlannedAction) -> String {
 }
 
 pub fn lane_of_user(user: &UserRef) -> String {
-    user.upn
-        .as_deref()
-        .or(user.id.as_deref())
-        .map(|t| t.trim().to_lowercase())
-        .unwrap_or_default()
+    crate::store::lane_named(user.upn.as_deref().or(user.id.as_deref()))
 }
 
 #[cfg(test)]

@@ -5,15 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::carry_out::{Done, carry_out_all};
-use super::evaluate::Evaluated;
-use super::lookups::Lookups;
+use super::carry_out::{Campaigns, Done, Item, carry_out_all};
 use crate::actions::{ActionResult, GraphRunner, runs_automatically};
 use crate::store::{Store, StoreError};
-use stanch_core::campaign::Tracker;
-use stanch_core::engine::{Context, Gate, Plan};
+use stanch_core::engine::{Gate, Plan};
 use stanch_core::intake::Detection;
-use stanch_core::playbook::PlaybookSet;
 use stanch_core::vocab::{ActionOutcome, Mode};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,29 +62,6 @@ pub struct RunSummary {
     pub campaign_detections: usize,
     /// Active, automatic actions left `pending` because no Graph connection is configured.
     pub not_executed: usize,
-}
-
-pub(super) enum Item {
-    Planned {
-        line: usize,
-        detection: Box<Detection>,
-        evaluated: Evaluated,
-    },
-    Rejected {
-        line: usize,
-        reason: String,
-        raw: String,
-    },
-}
-
-/// What the run needs to group detections and follow confirmations up.
-pub(super) struct Campaigns<'a> {
-    /// Locked only while an action's result is learnt from: many accounts are contained at once.
-    pub tracker: tokio::sync::Mutex<Tracker>,
-    pub lookups: Lookups,
-    pub playbooks: &'a PlaybookSet,
-    pub ctx: &'a Context,
-    pub run_id: i64,
 }
 
 /// Once a batch has committed: carry out its automatic active actions (and what follows them),

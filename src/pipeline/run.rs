@@ -19,10 +19,11 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::carry_out::{Campaigns, Item};
 use super::evaluate::{self, Entry};
 use super::identity;
 use super::lookups::Lookups;
-use super::report::{Campaigns, Item, Outcome, RunError, RunSummary, report};
+use super::report::{Outcome, RunError, RunSummary, report};
 use crate::actions::GraphRunner;
 use crate::store::{PreparedBatch, Store, StoreError};
 use stanch_core::campaign::{self, Settings, Tracker};

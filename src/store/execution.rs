@@ -356,11 +356,13 @@ impl Store {
 /// actions. Two names of one account may take two lanes; their claims are still serialized by
 /// the store, where cooldowns and budgets count by resolved identity.
 pub fn lane_of(row: &super::ActionRow) -> String {
-    row.target_upn
-        .as_deref()
-        .or(row.target_id.as_deref())
-        .map(|t| t.trim().to_lowercase())
-        .unwrap_or_default()
+    lane_named(row.target_upn.as_deref().or(row.target_id.as_deref()))
+}
+
+/// The lane of an account named `name` (its UPN where known, else its object id), or the
+/// tenant's ("") when there is none: what both the worker's queue and `stanch run` key lanes by.
+pub fn lane_named(name: Option<&str>) -> String {
+    name.map(|t| t.trim().to_lowercase()).unwrap_or_default()
 }
 
 async fn done_as(

@@ -39,7 +39,7 @@ pub use approvals::{DecisionEffect, DecisionError, DecisionRow, NewDecision};
 pub use campaigns_read::{CampaignDetail, CampaignSummary, TimelineEntry};
 pub use chain::Sealing;
 pub use error::StoreError;
-pub use execution::lane_of;
+pub use execution::{lane_named, lane_of};
 pub use expiry::{ExpiryChange, ExpiryChanged, ExpiryError, ExpiryOperator};
 pub use guard::Claim;
 pub use guard::{BudgetLimit, ClaimGuard};

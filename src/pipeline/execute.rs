@@ -10,7 +10,7 @@ use std::pin::Pin;
 use tokio::sync::Mutex;
 
 use super::follow_up::{Recorded, after_action, record_follow_ups};
-use super::identity::{Writes, learn};
+use super::identity::{Writes, learn, lesson};
 use super::lanes::{Lanes, lane_of_action};
 use crate::actions::{ActionResult, GraphRunner, execute, runs_automatically};
 use crate::store::{Store, StoreError};
@@ -50,11 +50,16 @@ pub fn execute_with_follow_ups<'a>(
                 let _lane = ex.lanes.hold(lane_of_action(action)).await;
                 execute(ex.runner, ex.store, seq, action).await?
             };
+            // Read before the tracker is locked: every lane learns through it.
+            let window = ex.tracker.lock().await.window();
+            let lesson = lesson(ex.store, window, seq, &result).await?;
             let recorded = {
                 let mut tracker = ex.tracker.lock().await;
                 // Before what follows: a confirmation contains each member once, not once a name.
                 // Written with the batch (`identity::flush_campaigns`), not one commit an action.
-                learn(ex.store, &mut tracker, seq, &result, Writes::Batched).await?;
+                if let Some(lesson) = lesson {
+                    learn(ex.store, &mut tracker, lesson, Writes::Batched).await?;
+                }
                 // Each level of follow-ups is a confirmation's consequence; three are plenty.
                 let follow_ups = if depth < 3 {
                     after_action(ex.store, &mut tracker, seq, action, &result).await?

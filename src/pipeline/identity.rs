@@ -50,7 +50,10 @@ pub async fn learn_identity(
     detection_seq: i64,
     result: &ActionResult,
 ) -> Result<(), StoreError> {
-    learn(store, tracker, detection_seq, result, Writes::Now).await
+    match lesson(store, tracker.window(), detection_seq, result).await? {
+        Some(lesson) => learn(store, tracker, lesson, Writes::Now).await,
+        None => Ok(()),
+    }
 }
 
 /// When what a tracker learnt reaches the store.
@@ -63,32 +66,59 @@ pub enum Writes {
     Batched,
 }
 
-/// [`learn_identity`], with the campaign changes written as `writes` says.
+/// What an action's screening taught about its target: both its names, and the stored
+/// campaigns that saw either around the detection's time (which the tracker may not hold).
+pub struct Lesson {
+    id: String,
+    upn: String,
+    action_key: String,
+    campaigns: BTreeSet<String>,
+}
+
+/// The lesson of `result`, when its screening learnt both names. Only reads the store, so
+/// callers take it before they lock the tracker that many actions share.
+pub async fn lesson(
+    store: &Store,
+    window: chrono::Duration,
+    detection_seq: i64,
+    result: &ActionResult,
+) -> Result<Option<Lesson>, StoreError> {
+    let Some((id, upn)) = learned(result) else {
+        return Ok(None);
+    };
+    let campaigns = match store.detection_campaign(detection_seq).await? {
+        Some((at, _)) => {
+            let keys: BTreeSet<String> = [id, upn]
+                .iter()
+                .map(|name| Indicator::Account(name.to_lowercase().into()).key())
+                .collect();
+            store
+                .campaigns_seeing(&keys, at - window, at + window)
+                .await?
+        }
+        None => BTreeSet::new(),
+    };
+    Ok(Some(Lesson {
+        id: id.to_string(),
+        upn: upn.to_string(),
+        action_key: result.key.clone(),
+        campaigns,
+    }))
+}
+
+/// Teaches `tracker` the lesson, with the campaign changes written as `writes` says.
 pub async fn learn(
     store: &Store,
     tracker: &mut Tracker,
-    detection_seq: i64,
-    result: &ActionResult,
+    lesson: Lesson,
     writes: Writes,
 ) -> Result<(), StoreError> {
-    let Some((id, upn)) = learned(result) else {
-        return Ok(());
-    };
-    if let Some((at, _)) = store.detection_campaign(detection_seq).await? {
-        let keys: BTreeSet<String> = [id, upn]
-            .iter()
-            .map(|name| Indicator::Account(name.to_lowercase().into()).key())
-            .collect();
-        let window = tracker.window();
-        store
-            .load_campaigns(tracker, &keys, at - window, at + window)
-            .await?;
-    }
+    store.load_campaign_ids(tracker, lesson.campaigns).await?;
     let via = format!(
-        "the directory resolved {upn} to object id {id} (screening action {})",
-        result.key
+        "the directory resolved {} to object id {} (screening action {})",
+        lesson.upn, lesson.id, lesson.action_key
     );
-    let events = tracker.learn_identity(id, upn, &via);
+    let events = tracker.learn_identity(&lesson.id, &lesson.upn, &via);
     if events.is_empty() && writes == Writes::Batched {
         return Ok(());
     }

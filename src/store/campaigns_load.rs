@@ -26,6 +26,18 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        let ids = self.campaigns_seeing(keys, from, to).await?;
+        self.load_campaign_ids(tracker, ids).await
+    }
+
+    /// The ids of the stored campaigns that saw one of `keys` between `from` and `to`: read
+    /// without a tracker, so a caller can look before it locks one.
+    pub async fn campaigns_seeing(
+        &self,
+        keys: &BTreeSet<String>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<BTreeSet<String>, StoreError> {
         let keys: Vec<&String> = keys.iter().collect();
         let mut ids = BTreeSet::new();
         for chunk in keys.chunks(MAX_PARAMS - 2) {
@@ -47,13 +59,24 @@ impl Store {
                 .await
                 .map_err(query_err("finding campaigns by indicator"))?;
             for row in rows {
-                let id: String = row
-                    .try_get("campaign_id")
-                    .map_err(query_err("finding campaigns by indicator"))?;
-                if !tracker.knows(&id) {
-                    ids.insert(id);
-                }
+                ids.insert(
+                    row.try_get("campaign_id")
+                        .map_err(query_err("finding campaigns by indicator"))?,
+                );
             }
+        }
+        Ok(ids)
+    }
+
+    /// Loads the campaigns `ids` that `tracker` does not hold yet (following merges).
+    pub async fn load_campaign_ids(
+        &self,
+        tracker: &mut Tracker,
+        mut ids: BTreeSet<String>,
+    ) -> Result<usize, StoreError> {
+        ids.retain(|id| !tracker.knows(id));
+        if ids.is_empty() {
+            return Ok(0);
         }
         self.load_ids(tracker, ids).await
     }

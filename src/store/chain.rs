@@ -59,6 +59,12 @@ impl Sealing {
 /// pending table.
 pub(crate) enum ChainSlot {
     Head(ChainHead),
+    /// Sealed as they come and written together by [`ChainSlot::flush`]: a group of writes
+    /// sharing one transaction (see `group_commit`).
+    Collect {
+        head: ChainHead,
+        records: Vec<AuditRecord>,
+    },
     Pending,
 }
 
@@ -77,11 +83,28 @@ impl ChainSlot {
                 *head = next;
                 Ok(())
             }
+            ChainSlot::Collect { head, records } => {
+                let (sealed, next) = audit::seal_all(head, events);
+                records.extend(sealed);
+                *head = next;
+                Ok(())
+            }
             ChainSlot::Pending => {
                 let events: Vec<&AuditEvent> = events.into_iter().collect();
                 enqueue(tx, backend, &events).await
             }
         }
+    }
+    /// Writes what was collected, and moves the head past it.
+    pub(crate) async fn flush(
+        &mut self,
+        tx: &mut WriteTx,
+        backend: Backend,
+    ) -> Result<(), StoreError> {
+        if let ChainSlot::Collect { head, records } = self {
+            write_records(tx, backend, std::mem::take(records), head).await?;
+        }
+        Ok(())
     }
 }
 

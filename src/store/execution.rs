@@ -7,7 +7,10 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::Store;
+use super::WriteTx;
+use super::chain::ChainSlot;
 use super::error::{StoreError, query_err};
+use super::group_commit::{HotDone, HotWrite};
 use super::guard::{Claim, ClaimGuard};
 use super::sql::timestamp;
 use stanch_core::audit::AuditEvent;
@@ -54,11 +57,42 @@ impl Store {
         key: &str,
         guard: &ClaimGuard,
     ) -> Result<Claim, StoreError> {
+        if self.sealing == super::chain::Sealing::Inline {
+            let write = HotWrite::Claim {
+                detection_seq,
+                key: key.to_string(),
+                guard: guard.clone(),
+            };
+            return match self.hot_write(write).await? {
+                HotDone::Claim(claim) => Ok(claim),
+                other => Err(StoreError::Inconsistent(format!(
+                    "a claim was answered with {other:?}"
+                ))),
+            };
+        }
         let (_writer, mut tx) = self.hot_tx().await?;
         // Claims sharing a key, an account or a budget serialize here (across replicas too), so
         // two workers can never both claim one key, overspend a budget or dodge a cooldown.
         let mut chain = self.join_chain(&mut tx, claim_locks(key, guard)).await?;
-        let done = done_as(&mut tx, key).await?;
+        let claim = self
+            .claim_in(&mut tx, &mut chain, detection_seq, key, guard)
+            .await?;
+        tx.commit().await.map_err(query_err("committing a claim"))?;
+        self.pending_committed();
+        Ok(claim)
+    }
+
+    /// The claim itself, inside a transaction that holds the chain (and, sequenced, the
+    /// claim's locks).
+    pub(super) async fn claim_in(
+        &self,
+        tx: &mut WriteTx,
+        chain: &mut ChainSlot,
+        detection_seq: i64,
+        key: &str,
+        guard: &ClaimGuard,
+    ) -> Result<Claim, StoreError> {
+        let done = done_as(tx, key).await?;
         let now = timestamp(chrono::Utc::now());
         if let Some((pk, status)) = done {
             sqlx::query(
@@ -69,10 +103,9 @@ impl Store {
             .bind(now)
             .bind(detection_seq)
             .bind(key.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(query_err("marking a duplicate action"))?;
-            tx.commit().await.map_err(query_err("committing a claim"))?;
             return Ok(Claim::AlreadyDone { pk, status });
         }
         if let Some(account) = &guard.account {
@@ -82,16 +115,12 @@ impl Store {
             .bind(account.clone())
             .bind(detection_seq)
             .bind(key.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(query_err("recording an action's account"))?;
         }
-        if let Some(verdict) = super::guard::apply(&mut tx, detection_seq, key, guard).await? {
-            chain
-                .append(&mut tx, self.backend, [&verdict.event])
-                .await?;
-            tx.commit().await.map_err(query_err("committing a claim"))?;
-            self.pending_committed();
+        if let Some(verdict) = super::guard::apply(tx, detection_seq, key, guard).await? {
+            chain.append(tx, self.backend, [&verdict.event]).await?;
             return Ok(verdict.claim);
         }
         // Claimed under this replica's lease; an action another live replica reserved is
@@ -106,24 +135,17 @@ impl Store {
         .bind(key.to_string())
         .bind(self.replica.id.clone())
         .bind(self.replica.lease_until())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(query_err("claiming an action"))?;
-        if claimed.rows_affected() == 1 {
-            super::guard::spend(&mut tx, detection_seq, key, guard).await?;
-            if let Some(started) = &guard.started {
-                chain.append(&mut tx, self.backend, [started]).await?;
-            }
+        if claimed.rows_affected() != 1 {
+            return Ok(Claim::NotPending);
         }
-        tx.commit().await.map_err(query_err("committing a claim"))?;
-        if claimed.rows_affected() == 1 && guard.started.is_some() {
-            self.pending_committed();
+        super::guard::spend(tx, detection_seq, key, guard).await?;
+        if let Some(started) = &guard.started {
+            chain.append(tx, self.backend, [started]).await?;
         }
-        Ok(if claimed.rows_affected() == 1 {
-            Claim::Claimed
-        } else {
-            Claim::NotPending
-        })
+        Ok(Claim::Claimed)
     }
 
     /// The action that already carried out `key` (and its status), if one did: a claim of it
@@ -191,6 +213,26 @@ impl Store {
             expires_at,
         };
         let owner = self.replica().id.clone();
+        if self.sealing == super::chain::Sealing::Inline {
+            let write = HotWrite::Outcome {
+                detection_seq,
+                key: key.to_string(),
+                status,
+                result: result.clone(),
+                expires_at,
+                owner,
+                ended: ended.to_vec(),
+            };
+            return match self.hot_write(write).await? {
+                HotDone::Outcome { written: true } => Ok(()),
+                HotDone::Outcome { written: false } => {
+                    Err(StoreError::LeaseLost(format!("action `{key}`")))
+                }
+                other => Err(StoreError::Inconsistent(format!(
+                    "an outcome was answered with {other:?}"
+                ))),
+            };
+        }
         if ended.is_empty() {
             return match self.write_outcome(&outcome, Some(&owner)).await? {
                 1 => Ok(()),
@@ -232,7 +274,7 @@ impl Store {
 
 /// The statement that writes `outcome`; with `owner`, only to an action still `executing` under
 /// its lease.
-fn outcome_query<'q>(
+pub(super) fn outcome_query<'q>(
     outcome: &Outcome<'_>,
     owner: Option<&str>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
@@ -389,10 +431,10 @@ async fn done_as(
 }
 
 /// How an action ended, as [`Store::write_outcome`] stores it.
-struct Outcome<'a> {
-    detection_seq: i64,
-    key: &'a str,
-    status: ActionStatus,
-    result: &'a Value,
-    expires_at: Option<DateTime<Utc>>,
+pub(super) struct Outcome<'a> {
+    pub detection_seq: i64,
+    pub key: &'a str,
+    pub status: ActionStatus,
+    pub result: &'a Value,
+    pub expires_at: Option<DateTime<Utc>>,
 }

@@ -1,24 +1,77 @@
-//! Group commit for the audit trail: appends that arrive while another is being written wait
-//! for it, then go to the database together, in one transaction, sealed onto the chain in the
-//! order they arrived.
+//! Group commit for the hot path: the writes every action makes (its claim, the audit records
+//! around each Graph call, its outcome) that arrive while another group is being written wait
+//! for it, then go to the database together, in one transaction, applied in the order they
+//! arrived, their records sealed onto the chain under one head lock.
 //!
-//! Why: every Graph call of every action writes two records (the request before it is sent, the
-//! answer after), so with many accounts contained at once the writer is the bottleneck, and one
-//! commit per record would make the pool wait on the disk. Each caller still returns only once
-//! its own records are committed, so "no Graph write without its audit record written first"
-//! holds exactly as with one transaction per append.
+//! Why: with many accounts contained at once, SQLite's one writer is the bottleneck, and each
+//! write in a transaction of its own paid for a BEGIN, the head read and update, a COMMIT that
+//! rewrites the same pages, and a thread hop for each statement. Each caller still returns only
+//! once its own write is committed, so "no Graph write without its audit record written first"
+//! holds exactly as with one transaction per write. A write that fails takes its group's
+//! transaction with it; every write of that group is then tried again alone, so one bad write
+//! fails only its own caller.
 
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::Store;
-use super::chain::{lock_head, write_records};
+use super::chain::{ChainSlot, lock_head};
 use super::error::{StoreError, query_err};
-use stanch_core::audit::{self, AuditEvent};
+use super::guard::{Claim, ClaimGuard};
+use stanch_core::audit::AuditEvent;
+use stanch_core::vocab::ActionStatus;
 
 /// Most records one grouped transaction writes; the rest wait for the next one.
 const MOST_PER_COMMIT: usize = 4_096;
+
+/// One write of the hot path, owned so that a group can be written (or retried) apart from its
+/// callers.
+#[derive(Debug, Clone)]
+pub(crate) enum HotWrite {
+    Audit(Vec<AuditEvent>),
+    Claim {
+        detection_seq: i64,
+        key: String,
+        guard: ClaimGuard,
+    },
+    /// How a claimed action ended, written only while `owner` still holds its lease; `ended`
+    /// is audited with it.
+    Outcome {
+        detection_seq: i64,
+        key: String,
+        status: ActionStatus,
+        result: Value,
+        expires_at: Option<DateTime<Utc>>,
+        owner: String,
+        ended: Vec<AuditEvent>,
+    },
+}
+
+/// What a [`HotWrite`] did.
+#[derive(Debug, Clone)]
+pub(crate) enum HotDone {
+    Written,
+    Claim(Claim),
+    /// False when the lease was lost: nothing was written.
+    Outcome {
+        written: bool,
+    },
+}
+
+impl HotWrite {
+    fn records(&self) -> usize {
+        match self {
+            HotWrite::Audit(events) => events.len(),
+            HotWrite::Claim { .. } => 1,
+            HotWrite::Outcome { ended, .. } => ended.len().max(1),
+        }
+    }
+}
+
+type Answer = Result<HotDone, Arc<StoreError>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct AuditQueue {
@@ -29,12 +82,12 @@ pub(crate) struct AuditQueue {
 
 #[derive(Debug)]
 struct Waiter {
-    events: Vec<AuditEvent>,
-    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    write: HotWrite,
+    done: oneshot::Sender<Answer>,
 }
 
 impl Store {
-    /// Appends `events` (sealed inline) with whatever other appends are waiting.
+    /// Appends `events` (sealed inline) with whatever other writes are waiting.
     pub(super) async fn append_audit_grouped(
         &self,
         events: &[AuditEvent],
@@ -42,51 +95,132 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
+        self.hot_write(HotWrite::Audit(events.to_vec()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes `write` with whatever other writes are waiting; returns once it is committed.
+    pub(crate) async fn hot_write(&self, write: HotWrite) -> Result<HotDone, StoreError> {
         let (done, committed) = oneshot::channel();
         self.audit_queue
             .waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Waiter {
-                events: events.to_vec(),
-                done,
-            });
+            .push(Waiter { write, done });
         {
             let _turn = self.audit_queue.turn.lock().await;
             // Whoever holds the turn writes everything queued, which is often ours already
             // written by the caller before us: then there is nothing left to do here.
             let group = self.audit_queue.take_group();
             if !group.is_empty() {
-                let all: Vec<AuditEvent> = group
-                    .iter()
-                    .flat_map(|w| w.events.iter().cloned())
-                    .collect();
-                let result = self.write_audit_now(&all).await.map_err(Arc::new);
-                for waiter in group {
-                    let _ = waiter.done.send(result.clone());
-                }
+                // Written by a task of its own: a caller that gives up waiting cannot abandon a
+                // group half-way, with the others' answers unsent.
+                let store = self.clone();
+                let _ = tokio::spawn(async move { store.write_and_answer(group).await }).await;
             }
         }
         match committed.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(done)) => Ok(done),
             Ok(Err(shared)) => Err(StoreError::Grouped(shared)),
-            // The caller writing our group was cancelled half-way: its transaction rolled back.
             Err(_) => Err(StoreError::Inconsistent(
-                "the transaction writing these audit records was abandoned; nothing was written"
-                    .into(),
+                "the transaction writing this was abandoned; nothing was written".into(),
             )),
         }
     }
 
-    /// Writes `events` in one transaction of its own.
-    pub(super) async fn write_audit_now(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+    async fn write_and_answer(&self, group: Vec<Waiter>) {
+        let writes: Vec<&HotWrite> = group.iter().map(|w| &w.write).collect();
+        match self.write_group(&writes).await {
+            Ok(answers) => {
+                for (waiter, answer) in group.into_iter().zip(answers) {
+                    let _ = waiter.done.send(Ok(answer));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                let _ = group
+                    .into_iter()
+                    .next()
+                    .map(|w| w.done.send(Err(Arc::new(e))));
+            }
+            Err(_) => {
+                // One of them failed and rolled the group back: each alone, so only it fails.
+                for waiter in group {
+                    let answer = self.write_group(&[&waiter.write]).await;
+                    let _ = waiter
+                        .done
+                        .send(answer.map(|mut a| a.remove(0)).map_err(Arc::new));
+                }
+            }
+        }
+    }
+
+    /// Applies `writes` in order in one transaction, their records sealed under one head lock.
+    async fn write_group(&self, writes: &[&HotWrite]) -> Result<Vec<HotDone>, StoreError> {
         let (_writer, mut tx) = self.write_tx().await?;
         let head = lock_head(&mut tx).await?;
-        let (records, head) = audit::seal_all(&head, events);
-        write_records(&mut tx, self.backend, records, &head).await?;
+        let mut chain = ChainSlot::Collect {
+            head,
+            records: Vec::new(),
+        };
+        let mut answers = Vec::with_capacity(writes.len());
+        for write in writes {
+            answers.push(self.apply_hot(&mut tx, &mut chain, write).await?);
+        }
+        chain.flush(&mut tx, self.backend).await?;
         tx.commit()
             .await
-            .map_err(query_err("committing audit records"))
+            .map_err(query_err("committing a group of writes"))?;
+        Ok(answers)
+    }
+
+    /// Applies one write inside a transaction that holds the chain.
+    pub(super) async fn apply_hot(
+        &self,
+        tx: &mut super::WriteTx,
+        chain: &mut ChainSlot,
+        write: &HotWrite,
+    ) -> Result<HotDone, StoreError> {
+        match write {
+            HotWrite::Audit(events) => {
+                chain.append(tx, self.backend, events).await?;
+                Ok(HotDone::Written)
+            }
+            HotWrite::Claim {
+                detection_seq,
+                key,
+                guard,
+            } => {
+                let claim = self.claim_in(tx, chain, *detection_seq, key, guard).await?;
+                Ok(HotDone::Claim(claim))
+            }
+            HotWrite::Outcome {
+                detection_seq,
+                key,
+                status,
+                result,
+                expires_at,
+                owner,
+                ended,
+            } => {
+                let outcome = super::execution::Outcome {
+                    detection_seq: *detection_seq,
+                    key,
+                    status: *status,
+                    result,
+                    expires_at: *expires_at,
+                };
+                let written = super::execution::outcome_query(&outcome, Some(owner))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(query_err("recording an action's outcome"))?;
+                if written.rows_affected() != 1 {
+                    return Ok(HotDone::Outcome { written: false });
+                }
+                chain.append(tx, self.backend, ended).await?;
+                Ok(HotDone::Outcome { written: true })
+            }
+        }
     }
 }
 
@@ -98,10 +232,11 @@ impl AuditQueue {
         let mut records = 0;
         let mut take = 0;
         for waiter in waiting.iter() {
-            if take > 0 && records + waiter.events.len() > MOST_PER_COMMIT {
+            let size = waiter.write.records();
+            if take > 0 && records + size > MOST_PER_COMMIT {
                 break;
             }
-            records += waiter.events.len();
+            records += size;
             take += 1;
         }
         waiting.drain(..take).collect()
@@ -168,7 +303,7 @@ mod tests {
         for size in [MOST_PER_COMMIT + 1, 1, 1] {
             let (done, _) = oneshot::channel();
             queue.waiting.lock().unwrap().push(Waiter {
-                events: (0..size).map(event).collect(),
+                write: HotWrite::Audit((0..size).map(event).collect()),
                 done,
             });
         }

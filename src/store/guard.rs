@@ -62,16 +62,17 @@ const COOLING_STATUSES: &[ActionStatus] = &[
 
 struct Pending {
     pk: i64,
-    detection_seq: i64,
     kind: String,
     target: Option<String>,
     /// The key the rails compare (`actions.account`).
     account: Option<String>,
     gate: Value,
+    /// When its detection was observed (what cooldowns compare), read with the action.
+    observed_at: Option<String>,
 }
 
-const PENDING_COLUMNS: &str =
-    "SELECT pk, detection_seq, kind, target_upn, target_id, account, gate FROM actions";
+const PENDING_COLUMNS: &str = "SELECT pk, kind, target_upn, target_id, account, gate, \
+     (SELECT observed_at FROM detections WHERE seq = actions.detection_seq) AS observed_at FROM actions";
 
 /// The claim's view of the action matching `condition` (two parameters, bound as given).
 async fn pending(
@@ -96,11 +97,11 @@ async fn pending(
     let gate: String = row.try_get("gate").map_err(query_err(what))?;
     Ok(Some(Pending {
         pk: row.try_get("pk").map_err(query_err(what))?,
-        detection_seq: row.try_get("detection_seq").map_err(query_err(what))?,
         kind: row.try_get("kind").map_err(query_err(what))?,
         account: row.try_get("account").map_err(query_err(what))?,
         target: upn.or(id),
         gate: serde_json::from_str(&gate).unwrap_or(Value::Null),
+        observed_at: row.try_get("observed_at").map_err(query_err(what))?,
     }))
 }
 
@@ -240,13 +241,11 @@ async fn recent_same(
     other: &'static str,
 ) -> Result<Option<i64>, StoreError> {
     let what = "checking a cooldown";
-    let observed: String = sqlx::query("SELECT observed_at FROM detections WHERE seq = $1")
-        .bind(p.detection_seq)
-        .fetch_one(&mut **tx)
-        .await
-        .and_then(|row| row.try_get("observed_at"))
-        .map_err(query_err(what))?;
-    let Ok(observed) = chrono::DateTime::parse_from_rfc3339(&observed) else {
+    let Some(Ok(observed)) = p
+        .observed_at
+        .as_deref()
+        .map(chrono::DateTime::parse_from_rfc3339)
+    else {
         return Ok(None);
     };
     let window = secs(cooldown_secs);

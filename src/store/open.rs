@@ -23,10 +23,12 @@ pub(super) fn migrator(backend: Backend) -> &'static Migrator {
 /// Per-connection SQLite settings: WAL lets readers run beside the writer, NORMAL sync is durable
 /// at every checkpoint and safe against corruption, and a generous busy timeout lets concurrent
 /// writers queue on the audit head instead of failing. The journal size limit gives the WAL's
-/// disk space back after a checkpoint (a burst once left a 1 GB WAL on disk for good).
+/// disk space back after a checkpoint (a burst once left a 1 GB WAL on disk for good). Reads map
+/// the database file: a reader whose cache another connection's write invalidated gets its pages
+/// from the shared mapping instead of copying them back in through its own cache.
 const SQLITE_PRAGMAS: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
      PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 65536; \
-     PRAGMA journal_size_limit = 67108864;";
+     PRAGMA journal_size_limit = 67108864; PRAGMA mmap_size = 268435456;";
 
 /// The one connection SQLite writes go through (they queue on the store's writer lock anyway):
 /// its page cache stays warm, whereas a write on whichever pooled connection came free found

@@ -297,6 +297,48 @@ mod tests {
         assert!(store.verify_audit().await.unwrap().is_intact());
     }
 
+    #[tokio::test]
+    async fn a_write_that_fails_fails_alone_and_its_group_is_written_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let store = Store::open(&url).await.unwrap();
+        store
+            .execute_write(sqlx::query(
+                "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.kind = 'test.poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned record'); END",
+            ))
+            .await
+            .unwrap();
+        let before = store.audit_records().await.unwrap().len();
+        // Everyone queues behind a turn held here, so all of them make one group.
+        let turn = store.audit_queue.turn.lock().await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let store = store.clone();
+            let mut e = event(n);
+            if n == 3 {
+                e.kind = "test.poison".into();
+            }
+            tasks.spawn(async move { (n, store.append_audit(&[e]).await) });
+        }
+        while store.audit_queue.waiting.lock().unwrap().len() < 8 {
+            tokio::task::yield_now().await;
+        }
+        drop(turn);
+        let mut failed = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (n, result) = done.unwrap();
+            if let Err(e) = result {
+                assert!(e.to_string().contains("poisoned"), "{e}");
+                failed.push(n);
+            }
+        }
+        assert_eq!(failed, [3]);
+        let records = store.audit_records().await.unwrap();
+        assert_eq!(records.len() - before, 7);
+        assert!(store.verify_audit().await.unwrap().is_intact());
+    }
+
     #[test]
     fn a_group_is_bounded_but_never_empty() {
         let queue = AuditQueue::default();

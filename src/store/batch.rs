@@ -6,7 +6,7 @@ use super::WriteTx;
 use super::chain::{lock_head, write_records};
 use super::error::{StoreError, json_err, query_err};
 use super::prepared::{Evaluation, NewAction, NewDetection, PreparedBatch};
-use super::sql::{multi_row_insert, rows_per_statement, timestamp};
+use super::sql::{multi_row_insert, statement_rows, timestamp};
 use super::{Backend, Store};
 use stanch_core::audit::{self, AuditEvent};
 use stanch_core::vocab::Mode;
@@ -155,10 +155,8 @@ async fn insert_detections(
 ) -> Result<(), StoreError> {
     let mut rows = rows.into_iter().zip(seqs.iter().copied()).peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<(NewDetection, i64)> = rows
-            .by_ref()
-            .take(rows_per_statement(DETECTION_COLUMNS))
-            .collect();
+        let size = statement_rows(rows.len(), DETECTION_COLUMNS);
+        let chunk: Vec<(NewDetection, i64)> = rows.by_ref().take(size).collect();
         let sql = multi_row_insert(
             backend,
             "INSERT INTO detections (seq, run_id, source, detection_id, name, severity, observed_at, \
@@ -200,10 +198,8 @@ async fn insert_actions(
 ) -> Result<(), StoreError> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<NewAction> = rows
-            .by_ref()
-            .take(rows_per_statement(ACTION_COLUMNS))
-            .collect();
+        let size = statement_rows(rows.len(), ACTION_COLUMNS);
+        let chunk: Vec<NewAction> = rows.by_ref().take(size).collect();
         let sql = multi_row_insert(
             backend,
             "INSERT INTO actions (run_id, detection_seq, idempotency_key, playbook, step, kind, \

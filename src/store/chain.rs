@@ -18,7 +18,7 @@ use sqlx::Row;
 
 use super::WriteTx;
 use super::error::{StoreError, query_err};
-use super::sql::{multi_row_insert, rows_per_statement};
+use super::sql::{multi_row_insert, rows_per_statement, statement_rows};
 use super::{Backend, Store};
 use sqlx::any::AnyRow;
 use stanch_core::audit::{self, AuditEvent, AuditRecord, ChainHead};
@@ -355,10 +355,8 @@ pub(crate) async fn write_records(
     let any = !records.is_empty();
     let mut records = records.into_iter().peekable();
     while records.peek().is_some() {
-        let chunk: Vec<AuditRecord> = records
-            .by_ref()
-            .take(rows_per_statement(AUDIT_COLUMNS))
-            .collect();
+        let size = statement_rows(records.len(), AUDIT_COLUMNS);
+        let chunk: Vec<AuditRecord> = records.by_ref().take(size).collect();
         let sql = multi_row_insert(
             backend,
             "INSERT INTO audit_log (seq, at, kind, subject, payload, prev_hash, hash)",

@@ -13,6 +13,21 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
     (MAX_PARAMS / columns).max(1)
 }
 
+/// How many of `remaining` rows of `columns` parameters the next statement takes: as many as
+/// fit, from a short menu of sizes. Every distinct row count is a distinct statement to prepare,
+/// and a connection caches only so many: with the size a batch happened to have, each batch
+/// prepared its statements anew; with the menu, a table has a handful of shapes, all cached.
+pub(crate) fn statement_rows(remaining: usize, columns: usize) -> usize {
+    let most = rows_per_statement(columns);
+    if remaining >= most {
+        return most;
+    }
+    [1024, 256, 64, 16, 4]
+        .into_iter()
+        .find(|&size| size <= remaining && size <= most)
+        .unwrap_or(1)
+}
+
 /// `{head} VALUES ($1, $2), ($3, $4) {tail}` for `rows` rows of `columns` placeholders.
 ///
 /// SQLite gets anonymous `?` placeholders instead: sqlx looks each numbered parameter up by name,
@@ -80,5 +95,26 @@ mod tests {
     fn chunks_stay_under_sqlite_limit() {
         assert!(rows_per_statement(18) * 18 <= 32_766);
         assert_eq!(rows_per_statement(40_000), 1);
+    }
+
+    #[test]
+    fn statements_take_rows_in_a_few_sizes_that_add_up() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for total in 0..3_000 {
+            let (mut left, mut statements) = (total, 0);
+            while left > 0 {
+                let rows = statement_rows(left, 7);
+                assert!(rows >= 1 && rows <= left);
+                shapes.insert(rows);
+                left -= rows;
+                statements += 1;
+            }
+            assert!(
+                statements <= 16,
+                "{total} rows took {statements} statements"
+            );
+        }
+        assert!(shapes.len() <= 7, "{shapes:?}");
+        assert_eq!(statement_rows(10_000, 40_000), 1);
     }
 }

@@ -39,6 +39,8 @@ const DONE_STATUSES: &[ActionStatus] = &[
     ActionStatus::Expired,
     // It may have happened: a replay does not repeat it, a person's retry may.
     ActionStatus::Unverified,
+    // An equal action did it after it was requested: a replay does not repeat it either.
+    ActionStatus::Covered,
 ];
 
 impl Store {
@@ -126,7 +128,7 @@ impl Store {
         // Claimed under this replica's lease; an action another live replica reserved is
         // left to it.
         let claimed = sqlx::query(
-            "UPDATE actions SET status = 'executing', updated_at = $1, lease_owner = $4, \
+            "UPDATE actions SET status = 'executing', updated_at = $1, started_at = $1, lease_owner = $4, \
              lease_until = $5 WHERE detection_seq = $2 AND idempotency_key = $3 \
              AND status = 'pending' AND (lease_owner IS NULL OR lease_owner = $4 OR lease_until < $1)",
         )

@@ -112,8 +112,11 @@ pub(super) async fn apply(
     key: &str,
     guard: &ClaimGuard,
 ) -> Result<Option<Verdict>, StoreError> {
-    if guard.is_empty() || guard.human_approved {
+    if guard.human_approved {
         return Ok(None);
+    }
+    if guard.is_empty() {
+        return covered(tx, seq, key).await;
     }
     let claimable = "detection_seq = $1 AND idempotency_key = $2 AND status = 'pending'";
     let Some(p) = pending(tx, claimable, seq, Some(key)).await? else {
@@ -149,6 +152,10 @@ pub(super) async fn apply(
             claim: Claim::Suppressed { by },
             event,
         }));
+    }
+    // What a cooldown does not catch (none for this kind, or a repeat observed outside it).
+    if let Some(verdict) = covered(tx, seq, key).await? {
+        return Ok(Some(verdict));
     }
     for budget in &guard.budgets {
         let cutoff = timestamp(Utc::now() - secs(budget.per_secs));
@@ -186,6 +193,48 @@ pub(super) async fn apply(
         }
     }
     Ok(None)
+}
+
+/// An equal action (same kind, account and parameters) that started after this one was
+/// requested and succeeded did what this one would do: a burst of detections on one account
+/// asking for the same step is decided once, not re-read from Graph once each. Marked
+/// `covered` by it, with why, and audited; a replay treats it as done.
+async fn covered(tx: &mut WriteTx, seq: i64, key: &str) -> Result<Option<Verdict>, StoreError> {
+    let what = "looking for an equal action that covers this one";
+    let row = sqlx::query(
+        "SELECT a.pk AS pk, b.pk AS by_pk, a.kind AS kind FROM actions a JOIN actions b \
+         ON b.account = a.account AND b.kind = a.kind AND b.params = a.params AND b.pk <> a.pk \
+         WHERE a.detection_seq = $1 AND a.idempotency_key = $2 AND a.status = 'pending' \
+         AND a.mode = 'active' AND b.mode = 'active' AND b.status = 'succeeded' \
+         AND b.started_at >= a.created_at ORDER BY b.pk DESC LIMIT 1",
+    )
+    .bind(seq)
+    .bind(key.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(query_err(what))?;
+    let Some(row) = row else { return Ok(None) };
+    let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
+    let by: i64 = row.try_get("by_pk").map_err(query_err(what))?;
+    let kind: String = row.try_get("kind").map_err(query_err(what))?;
+    let detail = json!({"covered_by": by,
+                        "why": format!("action #{by} did the same {kind} on the same account after this one was requested")});
+    sqlx::query(
+        "UPDATE actions SET status = 'covered', result = $1, updated_at = $2 WHERE pk = $3",
+    )
+    .bind(detail.to_string())
+    .bind(timestamp(Utc::now()))
+    .bind(pk)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("marking a covered action"))?;
+    Ok(Some(Verdict {
+        claim: Claim::AlreadyDone {
+            pk: by,
+            status: ActionStatus::Succeeded,
+        },
+        event: AuditEvent::new(Utc::now(), "action.covered", format!("action/{pk}"), detail),
+    }))
 }
 
 /// Records that a claimed action spends its budgets (once per account and window).

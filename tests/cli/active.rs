@@ -513,7 +513,7 @@ fn the_demo_contains_the_story_against_the_in_process_emulator() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("executed through Graph: 71 succeeded, 3 suppressed"),
+            .contains("executed through Graph: 13 duplicate, 58 succeeded, 3 suppressed"),
         "{}",
         out.stdout
     );

@@ -2,6 +2,7 @@
 //! account's actions keep the order of the detections that asked for them, and a throttling
 //! storm slows the whole pool down together instead of every worker finding out for itself.
 
+use serde_json::Value;
 use stanch::emulate::Fault;
 
 use crate::harness::TestApp;
@@ -183,4 +184,72 @@ fn a_throttling_storm_costs_about_what_it_costs_one_careful_client_not_one_per_w
         (1..=4).contains(&throttled),
         "{throttled} requests were throttled during a storm one careful client meets twice"
     );
+}
+
+/// Repeats of one step on one account (a burst of detections, no cooldown for the step) are
+/// decided once: the first runs, every equal one requested before it started is covered by it
+/// without a Graph call, audited as such, and a replay runs none of them again.
+#[test]
+fn a_burst_on_one_account_is_decided_once_and_a_replay_runs_nothing_again() {
+    let app = TestApp::builder()
+        .tenant()
+        .playbook(
+            "rules.yaml",
+            r#"version: 1
+id: burst-rules
+match: { name: "Burst / New inbox rule" }
+steps:
+  - { id: rules, action: disable_inbox_rules }
+"#,
+        )
+        .build();
+    let tenant = app.tenant();
+    let burst: String = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"burst-{i}\",\"name\":\"Burst / New inbox rule\",\"observed_at\":\"2021-06-01T09:{:02}:00Z\",\"user\":{{\"upn\":\"b.jones@contoso.com\"}}}}\n",
+                10 + i
+            )
+        })
+        .collect();
+    // From a file: read at once, one batch (stdin may arrive in pieces, and an action that ran
+    // before the next piece was recorded rightly covers nothing in it).
+    let input = app.write("burst.jsonl", &burst).display().to_string();
+    let calls_before = tenant.graph_calls();
+    let out = app.stanch(&["run", "--input", &input]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let actions = app.actions();
+    let status = |s: &str| actions.iter().filter(|a| a["status"] == s).count();
+    // Lines are recorded in batches as they are read: an action that ran before the next batch
+    // was recorded covers nothing in it, so it is "one per batch", and the batches are few.
+    let (ran, covered_actions) = (status("succeeded"), status("covered"));
+    assert_eq!(ran + covered_actions, 12, "{actions:#?}");
+    assert!(covered_actions >= 6, "{actions:#?}");
+    for action in actions.iter().filter(|a| a["status"] == "covered") {
+        let by = action["result"]["covered_by"].as_i64().expect("covered_by");
+        let covering = actions.iter().find(|a| a["pk"] == by).unwrap();
+        assert_eq!(covering["status"], "succeeded", "{covering:#?}");
+        assert_eq!(covering["kind"], "disable_inbox_rules");
+    }
+    let one_run = tenant.graph_calls() - calls_before;
+    let covered: Vec<Value> = app
+        .audit_trail()
+        .into_iter()
+        .filter(|(kind, _)| kind == "action.covered")
+        .map(|(_, payload)| payload)
+        .collect();
+    assert_eq!(covered.len(), covered_actions);
+    assert!(
+        covered[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("after this one was requested")
+    );
+
+    // The same input again: every action is done already (run or covered), nothing is read.
+    let calls_before = tenant.graph_calls();
+    let again = app.stanch(&["run", "--input", &input]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(tenant.graph_calls(), calls_before, "a replay called Graph");
+    assert!(one_run > 0);
 }

@@ -259,8 +259,8 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
         .tenant()
         .intake()
         .max_body_bytes(4194304)
-        // No cooldown: this is about crash recovery, so every repeat must reach the worker
-        // and be made harmless by the actions' own pre-checks.
+        // No cooldown: this is about crash recovery, so every repeat reaches the worker's
+        // claim, where an equal action that already ran covers it.
         .yaml("safety:\n  cooldown: { default: 0s }\n")
         .build();
     let tenant = app.tenant();
@@ -282,7 +282,7 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
     assert_eq!(status, 202, "{accepted}");
     // Let the worker get going, then kill it without warning.
     wait_until(20, "the worker did not start", || {
-        tenant.running.emulator.requests().len() >= 40
+        tenant.running.emulator.requests().len() >= 10
     });
     app.kill_server();
     let at_kill = tenant.running.emulator.requests().len();
@@ -331,10 +331,15 @@ fn a_killed_server_loses_nothing_and_repeats_no_graph_write() {
         in_doubt <= 1,
         "one worker has at most one action in flight: {statuses:?}"
     );
-    assert_eq!(
-        statuses.iter().filter(|(_, s)| s == "succeeded").count() + in_doubt,
-        400,
-        "{statuses:?}"
+    // A repeat of an action that ran since it was requested is covered by it, not run again.
+    let done = statuses
+        .iter()
+        .filter(|(_, s)| s == "succeeded" || s == "covered")
+        .count();
+    assert_eq!(done + in_doubt, 400, "{statuses:?}");
+    assert!(
+        statuses.iter().any(|(_, s)| s == "covered"),
+        "repeats on one account are decided once: {statuses:?}"
     );
     for user in users {
         let revokes = tenant

@@ -108,6 +108,9 @@ states! {
         Duplicate = "duplicate",
         /// A cooldown: the same action on the same target ran moments ago.
         Suppressed = "suppressed",
+        /// An equal action (same kind, account and parameters) started after this one was
+        /// requested and succeeded: it did what this one would have done.
+        Covered = "covered",
         AwaitingApproval = "awaiting_approval",
         Denied = "denied",
         /// Nobody decided before the deadline, and the policy said deny.

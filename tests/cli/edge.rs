@@ -86,12 +86,7 @@ fn a_line_that_is_not_utf8_is_rejected_by_number_and_audited_and_the_rest_is_tak
         "{}",
         out.stdout
     );
-    let rejected: Vec<Value> = app
-        .audit_trail()
-        .into_iter()
-        .filter(|(kind, _)| kind == "detection.rejected")
-        .map(|(_, p)| p)
-        .collect();
+    let rejected: Vec<Value> = app.audit_of("detection.rejected");
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["line"], 2);
 
@@ -261,12 +256,7 @@ fn a_signed_request_replayed_within_the_window_is_refused_and_audited() {
         .filter(|(k, _)| k == "detection.received")
         .count();
     assert_eq!(received, 1, "the replay stored nothing");
-    let refused: Vec<Value> = app
-        .audit_trail()
-        .into_iter()
-        .filter(|(kind, _)| kind == "intake.replay_refused")
-        .map(|(_, p)| p)
-        .collect();
+    let refused: Vec<Value> = app.audit_of("intake.replay_refused");
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["caller"], "hmac:darktrace");
 }

@@ -232,12 +232,7 @@ steps:
         assert_eq!(covering["kind"], "disable_inbox_rules");
     }
     let one_run = tenant.graph_calls() - calls_before;
-    let covered: Vec<Value> = app
-        .audit_trail()
-        .into_iter()
-        .filter(|(kind, _)| kind == "action.covered")
-        .map(|(_, payload)| payload)
-        .collect();
+    let covered: Vec<Value> = app.audit_of("action.covered");
     assert_eq!(covered.len(), covered_actions);
     assert!(
         covered[0]["why"]

@@ -302,12 +302,7 @@ fn a_transient_failure_leaves_the_action_due_for_the_next_run() {
     let legacy = by_step(&app.actions(), "legacy").clone();
     assert_eq!(legacy["status"], "succeeded", "still in effect: {legacy}");
     assert!(tenant.quarantined().contains(&B_JONES.to_string()));
-    let failed: Vec<Value> = app
-        .audit_trail()
-        .into_iter()
-        .filter(|(k, _)| k == "action.rollback_failed")
-        .map(|(_, p)| p)
-        .collect();
+    let failed: Vec<Value> = app.audit_of("action.rollback_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["retryable"], true);
 

@@ -201,12 +201,7 @@ fn cross_origin_posts_to_the_approval_page_are_refused_and_audited() {
     ]);
     assert_eq!(status, 200, "{html}");
     assert_eq!(app.stop_server(), 0);
-    let refused: Vec<_> = app
-        .audit_trail()
-        .into_iter()
-        .filter(|(kind, _)| kind == "approval.refused")
-        .map(|(_, payload)| payload)
-        .collect();
+    let refused: Vec<_> = app.audit_of("approval.refused");
     assert_eq!(refused.len(), 3, "{refused:?}");
     assert_eq!(refused[0]["origin"], "https://evil.example");
     assert!(

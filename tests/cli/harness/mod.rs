@@ -492,6 +492,15 @@ impl TestApp {
         self.stanch(&["approvals", verb, id, "--as", who, "--reason", reason])
     }
 
+    /// The payloads of the audit records of `kind`, in order.
+    pub fn audit_of(&self, kind: &str) -> Vec<Value> {
+        self.audit_trail()
+            .into_iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, payload)| payload)
+            .collect()
+    }
+
     /// The audit trail as (kind, payload) pairs.
     pub fn audit_trail(&self) -> Vec<(String, Value)> {
         self.stanch(&["audit", "export"])

@@ -110,7 +110,10 @@ impl Store {
             .map_err(query_err("marking a duplicate action"))?;
             return Ok(Claim::AlreadyDone { pk, status });
         }
-        if let Some(account) = &guard.account {
+        // Otherwise the rails record it as they read the action (`guard::apply`).
+        if guard.human_approved
+            && let Some(account) = &guard.account
+        {
             sqlx::query(
                 "UPDATE actions SET account = $1 WHERE detection_seq = $2 AND idempotency_key = $3",
             )

@@ -69,10 +69,18 @@ struct Pending {
     gate: Value,
     /// When its detection was observed (what cooldowns compare), read with the action.
     observed_at: Option<String>,
+    /// The latest equal action (same kind, account and parameters) that started after this one
+    /// was requested and succeeded: it did what this one would do.
+    covered_by: Option<i64>,
 }
 
-const PENDING_COLUMNS: &str = "SELECT pk, kind, target_upn, target_id, account, gate, \
-     (SELECT observed_at FROM detections WHERE seq = actions.detection_seq) AS observed_at FROM actions";
+/// What the rails read of an action, in the same statement that finds it.
+const PENDING_FIELDS: &str = "pk, kind, target_upn, target_id, account, gate, \
+     (SELECT observed_at FROM detections WHERE seq = actions.detection_seq) AS observed_at, \
+     (SELECT b.pk FROM actions b WHERE b.account = actions.account AND b.kind = actions.kind \
+      AND b.params = actions.params AND b.pk <> actions.pk AND b.mode = 'active' \
+      AND b.status = 'succeeded' AND b.started_at >= actions.created_at \
+      ORDER BY b.pk DESC LIMIT 1) AS covered_by";
 
 /// The claim's view of the action matching `condition` (two parameters, bound as given).
 async fn pending(
@@ -81,8 +89,7 @@ async fn pending(
     first: i64,
     second: Option<&str>,
 ) -> Result<Option<Pending>, StoreError> {
-    let what = "reading an action to claim";
-    let sql = format!("{PENDING_COLUMNS} WHERE {condition}");
+    let sql = format!("SELECT {PENDING_FIELDS} FROM actions WHERE {condition}");
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first);
     if let Some(second) = second {
         query = query.bind(second.to_string());
@@ -90,7 +97,38 @@ async fn pending(
     let row = query
         .fetch_optional(&mut **tx)
         .await
-        .map_err(query_err(what))?;
+        .map_err(query_err(READING))?;
+    pending_from(row)
+}
+
+const READING: &str = "reading an action to claim";
+const CLAIMABLE: &str = "detection_seq = $1 AND idempotency_key = $2 AND status = 'pending'";
+
+/// The claimable action `key` of the detection `seq`, recording the account the screening
+/// resolved its target to in the same statement.
+async fn claimable(
+    tx: &mut WriteTx,
+    seq: i64,
+    key: &str,
+    account: Option<&str>,
+) -> Result<Option<Pending>, StoreError> {
+    let Some(account) = account else {
+        return pending(tx, CLAIMABLE, seq, Some(key)).await;
+    };
+    let sql =
+        format!("UPDATE actions SET account = $3 WHERE {CLAIMABLE} RETURNING {PENDING_FIELDS}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(seq)
+        .bind(key.to_string())
+        .bind(account.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err(READING))?;
+    pending_from(row)
+}
+
+fn pending_from(row: Option<sqlx::any::AnyRow>) -> Result<Option<Pending>, StoreError> {
+    let what = READING;
     let Some(row) = row else { return Ok(None) };
     let upn: Option<String> = row.try_get("target_upn").map_err(query_err(what))?;
     let id: Option<String> = row.try_get("target_id").map_err(query_err(what))?;
@@ -102,6 +140,7 @@ async fn pending(
         target: upn.or(id),
         gate: serde_json::from_str(&gate).unwrap_or(Value::Null),
         observed_at: row.try_get("observed_at").map_err(query_err(what))?,
+        covered_by: row.try_get("covered_by").map_err(query_err(what))?,
     }))
 }
 
@@ -115,13 +154,12 @@ pub(super) async fn apply(
     if guard.human_approved {
         return Ok(None);
     }
-    if guard.is_empty() {
-        return covered(tx, seq, key).await;
-    }
-    let claimable = "detection_seq = $1 AND idempotency_key = $2 AND status = 'pending'";
-    let Some(p) = pending(tx, claimable, seq, Some(key)).await? else {
+    let Some(p) = claimable(tx, seq, key, guard.account.as_deref()).await? else {
         return Ok(None);
     };
+    if guard.is_empty() {
+        return covered(tx, &p).await;
+    }
     if let Some(why) = &guard.protected {
         return hold(tx, &p, why, None).await.map(Some);
     }
@@ -154,7 +192,7 @@ pub(super) async fn apply(
         }));
     }
     // What a cooldown does not catch (none for this kind, or a repeat observed outside it).
-    if let Some(verdict) = covered(tx, seq, key).await? {
+    if let Some(verdict) = covered(tx, &p).await? {
         return Ok(Some(verdict));
     }
     for budget in &guard.budgets {
@@ -199,32 +237,18 @@ pub(super) async fn apply(
 /// requested and succeeded did what this one would do: a burst of detections on one account
 /// asking for the same step is decided once, not re-read from Graph once each. Marked
 /// `covered` by it, with why, and audited; a replay treats it as done.
-async fn covered(tx: &mut WriteTx, seq: i64, key: &str) -> Result<Option<Verdict>, StoreError> {
-    let what = "looking for an equal action that covers this one";
-    let row = sqlx::query(
-        "SELECT a.pk AS pk, b.pk AS by_pk, a.kind AS kind FROM actions a JOIN actions b \
-         ON b.account = a.account AND b.kind = a.kind AND b.params = a.params AND b.pk <> a.pk \
-         WHERE a.detection_seq = $1 AND a.idempotency_key = $2 AND a.status = 'pending' \
-         AND a.mode = 'active' AND b.mode = 'active' AND b.status = 'succeeded' \
-         AND b.started_at >= a.created_at ORDER BY b.pk DESC LIMIT 1",
-    )
-    .bind(seq)
-    .bind(key.to_string())
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(query_err(what))?;
-    let Some(row) = row else { return Ok(None) };
-    let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
-    let by: i64 = row.try_get("by_pk").map_err(query_err(what))?;
-    let kind: String = row.try_get("kind").map_err(query_err(what))?;
+async fn covered(tx: &mut WriteTx, p: &Pending) -> Result<Option<Verdict>, StoreError> {
+    let Some(by) = p.covered_by else {
+        return Ok(None);
+    };
     let detail = json!({"covered_by": by,
-                        "why": format!("action #{by} did the same {kind} on the same account after this one was requested")});
+                        "why": format!("action #{by} did the same {} on the same account after this one was requested", p.kind)});
     sqlx::query(
         "UPDATE actions SET status = 'covered', result = $1, updated_at = $2 WHERE pk = $3",
     )
     .bind(detail.to_string())
     .bind(timestamp(Utc::now()))
-    .bind(pk)
+    .bind(p.pk)
     .execute(&mut **tx)
     .await
     .map_err(query_err("marking a covered action"))?;
@@ -233,7 +257,12 @@ async fn covered(tx: &mut WriteTx, seq: i64, key: &str) -> Result<Option<Verdict
             pk: by,
             status: ActionStatus::Succeeded,
         },
-        event: AuditEvent::new(Utc::now(), "action.covered", format!("action/{pk}"), detail),
+        event: AuditEvent::new(
+            Utc::now(),
+            "action.covered",
+            format!("action/{}", p.pk),
+            detail,
+        ),
     }))
 }
 

@@ -10,6 +10,7 @@ mod approve;
 mod auth;
 mod error;
 mod intake;
+pub mod oidc;
 mod ops;
 mod refusals;
 mod replay;

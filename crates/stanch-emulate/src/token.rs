@@ -61,12 +61,7 @@ pub fn authenticate(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Client, TokenReply> {
-    let known_tenant = tenant.tenant_id.eq_ignore_ascii_case(tenant_segment)
-        || tenant
-            .domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(tenant_segment));
-    if !known_tenant {
+    if !tenant.knows(tenant_segment) {
         return Err(aadsts(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -121,6 +116,7 @@ pub fn authenticate(
     // A real tenant knows only https resources; the emulator also serves its own http root, since
     // the client asks for `{graph_url}/.default` and tests point graph_url at the emulator.
     let resource_ok = scope.starts_with("https://")
+        || scope.starts_with("api://")
         || scope.starts_with("http://127.0.0.1")
         || scope.starts_with("http://localhost");
     if !resource_ok || !scope.ends_with("/.default") || scope.contains(' ') {

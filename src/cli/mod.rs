@@ -11,6 +11,7 @@ mod demo;
 mod demo_approval;
 mod demo_evidence;
 mod doctor;
+mod local;
 pub(crate) mod mistake;
 mod operate;
 mod output;

@@ -161,7 +161,7 @@ pub(crate) async fn actions_rollback(
     let store = open(config).await?;
     let runner = graph_runner(config, &store)?
         .context("rolling back needs a `graph` connection in the config")?;
-    let took = rollback(&runner, &store, pk, reason)
+    let took = rollback(&runner, &store, pk, reason, &super::local::local_actor())
         .await
         .with_context(|| format!("rolling back action #{pk}"))?;
     println!("action #{pk} rolled back in {} ms", took.as_millis());
@@ -190,8 +190,10 @@ pub(crate) async fn actions_expiry(
         None => ExpiryChange::Confirm,
     };
     let store = open(config).await?;
+    let actor = super::local::local_actor();
     let who = ExpiryOperator {
         name: operator,
+        actor: Some(&actor),
         reason,
         at: chrono::Utc::now(),
     };

@@ -23,6 +23,12 @@ pub enum ErrorCode {
     /// A chat platform's payload could not be read.
     InvalidPayload,
     Unauthorized,
+    /// Signed in, but the token's roles do not allow this operation.
+    Forbidden,
+    /// A decision the approvals refused (not among the step's approvers, the target, …); audited.
+    ApprovalRefused,
+    /// The resource is not in a state that allows this (not failed, not in effect, decided).
+    Conflict,
     NotFound,
     UnknownFormat,
     MethodNotAllowed,
@@ -41,13 +47,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidBody,
         ErrorCode::EmptyBody,
         ErrorCode::InvalidDetections,
         ErrorCode::InvalidPayload,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::ApprovalRefused,
+        ErrorCode::Conflict,
         ErrorCode::NotFound,
         ErrorCode::UnknownFormat,
         ErrorCode::MethodNotAllowed,
@@ -68,6 +77,9 @@ impl ErrorCode {
             ErrorCode::InvalidDetections => "invalid_detections",
             ErrorCode::InvalidPayload => "invalid_payload",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ApprovalRefused => "approval_refused",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::NotFound => "not_found",
             ErrorCode::UnknownFormat => "unknown_format",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -89,6 +101,8 @@ impl ErrorCode {
             | ErrorCode::InvalidDetections
             | ErrorCode::InvalidPayload => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::ApprovalRefused => StatusCode::FORBIDDEN,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::NotFound | ErrorCode::UnknownFormat => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge | ErrorCode::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
@@ -104,6 +118,7 @@ impl ErrorCode {
     fn for_status(status: StatusCode) -> ErrorCode {
         match status {
             StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
             StatusCode::NOT_FOUND => ErrorCode::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
@@ -155,6 +170,15 @@ impl ApiError {
         ApiError::new(
             ErrorCode::Internal,
             "something went wrong; the detections were not stored",
+        )
+    }
+
+    /// A failure of the operator API: a stable code and no internals; the cause goes to the log.
+    pub fn unexpected(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "operator request failed");
+        ApiError::new(
+            ErrorCode::Internal,
+            "something went wrong; the server's log says what",
         )
     }
 

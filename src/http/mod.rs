@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod intake;
 pub mod oidc;
+mod operator;
 mod ops;
 mod refusals;
 mod replay;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub refusals: Arc<refusals::Refusals>,
     /// The last `stanch doctor` result `serve` recorded, which `/readyz` reports.
     pub doctor: Arc<std::sync::RwLock<DoctorResult>>,
+    /// Validates operator tokens (`operators:`); without it every operator call is a 401.
+    pub operators: Option<Arc<oidc::Verifier>>,
 }
 
 impl AppState {
@@ -56,7 +59,14 @@ impl AppState {
             seen: Arc::default(),
             refusals: Arc::default(),
             doctor: Arc::default(),
+            operators: None,
         }
+    }
+
+    /// Lets the operator API accept tokens `verifier` validates.
+    pub fn with_operators(mut self, verifier: oidc::Verifier) -> AppState {
+        self.operators = Some(Arc::new(verifier));
+        self
     }
 
     /// Records the aggregates of refusal windows as they close, until aborted.
@@ -74,11 +84,15 @@ impl AppState {
 
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/v1/detections", post(intake::post_detections))
+        .route(
+            "/v1/detections",
+            post(intake::post_detections).get(operator::detections),
+        )
         .route(
             "/v1/detections/{format}",
-            post(intake::post_detections_in_format),
+            post(intake::post_detections_in_format).get(operator::detection),
         )
+        .merge(operator::routes())
         .route("/approve/{token}", get(approve::show).post(approve::submit))
         .route("/v1/chat/slack/interactions", post(slack::interactions))
         .route("/healthz", get(ops::healthz))

@@ -168,6 +168,7 @@ async fn decide_click(state: AppState, slack: Slack, click: Click, raw_sha256: S
         reason: &reason,
         channel: "slack",
         raw_sha256: Some(raw_sha256.clone()),
+        actor: None,
     };
     match decide(ctx, &request).await {
         Ok(effect) => {

@@ -152,6 +152,7 @@ pub(super) async fn submit(
         raw_sha256: Some(stanch_core::util::sha256_hex(
             &[format!("POST /approve/{token}\n").as_bytes(), &body[..]].concat(),
         )),
+        actor: None,
     };
     match decide(ctx, &request).await {
         Ok(effect) => {

@@ -20,6 +20,7 @@ mod forward;
 mod harness;
 mod identity;
 mod members;
+mod operators;
 mod persistence;
 mod playbooks;
 mod purge;

@@ -10,22 +10,29 @@ use super::super::error::{ApiError, ErrorCode};
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
+/// Text, parsed here: inside a flattened query (filters + paging) serde sees only strings.
 #[derive(Debug, Default, Deserialize)]
 pub struct Paging {
-    pub limit: Option<i64>,
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
 impl Paging {
     /// The key to read after (0: from the start) and the page size.
     pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("`limit` must be between 1 and {MAX_LIMIT}, not {limit}"),
-            ));
-        }
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("`limit` must be a number from 1 to {MAX_LIMIT}, not `{text}`"),
+                    )
+                })?,
+        };
         let after = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => 0,
             Some(text) => text
@@ -57,15 +64,15 @@ mod tests {
 
     #[test]
     fn bounds_and_cursors() {
-        let paging = |limit: Option<i64>, cursor: Option<&str>| Paging {
-            limit,
+        let paging = |limit: Option<&str>, cursor: Option<&str>| Paging {
+            limit: limit.map(str::to_string),
             cursor: cursor.map(str::to_string),
         };
         assert_eq!(paging(None, None).bounds().unwrap(), (0, DEFAULT_LIMIT));
-        assert_eq!(paging(Some(2), Some("17")).bounds().unwrap(), (17, 2));
+        assert_eq!(paging(Some("2"), Some("17")).bounds().unwrap(), (17, 2));
         for bad in [
-            paging(Some(0), None),
-            paging(Some(501), None),
+            paging(Some("0"), None),
+            paging(Some("501"), None),
             paging(None, Some("x")),
         ] {
             assert_eq!(bad.bounds().unwrap_err().code, ErrorCode::InvalidRequest);

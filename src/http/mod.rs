@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod intake;
 pub mod oidc;
+mod openapi;
 mod operator;
 mod ops;
 mod refusals;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
 pub use error::{ApiError, ErrorCode};
@@ -83,22 +84,19 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let (routes, document) = openapi::router().split_for_parts();
+    let document = Arc::new(document);
+    routes
         .route(
-            "/v1/detections",
-            post(intake::post_detections).get(operator::detections),
+            "/openapi.json",
+            get(move || async move { axum::Json(document.as_ref().clone()) }),
         )
-        .route(
-            "/v1/detections/{format}",
-            post(intake::post_detections_in_format).get(operator::detection),
-        )
-        .merge(operator::routes())
-        .route("/approve/{token}", get(approve::show).post(approve::submit))
-        .route("/v1/chat/slack/interactions", post(slack::interactions))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::map_response(error::uniform_errors))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document `/openapi.json` serves.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::document()
 }

@@ -24,6 +24,9 @@ use stanch_core::slack::payload::{Click, parse_button_value};
 use stanch_core::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use stanch_core::util::sha256_hex;
 
+use super::openapi::ErrorBody;
+
+#[utoipa::path(post, path = "/v1/chat/slack/interactions", tag = "approvals", summary = "Slack's interactivity requests (signed with the app's signing secret)", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Acknowledged", body = Object), (status = 401, description = "Not signed by Slack (audited)", body = ErrorBody)))]
 pub(super) async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -11,9 +11,13 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
 /// Text, parsed here: inside a flattened query (filters + paging) serde sees only strings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// Items per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 

@@ -8,12 +8,19 @@ use serde_json::{Value, json};
 
 use super::super::AppState;
 use super::super::error::{ApiError, ErrorCode};
+use super::super::openapi::ErrorBody;
 use super::Caller;
 use super::page::{Paging, page};
 use crate::http::oidc::Permission;
 use crate::store::{ActionFilter, AuditFilter, StoreError};
 
 type Answer = Result<Json<Value>, ApiError>;
+
+/// Paging from a query's own `limit` and `cursor` (a flattened struct would hide them from
+/// the document).
+fn paging(limit: Option<String>, cursor: Option<String>) -> Paging {
+    Paging { limit, cursor }
+}
 
 pub(super) fn store_error(e: StoreError) -> ApiError {
     if e.is_unavailable() {
@@ -33,27 +40,36 @@ pub(super) fn id_of(text: &str, what: &str) -> Result<i64, ApiError> {
 }
 
 /// Who the token says the caller is, and the roles it grants.
+#[utoipa::path(get, path = "/v1/me", tag = "operators", security(("operator_token" = [])), summary = "Who the token says you are", responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Answer {
     caller.may(&state, Permission::Read, "api").await?;
     Ok(Json(json!(caller.0)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActionQuery {
+    /// Only actions in this status (`succeeded`, `failed`, `awaiting_approval`, …).
     status: Option<String>,
+    /// Only actions on this account (UPN or object id, any case).
     account: Option<String>,
+    /// Only actions of this playbook (its id).
     playbook: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/actions", tag = "operators", security(("operator_token" = [])), summary = "Actions, filtered, a page at a time", params(ActionQuery), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn actions(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ActionQuery>,
 ) -> Answer {
     caller.may(&state, Permission::Read, "api").await?;
-    let (after, limit) = q.paging.bounds()?;
+    let (after, limit) = paging(q.limit, q.cursor).bounds()?;
     let status = q
         .status
         .map(|s| s.parse())
@@ -73,6 +89,7 @@ pub async fn actions(
     Ok(Json(page(&rows, limit, |r| r.pk)))
 }
 
+#[utoipa::path(get, path = "/v1/actions/{id}", tag = "operators", security(("operator_token" = [])), summary = "One action", params(("id" = String, Path, description = "The action's id")), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn action(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +104,7 @@ pub async fn action(
 }
 
 /// Approval requests (gated actions, waiting or decided), in pk order.
+#[utoipa::path(get, path = "/v1/approvals", tag = "operators", security(("operator_token" = [])), summary = "Approval requests, a page at a time", params(Paging), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn approvals(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,6 +139,7 @@ pub async fn approvals(
     })))
 }
 
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "operators", security(("operator_token" = [])), summary = "One approval request with its evidence, deliveries and decisions", params(("id" = String, Path, description = "The gated action's id")), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn approval(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,25 +156,35 @@ pub async fn approval(
     Ok(Json(shown.map_err(store_error)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// The record's subject, exactly (`action/12`).
     subject: Option<String>,
+    /// Text in the record's payload: an actor's name, UPN or object id.
     actor: Option<String>,
+    /// The record's kind (`action.rolled_back`).
     kind: Option<String>,
+    /// RFC 3339; records at or after it.
     since: Option<String>,
+    /// RFC 3339; records at or before it.
     until: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
 }
 
 /// The trail, filtered, each record with its payload parsed and its hashes.
+#[utoipa::path(get, path = "/v1/audit", tag = "operators", security(("operator_token" = [])), summary = "Search the audit trail", params(AuditQuery), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<AuditQuery>,
 ) -> Answer {
     caller.may(&state, Permission::Read, "api").await?;
-    let (after, limit) = q.paging.bounds()?;
+    let (after, limit) = paging(q.limit, q.cursor).bounds()?;
     for (name, value) in [("since", &q.since), ("until", &q.until)] {
         if let Some(text) = value
             && chrono::DateTime::parse_from_rfc3339(text).is_err()
@@ -193,20 +222,26 @@ pub async fn audit(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DetectionQuery {
+    /// Only detections about this account (UPN or object id).
     account: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/detections", tag = "operators", security(("operator_token" = [])), summary = "Stored detections, a page at a time", params(DetectionQuery), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn detections(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<DetectionQuery>,
 ) -> Answer {
     caller.may(&state, Permission::Read, "api").await?;
-    let (after, limit) = q.paging.bounds()?;
+    let (after, limit) = paging(q.limit, q.cursor).bounds()?;
     let store = &state.service.store;
     let rows = (store
         .detections_page(q.account.as_deref(), after, limit)
@@ -216,6 +251,7 @@ pub async fn detections(
 }
 
 /// One detection as received (the raw payload in `details.raw`) and as normalised.
+#[utoipa::path(get, path = "/v1/detections/{format}", tag = "operators", security(("operator_token" = [])), summary = "One detection, as received and as normalised", params(("format" = String, Path, description = "The detection's seq (this path also takes intake's POST, where it names a format)")), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn detection(
     State(state): State<AppState>,
     caller: Caller,
@@ -229,12 +265,14 @@ pub async fn detection(
         .ok_or_else(|| not_found(format!("detection {seq}")))
 }
 
+#[utoipa::path(get, path = "/v1/campaigns", tag = "operators", security(("operator_token" = [])), summary = "Live campaigns", responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn campaigns(State(state): State<AppState>, caller: Caller) -> Answer {
     caller.may(&state, Permission::Read, "api").await?;
     let all = (state.service.store.campaigns().await).map_err(store_error)?;
     Ok(Json(json!({"items": all, "next_cursor": null})))
 }
 
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "operators", security(("operator_token" = [])), summary = "One campaign's story", params(("id" = String, Path, description = "The campaign's id")), responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn campaign(
     State(state): State<AppState>,
     caller: Caller,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::super::AppState;
 use super::super::error::{ApiError, ErrorCode};
+use super::super::openapi::ErrorBody;
 use super::Caller;
 use super::reads::{id_of, store_error};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest};
@@ -17,13 +18,13 @@ use crate::store::{ExpiryChange, ExpiryError, ExpiryOperator};
 
 type Answer = Result<Json<Value>, ApiError>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reasoned {
     reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Extension {
     /// How much longer, e.g. `24h`.
@@ -31,14 +32,14 @@ pub struct Extension {
     reason: String,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Approve,
     Deny,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     decision: Verdict,
@@ -73,6 +74,7 @@ async fn authorized(
     Ok(pk)
 }
 
+#[utoipa::path(post, path = "/v1/actions/{id}/rollback", tag = "operators", security(("operator_token" = [])), summary = "Undo a succeeded action (responder, admin)", params(("id" = String, Path, description = "The action's id")), request_body = Reasoned, responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +102,7 @@ pub async fn rollback(
     }
 }
 
+#[utoipa::path(post, path = "/v1/actions/{id}/retry", tag = "operators", security(("operator_token" = [])), summary = "Queue a failed, unverified or stuck action again (responder, admin)", params(("id" = String, Path, description = "The action's id")), request_body = Reasoned, responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +155,7 @@ async fn change_expiry(
     }
 }
 
+#[utoipa::path(post, path = "/v1/actions/{id}/extend", tag = "operators", security(("operator_token" = [])), summary = "Push an expiring action's deadline back (responder, admin)", params(("id" = String, Path, description = "The action's id")), request_body = Extension, responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn extend(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,6 +182,7 @@ pub async fn extend(
     change_expiry(&state, &caller, pk, ExpiryChange::Extend { secs }, reason).await
 }
 
+#[utoipa::path(post, path = "/v1/actions/{id}/confirm", tag = "operators", security(("operator_token" = [])), summary = "Make an expiring action permanent (responder, admin)", params(("id" = String, Path, description = "The action's id")), request_body = Reasoned, responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +196,7 @@ pub async fn confirm(
 
 /// A decision on a gated action, as the caller's UPN: still subject to the step's approver
 /// list, the four-eyes rule and the target rule; a refusal is audited with the identity.
+#[utoipa::path(post, path = "/v1/approvals/{id}/decision", tag = "operators", security(("operator_token" = [])), summary = "Approve or deny a gated action (approver, admin; the step's list still applies)", params(("id" = String, Path, description = "The gated action's id")), request_body = DecisionBody, responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 409, description = "Not in a state that allows it", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
     caller: Caller,

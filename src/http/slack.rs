@@ -26,7 +26,7 @@ use stanch_core::util::sha256_hex;
 
 use super::openapi::ErrorBody;
 
-#[utoipa::path(post, path = "/v1/chat/slack/interactions", tag = "approvals", summary = "Slack's interactivity requests (signed with the app's signing secret)", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Acknowledged", body = Object), (status = 401, description = "Not signed by Slack (audited)", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/chat/slack/interactions", tag = "approvals", summary = "Slack's interactivity requests (signed with the app's signing secret)", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Acknowledged", body = Object), (status = 400, description = "A payload that cannot be read", body = ErrorBody), (status = 401, description = "Not signed by Slack (audited)", body = ErrorBody), (status = 404, description = "Slack is not configured", body = ErrorBody)))]
 pub(super) async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,

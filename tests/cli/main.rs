@@ -28,6 +28,7 @@ mod recovery;
 mod replicas;
 mod run;
 mod safety;
+mod schemathesis;
 mod secrets;
 mod serve;
 mod setup;

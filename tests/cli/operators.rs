@@ -36,7 +36,7 @@ fn app_with(own_playbook: bool) -> TestApp {
     builder.serve().build()
 }
 
-fn app() -> TestApp {
+pub(crate) fn app() -> TestApp {
     app_with(true)
 }
 
@@ -68,7 +68,7 @@ fn call(
 
 /// Signs in as `upn` the way a browser would: authorize with PKCE (S256), follow the
 /// redirect's code, redeem it with the verifier.
-fn sign_in(app: &TestApp, upn: &str) -> String {
+pub(crate) fn sign_in(app: &TestApp, upn: &str) -> String {
     let emulator = &app.tenant().running.url;
     let verifier = format!("verifier-{}", uuid::Uuid::new_v4().simple());
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());

@@ -201,7 +201,7 @@ pub(crate) async fn approvals_decide(
         directory: directory.as_ref(),
         settings: &config.approvals,
     };
-    let actor = super::local::local_actor();
+    let actor = super::local::local_actor(Some(approver));
     let request = crate::approvals::DecisionRequest {
         pk,
         approver,

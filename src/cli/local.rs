@@ -3,9 +3,10 @@
 
 use stanch_core::audit::Actor;
 
-/// The OS user running this command, as the audit trail records it.
-pub(super) fn local_actor() -> Actor {
-    Actor::local(&os_user())
+/// The OS user running this command, with the name they typed (`--as`), as the audit trail
+/// records it.
+pub(super) fn local_actor(claimed: Option<&str>) -> Actor {
+    Actor::local(&os_user(), claimed)
 }
 
 fn os_user() -> String {

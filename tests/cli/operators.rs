@@ -523,3 +523,42 @@ fn every_documented_operation_is_served_and_the_operator_ones_need_a_token() {
     }
     assert!(probed >= 22, "{probed} operations");
 }
+
+/// The CLI at the box works without the API, and its records say so: the OS user, the name
+/// typed after `--as`, `authenticated: false`.
+#[test]
+fn the_cli_records_the_os_user_as_local_and_unauthenticated() {
+    let app = TestApp::builder().tenant().build();
+    let detection = r#"{"id":"cli-rb-1","source":"darktrace","name":"SaaS / Compromise / Unusual Login and New Email Rule","severity":"high","observed_at":"2021-06-01T09:41:00Z","user":{"upn":"b.jones@contoso.com"}}"#;
+    let out = app.run_input(detection);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let rules = app
+        .actions()
+        .into_iter()
+        .find(|a| a["kind"] == "disable_inbox_rules" && a["status"] == "succeeded")
+        .expect("a succeeded rules action");
+    let id = rules["pk"].to_string();
+    let args = [
+        "actions",
+        "rollback",
+        &id,
+        "--as",
+        "f.okafor@contoso.com",
+        "--reason",
+        "user confirmed the rule",
+    ];
+    let rolled = app.stanch(&args);
+    assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
+    let trail = app.audit_trail();
+    let actor = &trail
+        .iter()
+        .find(|(kind, _)| kind == "action.rolled_back")
+        .expect("a rolled_back record")
+        .1["actor"];
+    assert_eq!(actor["via"], "local");
+    assert_eq!(actor["authenticated"], false);
+    assert_eq!(actor["claimed_name"], "f.okafor@contoso.com");
+    let os_user = std::env::var("USER").unwrap_or_else(|_| "unknown (USER is not set)".into());
+    assert_eq!(actor["name"], os_user);
+    assert!(actor.get("object_id").is_none(), "nothing proven: {actor}");
+}

@@ -88,6 +88,7 @@ impl Identity {
             token_id: self.token_id.clone(),
             via: "token",
             authenticated: true,
+            claimed_name: None,
         }
     }
 

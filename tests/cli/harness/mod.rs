@@ -453,6 +453,21 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("`stanch {}` is not JSON ({e}): {out:?}", args.join(" ")))
     }
 
+    /// `stanch actions rollback ID` or `retry ID` (`verb`), asked by a named operator with a
+    /// reason (both required).
+    pub fn operate(&self, verb: &str, id: &str) -> Output {
+        let who = ["--as", "ops@contoso.com", "--reason", "test"];
+        self.stanch(&[&["actions", verb, id][..], &who[..]].concat())
+    }
+
+    pub fn rollback(&self, id: &str) -> Output {
+        self.operate("rollback", id)
+    }
+
+    pub fn retry(&self, id: &str) -> Output {
+        self.operate("retry", id)
+    }
+
     /// `stanch actions list --json`.
     pub fn actions(&self) -> Vec<Value> {
         array(self.json(&["actions", "list", "--json"]))

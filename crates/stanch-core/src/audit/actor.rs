@@ -25,11 +25,15 @@ pub struct Actor {
     pub via: &'static str,
     /// Whether an identity provider vouched for this identity.
     pub authenticated: bool,
+    /// The name a local operator typed (`--as`): recorded, never proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_name: Option<String>,
 }
 
 impl Actor {
-    /// Someone at the box, named only by the OS: recorded as `local, unauthenticated`.
-    pub fn local(os_user: &str) -> Actor {
+    /// Someone at the box, named only by the OS (and by what they typed, `claimed`): recorded
+    /// as `local, unauthenticated`.
+    pub fn local(os_user: &str, claimed: Option<&str>) -> Actor {
         Actor {
             name: os_user.to_string(),
             upn: None,
@@ -38,6 +42,7 @@ impl Actor {
             token_id: None,
             via: "local",
             authenticated: false,
+            claimed_name: claimed.map(str::to_string),
         }
     }
 
@@ -46,7 +51,13 @@ impl Actor {
         match (self.authenticated, &self.object_id) {
             (true, Some(oid)) => format!("{} (object id {oid})", self.name),
             (true, None) => self.name.clone(),
-            (false, _) => format!("{} (local, unauthenticated)", self.name),
+            (false, _) => match &self.claimed_name {
+                Some(claimed) => format!(
+                    "{claimed} (says OS user {}: local, unauthenticated)",
+                    self.name
+                ),
+                None => format!("{} (local, unauthenticated)", self.name),
+            },
         }
     }
 }
@@ -57,8 +68,17 @@ mod tests {
 
     #[test]
     fn a_local_actor_says_it_is_unauthenticated() {
-        let local = Actor::local("root");
+        let local = Actor::local("root", None);
         assert_eq!(local.describe(), "root (local, unauthenticated)");
+        let said = Actor::local("root", Some("f.okafor@contoso.com"));
+        assert_eq!(
+            said.describe(),
+            "f.okafor@contoso.com (says OS user root: local, unauthenticated)"
+        );
+        assert_eq!(
+            serde_json::to_value(&said).unwrap()["claimed_name"],
+            "f.okafor@contoso.com"
+        );
         let json = serde_json::to_value(&local).unwrap();
         assert_eq!(json["authenticated"], false);
         assert_eq!(json["via"], "local");

@@ -194,6 +194,15 @@ pub(crate) async fn approvals_decide(
     approve: bool,
     reason: &str,
 ) -> anyhow::Result<Verdict> {
+    if config
+        .operators
+        .as_ref()
+        .is_some_and(|o| o.require_for_decisions)
+    {
+        mistake!(
+            "decisions on approvals go through the operator API here (`operators.require_for_decisions`): sign in and POST /v1/approvals/{pk}/decision"
+        );
+    }
     let store = open(config).await?;
     let directory = graph_runner(config, &store)?;
     let ctx = crate::approvals::Deciding {

@@ -9,6 +9,7 @@
 //!   roles: { Stanch.Responder: responder }  # app role value → role (default: the role names)
 //!   groups: { 0b7c…: approver }             # group object id → role
 //!   leeway: 60s                             # clock skew allowed on exp / nbf
+//!   require_for_decisions: false            # true: the CLI may not decide on approvals
 //! ```
 
 use crate::http::oidc::{OperatorSettings, Role};
@@ -24,6 +25,7 @@ const KEYS: &[&str] = &[
     "groups",
     "leeway",
     "refetch_interval",
+    "require_for_decisions",
 ];
 
 pub(super) fn decode_operators(p: &mut Problems, node: &Node) -> Option<OperatorSettings> {
@@ -107,6 +109,11 @@ pub(super) fn decode_operators(p: &mut Problems, node: &Node) -> Option<Operator
             }
         }
     }
+    if let Some(n) = f.get("require_for_decisions")
+        && let Some(on) = decode::boolean(p, n, "`operators.require_for_decisions`")
+    {
+        settings.require_for_decisions = on;
+    }
     Some(settings)
 }
 
@@ -118,7 +125,7 @@ mod tests {
     #[test]
     fn operators_load_with_defaults_and_mistakes_are_located() {
         let config = load_text(
-            "graph:\n  tenant_id: t-1\n  client_id: c\n  client_secret: s\noperators:\n  audience: [api://stanch, 11-22]\n  roles: { Stanch.Admin: admin }\n  leeway: 2m\n",
+            "graph:\n  tenant_id: t-1\n  client_id: c\n  client_secret: s\noperators:\n  audience: [api://stanch, 11-22]\n  roles: { Stanch.Admin: admin }\n  leeway: 2m\n  require_for_decisions: true\n",
         )
         .unwrap();
         let operators = config.operators.unwrap();
@@ -126,6 +133,7 @@ mod tests {
         assert_eq!(operators.tenant_id, "t-1", "graph.tenant_id by default");
         assert_eq!(operators.roles.app_roles["Stanch.Admin"], Role::Admin);
         assert_eq!(operators.leeway_secs, 120);
+        assert!(operators.require_for_decisions);
         assert_eq!(
             operators.issuer_for("https://login.microsoftonline.com/"),
             "https://login.microsoftonline.com/t-1/v2.0"

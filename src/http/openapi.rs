@@ -90,6 +90,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reads::approval))
         .routes(routes!(writes::decide))
         .routes(routes!(reads::audit))
+        .routes(routes!(reads::audit_verify))
         .routes(routes!(reads::campaigns))
         .routes(routes!(reads::campaign))
         .routes(routes!(reads::me))

@@ -396,6 +396,13 @@ fn a_responders_rollback_and_retry_are_recorded_with_their_object_id() {
     );
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let (status, verified) = call(&app, "GET", "/v1/audit/verify", Some(&responder), None);
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["intact"], true, "{verified}");
+    assert!(
+        verified["records_checked"].as_u64().unwrap() > 10,
+        "{verified}"
+    );
     let robot = automation_token(&app);
     let (status, answer) = call(
         &app,
@@ -561,4 +568,29 @@ fn the_cli_records_the_os_user_as_local_and_unauthenticated() {
     let os_user = std::env::var("USER").unwrap_or_else(|_| "unknown (USER is not set)".into());
     assert_eq!(actor["name"], os_user);
     assert!(actor.get("object_id").is_none(), "nothing proven: {actor}");
+}
+
+/// `operators.require_for_decisions`: deciding is for signed-in people only, so the CLI's
+/// self-asserted `--as` cannot decide.
+#[test]
+fn a_config_can_require_the_api_for_decisions() {
+    let app = TestApp::builder()
+        .tenant()
+        .yaml("operators:\n  audience: api://stanch\n  require_for_decisions: true\n")
+        .build();
+    let out = app.stanch(&[
+        "approvals",
+        "approve",
+        "1",
+        "--as",
+        "f.okafor@contoso.com",
+        "--reason",
+        "ok",
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("/v1/approvals/1/decision"),
+        "{}",
+        out.stderr
+    );
 }

@@ -31,6 +31,9 @@ pub struct OperatorSettings {
     pub leeway_secs: u64,
     /// The least time between two fetches of the key set for an unknown `kid`.
     pub refetch_interval_secs: u64,
+    /// Decisions only through the operator API (signed in): the CLI's `approvals approve|deny`
+    /// is refused.
+    pub require_for_decisions: bool,
 }
 
 impl Default for OperatorSettings {
@@ -42,6 +45,7 @@ impl Default for OperatorSettings {
             roles: RoleMap::default(),
             leeway_secs: 60,
             refetch_interval_secs: 60,
+            require_for_decisions: false,
         }
     }
 }

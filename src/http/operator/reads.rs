@@ -222,6 +222,17 @@ pub async fn audit(
     })))
 }
 
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "operators", security(("operator_token" = [])), summary = "Check the audit trail's hash chain", responses((status = 200, description = "`problems` is empty when the trail is intact", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
+/// The chain checked as `stanch audit verify` does: each edited, deleted or reordered record.
+pub async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Answer {
+    caller.may(&state, Permission::Read, "api").await?;
+    let report = (state.service.store.verify_audit().await).map_err(store_error)?;
+    Ok(Json(
+        json!({"intact": report.is_intact(), "records_checked": report.records_checked,
+                   "problems": report.problems}),
+    ))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DetectionQuery {

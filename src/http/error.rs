@@ -141,6 +141,22 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// Every error answer: `{"error": {"code", "message", "details"?}}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: answers are built by `ApiError`
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    code: ErrorCode,
+    message: String,
+    #[schema(value_type = Option<Object>)]
+    details: Option<serde_json::Value>,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub code: ErrorCode,

@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::authenticate;
-use super::error::{ApiError, ErrorCode};
-use super::openapi::ErrorBody;
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::pipeline::Input;
 use stanch_core::campaign::reserved_source;
 use stanch_core::engine;

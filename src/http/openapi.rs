@@ -4,28 +4,12 @@
 //! only as documented, so the document cannot drift from the router.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorCode;
+use super::error::{ErrorBody, ErrorCode, ErrorDetail};
 use super::{AppState, approve, intake, operator, ops, slack};
-
-/// Every error answer: `{"error": {"code", "message", "details"?}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only: answers are built by `ApiError`
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorDetail {
-    code: ErrorCode,
-    message: String,
-    #[schema(value_type = Option<Object>)]
-    details: Option<serde_json::Value>,
-}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -5,7 +5,8 @@
 
 use std::process::Command;
 
-use crate::operators::{app, sign_in};
+use crate::harness::idp::sign_in;
+use crate::operators::app;
 
 fn schemathesis() -> Option<&'static str> {
     let found = Command::new("schemathesis")

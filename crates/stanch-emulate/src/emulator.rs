@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use crate::faults::Fault;
 use crate::fixture::{EmulatorError, Fixture};
-use crate::idp::AuthCode;
 use crate::jwt::SigningKey;
 use crate::log::LoggedRequest;
-use crate::token::Token;
+use crate::token::{AuthCode, Token};
 
 /// The emulator's shared state; cheap to clone, every clone sees the same tenant.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::emulator::{Emulator, lock};
 use crate::log::LoggedRequest;
 use crate::wire::{GraphRequest, GraphResponse};
-use crate::{alerts, batch, control, faults, idp, token};
+use crate::{alerts, batch, control, faults, idp, idp_token, token};
 
 impl Emulator {
     pub fn router(&self) -> axum::Router {
@@ -273,16 +273,20 @@ async fn token_endpoint(
         };
         let root = idp::root(&headers);
         if field("grant_type") == Some("authorization_code") && tenant.knows(&tenant_segment) {
-            match idp::redeem_code(&emulator, &root, &form) {
+            match idp_token::redeem_code(&emulator, &root, &form) {
                 Ok(reply) => (StatusCode::OK, reply),
                 Err(e) => (e.status, e.body),
             }
         } else {
             match token::authenticate(&tenant, &tenant_segment, content_type.as_deref(), &body) {
-                Ok(client) if let Some(resource) = field("scope").and_then(idp::api_resource) => (
-                    StatusCode::OK,
-                    idp::app_token(&emulator, &root, &client, &resource),
-                ),
+                Ok(client)
+                    if let Some(resource) = field("scope").and_then(idp_token::api_resource) =>
+                {
+                    (
+                        StatusCode::OK,
+                        idp_token::app_token(&emulator, &root, &client, &resource),
+                    )
+                }
                 Ok(client) => {
                     let lifetime = *lock(&emulator.shared.token_lifetime);
                     let (access, reply) = token::issue(lifetime);

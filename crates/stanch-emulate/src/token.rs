@@ -18,6 +18,17 @@ pub struct Token {
     pub expires: Instant,
 }
 
+/// An authorization code waiting for its token request.
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub upn: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub challenge: String,
+    pub scope: String,
+    pub expires: Instant,
+}
+
 /// A token endpoint answer: status plus the AADSTS-shaped body.
 pub struct TokenReply {
     pub status: StatusCode,

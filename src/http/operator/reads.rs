@@ -7,8 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::error::{ApiError, ErrorCode};
-use super::super::openapi::ErrorBody;
+use super::super::error::{ApiError, ErrorBody, ErrorCode};
 use super::Caller;
 use super::page::{Paging, page};
 use crate::http::oidc::Permission;

@@ -8,8 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::error::{ApiError, ErrorCode};
-use super::super::openapi::ErrorBody;
+use super::super::error::{ApiError, ErrorBody, ErrorCode};
 use super::Caller;
 use super::reads::{id_of, store_error};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest};

@@ -41,6 +41,7 @@
 pub mod cli;
 pub mod detection;
 pub mod fakes;
+pub mod idp;
 pub mod netsplit;
 pub mod postgres;
 pub mod server;

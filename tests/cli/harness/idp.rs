@@ -65,17 +65,23 @@ pub fn sign_in(app: &TestApp, upn: &str) -> String {
             ("redirect_uri", REDIRECT),
             ("code_verifier", verifier.as_str()),
         ];
-        let token: Value = browser
-            .post(format!("{emulator}/{TENANT}/oauth2/v2.0/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().expect("an access token").to_string()
+        access_token(emulator, &form).await
     })
+}
+
+/// The access token the emulator's token endpoint answers `form` with.
+async fn access_token(emulator: &str, form: &[(&str, &str)]) -> String {
+    let answer = reqwest::Client::new()
+        .post(format!("{emulator}/{TENANT}/oauth2/v2.0/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let token: Value = answer.json().await.unwrap();
+    let access = token["access_token"].as_str();
+    access
+        .unwrap_or_else(|| panic!("no access token: {token}"))
+        .to_string()
 }
 
 /// A client-credentials token for the automation app (role `responder`).
@@ -88,16 +94,7 @@ pub fn automation_token(app: &TestApp) -> String {
             ("client_secret", AUTOMATION_SECRET),
             ("scope", "api://stanch/.default"),
         ];
-        let token: Value = reqwest::Client::new()
-            .post(format!("{emulator}/{TENANT}/oauth2/v2.0/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().unwrap().to_string()
+        access_token(emulator, &form).await
     })
 }
 

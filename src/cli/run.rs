@@ -205,7 +205,7 @@ pub(crate) async fn protected_accounts(
     Ok(names)
 }
 
-pub(super) fn graph_config(
+fn graph_config(
     settings: &crate::config::GraphSettings,
 ) -> anyhow::Result<crate::graph::GraphConfig> {
     use crate::graph::{Cloud, Credential, GraphConfig, Secret};

@@ -119,10 +119,7 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     println!("listening on {}", listener.local_addr()?);
     let mut state = AppState::new(service, config.intake.clone());
     if let Some(operators) = &config.operators {
-        let login_root = match &config.graph {
-            Some(graph) => super::run::graph_config(graph)?.login_root(),
-            None => crate::graph::Cloud::Global.login_url().to_string(),
-        };
+        let login_root = crate::http::oidc::login_root(config.graph.as_ref());
         let verifier = crate::http::oidc::Verifier::new(operators.clone(), &login_root);
         println!("operator API: tokens from {}", verifier.issuer());
         state = state.with_operators(verifier);

@@ -496,3 +496,27 @@ fn a_config_can_require_the_api_for_decisions() {
         out.stderr
     );
 }
+
+/// `stanch doctor` fetches the issuer's keys; an issuer it cannot reach is a warning that says
+/// what to check (the intake does not need it).
+#[test]
+fn doctor_warns_when_the_operator_issuer_cannot_be_reached() {
+    let app = TestApp::builder()
+        .tenant()
+        .yaml("operators:\n  audience: api://stanch\n  issuer: http://127.0.0.1:9/nowhere/v2.0\n")
+        .build();
+    let out = app.stanch(&["doctor", "--json"]);
+    let report: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "operators")
+        .unwrap_or_else(|| panic!("no operators finding: {report:#}"));
+    assert_eq!(finding["status"], "warn", "{finding}");
+    assert!(
+        finding["message"].as_str().unwrap().contains("127.0.0.1:9"),
+        "{finding}"
+    );
+}

@@ -79,6 +79,16 @@ impl KeyCache {
             .unwrap_or_else(|| Err(OidcError::UnknownKey(kid.to_string())))
     }
 
+    /// Fetches the set now, whatever the cache holds; how many keys it has.
+    pub async fn refresh(&self) -> Result<usize, OidcError> {
+        let keys = self.fetch().await?;
+        let count = keys.keys.len();
+        let mut state = self.state.lock().await;
+        state.keys = Some(keys);
+        state.fetched = Some(Instant::now());
+        Ok(count)
+    }
+
     async fn fetch(&self) -> Result<JwkSet, OidcError> {
         let discovery: serde_json::Value = self.get_json(&self.discovery_url).await?;
         let issuer = discovery["issuer"].as_str().unwrap_or_default();

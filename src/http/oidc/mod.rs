@@ -50,6 +50,21 @@ impl Default for OperatorSettings {
     }
 }
 
+/// The token service root in use: `graph.login_url`, else the cloud's (global without `graph`).
+pub fn login_root(graph: Option<&crate::graph::GraphSettings>) -> String {
+    use crate::graph::Cloud;
+    let cloud = |g: &crate::graph::GraphSettings| g.cloud.parse::<Cloud>().unwrap_or_default();
+    match graph {
+        Some(g) => g
+            .login_url
+            .clone()
+            .unwrap_or_else(|| cloud(g).login_url().to_string()),
+        None => Cloud::Global.login_url().to_string(),
+    }
+    .trim_end_matches('/')
+    .to_string()
+}
+
 impl OperatorSettings {
     /// The issuer tokens must name, given the login root in use (`graph.login_url` or the
     /// cloud's).

@@ -52,6 +52,12 @@ impl Verifier {
         &self.issuer
     }
 
+    /// Fetches the issuer's discovery document and keys now: how many signing keys it
+    /// publishes, or why they cannot be had (`stanch doctor`).
+    pub async fn probe(&self) -> Result<usize, OidcError> {
+        self.keys.refresh().await
+    }
+
     /// The identity `token` proves, or why it proves none.
     pub async fn verify(&self, token: &str) -> Result<Identity, OidcError> {
         let kid = checked_header(token)?;

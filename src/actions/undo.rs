@@ -10,7 +10,7 @@ use super::execute::planned_from_row;
 use super::lifecycle::{ActionError, ActionRunner, Restore};
 use super::runner::GraphRunner;
 use crate::store::{ActionRow, Store, StoreError};
-use stanch_core::audit::AuditEvent;
+use stanch_core::audit::{Actor, AuditEvent};
 use stanch_core::vocab::{ActionKind, ActionStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,11 @@ pub enum RollbackError {
 #[derive(Debug, Clone, Copy)]
 pub enum Undo<'a> {
     /// An operator asked (`stanch actions rollback`): the action ends `rolled_back`.
-    Operator { reason: &'a str },
+    Operator {
+        reason: &'a str,
+        /// Who asked: recorded in the rollback's audit records.
+        actor: &'a Actor,
+    },
     /// Its `expires_after` ran out (the `expire-actions` job): it ends `expired`. Only an action
     /// still unconfirmed and due at `now` when it is claimed is undone.
     Expiry { now: DateTime<Utc> },
@@ -45,8 +49,9 @@ pub async fn rollback(
     store: &Store,
     pk: i64,
     reason: &str,
+    actor: &Actor,
 ) -> Result<Duration, RollbackError> {
-    undo(runner, store, pk, Undo::Operator { reason }).await
+    undo(runner, store, pk, Undo::Operator { reason, actor }).await
 }
 
 /// Undoes action `pk` at most once: it is claimed in the store first (`rolling_back`), so an
@@ -93,15 +98,15 @@ pub async fn undo(
     }
     let started = Instant::now();
     let subject = format!("action/{}", action.key);
-    let (trigger, reason) = match why {
-        Undo::Operator { reason } => ("operator", reason.to_string()),
-        Undo::Expiry { .. } => ("expiry", expiry_reason(&row)),
+    let (trigger, reason, actor) = match why {
+        Undo::Operator { reason, actor } => ("operator", reason.to_string(), Some(actor)),
+        Undo::Expiry { .. } => ("expiry", expiry_reason(&row), None),
     };
     let begun = AuditEvent::new(
         Utc::now(),
         "action.rollback_started",
         subject.clone(),
-        json!({"pk": pk, "trigger": trigger, "reason": reason, "restore": restore}),
+        json!({"pk": pk, "trigger": trigger, "reason": reason, "actor": actor, "restore": restore}),
     );
     if let Err(e) = store.append_audit(&[begun]).await {
         // Nothing was sent: hand the action back as it was, or it would stay claimed.
@@ -120,7 +125,7 @@ pub async fn undo(
         (Ok(()), Undo::Operator { .. }) => (
             ActionStatus::RolledBack,
             "action.rolled_back",
-            json!({"pk": pk, "reason": reason}),
+            json!({"pk": pk, "reason": reason, "actor": actor}),
         ),
         (Ok(()), Undo::Expiry { .. }) => (
             ActionStatus::Expired,

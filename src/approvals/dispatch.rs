@@ -285,6 +285,7 @@ impl Dispatcher {
             action_hash: &super::action_hash(row),
             quorum: 1,
             raw_sha256: None,
+            actor: None,
             at: Utc::now(),
         };
         match self.store.record_decision(&decision).await {

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod request;
 mod settings;
 pub mod slack;
+pub mod summary;
 mod target;
 pub mod teams;
 
@@ -31,7 +32,7 @@ use serde_json::json;
 
 use crate::actions::GraphRunner;
 use crate::store::{ActionRow, DecisionEffect, DecisionError, NewDecision, Store, StoreError};
-use stanch_core::audit::AuditEvent;
+use stanch_core::audit::{Actor, AuditEvent};
 use stanch_core::util::sha256_hex;
 use stanch_core::vocab::Decision;
 
@@ -73,6 +74,10 @@ pub struct DecisionRequest<'a> {
     /// SHA-256 of the raw request that carried the decision (chat payload, form body), for the
     /// audit trail.
     pub raw_sha256: Option<String>,
+    /// Who is deciding, as established by the channel: a validated token (the operator API),
+    /// the OS user (the CLI); `None` where the channel itself vouches for `approver` (a signed
+    /// link, a verified Slack click).
+    pub actor: Option<&'a Actor>,
 }
 
 /// What deciding needs: the store, the directory (group membership), the configured defaults.
@@ -105,7 +110,7 @@ pub async fn decide(
             "approval.refused",
             format!("action/{}", req.pk),
             json!({"approver": req.approver, "approve": req.approve, "channel": req.channel,
-                   "why": why, "raw_sha256": req.raw_sha256}),
+                   "why": why, "raw_sha256": req.raw_sha256, "actor": req.actor}),
         );
         ctx.store.append_audit(&[event]).await?;
         return Err(ApprovalError::Refused(why));
@@ -120,6 +125,7 @@ pub async fn decide(
         action_hash: &action_hash(&row),
         quorum: i64::from(policy.quorum.max(1)),
         raw_sha256: req.raw_sha256.as_deref(),
+        actor: req.actor,
         at: Utc::now(),
     };
     Ok(ctx.store.record_decision(&decision).await?)

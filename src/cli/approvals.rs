@@ -3,13 +3,12 @@
 
 use super::mistake::{Mistake, bad_argument, mistake};
 use anyhow::Context as _;
-use serde_json::{Value, json};
 
 use super::Verdict;
 use super::operate::open;
 use super::run::graph_runner;
 use crate::config::Config;
-use crate::store::{ActionRow, DecisionEffect, Store};
+use crate::store::{DecisionEffect, Store};
 use stanch_core::vocab::ActionStatus;
 
 /// Approval requests (pending and decided; in passive runs, those that would have been), with
@@ -19,7 +18,7 @@ pub(crate) async fn approvals_list(config: &Config, json_output: bool) -> anyhow
     let mut listed = Vec::new();
     for row in store.actions(None).await? {
         if row.is_gated() {
-            listed.push(summary(&store, config, &row).await?);
+            listed.push(crate::approvals::summary::summary(&store, &config.approvals, &row).await?);
         }
     }
     if json_output {
@@ -57,16 +56,7 @@ pub(crate) async fn approvals_show(
     if !row.is_gated() {
         mistake!("action #{pk} needs no approval");
     }
-    let mut shown = summary(&store, config, &row).await?;
-    shown["params"] = row.params.clone();
-    shown["detection"] = store
-        .detection_at(row.detection_seq)
-        .await?
-        .map(|d| d["detection"].clone())
-        .unwrap_or(Value::Null);
-    shown["deliveries"] = json!(store.deliveries(pk).await?);
-    shown["decisions"] = json!(store.decisions(pk).await?);
-    shown["action_hash"] = json!(crate::approvals::action_hash(&row));
+    let shown = crate::approvals::summary::detail(&store, &config.approvals, &row).await?;
     if json_output {
         println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(Verdict::Clean);
@@ -114,33 +104,6 @@ pub(crate) async fn approvals_show(
         );
     }
     Ok(Verdict::Clean)
-}
-
-async fn summary(store: &Store, config: &Config, a: &ActionRow) -> anyhow::Result<Value> {
-    let state = match a.status {
-        ActionStatus::AwaitingApproval => "pending",
-        ActionStatus::WouldRequestApproval => "would_request (passive)",
-        other => other.as_str(),
-    };
-    let policy = crate::approvals::policy::policy_of(a, &config.approvals);
-    let waiting = store.waiting_approval(a.pk).await?;
-    Ok(json!({
-        "id": a.pk,
-        "state": state,
-        "action": a.kind,
-        "target": a.target_upn.as_deref().or(a.target_id.as_deref()),
-        "params": a.params,
-        "reasons": a.gate["reasons"],
-        "approvers": crate::approvals::policy::deciders(&policy, waiting.as_ref().map_or(0, |w| w.round)),
-        "quorum": policy.quorum,
-        "timeout_secs": policy.timeout_secs,
-        "on_timeout": policy.on_timeout,
-        "round": waiting.as_ref().map(|w| w.round),
-        "deadline": waiting.as_ref().map(|w| w.deadline.clone()),
-        "playbook": a.playbook,
-        "step": a.step,
-        "requested_at": a.created_at,
-    }))
 }
 
 /// Updates the messages that carried the request (best effort: the decision is already recorded).
@@ -231,6 +194,15 @@ pub(crate) async fn approvals_decide(
     approve: bool,
     reason: &str,
 ) -> anyhow::Result<Verdict> {
+    if config
+        .operators
+        .as_ref()
+        .is_some_and(|o| o.require_for_decisions)
+    {
+        mistake!(
+            "decisions on approvals go through the operator API here (`operators.require_for_decisions`): sign in and POST /v1/approvals/{pk}/decision"
+        );
+    }
     let store = open(config).await?;
     let directory = graph_runner(config, &store)?;
     let ctx = crate::approvals::Deciding {
@@ -238,6 +210,7 @@ pub(crate) async fn approvals_decide(
         directory: directory.as_ref(),
         settings: &config.approvals,
     };
+    let actor = super::local::local_actor(Some(approver));
     let request = crate::approvals::DecisionRequest {
         pk,
         approver,
@@ -245,6 +218,7 @@ pub(crate) async fn approvals_decide(
         reason,
         channel: "cli",
         raw_sha256: None,
+        actor: Some(&actor),
     };
     match crate::approvals::decide(ctx, &request).await {
         Ok(effect) => {

@@ -39,11 +39,21 @@ pub(super) enum ActionsCommand {
         status: Option<String>,
     },
     /// Put a failed (or needs-human) action back in the queue of `stanch serve`.
-    Retry { id: i64 },
+    Retry {
+        id: i64,
+        /// Who asks (recorded in the audit trail beside the OS user, as unauthenticated).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Undo a succeeded action from its recorded restore data.
     Rollback {
         id: i64,
-        #[arg(long, default_value = "operator rollback")]
+        /// Who asks (recorded in the audit trail beside the OS user, as unauthenticated).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: String,
+        #[arg(long)]
         reason: String,
     },
     /// Push back the deadline of an expiring action (from its old deadline, or from now if

@@ -11,6 +11,7 @@ mod demo;
 mod demo_approval;
 mod demo_evidence;
 mod doctor;
+mod local;
 pub(crate) mod mistake;
 mod operate;
 mod output;
@@ -314,15 +315,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Verdict> {
             command: JobCommand::Run { name, now },
         } => serve::run_job(&config, &name, now.as_deref()).await,
         Command::Actions {
-            command: ActionsCommand::Retry { id },
-        } => operate::actions_retry(&config, id).await,
+            command:
+                ActionsCommand::Retry {
+                    id,
+                    operator,
+                    reason,
+                },
+        } => operate::actions_retry(&config, id, &operator, &reason).await,
         Command::Emulate { listen, fixture } => operate::emulate(&listen, fixture).await,
         Command::Actions {
             command: ActionsCommand::List { json, status },
         } => operate::actions_list(&config, json, status).await,
         Command::Actions {
-            command: ActionsCommand::Rollback { id, reason },
-        } => operate::actions_rollback(&config, id, &reason).await,
+            command:
+                ActionsCommand::Rollback {
+                    id,
+                    operator,
+                    reason,
+                },
+        } => operate::actions_rollback(&config, id, &operator, &reason).await,
         Command::Actions {
             command:
                 ActionsCommand::Extend {

@@ -96,7 +96,7 @@ fn expiry_note(a: &crate::store::ActionRow) -> String {
     }
     if a.status == ActionStatus::Unverified {
         return format!(
-            "  may or may not have happened: check by hand, then `stanch actions retry {}` or leave it",
+            "  may or may not have happened: check by hand, then `stanch actions retry {} --as NAME --reason TEXT` or leave it",
             a.pk
         );
     }
@@ -132,9 +132,26 @@ fn refusals(a: &crate::store::ActionRow) -> Vec<String> {
     each
 }
 
-pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Verdict> {
+/// An operator's name and reason, both required: what a local write records beside the OS user.
+fn named(operator: &str, reason: &str) -> anyhow::Result<stanch_core::audit::Actor> {
+    if operator.trim().is_empty() {
+        mistake!("--as needs the name of who asks; it is empty");
+    }
+    if reason.trim().is_empty() {
+        mistake!("--reason must say why; the audit trail records it");
+    }
+    Ok(super::local::local_actor(Some(operator.trim())))
+}
+
+pub(crate) async fn actions_retry(
+    config: &Config,
+    pk: i64,
+    operator: &str,
+    reason: &str,
+) -> anyhow::Result<Verdict> {
+    let actor = named(operator, reason)?;
     let store = open(config).await?;
-    if store.requeue_action(pk).await? {
+    if store.requeue_by(pk, &actor, reason.trim()).await? {
         println!("action #{pk} is queued again; `stanch serve` will carry it out");
         Ok(Verdict::Clean)
     } else if let Some(row) = store
@@ -156,12 +173,14 @@ pub(crate) async fn actions_retry(config: &Config, pk: i64) -> anyhow::Result<Ve
 pub(crate) async fn actions_rollback(
     config: &Config,
     pk: i64,
+    operator: &str,
     reason: &str,
 ) -> anyhow::Result<Verdict> {
+    let actor = named(operator, reason)?;
     let store = open(config).await?;
     let runner = graph_runner(config, &store)?
         .context("rolling back needs a `graph` connection in the config")?;
-    let took = rollback(&runner, &store, pk, reason)
+    let took = rollback(&runner, &store, pk, reason.trim(), &actor)
         .await
         .with_context(|| format!("rolling back action #{pk}"))?;
     println!("action #{pk} rolled back in {} ms", took.as_millis());
@@ -190,8 +209,10 @@ pub(crate) async fn actions_expiry(
         None => ExpiryChange::Confirm,
     };
     let store = open(config).await?;
+    let actor = super::local::local_actor(Some(operator));
     let who = ExpiryOperator {
         name: operator,
+        actor: Some(&actor),
         reason,
         at: chrono::Utc::now(),
     };

@@ -117,7 +117,13 @@ pub(crate) async fn serve(config: &Config) -> anyhow::Result<Verdict> {
     };
     // Supervisors and tests find the bound address (port 0 picks one) on this line.
     println!("listening on {}", listener.local_addr()?);
-    let state = AppState::new(service, config.intake.clone());
+    let mut state = AppState::new(service, config.intake.clone());
+    if let Some(operators) = &config.operators {
+        let login_root = crate::http::oidc::login_root(config.graph.as_ref());
+        let verifier = crate::http::oidc::Verifier::new(operators.clone(), &login_root);
+        println!("operator API: tokens from {}", verifier.issuer());
+        state = state.with_operators(verifier);
+    }
     let refusals = state.spawn_refusal_flusher();
     let doctor = super::doctor::spawn_at_serve(config.clone(), store.clone(), state.doctor.clone());
     crate::http::serve(

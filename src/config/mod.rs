@@ -10,6 +10,7 @@
 mod approvals;
 mod audit;
 mod campaigns;
+mod operators;
 mod response;
 mod safety;
 mod service;
@@ -53,6 +54,7 @@ const KEYS: &[&str] = &[
     "protected_roles",
     "campaigns",
     "audit",
+    "operators",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,8 @@ pub struct Config {
     pub campaigns: stanch_core::campaign::Settings,
     /// Where `stanch serve` streams the audit trail (`audit.forward`).
     pub audit_forward: crate::forward::ForwardSettings,
+    /// Who may use the operator API under `/v1` (`operators:`); without it, no one may.
+    pub operators: Option<crate::http::oidc::OperatorSettings>,
 }
 
 impl Default for Config {
@@ -109,6 +113,7 @@ impl Default for Config {
             protected_roles: Vec::new(),
             campaigns: stanch_core::campaign::Settings::default(),
             audit_forward: crate::forward::ForwardSettings::default(),
+            operators: None,
         }
     }
 }
@@ -222,6 +227,20 @@ impl Config {
             }
             if let Some(node) = f.get("graph") {
                 config.graph = response::decode_graph(&mut p, node);
+            }
+            if let Some(node) = f.get("operators")
+                && let Some(mut operators) = operators::decode_operators(&mut p, node)
+            {
+                if operators.tenant_id.is_empty() {
+                    match config.graph.as_ref().filter(|g| !g.tenant_id.is_empty()) {
+                        Some(graph) => operators.tenant_id = graph.tenant_id.clone(),
+                        None => p.error(
+                            node.loc,
+                            "`operators.tenant_id` is not set and there is no `graph.tenant_id` to default to",
+                        ),
+                    }
+                }
+                config.operators = Some(operators);
             }
             if let Some(node) = f.get("containment") {
                 config.containment = response::decode_containment(&mut p, node).unwrap_or_default();

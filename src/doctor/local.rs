@@ -8,6 +8,7 @@ use crate::store::Store;
 
 pub(super) async fn check(report: &mut Report, config: &Config, store: Result<&Store, String>) {
     slack(report, config).await;
+    operators(report, config).await;
     links(report, config);
     database(report, store).await;
 }
@@ -72,6 +73,32 @@ async fn slack(report: &mut Report, config: &Config) {
             "slack",
             format!("cannot reach Slack at {}: {e}", slack.api_url),
             "check approvals.slack.api_url and the proxy or firewall",
+        ),
+    });
+}
+
+/// The operator API's issuer publishes its discovery document and signing keys. Unreachable is
+/// a warning: the intake does not need it, and tokens are checked again on every call.
+async fn operators(report: &mut Report, config: &Config) {
+    let Some(operators) = &config.operators else {
+        return;
+    };
+    let login_root = crate::http::oidc::login_root(config.graph.as_ref());
+    let verifier = crate::http::oidc::Verifier::new(operators.clone(), &login_root);
+    report.findings.push(match verifier.probe().await {
+        Ok(0) => Finding::fail(
+            "operators",
+            format!("the issuer {} publishes no signing keys", verifier.issuer()),
+            "check operators.issuer (or graph.login_url and operators.tenant_id)",
+        ),
+        Ok(keys) => Finding::pass(
+            "operators",
+            format!("{keys} signing key(s) from {}", verifier.issuer()),
+        ),
+        Err(why) => Finding::warn(
+            "operators",
+            format!("operator tokens cannot be checked now: {why}"),
+            "check operators.issuer (or graph.login_url and operators.tenant_id) and that the identity provider is reachable",
         ),
     });
 }

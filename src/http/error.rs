@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// What went wrong, for clients to branch on (never on the message). Each code has one status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request was not understood (axum refused its path, query or body).
@@ -23,6 +23,12 @@ pub enum ErrorCode {
     /// A chat platform's payload could not be read.
     InvalidPayload,
     Unauthorized,
+    /// Signed in, but the token's roles do not allow this operation.
+    Forbidden,
+    /// A decision the approvals refused (not among the step's approvers, the target, …); audited.
+    ApprovalRefused,
+    /// The resource is not in a state that allows this (not failed, not in effect, decided).
+    Conflict,
     NotFound,
     UnknownFormat,
     MethodNotAllowed,
@@ -41,13 +47,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidBody,
         ErrorCode::EmptyBody,
         ErrorCode::InvalidDetections,
         ErrorCode::InvalidPayload,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::ApprovalRefused,
+        ErrorCode::Conflict,
         ErrorCode::NotFound,
         ErrorCode::UnknownFormat,
         ErrorCode::MethodNotAllowed,
@@ -68,6 +77,9 @@ impl ErrorCode {
             ErrorCode::InvalidDetections => "invalid_detections",
             ErrorCode::InvalidPayload => "invalid_payload",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ApprovalRefused => "approval_refused",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::NotFound => "not_found",
             ErrorCode::UnknownFormat => "unknown_format",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -89,6 +101,8 @@ impl ErrorCode {
             | ErrorCode::InvalidDetections
             | ErrorCode::InvalidPayload => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::ApprovalRefused => StatusCode::FORBIDDEN,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::NotFound | ErrorCode::UnknownFormat => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge | ErrorCode::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
@@ -104,6 +118,7 @@ impl ErrorCode {
     fn for_status(status: StatusCode) -> ErrorCode {
         match status {
             StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
             StatusCode::NOT_FOUND => ErrorCode::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
@@ -124,6 +139,22 @@ impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Every error answer: `{"error": {"code", "message", "details"?}}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: answers are built by `ApiError`
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    code: ErrorCode,
+    message: String,
+    #[schema(value_type = Option<Object>)]
+    details: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -155,6 +186,15 @@ impl ApiError {
         ApiError::new(
             ErrorCode::Internal,
             "something went wrong; the detections were not stored",
+        )
+    }
+
+    /// A failure of the operator API: a stable code and no internals; the cause goes to the log.
+    pub fn unexpected(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "operator request failed");
+        ApiError::new(
+            ErrorCode::Internal,
+            "something went wrong; the server's log says what",
         )
     }
 

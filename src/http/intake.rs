@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::authenticate;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::pipeline::Input;
 use stanch_core::campaign::reserved_source;
 use stanch_core::engine;
@@ -19,6 +19,7 @@ use stanch_core::intake::{Format, Line, decode_line};
 /// How many rejections an answer lists; the message says how many more there were.
 const REJECTIONS_LISTED: usize = 100;
 
+#[utoipa::path(post, path = "/v1/detections", tag = "intake", security(("intake_token" = [])), summary = "Post detections; the shape decides the format", request_body(content = String, description = "One JSON object, an array, or JSONL", content_type = "application/json"), responses((status = 202, description = "Stored with their plans and audit records", body = Object), (status = 400, description = "Some detections were rejected (the others were stored)", body = ErrorBody), (status = 401, description = "No bearer token or signature", body = ErrorBody), (status = 409, description = "A replayed signature", body = ErrorBody), (status = 413, description = "Too large or too many items", body = ErrorBody), (status = 415, description = "Not JSON, NDJSON or text", body = ErrorBody), (status = 503, description = "Nothing was stored; send it again", body = ErrorBody)))]
 pub(super) async fn post_detections(
     state: State<AppState>,
     headers: HeaderMap,
@@ -27,6 +28,7 @@ pub(super) async fn post_detections(
     accept(state, None, headers, body).await
 }
 
+#[utoipa::path(post, path = "/v1/detections/{format}", tag = "intake", security(("intake_token" = [])), summary = "Post detections in a named format", params(("format" = String, Path, description = "generic, graph-alert, sentinel, darktrace-breach, darktrace-ai-analyst, audit-inbox-rule, entra-risk-detection, entra-sign-in")), request_body(content = String, description = "One JSON object, an array, or JSONL", content_type = "application/json"), responses((status = 202, description = "Stored with their plans and audit records", body = Object), (status = 404, description = "No such format", body = ErrorBody), (status = 400, description = "Some detections were rejected (the others were stored)", body = ErrorBody), (status = 401, description = "No bearer token or signature", body = ErrorBody), (status = 409, description = "A replayed signature", body = ErrorBody), (status = 413, description = "Too large or too many items", body = ErrorBody), (status = 415, description = "Not JSON, NDJSON or text", body = ErrorBody), (status = 503, description = "Nothing was stored; send it again", body = ErrorBody)))]
 pub(super) async fn post_detections_in_format(
     state: State<AppState>,
     Path(format): Path<String>,

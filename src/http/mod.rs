@@ -10,6 +10,9 @@ mod approve;
 mod auth;
 mod error;
 mod intake;
+pub mod oidc;
+mod openapi;
+mod operator;
 mod ops;
 mod refusals;
 mod replay;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 pub use auth::{SIGNATURE_HEADER, SOURCE_HEADER};
 pub use error::{ApiError, ErrorCode};
@@ -45,6 +48,8 @@ pub struct AppState {
     pub refusals: Arc<refusals::Refusals>,
     /// The last `stanch doctor` result `serve` recorded, which `/readyz` reports.
     pub doctor: Arc<std::sync::RwLock<DoctorResult>>,
+    /// Validates operator tokens (`operators:`); without it every operator call is a 401.
+    pub operators: Option<Arc<oidc::Verifier>>,
 }
 
 impl AppState {
@@ -55,7 +60,14 @@ impl AppState {
             seen: Arc::default(),
             refusals: Arc::default(),
             doctor: Arc::default(),
+            operators: None,
         }
+    }
+
+    /// Lets the operator API accept tokens `verifier` validates.
+    pub fn with_operators(mut self, verifier: oidc::Verifier) -> AppState {
+        self.operators = Some(Arc::new(verifier));
+        self
     }
 
     /// Records the aggregates of refusal windows as they close, until aborted.
@@ -72,18 +84,19 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/detections", post(intake::post_detections))
+    let (routes, document) = openapi::router().split_for_parts();
+    let document = Arc::new(document);
+    routes
         .route(
-            "/v1/detections/{format}",
-            post(intake::post_detections_in_format),
+            "/openapi.json",
+            get(move || async move { axum::Json(document.as_ref().clone()) }),
         )
-        .route("/approve/{token}", get(approve::show).post(approve::submit))
-        .route("/v1/chat/slack/interactions", post(slack::interactions))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::map_response(error::uniform_errors))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document `/openapi.json` serves.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::document()
 }

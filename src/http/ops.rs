@@ -38,10 +38,12 @@ impl DoctorResult {
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "ops", summary = "Liveness", responses((status = 200, description = "The process answers", body = String)))]
 pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "ops", summary = "Readiness: database, Graph token, the last doctor run", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "A check fails", body = Object)))]
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // A write, not a read: reads go on while another process holds the database locked.
     let check = state.service.store.check_writable(READY_WAIT_MS);
@@ -107,6 +109,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops", summary = "Prometheus metrics", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = &state.service.metrics;
     let mut out = String::new();

@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::AppState;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::approvals::slack::message::{APPROVE, DENY};
 use crate::approvals::slack::{Slack, SlackUser};
 use crate::approvals::{ApprovalError, Deciding, DecisionRequest, action_hash, decide};
@@ -24,6 +24,7 @@ use stanch_core::slack::payload::{Click, parse_button_value};
 use stanch_core::slack::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use stanch_core::util::sha256_hex;
 
+#[utoipa::path(post, path = "/v1/chat/slack/interactions", tag = "approvals", summary = "Slack's interactivity requests (signed with the app's signing secret)", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Acknowledged", body = Object), (status = 400, description = "A payload that cannot be read", body = ErrorBody), (status = 401, description = "Not signed by Slack (audited)", body = ErrorBody), (status = 404, description = "Slack is not configured", body = ErrorBody)))]
 pub(super) async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -168,6 +169,7 @@ async fn decide_click(state: AppState, slack: Slack, click: Click, raw_sha256: S
         reason: &reason,
         channel: "slack",
         raw_sha256: Some(raw_sha256.clone()),
+        actor: None,
     };
     match decide(ctx, &request).await {
         Ok(effect) => {

@@ -10,7 +10,7 @@ use super::Store;
 use super::chain::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::sql::timestamp;
-use stanch_core::audit::{self, AuditEvent};
+use stanch_core::audit::{self, Actor, AuditEvent};
 use stanch_core::vocab::{ActionStatus, Decision};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,6 +50,8 @@ pub struct NewDecision<'a> {
     pub quorum: i64,
     /// SHA-256 of the raw request that carried the decision, when there was one.
     pub raw_sha256: Option<&'a str>,
+    /// Who decided, as proven (a token) or as the box says (the CLI); `None` for stanch itself.
+    pub actor: Option<&'a Actor>,
     pub at: DateTime<Utc>,
 }
 
@@ -152,7 +154,7 @@ impl Store {
                 "approval.denied"
             },
             format!("action/{}", d.action_pk),
-            json!({"approver": d.approver, "reason": d.reason, "channel": d.channel, "action_hash": d.action_hash, "effect": effect, "raw_sha256": d.raw_sha256}),
+            json!({"approver": d.approver, "reason": d.reason, "channel": d.channel, "action_hash": d.action_hash, "effect": effect, "raw_sha256": d.raw_sha256, "actor": d.actor}),
         );
         let (records, head) = audit::seal_all(&head, [&event]);
         write_records(&mut tx, self.backend, records, &head).await?;

@@ -102,7 +102,7 @@ impl Store {
     }
 }
 
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let get = |column: &str| -> Result<String, StoreError> {
         row.try_get(column)
             .map_err(query_err("reading an audit record"))

@@ -17,7 +17,7 @@ use super::chain::{lock_head, write_records};
 use super::error::{StoreError, query_err};
 use super::rows::{ACTION_SELECT, action_from_row};
 use super::sql::timestamp;
-use stanch_core::audit::{self, AuditEvent};
+use stanch_core::audit::{self, Actor, AuditEvent};
 use stanch_core::vocab::ActionStatus;
 
 /// Statuses an operator may roll back from (the effect is in place and nobody is undoing it).
@@ -37,6 +37,8 @@ pub enum ExpiryChange {
 #[derive(Debug, Clone, Copy)]
 pub struct ExpiryOperator<'a> {
     pub name: &'a str,
+    /// Who, as established: a validated token, or the OS user at the box.
+    pub actor: Option<&'a Actor>,
     pub reason: &'a str,
     pub at: DateTime<Utc>,
 }
@@ -259,11 +261,11 @@ impl Store {
                     .and_then(|by| from.checked_add_signed(by))
                     .ok_or(ExpiryError::TooLong(secs))?;
                 let new = timestamp(new);
-                let payload = json!({"pk": pk, "by": who.name, "reason": who.reason, "extended_by_secs": secs, "old_expires_at": old, "expires_at": new});
+                let payload = json!({"pk": pk, "by": who.name, "actor": who.actor, "reason": who.reason, "extended_by_secs": secs, "old_expires_at": old, "expires_at": new});
                 (new, false, payload)
             }
             ExpiryChange::Confirm => {
-                let payload = json!({"pk": pk, "by": who.name, "reason": who.reason, "expires_at": old, "note": "confirmed: this action is permanent and will not expire"});
+                let payload = json!({"pk": pk, "by": who.name, "actor": who.actor, "reason": who.reason, "expires_at": old, "note": "confirmed: this action is permanent and will not expire"});
                 (old, true, payload)
             }
         };

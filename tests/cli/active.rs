@@ -230,14 +230,14 @@ fn rollback_restores_exactly_what_was_changed() {
         .find(|a| a["kind"] == "disable_inbox_rules")
         .expect("rules action");
     let id = rules_action["pk"].to_string();
-    let rolled = app.stanch(&["actions", "rollback", &id]);
+    let rolled = app.rollback(&id);
     assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
     assert_eq!(
         tenant.rules("b.jones@contoso.com"),
         before_rules,
         "rules are back as they were"
     );
-    let again = app.stanch(&["actions", "rollback", &id]);
+    let again = app.rollback(&id);
     assert_eq!(again.code, 1, "a second rollback is refused as a mistake");
     assert!(
         again
@@ -481,7 +481,7 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
         "block_ips",
     ] {
         let id = actions.iter().find(|a| a["kind"] == kind).unwrap()["pk"].to_string();
-        let out = app.stanch(&["actions", "rollback", &id]);
+        let out = app.rollback(&id);
         assert_eq!(out.code, 0, "{kind}: {}", out.stderr);
     }
     let after = tenant.state();
@@ -498,7 +498,7 @@ fn every_action_acts_on_the_emulator_and_reversible_ones_roll_back_to_the_state_
         .find(|a| a["kind"] == "revoke_sessions")
         .unwrap()["pk"]
         .to_string();
-    let refused = app.stanch(&["actions", "rollback", &not_reversible]);
+    let refused = app.rollback(&not_reversible);
     assert!(
         refused.stderr.contains("cannot be undone"),
         "{}",

@@ -112,7 +112,7 @@ fn a_template_rendering_the_default_route_blocks_nothing_and_says_why() {
         "{decided}"
     );
     let id = blocks[0]["pk"].to_string();
-    let retry = app.stanch(&["actions", "retry", &id]);
+    let retry = app.retry(&id);
     assert_ne!(retry.code, 0);
     assert!(
         retry.stderr.contains("refused by the safety rails"),

@@ -9,8 +9,12 @@ use crate::harness::TestApp;
 fn a_persons_mistake_exits_1_and_stanch_failing_exits_2() {
     let app = TestApp::builder().tenant().build();
     let mistakes: &[&[&str]] = &[
-        &["actions", "rollback", "999", "--reason", "x"],
-        &["actions", "retry", "999"],
+        &["actions", "rollback", "999", "--as", "ops", "--reason", "x"],
+        &["actions", "retry", "999", "--as", "ops", "--reason", "x"],
+        // Who and why are required on rollback and retry, and must say something.
+        &["actions", "rollback", "1", "--reason", "x"],
+        &["actions", "retry", "1", "--as", "ops"],
+        &["actions", "retry", "1", "--as", " ", "--reason", "x"],
         &["actions", "list", "--status", "bogus"],
         &["report", "--since", "yesterday"],
         &["approvals", "show", "999"],

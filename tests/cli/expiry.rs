@@ -152,7 +152,7 @@ fn every_reversible_action_expires_back_to_exactly_the_state_before() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(summary["due"], 0, "{summary}");
     let id = by_step(&list, "legacy")["pk"].to_string();
-    let rollback = app.stanch(&["actions", "rollback", &id]);
+    let rollback = app.rollback(&id);
     assert_eq!(rollback.code, 1);
     assert!(
         rollback

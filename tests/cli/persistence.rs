@@ -176,7 +176,7 @@ fn exactly_the_attackers_method_consent_and_device_go_and_rollback_restores_what
             .unwrap_or_else(|| panic!("no succeeded {kind}: {actions:#?}"))["pk"]
             .to_string()
     };
-    let removed = app.stanch(&["actions", "rollback", &pk("remove_auth_methods")]);
+    let removed = app.rollback(&pk("remove_auth_methods"));
     assert_ne!(removed.code, 0, "a removed method cannot come back");
     assert!(
         removed.stderr.contains("cannot be rolled back"),
@@ -184,7 +184,7 @@ fn exactly_the_attackers_method_consent_and_device_go_and_rollback_restores_what
         removed.stderr
     );
     for kind in ["revoke_app_consent", "disable_devices"] {
-        let rolled = app.stanch(&["actions", "rollback", &pk(kind)]);
+        let rolled = app.rollback(&pk(kind));
         assert_eq!(
             rolled.code, 0,
             "{kind}: {}\n{}",
@@ -271,7 +271,15 @@ fn the_app_whose_consent_was_revoked_is_disabled_tenant_wide_only_once_a_person_
     ] {
         assert_eq!(sp_enabled(other), true, "{other} is not the attacker's");
     }
-    let rolled = app.stanch(&["actions", "rollback", &pk, "--reason", "false positive"]);
+    let rolled = app.stanch(&[
+        "actions",
+        "rollback",
+        &pk,
+        "--as",
+        "ops@contoso.com",
+        "--reason",
+        "false positive",
+    ]);
     assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
     assert_eq!(sp_enabled(ATTACKER_APP), true);
     assert_eq!(app.stanch(&["audit", "verify"]).code, 0);

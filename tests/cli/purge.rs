@@ -134,7 +134,7 @@ fn both_waves_leave_every_readable_inbox_and_a_rollback_brings_them_back() {
     assert_eq!(tenant.writes().len(), writes);
 
     for purge in &purges {
-        let rolled = app.stanch(&["actions", "rollback", &purge["pk"].to_string()]);
+        let rolled = app.rollback(&purge["pk"].to_string());
         assert_eq!(rolled.code, 0, "{}\n{}", rolled.stdout, rolled.stderr);
     }
     let state = tenant.state();

@@ -59,7 +59,9 @@ fn an_interrupted_notify_is_listed_unverified_and_only_a_person_retries_it() {
         "{line}"
     );
     assert!(
-        line.contains(&format!("check by hand, then `stanch actions retry {pk}`")),
+        line.contains(&format!(
+            "check by hand, then `stanch actions retry {pk} --as NAME --reason TEXT`"
+        )),
         "{line}"
     );
     let typo = app.stanch(&[
@@ -78,7 +80,17 @@ fn an_interrupted_notify_is_listed_unverified_and_only_a_person_retries_it() {
         typo.stderr
     );
 
-    let retry = app.stanch(&["actions", "retry", &pk.to_string(), "--config", &config]);
+    let retry = app.stanch(&[
+        "actions",
+        "retry",
+        &pk.to_string(),
+        "--config",
+        &config,
+        "--as",
+        "ops@contoso.com",
+        "--reason",
+        "test",
+    ]);
     assert_eq!(retry.code, 0, "{}", retry.stderr);
     let pending = app.stanch(&[
         "actions", "list", "--status", "pending", "--config", &config,

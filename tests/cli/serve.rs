@@ -671,7 +671,12 @@ fn unknown_paths_and_methods_answer_in_the_one_error_shape() {
     let app = TestApp::builder().tenant().intake().serve().build();
     let answers = [
         ("GET", "/v1/detection", app.get(&app.url("/v1/detection"))),
-        ("GET", "/v1/detections", app.get(&app.url("/v1/detections"))),
+        // GET /v1/detections is the operator API's now; this path takes POST only.
+        (
+            "GET",
+            "/v1/actions/1/rollback",
+            app.get(&app.url("/v1/actions/1/rollback")),
+        ),
         ("POST", "/healthz", {
             let (status, body) = app.post(&app.url("/healthz"), String::new(), &bearer());
             (status, body.to_string())
@@ -692,7 +697,7 @@ fn unknown_paths_and_methods_answer_in_the_one_error_shape() {
             ("GET", "/v1/detection", 404, "not_found".to_string()),
             (
                 "GET",
-                "/v1/detections",
+                "/v1/actions/1/rollback",
                 405,
                 "method_not_allowed".to_string()
             ),

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::faults::Fault;
 use crate::fixture::{EmulatorError, Fixture};
+use crate::jwt::SigningKey;
 use crate::log::LoggedRequest;
-use crate::token::Token;
+use crate::token::{AuthCode, Token};
 
 /// The emulator's shared state; cheap to clone, every clone sees the same tenant.
 #[derive(Clone)]
@@ -25,6 +26,11 @@ pub(crate) struct Shared {
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) token_lifetime: Mutex<Duration>,
+    /// Authorization codes of the operator sign-in, waiting to be redeemed.
+    pub(crate) codes: Mutex<HashMap<String, AuthCode>>,
+    /// The key the identity provider signs with, made on first use (RSA generation takes a
+    /// moment, and most emulators never sign anything).
+    signing_key: OnceLock<SigningKey>,
     /// Bodies posted to `/_emulator/webhook`, a stand-in notification channel.
     webhooks: Mutex<Vec<serde_json::Value>>,
 }
@@ -47,6 +53,8 @@ impl Emulator {
                 log: Mutex::new(Vec::new()),
                 faults: Mutex::new(Vec::new()),
                 token_lifetime: Mutex::new(lifetime),
+                codes: Mutex::new(HashMap::new()),
+                signing_key: OnceLock::new(),
                 webhooks: Mutex::new(Vec::new()),
             }),
         }
@@ -96,9 +104,17 @@ impl Emulator {
     pub fn reset(&self) {
         *lock(&self.shared.tenant) = self.shared.fixture.clone();
         self.expire_tokens();
+        lock(&self.shared.codes).clear();
         self.clear_faults();
         self.clear_requests();
         lock(&self.shared.webhooks).clear();
+    }
+
+    /// The identity provider's signing key, published at `/{tenant}/discovery/v2.0/keys`.
+    pub fn signing_key(&self) -> &SigningKey {
+        self.shared
+            .signing_key
+            .get_or_init(|| SigningKey::generate(format!("emu-{}", uuid::Uuid::new_v4().simple())))
     }
 
     /// Messages received on `/_emulator/webhook`, oldest first.

@@ -51,6 +51,10 @@ pub struct Fixture {
     pub clients: Vec<Client>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// People who may sign in to the operator API through the emulator's identity provider:
+    /// UPN (of one of `users`) → the API's app roles they hold.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operators: BTreeMap<String, Vec<String>>,
     /// Inbox rules keyed by user id or UPN.
     #[serde(default)]
     pub inbox_rules: BTreeMap<String, Vec<Value>>,
@@ -122,6 +126,10 @@ pub struct Client {
     /// principal's `appRoleAssignments` hold every permission the emulator knows but these.
     #[serde(default)]
     pub withheld_permissions: Vec<String>,
+    /// The operator API's app roles this app holds: a client-credentials token for an `api://`
+    /// resource carries them in `roles` (issue 14: automation calling stanch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -304,6 +312,12 @@ impl Fixture {
             return Err("no clients: nobody could get a token".to_string());
         }
         Ok(())
+    }
+
+    /// Whether a token endpoint path segment names this tenant (its id or a verified domain).
+    pub fn knows(&self, segment: &str) -> bool {
+        self.tenant_id.eq_ignore_ascii_case(segment)
+            || self.domains.iter().any(|d| d.eq_ignore_ascii_case(segment))
     }
 
     /// Finds a user by object id or UPN, case-insensitively as Entra does.

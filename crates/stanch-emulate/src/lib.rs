@@ -11,7 +11,7 @@
 //! resource (`alerts`, `policies`, `risk`, `groups`, `users`, `rules`, `mail`, `trace`,
 //! `auth_methods`, `consents`, `devices`; `app_roles`, Graph's permissions and what a client's
 //! service principal was granted), `select` (`$select`),
-//! `emulator` (the shared state), `paging`, `faults`, `token` (client credentials), `fixture` (the tenant file), `log`
+//! `emulator` (the shared state), `paging`, `faults`, `token` (client credentials), `idp` (the operator sign-in: discovery, JWKS, authorize), `idp_token` (its code grant and RS256 tokens for `api://` resources), `fixture` (the tenant file), `log`
 //! (request-log entries) and `wire` (the transport-neutral request and response, Graph's error
 //! shapes and helpers).
 
@@ -27,6 +27,8 @@ mod emulator;
 mod faults;
 mod fixture;
 mod groups;
+mod idp;
+mod idp_token;
 pub mod jwt;
 mod log;
 mod mail;

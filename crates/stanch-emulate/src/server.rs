@@ -6,14 +6,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::Value;
 use std::time::Instant;
 
 use crate::emulator::{Emulator, lock};
 use crate::log::LoggedRequest;
 use crate::wire::{GraphRequest, GraphResponse};
-use crate::{alerts, batch, control, faults, token};
+use crate::{alerts, batch, control, faults, idp, idp_token, token};
 
 impl Emulator {
     pub fn router(&self) -> axum::Router {
@@ -83,6 +83,12 @@ async fn spawn(emulator: Emulator, addr: &str) -> std::io::Result<RunningEmulato
 fn router(emulator: Emulator) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(idp::authorize))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(idp::discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(idp::jwks))
         .merge(control::router())
         .merge(alerts::control_router())
         .fallback(graph_entry)
@@ -259,20 +265,42 @@ async fn token_endpoint(
         (failure.status, failure.body.unwrap_or_default())
     } else {
         let tenant = lock(&emulator.shared.tenant).clone();
-        match token::authenticate(&tenant, &tenant_segment, content_type.as_deref(), &body) {
-            Ok(client) => {
-                let lifetime = *lock(&emulator.shared.token_lifetime);
-                let (access, reply) = token::issue(lifetime);
-                lock(&emulator.shared.tokens).insert(
-                    access,
-                    token::Token {
-                        client: client.id,
-                        expires: Instant::now() + lifetime,
-                    },
-                );
-                (StatusCode::OK, reply)
+        let form = crate::wire::query_pairs(&String::from_utf8_lossy(&body));
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let root = idp::root(&headers);
+        if field("grant_type") == Some("authorization_code") && tenant.knows(&tenant_segment) {
+            match idp_token::redeem_code(&emulator, &root, &form) {
+                Ok(reply) => (StatusCode::OK, reply),
+                Err(e) => (e.status, e.body),
             }
-            Err(e) => (e.status, e.body),
+        } else {
+            match token::authenticate(&tenant, &tenant_segment, content_type.as_deref(), &body) {
+                Ok(client)
+                    if let Some(resource) = field("scope").and_then(idp_token::api_resource) =>
+                {
+                    (
+                        StatusCode::OK,
+                        idp_token::app_token(&emulator, &root, &client, &resource),
+                    )
+                }
+                Ok(client) => {
+                    let lifetime = *lock(&emulator.shared.token_lifetime);
+                    let (access, reply) = token::issue(lifetime);
+                    lock(&emulator.shared.tokens).insert(
+                        access,
+                        token::Token {
+                            client: client.id,
+                            expires: Instant::now() + lifetime,
+                        },
+                    );
+                    (StatusCode::OK, reply)
+                }
+                Err(e) => (e.status, e.body),
+            }
         }
     };
     emulator.log(LoggedRequest {

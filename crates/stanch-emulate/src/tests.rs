@@ -2,6 +2,7 @@
 
 mod assertion;
 mod batch_faults;
+mod idp;
 mod mail;
 mod named_locations;
 mod permissions;

@@ -18,6 +18,17 @@ pub struct Token {
     pub expires: Instant,
 }
 
+/// An authorization code waiting for its token request.
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub upn: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub challenge: String,
+    pub scope: String,
+    pub expires: Instant,
+}
+
 /// A token endpoint answer: status plus the AADSTS-shaped body.
 pub struct TokenReply {
     pub status: StatusCode,
@@ -61,12 +72,7 @@ pub fn authenticate(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Client, TokenReply> {
-    let known_tenant = tenant.tenant_id.eq_ignore_ascii_case(tenant_segment)
-        || tenant
-            .domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(tenant_segment));
-    if !known_tenant {
+    if !tenant.knows(tenant_segment) {
         return Err(aadsts(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -121,6 +127,7 @@ pub fn authenticate(
     // A real tenant knows only https resources; the emulator also serves its own http root, since
     // the client asks for `{graph_url}/.default` and tests point graph_url at the emulator.
     let resource_ok = scope.starts_with("https://")
+        || scope.starts_with("api://")
         || scope.starts_with("http://127.0.0.1")
         || scope.starts_with("http://localhost");
     if !resource_ok || !scope.ends_with("/.default") || scope.contains(' ') {

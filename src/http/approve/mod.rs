@@ -49,6 +49,7 @@ impl DecisionForm {
     }
 }
 
+#[utoipa::path(get, path = "/approve/{token}", tag = "approvals", summary = "The signed approval page: evidence and a form; never decides", params(("token" = String, Path, description = "The signed link token")), responses((status = 200, description = "The page", body = String, content_type = "text/html"), (status = 403, description = "A forged or expired link", body = String, content_type = "text/html"), (status = 404, description = "Approval links are not configured, or no such action", body = String, content_type = "text/html"), (status = 410, description = "Nothing left to decide", body = String, content_type = "text/html")))]
 pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let (claims, row) = match open(&state, &token).await {
         Ok(found) => found,
@@ -102,6 +103,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
     page(StatusCode::OK, title, &html)
 }
 
+#[utoipa::path(post, path = "/approve/{token}", tag = "approvals", summary = "Decide through a signed link, from the page's own origin", params(("token" = String, Path, description = "The signed link token")), request_body(content = String, description = "The page's form: decision and reason", content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Recorded", body = String, content_type = "text/html"), (status = 400, description = "The form is incomplete", body = String, content_type = "text/html"), (status = 403, description = "Refused (audited)", body = String, content_type = "text/html"), (status = 404, description = "Approval links are not configured, or no such action", body = String, content_type = "text/html"), (status = 409, description = "Already decided", body = String, content_type = "text/html")))]
 pub(super) async fn submit(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -152,6 +154,7 @@ pub(super) async fn submit(
         raw_sha256: Some(stanch_core::util::sha256_hex(
             &[format!("POST /approve/{token}\n").as_bytes(), &body[..]].concat(),
         )),
+        actor: None,
     };
     match decide(ctx, &request).await {
         Ok(effect) => {

@@ -49,6 +49,7 @@ async fn succeeded(store: &Store, deadlines: [Option<DateTime<Utc>>; 4]) -> Vec<
 fn by(name: &'static str, at: DateTime<Utc>) -> ExpiryOperator<'static> {
     ExpiryOperator {
         name,
+        actor: None,
         reason: "incident still open",
         at,
     }

@@ -6,6 +6,7 @@ mod expiry;
 pub(crate) mod fixtures;
 mod guard;
 mod leases;
+mod operator;
 mod postgres;
 mod recovery;
 mod sequencer;

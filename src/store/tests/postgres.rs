@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{Connection, Executor};
 
-use super::{campaigns, suite, tamper};
+use super::{campaigns, operator, suite, tamper};
 use crate::store::{Backend, Store};
 
 /// A fresh database, dropped at the end of its test (shared with the other store test modules).
@@ -105,6 +105,13 @@ pg_test!(
     postgres_a_member_known_under_its_other_name_is_deleted,
     |store| { campaigns::a_member_known_under_its_other_name_is_deleted(&store).await }
 );
+pg_test!(
+    postgres_operator_pages_follow_their_cursor_and_filters,
+    |store| { operator::pages_follow_their_cursor_and_filters(&store).await }
+);
+pg_test!(postgres_a_retry_is_recorded_with_its_actor, |store| {
+    operator::a_retry_is_recorded_with_its_actor(&store).await
+});
 pg_test!(postgres_concurrent_appends, |store| {
     suite::concurrent_appends(&store).await
 });

@@ -1,4 +1,4 @@
-use super::{campaigns, suite};
+use super::{campaigns, operator, suite};
 use crate::store::{Backend, Store};
 
 async fn memory() -> Store {
@@ -30,6 +30,16 @@ async fn memory_campaigns_round_trip() {
 #[tokio::test]
 async fn memory_a_member_known_under_its_other_name_is_deleted() {
     campaigns::a_member_known_under_its_other_name_is_deleted(&memory().await).await;
+}
+
+#[tokio::test]
+async fn memory_operator_pages_follow_their_cursor_and_filters() {
+    operator::pages_follow_their_cursor_and_filters(&memory().await).await;
+}
+
+#[tokio::test]
+async fn memory_a_retry_is_recorded_with_its_actor() {
+    operator::a_retry_is_recorded_with_its_actor(&memory().await).await;
 }
 
 #[tokio::test]

@@ -41,6 +41,7 @@
 pub mod cli;
 pub mod detection;
 pub mod fakes;
+pub mod idp;
 pub mod netsplit;
 pub mod postgres;
 pub mod server;
@@ -451,6 +452,21 @@ impl TestApp {
         let out = self.stanch(args);
         serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("`stanch {}` is not JSON ({e}): {out:?}", args.join(" ")))
+    }
+
+    /// `stanch actions rollback ID` or `retry ID` (`verb`), asked by a named operator with a
+    /// reason (both required).
+    pub fn operate(&self, verb: &str, id: &str) -> Output {
+        let who = ["--as", "ops@contoso.com", "--reason", "test"];
+        self.stanch(&[&["actions", verb, id][..], &who[..]].concat())
+    }
+
+    pub fn rollback(&self, id: &str) -> Output {
+        self.operate("rollback", id)
+    }
+
+    pub fn retry(&self, id: &str) -> Output {
+        self.operate("retry", id)
     }
 
     /// `stanch actions list --json`.

@@ -86,6 +86,7 @@ async fn signed_assertion_gets_a_token_and_a_forged_one_does_not() {
         }),
         privileged: false,
         withheld_permissions: Vec::new(),
+        operator_roles: Vec::new(),
     });
     let emu = Emulator::new(tenant).spawn("127.0.0.1:0").await.unwrap();
     let h = Harness {

@@ -12,6 +12,7 @@ use super::chain::ChainSlot;
 use super::error::{StoreError, query_err};
 use super::group_commit::{HotDone, HotWrite};
 use super::guard::{Claim, ClaimGuard};
+use super::outcome::{Outcome, outcome_query};
 use super::sql::timestamp;
 use stanch_core::audit::AuditEvent;
 use stanch_core::vocab::ActionStatus;
@@ -277,35 +278,6 @@ impl Store {
     }
 }
 
-/// The statement that writes `outcome`; with `owner`, only to an action still `executing` under
-/// its lease.
-pub(super) fn outcome_query<'q>(
-    outcome: &Outcome<'_>,
-    owner: Option<&str>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    let leased = if owner.is_some() {
-        " AND status = 'executing' AND lease_owner = $7"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "UPDATE actions SET status = $1, result = $2, updated_at = $3, \
-         expires_at = COALESCE($4, expires_at) WHERE detection_seq = $5 \
-         AND idempotency_key = $6{leased}"
-    );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(outcome.status.as_str().to_string())
-        .bind(outcome.result.to_string())
-        .bind(timestamp(Utc::now()))
-        .bind(outcome.expires_at.map(timestamp))
-        .bind(outcome.detection_seq)
-        .bind(outcome.key.to_string());
-    match owner {
-        Some(owner) => query.bind(owner.to_string()),
-        None => query,
-    }
-}
-
 impl Store {
     /// Active, automatic actions waiting to run, oldest first.
     pub async fn pending_actions(
@@ -433,13 +405,4 @@ async fn done_as(
     let pk: i64 = row.try_get("pk").map_err(query_err(what))?;
     let status = super::rows::stored_status(row.try_get("status").map_err(query_err(what))?)?;
     Ok(Some((pk, status)))
-}
-
-/// How an action ended, as [`Store::write_outcome`] stores it.
-pub(super) struct Outcome<'a> {
-    pub detection_seq: i64,
-    pub key: &'a str,
-    pub status: ActionStatus,
-    pub result: &'a Value,
-    pub expires_at: Option<DateTime<Utc>>,
 }

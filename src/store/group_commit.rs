@@ -21,6 +21,7 @@ use super::Store;
 use super::chain::{ChainSlot, lock_head};
 use super::error::{StoreError, query_err};
 use super::guard::{Claim, ClaimGuard};
+use super::outcome::{Outcome, outcome_query};
 use stanch_core::audit::AuditEvent;
 use stanch_core::vocab::ActionStatus;
 
@@ -203,14 +204,14 @@ impl Store {
                 owner,
                 ended,
             } => {
-                let outcome = super::execution::Outcome {
+                let outcome = Outcome {
                     detection_seq: *detection_seq,
                     key,
                     status: *status,
                     result,
                     expires_at: *expires_at,
                 };
-                let written = super::execution::outcome_query(&outcome, Some(owner))
+                let written = outcome_query(&outcome, Some(owner))
                     .execute(&mut **tx)
                     .await
                     .map_err(query_err("recording an action's outcome"))?;

@@ -23,6 +23,7 @@ mod health;
 mod lease;
 mod open;
 mod operator;
+mod outcome;
 mod prepared;
 mod recovery;
 mod report;

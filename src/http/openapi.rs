@@ -77,6 +77,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reads::audit_verify))
         .routes(routes!(reads::campaigns))
         .routes(routes!(reads::campaign))
+        .routes(routes!(writes::confirm_campaign))
         .routes(routes!(reads::me))
         .routes(routes!(approve::show, approve::submit))
         .routes(routes!(slack::interactions))

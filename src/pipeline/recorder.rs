@@ -15,12 +15,14 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Mutex;
 
 use super::evaluate::{Entry, Evaluated, evaluate_grouped, prepare};
-use super::follow_up::{FollowUp, Recorded, after_action, member_follow_up, record_follow_ups};
+use super::follow_up::{
+    FollowUp, Recorded, after_action, confirm_campaign, member_follow_up, record_follow_ups,
+};
 use super::identity::{completed, learn_identity, learned};
 use super::lookups::Lookups;
 use crate::actions::{ActionResult, Identities};
 use crate::store::{Store, StoreError};
-use stanch_core::campaign::{Settings, Tracker};
+use stanch_core::campaign::{Confirmation, Settings, Tracker};
 use stanch_core::engine::{Context, Plan, PlannedAction};
 use stanch_core::intake::Detection;
 use stanch_core::playbook::PlaybookSet;
@@ -304,6 +306,36 @@ impl Recorder {
         )
         .await?;
         Ok(self.record_follow_ups(shared, follow_ups).await?.len())
+    }
+
+    /// An operator confirms campaign `id` (or the campaign it was merged into), as
+    /// `stanch campaigns confirm` does: each member's containment is recorded as a follow-up
+    /// for the worker to carry out, and whatever joined since a first confirmation too. The live
+    /// campaign's id and how many follow-ups were recorded; `None` when there is no such
+    /// campaign.
+    pub async fn confirm_campaign(
+        &self,
+        id: &str,
+        confirmation: Confirmation,
+    ) -> Result<Option<(String, usize)>, StoreError> {
+        let Some(live) = self.store.live_campaign_id(id).await? else {
+            return Ok(None);
+        };
+        let mut guard = self.shared.lock().await;
+        let shared = &mut *guard;
+        self.sync(shared).await?;
+        let _writes = self.writes.lock().await;
+        let follow_ups = confirm_campaign(
+            &self.store,
+            &mut shared.tracker,
+            &live,
+            confirmation,
+            None,
+            true,
+        )
+        .await?;
+        let recorded = self.record_follow_ups(shared, follow_ups).await?;
+        Ok(Some((live, recorded.len())))
     }
 
     async fn record_follow_ups(

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::harness::detection::login_at_home;
 use crate::harness::{TestApp, attack_story, bearer, wait_until};
 
 const A: &str = "0b6c4a6e-8f55-4c1e-9a51-3d2f6a1e0001";
@@ -309,13 +310,8 @@ fn an_operator_confirms_a_campaign_and_its_members_are_contained() {
     let app = TestApp::builder().tenant().build();
     let tenant = app.tenant();
     // Two unusual logins from one /24 at home: grouped, but nothing confirms a compromise.
-    let home = |id: &str, upn: &str, ip: &str| {
-        format!(
-            "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"medium\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"{ip}\",\"country\":\"BE\"}}\n"
-        )
-    };
-    let input = home("op-1", "f.okafor@contoso.com", "198.51.100.23")
-        + &home("op-2", "g.muller@contoso.com", "198.51.100.99");
+    let input = login_at_home("op-1", "f.okafor@contoso.com", "198.51.100.23")
+        + &login_at_home("op-2", "g.muller@contoso.com", "198.51.100.99");
     let out = app.run_input(&input);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let listed = campaigns(&app);

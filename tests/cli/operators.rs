@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 use stanch::emulate::jwt::{self, SigningKey};
 
+use crate::harness::detection::login_at_home;
 use crate::harness::idp::{AUTOMATION, automation_token, call, claims_of, sign_in};
 use crate::harness::{TestApp, wait_until};
 
@@ -519,4 +520,68 @@ fn doctor_warns_when_the_operator_issuer_cannot_be_reached() {
         finding["message"].as_str().unwrap().contains("127.0.0.1:9"),
         "{finding}"
     );
+}
+
+#[test]
+fn a_responder_confirms_a_campaign_and_its_members_are_contained_by_the_worker() {
+    let app = app_with(false);
+    // Two unusual logins from one /24: grouped, but nothing confirms a compromise.
+    let input = login_at_home("api-cc-1", "f.okafor@contoso.com", "198.51.100.23")
+        + &login_at_home("api-cc-2", "g.muller@contoso.com", "198.51.100.99");
+    let out = app.run_input(&input);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let viewer = sign_in(&app, "h.room@contoso.com");
+    let (status, page) = call(&app, "GET", "/v1/campaigns", Some(&viewer), None);
+    assert_eq!(status, 200, "{page}");
+    let id = page["items"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no campaign: {page}"))
+        .to_string();
+    let path = format!("/v1/campaigns/{id}/confirm");
+    let body = json!({"reason": "the user confirmed they never signed in from there"});
+    let (status, answer) = call(&app, "POST", &path, Some(&viewer), Some(body.clone()));
+    assert_eq!(
+        (status, error_code(&answer)),
+        (403, "forbidden"),
+        "{answer}"
+    );
+    let (status, answer) = call(
+        &app,
+        "POST",
+        "/v1/campaigns/no-such-campaign/confirm",
+        Some(&sign_in(&app, "e.novak@contoso.com")),
+        Some(body.clone()),
+    );
+    assert_eq!(
+        (status, error_code(&answer)),
+        (404, "not_found"),
+        "{answer}"
+    );
+
+    let responder = sign_in(&app, "e.novak@contoso.com");
+    let (status, answer) = call(&app, "POST", &path, Some(&responder), Some(body));
+    assert_eq!(status, 200, "{answer}");
+    // Two members and the infrastructure, as `stanch campaigns confirm` records them.
+    assert_eq!(answer["follow_ups"], 3, "{answer}");
+    let oid = app.tenant().user("e.novak@contoso.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let confirmed = app.audit_of("campaign.confirmed_by_operator");
+    assert_eq!(confirmed.len(), 1, "{confirmed:?}");
+    assert_eq!(confirmed[0]["actor"]["object_id"], oid);
+    assert_eq!(confirmed[0]["campaign"], id);
+    // The worker contains the members as the campaign-member playbook says.
+    wait_until(30, "the members' containment did not run", || {
+        let all = app.actions();
+        ["f.okafor@contoso.com", "g.muller@contoso.com"]
+            .iter()
+            .all(|upn| {
+                all.iter().any(|a| {
+                    a["playbook"] == "campaign-member"
+                        && a["target_upn"] == *upn
+                        && a["status"] == "succeeded"
+                })
+            })
+    });
 }

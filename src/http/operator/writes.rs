@@ -245,3 +245,50 @@ pub async fn decide(
         Err(ApprovalError::Store(e)) => Err(store_error(e)),
     }
 }
+
+/// An operator confirms a campaign, as `stanch campaigns confirm` does: each member's
+/// containment is recorded for the worker, and the confirmation is audited with the identity.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/confirm", tag = "operators", security(("operator_token" = [])), summary = "Confirm a campaign: contain every member (responder, admin)", params(("id" = String, Path, description = "The campaign's id")), request_body = Reasoned, responses((status = 200, description = "Answered", body = Object), (status = 401, description = "No token, or one the issuer did not sign for this API", body = ErrorBody), (status = 403, description = "The token's roles do not allow this", body = ErrorBody), (status = 400, description = "A parameter or the body is not valid", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody), (status = 422, description = "The JSON is not this operation's body", body = ErrorBody), (status = 503, description = "The database cannot answer now", body = ErrorBody)))]
+pub async fn confirm_campaign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<Reasoned>,
+) -> Answer {
+    let subject = format!("campaign/{id}");
+    caller.may(&state, Permission::Respond, &subject).await?;
+    let reason = reason(&body.reason)?;
+    let actor = caller.0.actor();
+    let confirmation = stanch_core::campaign::Confirmation {
+        at: chrono::Utc::now(),
+        by: format!("operator {}", caller.0.approver_name()),
+        reason: reason.to_string(),
+    };
+    let service = &state.service;
+    let Some((live, follow_ups)) = service
+        .recorder
+        .confirm_campaign(&id, confirmation)
+        .await
+        .map_err(store_error)?
+    else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no campaign {id}"),
+        ));
+    };
+    let event = stanch_core::audit::AuditEvent::new(
+        chrono::Utc::now(),
+        "campaign.confirmed_by_operator",
+        format!("campaign/{live}"),
+        json!({"campaign": live, "reason": reason, "actor": actor, "follow_ups": follow_ups}),
+    );
+    service
+        .store
+        .append_audit(&[event])
+        .await
+        .map_err(store_error)?;
+    service.wake.notify_one();
+    Ok(Json(
+        json!({"campaign": live, "follow_ups": follow_ups, "actor": actor}),
+    ))
+}

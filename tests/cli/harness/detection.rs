@@ -15,3 +15,11 @@ pub fn credential_use(id: &str, upn: &str) -> String {
         "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"high\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"country\":\"NG\"}}\n"
     )
 }
+
+/// An unusual login by `upn` from `ip` at home (medium, from BE): grouped with others from the
+/// same range, but nothing in it confirms a compromise.
+pub fn login_at_home(id: &str, upn: &str, ip: &str) -> String {
+    format!(
+        "{{\"id\":\"{id}\",\"source\":\"darktrace\",\"name\":\"SaaS / Unusual Activity / Unusual External Source for SaaS Credential Use\",\"severity\":\"medium\",\"observed_at\":\"2021-06-01T06:12:00Z\",\"user\":{{\"upn\":\"{upn}\"}},\"ip\":\"{ip}\",\"country\":\"BE\"}}\n"
+    )
+}

@@ -60,7 +60,7 @@ impl Modify for BearerAuth {
 
 /// Every route of `stanch serve` with its documentation.
 pub fn router() -> OpenApiRouter<AppState> {
-    use operator::{reads, writes};
+    use operator::{playbooks, reads, writes};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(intake::post_detections, reads::detections))
         .routes(routes!(intake::post_detections_in_format, reads::detection))
@@ -79,6 +79,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reads::campaign))
         .routes(routes!(writes::confirm_campaign))
         .routes(routes!(reads::me))
+        .routes(routes!(playbooks::playbooks))
+        .routes(routes!(playbooks::report))
         .routes(routes!(approve::show, approve::submit))
         .routes(routes!(slack::interactions))
         .routes(routes!(ops::healthz))

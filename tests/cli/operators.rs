@@ -585,3 +585,48 @@ fn a_responder_confirms_a_campaign_and_its_members_are_contained_by_the_worker()
             })
     });
 }
+
+#[test]
+fn the_api_shows_the_playbooks_with_their_tests_and_the_passive_report_as_the_cli_does() {
+    let app = app_with(false);
+    let out = app.stanch_with_input(
+        &["run", "--input", "-", "--passive"],
+        Some(&crate::harness::detection::credential_use(
+            "api-rep-1",
+            "c.lee@contoso.com",
+        )),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let viewer = sign_in(&app, "h.room@contoso.com");
+    let (status, listed) = call(&app, "GET", "/v1/playbooks", Some(&viewer), None);
+    assert_eq!(status, 200, "{listed}");
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"campaign-member"), "{ids:?}");
+    let cli = app.json(&["test", "--json"]);
+    assert_eq!(listed["tests"]["passed"], cli["passed"], "{listed}");
+    assert_eq!(listed["tests"]["failed"], 0, "{listed}");
+
+    let (status, report) = call(&app, "GET", "/v1/report", Some(&viewer), None);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report, app.json(&["report", "--json"]));
+    assert!(report["detections"].as_u64().unwrap() >= 1, "{report}");
+    let (status, answer) = call(
+        &app,
+        "GET",
+        "/v1/report?since=yesterday",
+        Some(&viewer),
+        None,
+    );
+    assert_eq!(
+        (status, error_code(&answer)),
+        (400, "invalid_request"),
+        "{answer}"
+    );
+    let (status, _) = call(&app, "GET", "/v1/playbooks", None, None);
+    assert_eq!(status, 401);
+}

@@ -5,10 +5,11 @@
 //! authenticated identity** (name, object id, roles, token id) and a reason in the audit trail.
 //!
 //! `auth.rs` turns the `Authorization` header into a [`Caller`]; `page.rs` is cursor paging;
-//! `reads.rs` and `writes.rs` are the handlers, which `http::openapi` routes and documents.
+//! `reads.rs`, `writes.rs` and `playbooks.rs` are the handlers, which `http::openapi` routes and documents.
 
 mod auth;
 mod page;
+pub(super) mod playbooks;
 pub(super) mod reads;
 pub(super) mod writes;
 

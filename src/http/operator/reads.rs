@@ -32,6 +32,31 @@ fn not_found(what: String) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no {what}"))
 }
 
+/// `since` and `until` as stored timestamps, or a 400 naming the one that is not RFC 3339.
+pub(super) fn time_bounds(
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let bound = |name: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|text| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| crate::store::timestamp(t.with_timezone(&chrono::Utc)))
+                    .map_err(|_| {
+                        ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!(
+                                "`{name}` must be an RFC 3339 time (2026-03-27T10:00:00Z), not `{text}`"
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    Ok((bound("since", since)?, bound("until", until)?))
+}
+
 /// The id in a path, or a 404 naming it.
 pub(super) fn id_of(text: &str, what: &str) -> Result<i64, ApiError> {
     text.parse::<i64>()
@@ -184,24 +209,10 @@ pub async fn audit(
 ) -> Answer {
     caller.may(&state, Permission::Read, "api").await?;
     let (after, limit) = paging(q.limit, q.cursor).bounds()?;
-    for (name, value) in [("since", &q.since), ("until", &q.until)] {
-        if let Some(text) = value
-            && chrono::DateTime::parse_from_rfc3339(text).is_err()
-        {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("`{name}` must be an RFC 3339 time (2026-03-27T10:00:00Z), not `{text}`"),
-            ));
-        }
-    }
-    let normalize = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| crate::store::timestamp(t.with_timezone(&chrono::Utc)))
-    };
+    let (since, until) = time_bounds(&q.since, &q.until)?;
     let filter = AuditFilter {
-        since: normalize(&q.since),
-        until: normalize(&q.until),
+        since,
+        until,
         subject: q.subject,
         actor: q.actor,
         kind: q.kind,

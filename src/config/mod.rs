@@ -240,6 +240,11 @@ impl Config {
                         ),
                     }
                 }
+                if operators.client_id.is_empty()
+                    && let Some(graph) = &config.graph
+                {
+                    operators.client_id = graph.client_id.clone();
+                }
                 config.operators = Some(operators);
             }
             if let Some(node) = f.get("containment") {

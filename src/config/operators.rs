@@ -10,6 +10,8 @@
 //!   groups: { 0b7c…: approver }             # group object id → role
 //!   leeway: 60s                             # clock skew allowed on exp / nbf
 //!   require_for_decisions: false            # true: the CLI may not decide on approvals
+//!   client_id: 6a1f…                        # the app people sign in to; default: graph.client_id
+//!   link_sign_in: true                      # approval links also need the approver signed in
 //! ```
 
 use crate::http::oidc::{OperatorSettings, Role};
@@ -26,6 +28,8 @@ const KEYS: &[&str] = &[
     "leeway",
     "refetch_interval",
     "require_for_decisions",
+    "client_id",
+    "link_sign_in",
 ];
 
 pub(super) fn decode_operators(p: &mut Problems, node: &Node) -> Option<OperatorSettings> {
@@ -109,10 +113,21 @@ pub(super) fn decode_operators(p: &mut Problems, node: &Node) -> Option<Operator
             }
         }
     }
-    if let Some(n) = f.get("require_for_decisions")
-        && let Some(on) = decode::boolean(p, n, "`operators.require_for_decisions`")
+    for (key, slot) in [
+        ("require_for_decisions", &mut settings.require_for_decisions),
+        ("link_sign_in", &mut settings.link_sign_in),
+    ] {
+        if let Some(n) = f.get(key)
+            && let Some(on) = decode::boolean(p, n, &format!("`operators.{key}`"))
+        {
+            *slot = on;
+        }
+    }
+    if let Some(id) = f
+        .get("client_id")
+        .and_then(|n| decode::string(p, n, "`operators.client_id`"))
     {
-        settings.require_for_decisions = on;
+        settings.client_id = id.to_string();
     }
     Some(settings)
 }

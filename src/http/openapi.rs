@@ -82,6 +82,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(playbooks::playbooks))
         .routes(routes!(playbooks::report))
         .routes(routes!(approve::show, approve::submit))
+        .routes(routes!(approve::sign_in::start))
+        .routes(routes!(approve::sign_in::finish))
         .routes(routes!(slack::interactions))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -19,6 +19,7 @@ mod expiry;
 mod forward;
 mod harness;
 mod identity;
+mod link_sign_in;
 mod members;
 mod operators;
 mod persistence;

@@ -1,6 +1,8 @@
 //! The signed approval page: `GET /approve/{token}` shows the evidence and a form (it never
 //! decides, so link scanners approve nothing); `POST /approve/{token}` decides. Plain HTML, no
-//! JavaScript; `tests/cli/browser.rs` drives it in headless Chromium.
+//! JavaScript; `tests/cli/browser.rs` drives it in headless Chromium. With `operators:`
+//! configured, deciding also needs the approver signed in as themselves (`sign_in`): the link
+//! is one factor, the sign-in the other.
 //!
 //! A POST from another site is refused (and audited), so a page elsewhere cannot make an
 //! approver's browser decide: when the request carries `Sec-Fetch-Site` it must be
@@ -18,6 +20,7 @@ use serde_json::{Value, json};
 
 mod origin;
 mod page;
+pub(super) mod sign_in;
 
 use origin::same_origin;
 use page::{escape, evidence, form, page};
@@ -50,7 +53,11 @@ impl DecisionForm {
 }
 
 #[utoipa::path(get, path = "/approve/{token}", tag = "approvals", summary = "The signed approval page: evidence and a form; never decides", params(("token" = String, Path, description = "The signed link token")), responses((status = 200, description = "The page", body = String, content_type = "text/html"), (status = 403, description = "A forged or expired link", body = String, content_type = "text/html"), (status = 404, description = "Approval links are not configured, or no such action", body = String, content_type = "text/html"), (status = 410, description = "Nothing left to decide", body = String, content_type = "text/html")))]
-pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let (claims, row) = match open(&state, &token).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -95,15 +102,35 @@ pub(super) async fn show(State(state): State<AppState>, Path(token): Path<String
             html.push_str(&format!("<p><strong>{}</strong></p>", escape(&why)));
             "Already decided"
         }
-        None => {
-            html.push_str(&form(&token));
-            "Approval requested"
-        }
+        None => match sign_in::required(&state) {
+            None => {
+                html.push_str(&form(&token));
+                "Approval requested"
+            }
+            Some(verifier) => match sign_in::signed_in(&state, verifier, &headers, &token).await {
+                Some(identity) => {
+                    html.push_str(&format!(
+                        "<p>Signed in as <strong>{}</strong>.</p>",
+                        escape(identity.approver_name())
+                    ));
+                    html.push_str(&form(&token));
+                    "Approval requested"
+                }
+                None => {
+                    html.push_str(&format!(
+                        "<p><a href=\"./{}/sign-in\">Sign in as {} to decide</a></p>",
+                        escape(&token),
+                        escape(&claims.u)
+                    ));
+                    "Sign in to decide"
+                }
+            },
+        },
     };
     page(StatusCode::OK, title, &html)
 }
 
-#[utoipa::path(post, path = "/approve/{token}", tag = "approvals", summary = "Decide through a signed link, from the page's own origin", params(("token" = String, Path, description = "The signed link token")), request_body(content = String, description = "The page's form: decision and reason", content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Recorded", body = String, content_type = "text/html"), (status = 400, description = "The form is incomplete", body = String, content_type = "text/html"), (status = 403, description = "Refused (audited)", body = String, content_type = "text/html"), (status = 404, description = "Approval links are not configured, or no such action", body = String, content_type = "text/html"), (status = 409, description = "Already decided", body = String, content_type = "text/html")))]
+#[utoipa::path(post, path = "/approve/{token}", tag = "approvals", summary = "Decide through a signed link, from the page's own origin", params(("token" = String, Path, description = "The signed link token")), request_body(content = String, description = "The page's form: decision and reason", content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Recorded", body = String, content_type = "text/html"), (status = 400, description = "The form is incomplete", body = String, content_type = "text/html"), (status = 401, description = "The link's approver is not signed in (audited)", body = String, content_type = "text/html"), (status = 403, description = "Refused (audited)", body = String, content_type = "text/html"), (status = 404, description = "Approval links are not configured, or no such action", body = String, content_type = "text/html"), (status = 409, description = "Already decided", body = String, content_type = "text/html")))]
 pub(super) async fn submit(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -115,20 +142,38 @@ pub(super) async fn submit(
         let payload = json!({"channel": "link", "why": why, "origin": header("origin"),
                "sec_fetch_site": header("sec-fetch-site"),
                "token_sha256": stanch_core::util::sha256_hex(token.as_bytes())});
-        state
-            .refusals
-            .record(&state.service.store, "approval.refused", "link", payload)
-            .await;
-        return page(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            &format!("<p>{}. Nothing was decided.</p>", escape(&why)),
-        );
+        let body = format!("<p>{}. Nothing was decided.</p>", escape(&why));
+        return refused(&state, payload, StatusCode::FORBIDDEN, "Refused", &body).await;
     }
     let form = DecisionForm::parse(&body);
     let (claims, _row) = match open(&state, &token).await {
         Ok(found) => found,
         Err(response) => return response,
+    };
+    // The second factor: the approver signed in as themselves, for this very link.
+    let actor = match sign_in::required(&state) {
+        None => None,
+        Some(verifier) => match sign_in::signed_in(&state, verifier, &headers, &token).await {
+            Some(identity)
+                if identity
+                    .upn
+                    .as_deref()
+                    .is_some_and(|upn| upn.eq_ignore_ascii_case(&claims.u)) =>
+            {
+                Some(identity.actor())
+            }
+            _ => {
+                let payload = json!({"channel": "link", "action": claims.a,
+                                     "why": "not signed in as the link's approver"});
+                let body = format!(
+                    "<p>Deciding needs you signed in as {} too. <a href=\"./{}/sign-in\">Sign in</a>; nothing was decided.</p>",
+                    escape(&claims.u),
+                    escape(&token)
+                );
+                let status = StatusCode::UNAUTHORIZED;
+                return refused(&state, payload, status, "Sign in first", &body).await;
+            }
+        },
     };
     let approve = match Decision::parse(&form.decision) {
         Some(decision) => decision == Decision::Approve,
@@ -154,7 +199,7 @@ pub(super) async fn submit(
         raw_sha256: Some(stanch_core::util::sha256_hex(
             &[format!("POST /approve/{token}\n").as_bytes(), &body[..]].concat(),
         )),
-        actor: None,
+        actor: actor.as_ref(),
     };
     match decide(ctx, &request).await {
         Ok(effect) => {
@@ -199,6 +244,21 @@ pub(super) async fn submit(
             )
         }
     }
+}
+
+/// Audits a refused use of a link (in bounded space) and says why; nothing was decided.
+async fn refused(
+    state: &AppState,
+    payload: Value,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
+    state
+        .refusals
+        .record(&state.service.store, "approval.refused", "link", payload)
+        .await;
+    page(status, title, body)
 }
 
 /// Verifies the token and that the action is still the one the link was made for.

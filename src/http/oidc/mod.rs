@@ -34,6 +34,11 @@ pub struct OperatorSettings {
     /// Decisions only through the operator API (signed in): the CLI's `approvals approve|deny`
     /// is refused.
     pub require_for_decisions: bool,
+    /// The app people sign in to from the approval page (`client_id`); default `graph.client_id`.
+    pub client_id: String,
+    /// An approval link also needs its approver signed in (two factors: the link and the
+    /// sign-in); off for tenants that cannot use OIDC on the page.
+    pub link_sign_in: bool,
 }
 
 impl Default for OperatorSettings {
@@ -46,6 +51,8 @@ impl Default for OperatorSettings {
             leeway_secs: 60,
             refetch_interval_secs: 60,
             require_for_decisions: false,
+            client_id: String::new(),
+            link_sign_in: true,
         }
     }
 }

@@ -52,6 +52,17 @@ impl Verifier {
         &self.issuer
     }
 
+    pub fn settings(&self) -> &OperatorSettings {
+        &self.settings
+    }
+
+    /// The issuer's OAuth 2.0 endpoint `name` (`authorize`, `token`), where Entra ID puts them:
+    /// `{root}/{tenant}/oauth2/v2.0/{name}` for the issuer `{root}/{tenant}/v2.0`.
+    pub fn endpoint(&self, name: &str) -> String {
+        let base = self.issuer.strip_suffix("/v2.0").unwrap_or(&self.issuer);
+        format!("{base}/oauth2/v2.0/{name}")
+    }
+
     /// Fetches the issuer's discovery document and keys now: how many signing keys it
     /// publishes, or why they cannot be had (`stanch doctor`).
     pub async fn probe(&self) -> Result<usize, OidcError> {

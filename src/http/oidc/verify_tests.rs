@@ -59,7 +59,7 @@ fn verifier(issuer: &Issuer, refetch_interval_secs: u64) -> Verifier {
         leeway_secs: 30,
         roles: RoleMap::default(),
         issuer: None,
-        require_for_decisions: false,
+        ..OperatorSettings::default()
     };
     Verifier::new(settings, &issuer.url)
 }

@@ -99,7 +99,9 @@ pub fn glob_to_regex(glob: &str) -> String {
 
 /// Lowercase or uppercase hex to bytes; None for odd lengths or non-hex digits.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    // Digits only: `from_str_radix` also takes a sign, so "+f" read as 0x0f and a signature
+    // header had more than one spelling that verified (found by fuzzing).
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -121,6 +123,15 @@ pub fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_has_one_spelling_per_byte_string() {
+        assert_eq!(from_hex("0fA0"), Some(vec![0x0f, 0xa0]));
+        assert_eq!(to_hex(&from_hex("0fa0").unwrap()), "0fa0");
+        for other in ["+f", "-0", " f", "0x", "g0", "0"] {
+            assert_eq!(from_hex(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn durations() {

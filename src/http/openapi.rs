@@ -60,7 +60,7 @@ impl Modify for BearerAuth {
 
 /// Every route of `stanch serve` with its documentation.
 pub fn router() -> OpenApiRouter<AppState> {
-    use operator::{playbooks, reads, writes};
+    use operator::{export, playbooks, reads, writes};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(intake::post_detections, reads::detections))
         .routes(routes!(intake::post_detections_in_format, reads::detection))
@@ -75,6 +75,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(writes::decide))
         .routes(routes!(reads::audit))
         .routes(routes!(reads::audit_verify))
+        .routes(routes!(export::audit_export))
         .routes(routes!(reads::campaigns))
         .routes(routes!(reads::campaign))
         .routes(routes!(writes::confirm_campaign))

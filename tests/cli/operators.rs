@@ -630,3 +630,43 @@ fn the_api_shows_the_playbooks_with_their_tests_and_the_passive_report_as_the_cl
     let (status, _) = call(&app, "GET", "/v1/playbooks", None, None);
     assert_eq!(status, 401);
 }
+
+#[test]
+fn the_trail_exported_through_the_api_is_the_clis_export_and_verifies_offline() {
+    let app = app_with(false);
+    let out = app.run_input(&crate::harness::detection::credential_use(
+        "api-exp-1",
+        "c.lee@contoso.com",
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let viewer = sign_in(&app, "h.room@contoso.com");
+    let url = app.url("/v1/audit/export");
+    let (status, kind, body) = app.runtime.block_on(async {
+        let answer = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        let kind = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (answer.status().as_u16(), kind, answer.text().await.unwrap())
+    });
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "application/x-ndjson"),
+        "{body}"
+    );
+    let cli = app.stanch(&["audit", "export"]).stdout;
+    let downloaded: Vec<&str> = body.lines().collect();
+    assert!(downloaded.len() > 10, "{body}");
+    // The CLI's export was made a moment later: the download is its beginning.
+    assert!(cli.starts_with(&body), "the same records, byte for byte");
+    let file = app.write("trail.jsonl", &body).display().to_string();
+    let verified = app.stanch(&["audit", "verify", "--file", &file]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    let (status, _) = call(&app, "GET", "/v1/audit/export", None, None);
+    assert_eq!(status, 401);
+}

@@ -8,6 +8,7 @@
 //! `reads.rs`, `writes.rs` and `playbooks.rs` are the handlers, which `http::openapi` routes and documents.
 
 mod auth;
+pub(super) mod export;
 mod page;
 pub(super) mod playbooks;
 pub(super) mod reads;

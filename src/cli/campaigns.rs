@@ -169,6 +169,7 @@ pub(crate) async fn confirm(
         recorded.len()
     );
     let runner = graph_runner(config, &store)?;
+    let window = tracker.window();
     let tracker = tokio::sync::Mutex::new(tracker);
     let lanes = pipeline::Lanes::default();
     for r in &recorded {
@@ -184,6 +185,7 @@ pub(crate) async fn confirm(
                 run_id,
                 playbooks: &set,
                 ctx: &ctx,
+                window,
             };
             let results =
                 pipeline::execute_with_follow_ups(ex, r.seq, &r.plan, &mut printed, 1).await?;

@@ -64,6 +64,7 @@ pub(super) async fn carry_out_all(
     seq_of: &[Option<i64>],
 ) -> Result<Vec<Done>, StoreError> {
     let held = Lanes::default();
+    let window = campaigns.tracker.lock().await.window();
     let ex = Execution {
         store,
         runner,
@@ -72,6 +73,7 @@ pub(super) async fn carry_out_all(
         run_id: campaigns.run_id,
         playbooks: campaigns.playbooks,
         ctx: campaigns.ctx,
+        window,
     };
     let at_once = runner.client().config().concurrency.max(1);
     let mut done: Vec<Done> = items.iter().map(|_| Done::default()).collect();

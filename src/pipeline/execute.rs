@@ -31,6 +31,8 @@ pub struct Execution<'a> {
     pub run_id: i64,
     pub playbooks: &'a PlaybookSet,
     pub ctx: &'a Context,
+    /// The tracker's grouping window, read once: the lessons are looked up without its lock.
+    pub window: chrono::Duration,
 }
 
 /// Carries out a recorded detection's automatic actions, each followed by what it implies
@@ -51,8 +53,7 @@ pub fn execute_with_follow_ups<'a>(
                 execute(ex.runner, ex.store, seq, action).await?
             };
             // Read before the tracker is locked: every lane learns through it.
-            let window = ex.tracker.lock().await.window();
-            let lesson = lesson(ex.store, window, seq, &result).await?;
+            let lesson = lesson(ex.store, ex.window, seq, &result).await?;
             let recorded = {
                 let mut tracker = ex.tracker.lock().await;
                 // Before what follows: a confirmation contains each member once, not once a name.

@@ -19,8 +19,9 @@ use tokio::sync::oneshot;
 
 use super::Store;
 use super::chain::{ChainSlot, lock_head};
+use super::claim::Claim;
 use super::error::{StoreError, query_err};
-use super::guard::{Claim, ClaimGuard};
+use super::guard::ClaimGuard;
 use super::outcome::{Outcome, outcome_query};
 use stanch_core::audit::AuditEvent;
 use stanch_core::vocab::ActionStatus;
